@@ -1,0 +1,43 @@
+# `make demo` and `make test` create .venv if absent, install what they need, and run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kzoo-installed
+BACKENDS ?= tensorflow torch jax
+PRESETS := digits-lt10-ce digits-lt10-ldam-drw
+
+.PHONY: test demo lint presets bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# The CPU build of torch first, so the `torch` extra is already satisfied.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[tensorflow,torch,jax,data,test]"
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check kzoo tests benchmarks
+
+# ruff, then pytest once per backend; backend-independent tests (they start
+# their own processes for every backend) run in the first pass only.
+test: lint
+	@first=1; for b in $(BACKENDS); do \
+		echo "== pytest, KERAS_BACKEND=$$b =="; \
+		KZOO_TEST_ONCE=$$first KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider \
+			|| exit 1; \
+		first=0; \
+	done
+
+demo: $(STAMP)
+	$(BIN)/kzoo demo
+
+# Retrain the presets in saved_models/ from their recipes (torch backend).
+presets: $(STAMP)
+	for p in $(PRESETS); do \
+		name=$$(grep -m1 '^name = ' recipes/classifier/$$p.toml | cut -d'"' -f2); \
+		$(BIN)/kzoo train recipes/classifier/$$p.toml --backend torch --quiet \
+			--out saved_models/$$name --overwrite || exit 1; \
+	done
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/step_time.py

@@ -1,0 +1,95 @@
+"""Milliseconds per training step: kzoo's Classifier vs Keras' built-in fit.
+
+Both train the same small CNN (same initial weights) on 8x8 digits, batch 128, SGD, with
+sparse cross-entropy and an accuracy metric; Keras' side is a plain functional model
+compiled with ``SparseCategoricalCrossentropy(from_logits=True)`` and trained by its own
+``fit``. For every backend (each in its own process) and ``jit_compile`` in
+(False, True), epochs of the two alternate (kzoo, keras, kzoo, keras, ...) after one
+warm-up epoch each; the table reports the median ms/step and the ratio kzoo / keras.
+
+    python benchmarks/step_time.py [--backends tensorflow,torch,jax] [--rounds 7]
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+BATCH = 128
+STEPS_PER_EPOCH = 40
+
+
+def worker(rounds, jit_modes):
+    import keras
+    import numpy as np
+
+    import kzoo
+    from kzoo.callbacks import StepTimer
+
+    ds = kzoo.data.load("digits")
+    reps = -(-BATCH * STEPS_PER_EPOCH // len(ds.y_train))
+    x = np.tile(ds.x_train, (reps, 1, 1, 1))[: BATCH * STEPS_PER_EPOCH]
+    y = np.tile(ds.y_train, reps)[: BATCH * STEPS_PER_EPOCH]
+    rows = []
+    for jit in jit_modes:
+        keras.utils.set_random_seed(0)
+        net = kzoo.nets.small_cnn(ds.input_shape, ds.num_classes)
+        plain = keras.models.clone_model(net)
+        plain.set_weights(net.get_weights())
+        game = kzoo.games.Classifier(net, loss="ce")
+        game.compile(keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=jit)
+        plain.compile(keras.optimizers.SGD(0.01, momentum=0.9),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"], jit_compile=jit)
+        models = {"kzoo": game, "keras": plain}
+        times = {name: [] for name in models}
+        try:
+            for r in range(rounds + 1):
+                for name, model in models.items():
+                    timer = StepTimer()
+                    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+                              callbacks=[timer])
+                    if r:  # round 0 warms up (compilation)
+                        times[name].extend(timer.epoch_ms)
+            kz, ke = (float(np.median(times[n])) for n in ("kzoo", "keras"))
+            rows.append({"jit_compile": jit, "kzoo_ms": kz, "keras_ms": ke, "ratio": kz / ke})
+        except Exception as err:  # noqa: BLE001 - report, e.g. torch.compile failures
+            rows.append({"jit_compile": jit, "error": f"{type(err).__name__}: {err}"[:200]})
+    print(json.dumps(rows))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="tensorflow,torch,jax")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--jit", default="false,true", help="jit_compile modes to time")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    jit_modes = [m.strip() == "true" for m in args.jit.split(",")]
+    if args.worker:
+        return worker(args.rounds, jit_modes)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; batch {BATCH}, "
+          f"{STEPS_PER_EPOCH} steps/epoch, median of {args.rounds} epochs each\n")
+    print("| backend | jit_compile | kzoo Classifier ms/step | Keras fit ms/step | ratio |")
+    print("|---|---|---|---|---|")
+    for backend in args.backends.split(","):
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        done = subprocess.run(
+            [sys.executable, __file__, "--worker", "--rounds", str(args.rounds), "--jit",
+             args.jit], capture_output=True, text=True, env=env,
+        )
+        if done.returncode:
+            print(f"| {backend} | - | failed: {done.stderr.strip().splitlines()[-1][:120]} | | |")
+            continue
+        for row in json.loads(done.stdout.strip().splitlines()[-1]):
+            if "error" in row:
+                print(f"| {backend} | {row['jit_compile']} | {row['error']} | | |")
+            else:
+                print(f"| {backend} | {row['jit_compile']} | {row['kzoo_ms']:.2f} | "
+                      f"{row['keras_ms']:.2f} | {row['ratio']:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

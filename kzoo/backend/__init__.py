@@ -1,0 +1,41 @@
+"""The only place in kzoo that imports tensorflow, torch or jax.
+
+Games are written once with ``keras.ops`` and the few functions here:
+
+- ``value_and_grad(fn, variables, create_graph=False)``: ``fn()`` returns a
+  scalar loss or ``(loss, aux)``; returns ``((loss, aux), grads)``.
+- ``input_grad(fn, x, create_graph=False)``: gradient of the scalar ``fn(x)``
+  with respect to the tensor ``x`` (attacks, gradient penalties).
+- ``apply(optimizer, grads, variables)``: one optimizer update.
+- ``stateful_step(step)``: adapts a ``step(self, data)`` method to the calling
+  convention of the backend's trainer (JAX passes and returns the state).
+- ``versions()``: the framework versions, for model cards.
+"""
+
+import keras
+
+name = keras.config.backend()
+
+if name == "tensorflow":
+    from kzoo.backend import tensorflow as _impl
+elif name == "torch":
+    from kzoo.backend import torch as _impl
+elif name == "jax":
+    from kzoo.backend import jax as _impl
+else:
+    raise ImportError(
+        f"kzoo runs on the tensorflow, torch and jax Keras backends; "
+        f"KERAS_BACKEND is {name!r}."
+    )
+
+value_and_grad = _impl.value_and_grad
+input_grad = _impl.input_grad
+apply = _impl.apply
+stateful_step = _impl.stateful_step
+stateful_test_step = _impl.stateful_test_step
+
+
+def versions():
+    """Keras and framework versions, as strings."""
+    return {"keras": keras.__version__, name: _impl.framework_version()}
+

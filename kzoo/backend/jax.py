@@ -1,0 +1,107 @@
+"""JAX implementations of the kzoo backend functions.
+
+Keras' JAX trainer is functional: it calls ``train_step(state, data)`` and
+expects ``(logs, new_state)``. ``stateful_step`` opens a ``StatelessScope``
+over the four state lists so that the same stateful body (variable reads,
+``optimizer.apply``, metric updates) runs unchanged; the new state is read
+back from the scope. Gradients are taken with ``jax.value_and_grad`` over a
+nested scope that maps the differentiated variables to traced values; any
+other variable the body assigns (batch-norm statistics, seed generators) is
+carried out of the trace and written to the enclosing scope.
+"""
+
+import jax
+from keras import StatelessScope
+from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+from kzoo.backend.common import split_output
+
+
+def framework_version():
+    return jax.__version__
+
+
+def _nested_scope(variables=(), values=()):
+    outer = get_stateless_scope()
+    scope = StatelessScope(initialize_variables=False)
+    if outer is not None:
+        scope.state_mapping.update(outer.state_mapping)
+    for v, value in zip(variables, values):
+        scope.state_mapping[id(v)] = value
+    return outer, scope
+
+
+def value_and_grad(fn, variables, create_graph=False):
+    del create_graph  # JAX gradients are always differentiable again.
+    variables = list(variables)
+    values = [v.value for v in variables]
+    skip = {id(v) for v in variables}
+
+    def pure(vals):
+        outer, scope = _nested_scope(variables, vals)
+        before = dict(scope.state_mapping)
+        with scope:
+            loss, aux = split_output(fn())
+        updates = {
+            k: val
+            for k, val in scope.state_mapping.items()
+            if k not in skip and before.get(k) is not val
+        }
+        return loss, (aux, updates)
+
+    (loss, (aux, updates)), grads = jax.value_and_grad(pure, has_aux=True)(values)
+    outer = get_stateless_scope()
+    if outer is not None:
+        outer.state_mapping.update(updates)
+    return (loss, aux), grads
+
+
+def input_grad(fn, x, create_graph=False):
+    del create_graph
+
+    def pure(x_):
+        # Assignments made while attacking (e.g. seed generators) are dropped.
+        _, scope = _nested_scope()
+        with scope:
+            return fn(x_)
+
+    return jax.grad(pure)(x)
+
+
+def apply(optimizer, grads, variables):
+    optimizer.apply(grads, variables)
+
+
+def _run(model, step, groups, values, data):
+    mapping = [(v, val) for vs, vals in zip(groups, values) for v, val in zip(vs, vals)]
+    with StatelessScope(state_mapping=mapping) as scope:
+        logs = step(model, data)
+    new = tuple([scope.get_current_value(v) for v in vs] for vs in groups)
+    return logs, new
+
+
+def stateful_step(step):
+    def train_step(self, state, data):
+        groups = (
+            self.trainable_variables,
+            self.non_trainable_variables,
+            self.optimizer.variables,
+            self.metrics_variables,
+        )
+        return _run(self, step, groups, state, data)
+
+    train_step.__doc__ = step.__doc__
+    return train_step
+
+
+def stateful_test_step(step):
+    def test_step(self, state, data):
+        groups = (
+            self.trainable_variables,
+            self.non_trainable_variables,
+            self.metrics_variables,
+        )
+        return _run(self, step, groups, state, data)
+
+    test_step.__doc__ = step.__doc__
+    return test_step

@@ -1,0 +1,42 @@
+"""TensorFlow implementations of the kzoo backend functions."""
+
+import tensorflow as tf
+
+from kzoo.backend.common import split_output
+
+
+def framework_version():
+    return tf.__version__
+
+
+def value_and_grad(fn, variables, create_graph=False):
+    # An enclosing tape records this gradient computation by itself, so
+    # `create_graph` needs no action: second-order terms are always available.
+    with tf.GradientTape() as tape:
+        loss, aux = split_output(fn())
+    grads = tape.gradient(loss, variables)
+    grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+    if not create_graph:
+        grads = [tf.stop_gradient(g) for g in grads]
+    return (loss, aux), grads
+
+
+def input_grad(fn, x, create_graph=False):
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = fn(x)
+    grad = tape.gradient(value, x)
+    return grad if create_graph else tf.stop_gradient(grad)
+
+
+def apply(optimizer, grads, variables):
+    optimizer.apply(grads, variables)
+
+
+def stateful_step(step):
+    return step
+
+
+def stateful_test_step(step):
+    return step

@@ -1,0 +1,45 @@
+"""PyTorch implementations of the kzoo backend functions."""
+
+import torch
+
+from kzoo.backend.common import split_output
+
+
+def framework_version():
+    return torch.__version__
+
+
+def value_and_grad(fn, variables, create_graph=False):
+    with torch.enable_grad():
+        loss, aux = split_output(fn())
+        params = [v.value for v in variables]
+        grads = torch.autograd.grad(
+            loss, params, create_graph=create_graph, allow_unused=True
+        )
+    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+    if not create_graph:
+        loss = loss.detach()
+    return (loss, aux), grads
+
+
+def input_grad(fn, x, create_graph=False):
+    with torch.enable_grad():
+        x = torch.as_tensor(x)
+        if not x.requires_grad:
+            x = x.detach().requires_grad_(True)
+        value = fn(x)
+        (grad,) = torch.autograd.grad(value, x, create_graph=create_graph)
+    return grad
+
+
+def apply(optimizer, grads, variables):
+    with torch.no_grad():
+        optimizer.apply(grads, variables)
+
+
+def stateful_step(step):
+    return step
+
+
+def stateful_test_step(step):
+    return step

@@ -1,0 +1,47 @@
+"""Data sets and bias transforms, NumPy in, NumPy out.
+
+Example:
+    >>> ds = kzoo.data.load("digits")
+    >>> lt = kzoo.data.long_tail(ds, imbalance=10)
+    >>> noisy = kzoo.data.label_noise(lt, rate=0.2, kind="flip")
+"""
+
+from kzoo.data import embedded, tfds
+from kzoo.data.bias import (
+    corrupt_test,
+    label_noise,
+    long_tail,
+    meta_split,
+    reduce,
+    spurious_colour,
+)
+from kzoo.data.dataset import Dataset
+
+LOADERS = {"digits": embedded.digits, "ring8": embedded.ring8, "grid25": embedded.grid25}
+NAMES = (*LOADERS, *tfds.NAMES)
+TRANSFORMS = {
+    "long_tail": long_tail,
+    "label_noise": label_noise,
+    "reduce": reduce,
+    "corrupt_test": corrupt_test,
+    "spurious_colour": spurious_colour,
+    "meta_split": meta_split,
+}
+
+
+def load(name, seed=0, **kwargs):
+    """Loads the data set ``name`` (one of ``NAMES``) as a ``Dataset``.
+
+    Args:
+        name: str. "digits" (embedded), "ring8", "grid25", or a
+            tensorflow-datasets name in ``kzoo.data.tfds.NAMES``.
+        seed: int. Seed of the splits. Default 0.
+    """
+    if name in LOADERS:
+        return LOADERS[name](seed=seed, **kwargs)
+    if name in tfds.NAMES:
+        return tfds.load_tfds(name, seed=seed, **kwargs)
+    raise ValueError(f"Unknown dataset {name!r}; allowed: {', '.join(NAMES)}.")
+
+
+__all__ = ["Dataset", "LOADERS", "NAMES", "TRANSFORMS", "load", *TRANSFORMS]

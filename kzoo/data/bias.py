@@ -1,0 +1,189 @@
+"""Bias transforms: each returns a new Dataset and appends a step to its provenance.
+
+Training-set transforms select with a seeded generator and record a hash of
+the selected indices; nothing selects on the test split.
+"""
+
+import numpy as np
+
+from kzoo.data.dataset import index_hash
+
+
+def long_tail(ds, imbalance, seed=0):
+    """Exponential long tail: class ``i`` keeps ``floor(n * imbalance ** (-i / (C - 1)))``.
+
+    ``n`` is the size of the smallest training class (so every quota can be met);
+    class 0 is the head. The validation split is thinned with the same per-class
+    shares; the test split is left balanced.
+
+    Args:
+        ds: Dataset.
+        imbalance: float >= 1. Ratio of the largest to the smallest class.
+        seed: int. Default 0.
+
+    Example:
+        >>> lt = long_tail(kzoo.data.load("digits"), imbalance=10)
+        >>> lt.class_counts()[0] / lt.class_counts()[-1]
+        10.0
+    """
+    _check_number("imbalance", imbalance, low=1.0)
+    rng = np.random.default_rng(seed)
+    c = ds.num_classes
+    shares = float(imbalance) ** (-np.arange(c) / max(c - 1, 1))
+    n_head = min(ds.class_counts())
+    quota_train = np.maximum(1, np.floor(n_head * shares)).astype(int)
+    keep_tr = _take_per_class(ds.y_train, quota_train, rng)
+    n_val = min(ds.class_counts("val"))
+    keep_va = _take_per_class(ds.y_val, np.maximum(1, np.floor(n_val * shares)).astype(int), rng)
+    step = {"transform": "long_tail", "imbalance": float(imbalance), "seed": seed,
+            "train_index": index_hash(keep_tr), "val_index": index_hash(keep_va)}
+    return ds.replace(step, x_train=ds.x_train[keep_tr], y_train=ds.y_train[keep_tr],
+                      x_val=ds.x_val[keep_va], y_val=ds.y_val[keep_va])
+
+
+def label_noise(ds, rate, kind="uniform", seed=0):
+    """Corrupts a share ``rate`` of training labels; ``extras["noisy"]`` marks which.
+
+    ``kind="uniform"`` draws the new label uniformly from the other classes;
+    ``kind="flip"`` moves class ``c`` to ``c + 1`` (mod C), pair flipping.
+    ``extras["y_train_clean"]`` keeps the true labels.
+    """
+    _check_number("rate", rate, low=0.0, high=1.0)
+    if kind not in ("uniform", "flip"):
+        raise ValueError(f"kind must be 'uniform' or 'flip'; got {kind!r}.")
+    rng = np.random.default_rng(seed)
+    n = len(ds.y_train)
+    flipped = np.sort(rng.choice(n, size=int(round(rate * n)), replace=False))
+    y = ds.y_train.copy()
+    if kind == "flip":
+        y[flipped] = (y[flipped] + 1) % ds.num_classes
+    else:
+        offset = rng.integers(1, ds.num_classes, size=len(flipped))
+        y[flipped] = (y[flipped] + offset) % ds.num_classes
+    noisy = np.zeros(n, dtype=bool)
+    noisy[flipped] = True
+    step = {"transform": "label_noise", "rate": float(rate), "kind": kind, "seed": seed,
+            "flipped_index": index_hash(flipped)}
+    extras = {**ds.extras, "noisy": noisy, "y_train_clean": ds.y_train}
+    return ds.replace(step, y_train=y, extras=extras)
+
+
+def reduce(ds, fraction, seed=0):
+    """Keeps a random stratified ``fraction`` of the training set (e.g. 0.3 keeps 30%)."""
+    _check_number("fraction", fraction, low=0.0, high=1.0, low_open=True, high_closed=True)
+    rng = np.random.default_rng(seed)
+    quota = np.maximum(1, np.round(np.asarray(ds.class_counts()) * fraction)).astype(int)
+    keep = _take_per_class(ds.y_train, quota, rng)
+    step = {"transform": "reduce", "fraction": float(fraction), "seed": seed,
+            "train_index": index_hash(keep)}
+    return ds.replace(step, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
+
+
+def corrupt_test(ds, kind="gaussian", severity=0.1, share=0.7, seed=0):
+    """Corrupts a random ``share`` of test images; ``extras["corrupted"]`` marks which.
+
+    ``kind="gaussian"`` adds N(0, severity^2) noise; ``kind="salt_pepper"`` sets
+    a share ``severity`` of pixels to 0 or 1. Results are clipped to [0, 1].
+    """
+    if kind not in ("gaussian", "salt_pepper"):
+        raise ValueError(f"kind must be 'gaussian' or 'salt_pepper'; got {kind!r}.")
+    _check_number("severity", severity, low=0.0)
+    if kind == "salt_pepper":
+        _check_number("severity", severity, low=0.0, high=1.0, high_closed=True)
+    _check_number("share", share, low=0.0, high=1.0, high_closed=True)
+    rng = np.random.default_rng(seed)
+    n = len(ds.y_test)
+    picked = np.sort(rng.choice(n, size=int(round(share * n)), replace=False))
+    x = ds.x_test.copy()
+    sub = x[picked]
+    if kind == "gaussian":
+        sub = sub + severity * rng.standard_normal(sub.shape).astype("float32")
+    else:
+        hit = rng.random(sub.shape) < severity
+        sub = np.where(hit, (rng.random(sub.shape) < 0.5).astype("float32"), sub)
+    x[picked] = np.clip(sub, 0.0, 1.0)
+    corrupted = np.zeros(n, dtype=bool)
+    corrupted[picked] = True
+    step = {"transform": "corrupt_test", "kind": kind, "severity": float(severity),
+            "share": float(share), "seed": seed, "test_index": index_hash(picked)}
+    return ds.replace(step, x_test=x, extras={**ds.extras, "corrupted": corrupted})
+
+
+PALETTE = np.array([
+    [1.0, 0.2, 0.2], [0.2, 1.0, 0.2], [0.2, 0.4, 1.0], [1.0, 1.0, 0.2], [1.0, 0.2, 1.0],
+    [0.2, 1.0, 1.0], [1.0, 0.6, 0.2], [0.6, 0.2, 1.0], [0.6, 1.0, 0.6], [1.0, 1.0, 1.0],
+], dtype="float32")
+
+
+def spurious_colour(ds, correlation=0.95, seed=0):
+    """Colours grey images: in train and validation, class ``c`` takes colour ``c`` with
+    probability ``correlation`` (else a random colour); at test, colours are uniform.
+
+    Groups are (label, whether the colour is the label's colour);
+    ``extras["groups_test"]`` holds them for worst-group accuracy.
+    """
+    if ds.x_train.ndim != 4 or ds.x_train.shape[-1] != 1:
+        raise ValueError(f"spurious_colour needs grey images (n, h, w, 1); got {ds.x_train.shape}.")
+    if ds.num_classes > len(PALETTE):
+        raise ValueError(f"spurious_colour supports up to {len(PALETTE)} classes.")
+    _check_number("correlation", correlation, low=0.0, high=1.0, high_closed=True)
+    rng = np.random.default_rng(seed)
+    c = ds.num_classes
+
+    def paint(x, y, corr):
+        colour = np.where(rng.random(len(y)) < corr, y, rng.integers(0, c, size=len(y)))
+        return (x * PALETTE[colour][:, None, None, :]).astype("float32"), colour
+
+    x_tr, col_tr = paint(ds.x_train, ds.y_train, correlation)
+    x_va, _ = paint(ds.x_val, ds.y_val, correlation)
+    x_te, col_te = paint(ds.x_test, ds.y_test, 1.0 / c)
+    groups = 2 * ds.y_test + (col_te == ds.y_test)
+    step = {"transform": "spurious_colour", "correlation": float(correlation), "seed": seed,
+            "train_colour": index_hash(col_tr), "test_colour": index_hash(col_te)}
+    extras = {**ds.extras, "groups_test": groups, "colour_train": col_tr}
+    return ds.replace(step, x_train=x_tr, x_val=x_va, x_test=x_te, extras=extras)
+
+
+def meta_split(ds, per_class=10, seed=0):
+    """Moves ``per_class`` training examples of every class into a clean, balanced meta set
+    (``extras["x_meta"]``, ``extras["y_meta"]``). Taken from train, never from test."""
+    if int(per_class) != per_class or per_class < 1:
+        raise ValueError(f"per_class must be an int >= 1; got {per_class!r}.")
+    clean = ds.extras.get("y_train_clean", ds.y_train)
+    counts = np.bincount(clean, minlength=ds.num_classes)
+    if min(counts) <= per_class:
+        raise ValueError(
+            f"meta_split needs more than per_class={per_class} training examples in every "
+            f"class; the smallest class has {min(counts)}."
+        )
+    rng = np.random.default_rng(seed)
+    meta = _take_per_class(clean, np.full(ds.num_classes, per_class), rng)
+    rest = np.setdiff1d(np.arange(len(ds.y_train)), meta)
+    extras = {**ds.extras, "x_meta": ds.x_train[meta], "y_meta": clean[meta]}
+    for key in ("noisy", "y_train_clean", "colour_train"):
+        if key in ds.extras:
+            extras[key] = ds.extras[key][rest]
+    step = {"transform": "meta_split", "per_class": int(per_class), "seed": seed,
+            "meta_index": index_hash(meta)}
+    return ds.replace(step, x_train=ds.x_train[rest], y_train=ds.y_train[rest], extras=extras)
+
+
+def _take_per_class(y, quota, rng):
+    """Sorted indices: the first ``quota[c]`` of a seeded permutation of class c."""
+    keep = []
+    for c, q in enumerate(quota):
+        idx = np.flatnonzero(y == c)
+        keep.append(rng.permutation(idx)[: int(q)])
+    return np.sort(np.concatenate(keep))
+
+
+def _check_number(name, value, low=None, high=None, low_open=False, high_closed=False):
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high if high_closed else value < high
+    if not ok:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "inf)" if high is None else f"{high:g}" + ("]" if high_closed else ")")
+        raise ValueError(f"{name} must be in {lo}, {hi}; got {value!r}.")

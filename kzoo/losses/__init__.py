@@ -1,0 +1,19 @@
+"""Losses as pure ``keras.ops`` functions."""
+
+from kzoo.losses.classification import (
+    class_balanced_weights,
+    cross_entropy,
+    focal,
+    ldam,
+    ldam_margins,
+    logit_adjusted,
+)
+
+__all__ = [
+    "class_balanced_weights",
+    "cross_entropy",
+    "focal",
+    "ldam",
+    "ldam_margins",
+    "logit_adjusted",
+]

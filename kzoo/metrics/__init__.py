@@ -1,0 +1,28 @@
+"""Metrics: classification (NumPy) and their PNG figures."""
+
+from kzoo.metrics.classification import (
+    accuracy,
+    balanced_accuracy,
+    classification_report,
+    confusion_matrix,
+    per_class_accuracy,
+    predict_proba,
+    shot_accuracy,
+    shot_groups,
+    worst_group_accuracy,
+)
+from kzoo.metrics.plots import plot_confusion_matrix, plot_history
+
+__all__ = [
+    "accuracy",
+    "balanced_accuracy",
+    "classification_report",
+    "confusion_matrix",
+    "per_class_accuracy",
+    "plot_confusion_matrix",
+    "plot_history",
+    "predict_proba",
+    "shot_accuracy",
+    "shot_groups",
+    "worst_group_accuracy",
+]

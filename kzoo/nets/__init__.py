@@ -1,0 +1,23 @@
+"""Architectures as functions returning named functional ``keras.Model``s.
+
+Every net names its penultimate layer ``"features"`` and its last layer
+``"logits"``; ``features_model(net)`` returns the feature extractor.
+"""
+
+from kzoo.nets.cnn import small_cnn
+from kzoo.nets.heads import features_model
+from kzoo.nets.layers import NormedDense
+from kzoo.nets.mlp import mlp
+from kzoo.nets.resnet import resnet32
+
+BUILDERS = {"small_cnn": small_cnn, "resnet32": resnet32, "mlp": mlp}
+
+
+def build(arch, input_shape, num_classes, **kwargs):
+    """Builds the net named ``arch`` (one of ``BUILDERS``)."""
+    if arch not in BUILDERS:
+        raise ValueError(f"Unknown arch {arch!r}; allowed: {', '.join(sorted(BUILDERS))}.")
+    return BUILDERS[arch](tuple(input_shape), num_classes, **kwargs)
+
+
+__all__ = ["NormedDense", "build", "features_model", "mlp", "resnet32", "small_cnn", "BUILDERS"]

@@ -1,0 +1,196 @@
+"""TOML recipes: data and its biases, net, game, optimizer, fit schedule, seed.
+
+A recipe looks like::
+
+    name = "digits-lt10-cnn-ce"
+    seed = 0
+    [data]
+    name = "digits"
+    bias = [{kind = "long_tail", imbalance = 10}]
+    [net]
+    arch = "small_cnn"
+    [game]
+    name = "Classifier"
+    loss = "ce"
+    [optimizer]
+    name = "sgd"
+    learning_rate = 0.05
+    momentum = 0.9
+    [fit]
+    epochs = 60
+    batch_size = 64
+
+Unknown keys are refused with the key and the allowed ones named.
+"""
+
+import hashlib
+import math
+from pathlib import Path
+
+import tomllib
+
+KEYS = {
+    "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit"},
+    "data": {"name", "bias"},
+    "optimizer": {"name", "learning_rate", "momentum", "weight_decay", "schedule", "beta_1",
+                  "beta_2"},
+    "fit": {"epochs", "batch_size", "drw_epoch", "jit_compile"},
+}
+REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "net": {"arch"},
+            "game": {"name"}, "fit": {"epochs"}}
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+SCHEDULES = ("constant", "cosine")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be run, with the file and key named."""
+
+
+class Recipe:
+    """A parsed, validated recipe. ``Recipe.from_file(path)`` or ``Recipe(dict)``.
+
+    Example:
+        >>> recipe = Recipe.from_file("recipes/classifier/digits-lt10-ce.toml")
+        >>> ds = recipe.dataset()
+        >>> model = recipe.build(ds)
+    """
+
+    def __init__(self, spec, path=None, sha256=None):
+        self.spec = spec
+        self.path = None if path is None else str(path)
+        self.sha256 = sha256
+        self._validate()
+
+    @classmethod
+    def from_file(cls, path):
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"No recipe file at {path}.")
+        blob = path.read_bytes()
+        try:
+            spec = tomllib.loads(blob.decode())
+        except tomllib.TOMLDecodeError as err:
+            raise RecipeError(f"{path} is not valid TOML: {err}") from err
+        return cls(spec, path, hashlib.sha256(blob).hexdigest())
+
+    @property
+    def name(self):
+        return self.spec["name"]
+
+    @property
+    def seed(self):
+        return int(self.spec.get("seed", 0))
+
+    @property
+    def fit(self):
+        return self.spec["fit"]
+
+    def _fail(self, message):
+        raise RecipeError(f"{self.path or 'recipe'}: {message}")
+
+    def _validate(self):
+        import kzoo.data
+        import kzoo.games
+        import kzoo.nets
+
+        for section, required in REQUIRED.items():
+            table = self.spec if section == "" else self.spec.get(section, {})
+            if not isinstance(table, dict):
+                self._fail(f"[{section}] must be a table.")
+            missing = required - set(table)
+            if missing:
+                where = f"[{section}]" if section else "the top level"
+                self._fail(f"missing key(s) {sorted(missing)} in {where}.")
+        for section, allowed in KEYS.items():
+            table = self.spec if section == "" else self.spec.get(section, {})
+            unknown = set(table) - allowed
+            if unknown:
+                where = f"[{section}]" if section else "the top level"
+                self._fail(f"unknown key(s) {sorted(unknown)} in {where}; "
+                           f"allowed: {', '.join(sorted(allowed))}.")
+        data = self.spec["data"]
+        if data["name"] not in kzoo.data.NAMES:
+            self._fail(f"unknown dataset {data['name']!r}; allowed: {', '.join(kzoo.data.NAMES)}.")
+        for step in data.get("bias", []):
+            if not isinstance(step, dict) or step.get("kind") not in kzoo.data.TRANSFORMS:
+                self._fail(f"each [data] bias needs kind in {sorted(kzoo.data.TRANSFORMS)}; "
+                           f"got {step!r}.")
+        if self.spec["net"]["arch"] not in kzoo.nets.BUILDERS:
+            self._fail(f"unknown net arch {self.spec['net']['arch']!r}; "
+                       f"allowed: {', '.join(kzoo.nets.BUILDERS)}.")
+        if self.spec["game"]["name"] not in kzoo.games.GAMES:
+            self._fail(f"unknown game {self.spec['game']['name']!r}; "
+                       f"allowed: {', '.join(kzoo.games.GAMES)}.")
+        opt = self.spec.get("optimizer", {})
+        if opt.get("name", "adam") not in OPTIMIZERS:
+            self._fail(f"unknown optimizer {opt['name']!r}; allowed: {', '.join(OPTIMIZERS)}.")
+        if opt.get("schedule", "constant") not in SCHEDULES:
+            self._fail(f"unknown schedule {opt['schedule']!r}; allowed: {', '.join(SCHEDULES)}.")
+        epochs = self.fit["epochs"]
+        if not isinstance(epochs, int) or epochs < 1:
+            self._fail(f"[fit] epochs must be an int >= 1; got {epochs!r}.")
+
+    def dataset(self):
+        """Loads the data and applies the biases in order."""
+        import kzoo.data
+
+        data = self.spec["data"]
+        ds = kzoo.data.load(data["name"], seed=self.seed)
+        for step in data.get("bias", []):
+            kwargs = {k: v for k, v in step.items() if k != "kind"}
+            ds = _call(self, kzoo.data.TRANSFORMS[step["kind"]], f"bias {step['kind']}", ds,
+                       **kwargs)
+        return ds
+
+    def build(self, ds, epochs=None):
+        """The compiled game for ``ds`` (nets built, optimizer and schedule set)."""
+        import keras
+
+        import kzoo.games
+        import kzoo.nets
+
+        net_kwargs = {k: v for k, v in self.spec["net"].items() if k != "arch"}
+        builder = kzoo.nets.BUILDERS[self.spec["net"]["arch"]]
+        net = _call(self, builder, "[net]", ds.input_shape, ds.num_classes, **net_kwargs)
+        game_kwargs = {k: v for k, v in self.spec["game"].items() if k != "name"}
+        game_cls = kzoo.games.GAMES[self.spec["game"]["name"]]
+        if "class_counts" in _parameters(game_cls):
+            game_kwargs.setdefault("class_counts", ds.class_counts())
+        game = _call(self, game_cls, "[game]", net, **game_kwargs)
+        opt = dict(self.spec.get("optimizer", {}))
+        name = OPTIMIZERS[opt.pop("name", "adam")]
+        lr = opt.pop("learning_rate", 1e-3)
+        if opt.pop("schedule", "constant") == "cosine":
+            steps = (epochs or self.fit["epochs"]) * math.ceil(
+                len(ds.y_train) / self.fit.get("batch_size", 32))
+            lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
+        optimizer = _call(self, getattr(keras.optimizers, name), "[optimizer]",
+                          learning_rate=lr, **opt)
+        game.compile(optimizer, jit_compile=self.fit.get("jit_compile", "auto"))
+        return game
+
+    def callbacks(self):
+        import kzoo.games
+
+        drw = self.fit.get("drw_epoch")
+        return [] if drw is None else [kzoo.games.DRW(drw)]
+
+
+def _parameters(fn):
+    import inspect
+
+    return inspect.signature(fn).parameters
+
+
+def _call(recipe, fn, where, *args, **kwargs):
+    """Calls ``fn``; an unexpected keyword becomes a RecipeError naming the allowed ones."""
+    named = [n for n, p in _parameters(fn).items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    allowed = named[len(args):]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        recipe._fail(f"unknown key(s) {unknown} in {where}; allowed: {', '.join(allowed)}.")
+    try:
+        return fn(*args, **kwargs)
+    except (TypeError, ValueError) as err:
+        recipe._fail(f"{where}: {err}")

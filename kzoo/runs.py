@@ -1,0 +1,143 @@
+"""Training a recipe into a run directory, and re-evaluating a run or preset.
+
+A run directory holds ``model.keras``, ``card.json``, ``curves.png`` (every
+logged curve) and ``confusion.png`` (test confusion matrix).
+"""
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from kzoo import zoo
+from kzoo.recipes import Recipe, RecipeError
+
+PAPERS = {"Classifier": "Cao et al., NeurIPS 2019 (LDAM, DRW); baselines of AEGL and Meta-IADA"}
+
+
+def check_out_dir(out, recipe, overwrite):
+    """Refuses a directory that holds another run (or anything else) unless ``overwrite``."""
+    out = Path(out)
+    if overwrite or not out.exists() or not any(out.iterdir()):
+        return
+    card = out / zoo.CARD_FILE
+    if card.is_file() and zoo.read_card(out).get("recipe_sha256") == recipe.sha256:
+        return
+    raise FileExistsError(
+        f"{out} already holds a different run (or other files); choose another --out "
+        f"or pass --overwrite."
+    )
+
+
+def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
+    """Trains ``recipe`` (path or Recipe), writes the run to ``out_dir``, returns the card."""
+    import keras
+
+    from kzoo import backend
+    from kzoo.callbacks import StepTimer
+
+    if not isinstance(recipe, Recipe):
+        recipe = Recipe.from_file(recipe)
+    out = Path(out_dir)
+    check_out_dir(out, recipe, overwrite)
+    keras.utils.set_random_seed(recipe.seed)
+    ds = recipe.dataset()
+    epochs = epochs or recipe.fit["epochs"]
+    game = recipe.build(ds, epochs)
+    timer = StepTimer()
+    start = time.perf_counter()
+    history = game.fit(
+        ds.x_train, ds.y_train, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
+        batch_size=recipe.fit.get("batch_size", 32), callbacks=[*recipe.callbacks(), timer],
+        verbose=verbose,
+    )
+    wall = time.perf_counter() - start
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / zoo.MODEL_FILE
+    game.save(model_path)
+    from kzoo.metrics import plot_history
+
+    plot_history(history.history, out / "curves.png", title=recipe.name)
+    metrics = report(zoo.load_file(model_path), ds, out)
+    card = {
+        "name": recipe.name,
+        "served": served_description(game, ds),
+        "game": type(game).__name__,
+        "paper": PAPERS.get(type(game).__name__, ""),
+        "recipe": _relative(recipe.path),
+        "recipe_sha256": recipe.sha256,
+        "recipe_spec": recipe.spec,
+        "data": {"summary": ds.summary(), "provenance": list(ds.provenance),
+                 "provenance_hash": ds.provenance_hash},
+        "seed": recipe.seed,
+        "epochs": epochs,
+        "backend": backend.name,
+        "versions": backend.versions(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "wall_time_s": round(wall, 2),
+        "ms_per_step": round(timer.ms_per_step, 3),
+        "metrics": metrics,
+        "metrics_split": "test",
+        "metrics_command": f"kzoo eval {recipe.name}",
+        "sha256": zoo.sha256(model_path),
+    }
+    write_json(out / zoo.CARD_FILE, card)
+    return card
+
+
+def report(model, ds, out=None):
+    """The card metrics of ``model`` on ``ds``'s test split; writes confusion.png to ``out``."""
+    from kzoo import metrics
+
+    pred = metrics.predict_proba(model, ds.x_test).argmax(-1)
+    result = metrics.classification_report(ds, pred)
+    if out is not None:
+        cm = metrics.confusion_matrix(ds.y_test, pred, ds.num_classes)
+        metrics.plot_confusion_matrix(cm, ds.class_names, Path(out) / "confusion.png")
+    return {k: round(v, 6) for k, v in result.items()}
+
+
+def evaluate(name_or_dir):
+    """Recomputes a preset's or run's metrics from its card; returns ``(card, metrics)``."""
+    directory = zoo.resolve(name_or_dir)
+    card = zoo.read_card(directory)
+    model = zoo.load(directory)
+    recipe = Recipe(card["recipe_spec"], card.get("recipe"), card.get("recipe_sha256"))
+    ds = recipe.dataset()
+    if ds.provenance_hash != card["data"]["provenance_hash"]:
+        raise RecipeError(
+            f"the data rebuilt for {card['name']} has provenance {ds.provenance_hash}, "
+            f"the card says {card['data']['provenance_hash']}."
+        )
+    return card, report(model, ds)
+
+
+def served_description(game, ds):
+    return (f"{type(game).__name__}: logits over {ds.num_classes} classes of {ds.name}; "
+            f"input {'x'.join(map(str, ds.input_shape))} in [0, 1]")
+
+
+def write_json(path, obj):
+    """Writes JSON atomically (temporary file, then rename)."""
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=Path(path).parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, default=_jsonable)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _relative(path):
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(zoo.ZOO_DIR.parent))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,95 @@
+"""The model zoo: presets in ``saved_models/<name>/`` (``model.keras`` + ``card.json``).
+
+Example:
+    >>> import kzoo
+    >>> [card["name"] for card in kzoo.presets()]
+    ['digits-lt10-cnn-ce', 'digits-lt10-cnn-ldam-drw']
+    >>> model = kzoo.load("digits-lt10-cnn-ce")
+"""
+
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+ZOO_DIR = Path(os.environ.get("KZOO_ZOO", Path(__file__).resolve().parents[1] / "saved_models"))
+MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def presets():
+    """The cards of every preset in the zoo, sorted by name."""
+    if not ZOO_DIR.is_dir():
+        return []
+    return [read_card(d) for d in sorted(ZOO_DIR.iterdir()) if (d / CARD_FILE).is_file()]
+
+
+def preset_names():
+    return [card["name"] for card in presets()]
+
+
+def resolve(name_or_dir):
+    """The directory of a preset name, or of a run directory holding a card."""
+    path = Path(name_or_dir)
+    if path.is_dir() and (path / CARD_FILE).is_file():
+        return path
+    if (ZOO_DIR / str(name_or_dir) / CARD_FILE).is_file():
+        return ZOO_DIR / str(name_or_dir)
+    raise ValueError(
+        f"Unknown preset {str(name_or_dir)!r} (and no run directory with a {CARD_FILE} there); "
+        f"presets: {', '.join(preset_names()) or 'none'}."
+    )
+
+
+def read_card(directory):
+    with open(Path(directory) / CARD_FILE) as f:
+        return json.load(f)
+
+
+def load(name_or_dir, verify=True):
+    """Loads a preset (or run directory) on the current backend.
+
+    Checks the sha256 of ``model.keras`` against the card, then loads it with
+    ``safe_mode=True``. Works whatever backend trained it.
+
+    Args:
+        name_or_dir: str. A preset name (``kzoo.presets()``) or a directory
+            written by ``kzoo train``.
+        verify: bool. Check the sha256. Default True.
+    """
+    directory = resolve(name_or_dir)
+    card = read_card(directory)
+    path = directory / MODEL_FILE
+    if not path.is_file():
+        raise ValueError(f"{directory} has a card but no {MODEL_FILE}.")
+    if verify and sha256(path) != card.get("sha256"):
+        raise ValueError(
+            f"{path}: sha256 {sha256(path)[:16]}... does not match its card "
+            f"({str(card.get('sha256'))[:16]}...); the file changed or is corrupt."
+        )
+    return load_file(path)
+
+
+def load_file(path):
+    """``keras.saving.load_model(path, safe_mode=True)`` with kzoo's classes registered."""
+    import keras
+
+    import kzoo.games  # noqa: F401  (registers kzoo's classes)
+
+    if not Path(path).is_file():
+        raise ValueError(f"No .keras file at {path}.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a readable .keras archive (truncated or corrupt).")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as err:
+        raise ValueError(f"{path} is not a readable .keras archive (truncated?): {err}") from err

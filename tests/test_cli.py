@@ -1,0 +1,89 @@
+"""The command line: train, eval, list, compare-backends, and its refusals."""
+
+import json
+import re
+import shutil
+
+import pytest
+from conftest import ROOT, once
+
+from kzoo import cli, zoo
+
+RECIPE = ROOT / "recipes" / "classifier" / "digits-lt10-ce.toml"
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path):
+    text = RECIPE.read_text().replace("epochs = 60", "epochs = 2").replace("width = 32",
+                                                                          "width = 8")
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    return path
+
+
+def test_train_then_eval(tiny_recipe, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["card.json", "confusion.png", "curves.png",
+                                                     "model.keras"]
+    card = json.loads((out / "card.json").read_text())
+    assert card["sha256"] == zoo.sha256(out / "model.keras") and card["epochs"] == 2
+    capsys.readouterr()
+    assert cli.main(["eval", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["reproduced"] and result["metrics"] == card["metrics"]
+    # Same recipe again into the same directory: allowed (same run).
+    assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--quiet"]) == 0
+
+
+def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(zoo.resolve("digits-lt10-cnn-ce"), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--quiet"]) == 2
+    assert "already holds a different run" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--quiet",
+                     "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("[fit]", "[fit]\nepocs = 3"),
+     r"unknown key\(s\) \['epocs'\] in \[fit\]; allowed: batch_size, drw_epoch"),
+    (lambda t: t.replace('loss = "ce"', 'loss = "ce"\ntemperature = 2'),
+     r"unknown key\(s\) \['temperature'\] in \[game\]; allowed: loss, class_counts"),
+    (lambda t: t.replace('name = "digits"', 'name = "mnist-lt"'), "unknown dataset 'mnist-lt'"),
+    (lambda t: t.replace("imbalance = 10", "imbalance = 0.5"), r"imbalance must be in \[1"),
+    (lambda t: t.replace('arch = "small_cnn"', 'arch = "vgg"'), "unknown net arch 'vgg'"),
+])
+def test_bad_recipe_names_the_problem_and_writes_nothing(tmp_path, capsys, edit, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(edit(RECIPE.read_text()))
+    out = tmp_path / "run"
+    assert cli.main(["train", str(path), "--out", str(out), "--quiet"]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_eval_presets_reproduce_cards(capsys):
+    for name in ("digits-lt10-cnn-ce", "digits-lt10-cnn-ldam-drw"):
+        assert cli.main(["eval", name]) == 0
+        assert "reproduces its card" in capsys.readouterr().out
+
+
+def test_list_and_unknown_preset(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "digits-lt10-cnn-ce" in out and "digits-lt10-cnn-ldam-drw" in out
+    assert cli.main(["eval", "nope"]) == 2
+    assert "presets: digits-lt10-cnn-ce" in capsys.readouterr().err
+
+
+@once
+def test_compare_backends(tiny_recipe, capsys):
+    assert cli.main(["compare-backends", str(tiny_recipe), "--backends", "torch,jax"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("torch ", "jax "))]
+    assert [r[0] for r in rows] == ["torch", "jax"]
+    assert all(0 <= float(r[1]) <= 1 for r in rows)
+    assert cli.main(["compare-backends", str(tiny_recipe), "--backends", "mxnet"]) == 2

@@ -1,0 +1,146 @@
+"""Loaders and bias transforms (NumPy only; independent of the Keras backend)."""
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from kzoo import data
+from kzoo.data.embedded import grid25_mixture, ring8_mixture
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+def test_digits_splits(digits):
+    assert digits.x_train.shape[1:] == (8, 8, 1) and digits.x_train.dtype == np.float32
+    assert 0 <= digits.x_train.min() and digits.x_train.max() <= 1
+    n = len(digits.y_train) + len(digits.y_val) + len(digits.y_test)
+    assert n == 1797
+    assert len(digits.y_test) == pytest.approx(0.3 * 1797, abs=1)
+    assert len(digits.y_val) == pytest.approx(0.1 * (1797 - len(digits.y_test)), abs=1)
+    # Stratified: every split holds each class near its overall share.
+    for split in ("train", "val", "test"):
+        counts = np.array(digits.class_counts(split))
+        assert counts.max() - counts.min() <= 6
+    assert digits.class_names == tuple(str(i) for i in range(10))
+    again = data.load("digits")
+    assert again.provenance_hash == digits.provenance_hash
+    assert data.load("digits", seed=1).provenance_hash != digits.provenance_hash
+
+
+def test_long_tail_profile(digits):
+    lt = data.long_tail(digits, imbalance=10)
+    counts = np.array(lt.class_counts())
+    n_head = min(digits.class_counts())
+    expected = np.maximum(1, np.floor(n_head * 10.0 ** (-np.arange(10) / 9)))
+    np.testing.assert_array_equal(counts, expected)
+    assert counts[0] / counts[-1] == 10
+    assert len(lt.y_test) == len(digits.y_test)
+    assert lt.provenance[-1]["transform"] == "long_tail"
+    assert lt.provenance_hash != digits.provenance_hash
+    assert data.long_tail(digits, 1).class_counts() == [n_head] * 10
+
+
+@pytest.mark.parametrize("kind", ["uniform", "flip"])
+def test_label_noise(digits, kind):
+    noisy = data.label_noise(digits, 0.2, kind=kind)
+    changed = noisy.y_train != digits.y_train
+    np.testing.assert_array_equal(changed, noisy.extras["noisy"])
+    assert changed.sum() == round(0.2 * len(digits.y_train))
+    if kind == "flip":
+        np.testing.assert_array_equal(noisy.y_train[changed], (digits.y_train[changed] + 1) % 10)
+    np.testing.assert_array_equal(noisy.extras["y_train_clean"], digits.y_train)
+
+
+def test_reduce_keeps_fraction(digits):
+    small = data.reduce(digits, 0.3)
+    expected = np.round(np.array(digits.class_counts()) * 0.3)
+    np.testing.assert_array_equal(small.class_counts(), expected)
+
+
+@pytest.mark.parametrize("kind, severity", [("gaussian", 0.3), ("salt_pepper", 0.2)])
+def test_corrupt_test(digits, kind, severity):
+    c = data.corrupt_test(digits, kind=kind, severity=severity, share=0.7)
+    mask = c.extras["corrupted"]
+    assert mask.sum() == round(0.7 * len(digits.y_test))
+    np.testing.assert_array_equal(c.x_test[~mask], digits.x_test[~mask])
+    assert np.all((c.x_test >= 0) & (c.x_test <= 1))
+    changed = (c.x_test[mask] != digits.x_test[mask]).mean()
+    assert changed > (0.5 if kind == "gaussian" else 0.05)
+    np.testing.assert_array_equal(c.x_train, digits.x_train)
+
+
+def test_spurious_colour(digits):
+    s = data.spurious_colour(digits, correlation=0.95)
+    assert s.x_train.shape[-1] == 3
+    aligned_train = (s.extras["colour_train"] == s.y_train).mean()
+    assert aligned_train > 0.9
+    groups = s.extras["groups_test"]
+    aligned_test = (groups % 2 == 1).mean()
+    assert 0.02 < aligned_test < 0.25  # colours uniform at test: about 1/10 aligned
+
+
+def test_meta_split(digits):
+    noisy = data.label_noise(digits, 0.3)
+    m = data.meta_split(noisy, per_class=10)
+    assert np.bincount(m.extras["y_meta"]).tolist() == [10] * 10
+    assert len(m.y_train) == len(digits.y_train) - 100
+    assert len(m.extras["noisy"]) == len(m.y_train)
+    # The meta labels are the clean ones, and the meta images left train.
+    train_rows = {row.tobytes() for row in m.x_train}
+    assert not any(row.tobytes() in train_rows for row in m.extras["x_meta"])
+
+
+@pytest.mark.parametrize("mixture", [ring8_mixture(), grid25_mixture()])
+def test_mixture_density_matches_scipy(mixture, rng):
+    x, _ = mixture.sample(200, rng)
+    cov = mixture.std**2 * np.eye(2)
+    expected = np.log(np.mean([multivariate_normal(m, cov).pdf(x) for m in mixture.means], 0))
+    np.testing.assert_allclose(mixture.log_prob(x), expected, rtol=1e-6)
+
+
+def test_mixture_datasets():
+    ring = data.load("ring8")
+    assert ring.x_train.shape[1:] == (2,) and ring.num_classes == 8
+    radius = np.linalg.norm(ring.x_test, axis=1)
+    assert abs(radius.mean() - 2) < 0.01
+    assert data.load("grid25").num_classes == 25
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda ds: data.long_tail(ds, 0.5), r"imbalance must be in \[1"),
+    (lambda ds: data.label_noise(ds, 1.0), r"rate must be in \[0, 1\)"),
+    (lambda ds: data.label_noise(ds, -0.1), "rate must be"),
+    (lambda ds: data.label_noise(ds, 0.1, kind="pair"), "uniform' or 'flip"),
+    (lambda ds: data.reduce(ds, 0.0), r"fraction must be in \(0, 1\]"),
+    (lambda ds: data.reduce(ds, 1.5), "fraction must be"),
+    (lambda ds: data.corrupt_test(ds, "blur"), "gaussian' or 'salt_pepper"),
+    (lambda ds: data.corrupt_test(ds, share=1.2), "share must be"),
+    (lambda ds: data.meta_split(ds, per_class=500), "smallest class"),
+    (lambda ds: data.long_tail(ds, float("nan")), "imbalance"),
+])
+def test_transform_errors(digits, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(digits)
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(ValueError, match="allowed: digits, ring8, grid25, mnist"):
+        data.load("imagenet")
+
+
+@pytest.mark.parametrize("name, shape, classes", [
+    ("mnist", (28, 28, 1), 10), ("fashion_mnist", (28, 28, 1), 10), ("cifar10", (32, 32, 3), 10),
+    ("cifar100", (32, 32, 3), 100), ("svhn_cropped", (32, 32, 3), 10),
+])
+def test_tfds_loaders_with_mock_data(name, shape, classes):
+    tfds = pytest.importorskip("tensorflow_datasets", reason="needs the `data` extra")
+    with tfds.testing.mock_data(num_examples=40):
+        ds = data.load(name)
+    assert ds.x_train.shape[1:] == shape and ds.x_train.dtype == np.float32
+    assert 0 <= ds.x_train.min() and ds.x_train.max() <= 1
+    assert ds.num_classes == classes and len(ds.class_names) == classes
+    assert len(ds.y_train) + len(ds.y_val) == 40 and len(ds.y_test) == 40
+    assert ds.y_train.max() < classes

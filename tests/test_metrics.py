@@ -1,0 +1,55 @@
+"""Classification metrics against scikit-learn."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from kzoo import metrics
+
+
+@pytest.fixture
+def preds(rng):
+    y = rng.integers(0, 5, 300)
+    pred = np.where(rng.random(300) < 0.7, y, rng.integers(0, 5, 300))
+    return y, pred
+
+
+def test_against_sklearn(preds):
+    y, pred = preds
+    assert metrics.accuracy(y, pred) == pytest.approx(skm.accuracy_score(y, pred))
+    assert metrics.balanced_accuracy(y, pred, 5) == pytest.approx(
+        skm.balanced_accuracy_score(y, pred))
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, pred, 5),
+                                  skm.confusion_matrix(y, pred, labels=range(5)))
+    np.testing.assert_allclose(metrics.per_class_accuracy(y, pred, 5),
+                               skm.recall_score(y, pred, average=None))
+
+
+def test_shot_groups_and_accuracy(preds):
+    y, pred = preds
+    counts = [100, 50, 20, 10, 1]
+    groups = metrics.shot_groups(counts)
+    # log-range thirds of [1, 100]: head >= 21.5, tail <= 4.6
+    assert groups.tolist() == ["head", "head", "medium", "medium", "tail"]
+    shots = metrics.shot_accuracy(y, pred, counts)
+    tail = y == 4
+    assert shots["tail"] == pytest.approx(np.mean(pred[tail] == 4))
+    explicit = metrics.shot_groups(counts, head_min=50, tail_max=10)
+    assert explicit.tolist() == ["head", "head", "medium", "tail", "tail"]
+
+
+def test_worst_group(preds):
+    y, pred = preds
+    groups = y % 2
+    accs = [np.mean(pred[groups == g] == y[groups == g]) for g in (0, 1)]
+    assert metrics.worst_group_accuracy(y, pred, groups) == pytest.approx(min(accs))
+
+
+def test_plots_write_png(tmp_path, preds):
+    y, pred = preds
+    cm = metrics.confusion_matrix(y, pred, 5)
+    path = metrics.plot_confusion_matrix(cm, list("abcde"), tmp_path / "cm.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    hist = {"loss": [1.0, 0.5], "val_loss": [1.2, 0.8], "accuracy": [0.3, 0.6]}
+    curves = metrics.plot_history(hist, tmp_path / "curves.png")
+    assert curves.stat().st_size > 1000

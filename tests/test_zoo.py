@@ -1,0 +1,88 @@
+"""The zoo: presets, sha256 checks, bad files, and the same predictions on every backend."""
+
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKENDS, once, run_python
+
+import kzoo
+from kzoo import zoo
+
+PRESETS = ["digits-lt10-cnn-ce", "digits-lt10-cnn-ldam-drw"]
+
+
+def test_presets_listed():
+    names = [card["name"] for card in kzoo.presets()]
+    assert names == PRESETS
+    for card in kzoo.presets():
+        for key in ("served", "game", "recipe", "recipe_sha256", "data", "seed", "backend",
+                    "versions", "wall_time_s", "metrics", "metrics_command", "sha256"):
+            assert key in card, key
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_load_and_predict(name):
+    model = kzoo.load(name)
+    ds = kzoo.recipes.Recipe(zoo.read_card(zoo.resolve(name))["recipe_spec"]).dataset()
+    probs = kzoo.metrics.predict_proba(model, ds.x_test)
+    acc = float(np.mean(probs.argmax(-1) == ds.y_test))
+    assert acc == pytest.approx(zoo.read_card(zoo.resolve(name))["metrics"]["accuracy"], abs=1e-6)
+
+
+@once
+def test_presets_agree_across_backends():
+    code = (
+        "import json, numpy as np, kzoo\n"
+        "ds = kzoo.data.load('digits')\n"
+        f"names = {PRESETS!r}\n"
+        "out = {n: kzoo.metrics.predict_proba(kzoo.load(n), ds.x_test).tolist() for n in names}\n"
+        "print(json.dumps(out))"
+    )
+    outs = {b: run_python(code, b) for b in BACKENDS}
+    for name in PRESETS:
+        ref = np.array(outs["tensorflow"][name])
+        for b in BACKENDS[1:]:
+            diff = np.abs(np.array(outs[b][name]) - ref).max()
+            assert diff <= 1e-5, f"{name}: {b} vs tensorflow max |dp| = {diff}"
+
+
+def test_unknown_preset_lists_names():
+    with pytest.raises(ValueError, match="presets: digits-lt10-cnn-ce, digits-lt10-cnn-ldam-drw"):
+        kzoo.load("resnet-imagenet")
+
+
+@pytest.fixture
+def copied(tmp_path):
+    target = tmp_path / "run"
+    shutil.copytree(zoo.resolve(PRESETS[0]), target)
+    return target
+
+
+def test_sha_mismatch_refused(copied):
+    with open(copied / "model.keras", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ValueError, match="does not match its card"):
+        kzoo.load(copied)
+
+
+def test_truncated_file_refused(copied):
+    path = copied / "model.keras"
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ValueError, match="not a readable .keras archive"):
+        zoo.load_file(path)
+    with pytest.raises(ValueError, match="does not match its card"):
+        kzoo.load(copied)
+
+
+def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
+    model = kzoo.load(PRESETS[0])
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save", boom)
+    with pytest.raises(RuntimeError):
+        model.save(tmp_path / "m.keras")
+    assert list(tmp_path.iterdir()) == []
