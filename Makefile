@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kzoo-installed
 BACKENDS ?= tensorflow torch jax
-PRESETS := digits-lt10-ce digits-lt10-ldam-drw
+# In order: the AEGL recipes start from the CE presets.
+PRESET_RECIPES := recipes/classifier/digits-lt10-ce.toml recipes/classifier/digits-lt10-ldam-drw.toml \
+	recipes/classifier/digits-lt20-ce.toml recipes/madry/digits.toml \
+	recipes/aegl/digits-lt10.toml recipes/aegl/digits-lt20.toml
 
 .PHONY: test demo lint presets bench
 
@@ -33,10 +36,10 @@ demo: $(STAMP)
 
 # Retrain the presets in saved_models/ from their recipes (torch backend).
 presets: $(STAMP)
-	for p in $(PRESETS); do \
-		name=$$(grep -m1 '^name = ' recipes/classifier/$$p.toml | cut -d'"' -f2); \
-		$(BIN)/kzoo train recipes/classifier/$$p.toml --backend torch --quiet \
-			--out saved_models/$$name --overwrite || exit 1; \
+	for r in $(PRESET_RECIPES); do \
+		name=$$(grep -m1 '^name = ' $$r | cut -d'"' -f2); \
+		$(BIN)/kzoo train $$r --backend torch --quiet --out saved_models/$$name --overwrite \
+			|| exit 1; \
 	done
 
 bench: $(STAMP)

@@ -1,11 +1,16 @@
-"""Milliseconds per training step: kzoo's Classifier vs Keras' built-in fit.
+"""Milliseconds per training step, on every backend (each in its own process).
 
-Both train the same small CNN (same initial weights) on 8x8 digits, batch 128, SGD, with
-sparse cross-entropy and an accuracy metric; Keras' side is a plain functional model
-compiled with ``SparseCategoricalCrossentropy(from_logits=True)`` and trained by its own
-``fit``. For every backend (each in its own process) and ``jit_compile`` in
-(False, True), epochs of the two alternate (kzoo, keras, kzoo, keras, ...) after one
-warm-up epoch each; the table reports the median ms/step and the ratio kzoo / keras.
+Table 1, kzoo's Classifier vs Keras' built-in fit: both train the same small CNN (same
+initial weights) on 8x8 digits, batch 128, SGD, with sparse cross-entropy and an
+accuracy metric; Keras' side is a plain functional model compiled with
+``SparseCategoricalCrossentropy(from_logits=True)`` and trained by its own ``fit``. For
+``jit_compile`` in (False, True), epochs of the two alternate after one warm-up epoch
+each; the table reports the median ms/step and the ratio kzoo / keras.
+
+Table 2, the adversarial games against the ERM step (``jit_compile="auto"``): Madry's
+PGD-k training needs k attack passes (forward + input gradient) and one training pass,
+so about k + 1 forward/backward passes; AEGL-k needs k attack passes, one prediction of
+the attacked batch and two training passes (clean and guiding examples), about k + 2.
 
     python benchmarks/step_time.py [--backends tensorflow,torch,jax] [--rounds 7]
 """
@@ -57,7 +62,27 @@ def worker(rounds, jit_modes):
             rows.append({"jit_compile": jit, "kzoo_ms": kz, "keras_ms": ke, "ratio": kz / ke})
         except Exception as err:  # noqa: BLE001 - report, e.g. torch.compile failures
             rows.append({"jit_compile": jit, "error": f"{type(err).__name__}: {err}"[:200]})
-    print(json.dumps(rows))
+    games = {
+        "ERM (Classifier, CE)": (lambda n: kzoo.games.Classifier(n), 1),
+        "Madry PGD-3": (lambda n: kzoo.games.PGDAdversarialTraining(n, epsilon=0.1, steps=3), 4),
+        "Madry PGD-7": (lambda n: kzoo.games.PGDAdversarialTraining(n, epsilon=0.1, steps=7), 8),
+        "AEGL k=3": (lambda n: kzoo.games.AEGL(n, class_counts=ds.class_counts(),
+                                               tail_threshold=112, epsilon=0.1, steps=3), 5),
+    }
+    game_rows = []
+    for label, (make, ideal) in games.items():
+        keras.utils.set_random_seed(0)
+        game = make(kzoo.nets.small_cnn(ds.input_shape, ds.num_classes))
+        game.compile(keras.optimizers.SGD(0.01, momentum=0.9))
+        ms = []
+        for r in range(rounds + 1):
+            timer = StepTimer()
+            game.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+                     callbacks=[timer])
+            if r:
+                ms.extend(timer.epoch_ms)
+        game_rows.append({"game": label, "ms": float(np.median(ms)), "ideal": ideal})
+    print(json.dumps({"fit": rows, "games": game_rows}))
 
 
 def main():
@@ -72,8 +97,7 @@ def main():
         return worker(args.rounds, jit_modes)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; batch {BATCH}, "
           f"{STEPS_PER_EPOCH} steps/epoch, median of {args.rounds} epochs each\n")
-    print("| backend | jit_compile | kzoo Classifier ms/step | Keras fit ms/step | ratio |")
-    print("|---|---|---|---|---|")
+    results = {}
     for backend in args.backends.split(","):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
         done = subprocess.run(
@@ -81,14 +105,25 @@ def main():
              args.jit], capture_output=True, text=True, env=env,
         )
         if done.returncode:
-            print(f"| {backend} | - | failed: {done.stderr.strip().splitlines()[-1][:120]} | | |")
+            print(f"{backend}: failed: {done.stderr.strip().splitlines()[-1][:200]}")
             continue
-        for row in json.loads(done.stdout.strip().splitlines()[-1]):
+        results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+    print("| backend | jit_compile | kzoo Classifier ms/step | Keras fit ms/step | ratio |")
+    print("|---|---|---|---|---|")
+    for backend, result in results.items():
+        for row in result["fit"]:
             if "error" in row:
                 print(f"| {backend} | {row['jit_compile']} | {row['error']} | | |")
             else:
                 print(f"| {backend} | {row['jit_compile']} | {row['kzoo_ms']:.2f} | "
-                      f"{row['keras_ms']:.2f} | {row['ratio']:.3f} |", flush=True)
+                      f"{row['keras_ms']:.2f} | {row['ratio']:.3f} |")
+    print("\n| backend | game | ms/step | ratio to ERM | ideal ratio |")
+    print("|---|---|---|---|---|")
+    for backend, result in results.items():
+        erm = result["games"][0]["ms"]
+        for row in result["games"]:
+            print(f"| {backend} | {row['game']} | {row['ms']:.2f} | {row['ms'] / erm:.2f} | "
+                  f"~{row['ideal']} |")
 
 
 if __name__ == "__main__":

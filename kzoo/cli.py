@@ -73,8 +73,9 @@ def _train(args):
     card = runs.train(recipe, out, overwrite=args.overwrite, epochs=args.epochs,
                       verbose=0 if args.quiet else "auto")
     m = card["metrics"]
+    tail = f", tail {m['tail_accuracy']:.4f}" if "tail_accuracy" in m else ""
     print(f"{card['name']} [{card['backend']}]: accuracy {m['accuracy']:.4f}, balanced "
-          f"{m['balanced_accuracy']:.4f}, tail {m['tail_accuracy']:.4f}; "
+          f"{m['balanced_accuracy']:.4f}{tail}; "
           f"{card['wall_time_s']:.1f} s, {card['ms_per_step']:.2f} ms/step -> {out}")
 
 
@@ -135,7 +136,7 @@ def _compare(args):
                 continue
             card = json.loads((out / "card.json").read_text())
             m = card["metrics"]
-            rows.append((b, m["accuracy"], m["balanced_accuracy"], m["tail_accuracy"],
+            rows.append((b, m["accuracy"], m["balanced_accuracy"], m.get("tail_accuracy", "-"),
                          card["wall_time_s"], round(total, 1), card["ms_per_step"]))
     print(format_table(rows, ["backend", "accuracy", "balanced", "tail", "fit s",
                               "process s", "ms/step"]))

@@ -8,7 +8,7 @@ A recipe looks like::
     name = "digits"
     bias = [{kind = "long_tail", imbalance = 10}]
     [net]
-    arch = "small_cnn"
+    arch = "small_cnn"          # or: preset = "digits-lt10-cnn-ce" (start from its net)
     [game]
     name = "Classifier"
     loss = "ce"
@@ -20,24 +20,26 @@ A recipe looks like::
     epochs = 60
     batch_size = 64
 
-Unknown keys are refused with the key and the allowed ones named.
+An optional ``[eval]`` table adds accuracy under PGD (``robust_epsilons``,
+``robust_steps``) to the card. Unknown keys are refused with the key and the
+allowed ones named.
 """
 
 import hashlib
 import math
+import tomllib
 from pathlib import Path
 
-import tomllib
-
 KEYS = {
-    "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit"},
+    "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval"},
     "data": {"name", "bias"},
     "optimizer": {"name", "learning_rate", "momentum", "weight_decay", "schedule", "beta_1",
                   "beta_2"},
     "fit": {"epochs", "batch_size", "drw_epoch", "jit_compile"},
+    "eval": {"robust_epsilons", "robust_steps"},
 }
-REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "net": {"arch"},
-            "game": {"name"}, "fit": {"epochs"}}
+REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "game": {"name"},
+            "fit": {"epochs"}}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 SCHEDULES = ("constant", "cosine")
 
@@ -115,9 +117,13 @@ class Recipe:
             if not isinstance(step, dict) or step.get("kind") not in kzoo.data.TRANSFORMS:
                 self._fail(f"each [data] bias needs kind in {sorted(kzoo.data.TRANSFORMS)}; "
                            f"got {step!r}.")
-        if self.spec["net"]["arch"] not in kzoo.nets.BUILDERS:
-            self._fail(f"unknown net arch {self.spec['net']['arch']!r}; "
-                       f"allowed: {', '.join(kzoo.nets.BUILDERS)}.")
+        net = self.spec["net"]
+        if "preset" in net:
+            if set(net) != {"preset"}:
+                self._fail(f"[net] with preset takes no other key; got {sorted(net)}.")
+        elif net.get("arch") not in kzoo.nets.BUILDERS:
+            self._fail(f"[net] needs arch in {', '.join(kzoo.nets.BUILDERS)} or a preset; "
+                       f"got arch {net.get('arch')!r}.")
         if self.spec["game"]["name"] not in kzoo.games.GAMES:
             self._fail(f"unknown game {self.spec['game']['name']!r}; "
                        f"allowed: {', '.join(kzoo.games.GAMES)}.")
@@ -149,9 +155,7 @@ class Recipe:
         import kzoo.games
         import kzoo.nets
 
-        net_kwargs = {k: v for k, v in self.spec["net"].items() if k != "arch"}
-        builder = kzoo.nets.BUILDERS[self.spec["net"]["arch"]]
-        net = _call(self, builder, "[net]", ds.input_shape, ds.num_classes, **net_kwargs)
+        net = self.net(ds)
         game_kwargs = {k: v for k, v in self.spec["game"].items() if k != "name"}
         game_cls = kzoo.games.GAMES[self.spec["game"]["name"]]
         if "class_counts" in _parameters(game_cls):
@@ -169,6 +173,32 @@ class Recipe:
         game.compile(optimizer, jit_compile=self.fit.get("jit_compile", "auto"))
         return game
 
+    def net(self, ds):
+        """A fresh net from ``[net]``: built by its builder, or a preset's trained net."""
+        import kzoo.nets
+        from kzoo import zoo
+
+        spec = self.spec["net"]
+        if "preset" in spec:
+            net = zoo.load(spec["preset"]).net
+            if tuple(net.input_shape[1:]) != ds.input_shape or net.output_shape[-1] != \
+                    ds.num_classes:
+                self._fail(f"preset {spec['preset']!r} takes {net.input_shape[1:]} -> "
+                           f"{net.output_shape[-1]} classes; the data is {ds.input_shape} -> "
+                           f"{ds.num_classes}.")
+            return net
+        kwargs = {k: v for k, v in spec.items() if k != "arch"}
+        builder = kzoo.nets.BUILDERS[spec["arch"]]
+        return _call(self, builder, "[net]", ds.input_shape, ds.num_classes, **kwargs)
+
+    @property
+    def robust_eval(self):
+        """``(epsilons, steps)`` of the card's robustness curve, or None."""
+        spec = self.spec.get("eval", {})
+        if "robust_epsilons" not in spec:
+            return None
+        return [float(e) for e in spec["robust_epsilons"]], int(spec.get("robust_steps", 10))
+
     def callbacks(self):
         import kzoo.games
 
@@ -177,9 +207,19 @@ class Recipe:
 
 
 def _parameters(fn):
+    """Named parameters of ``fn``; for a class, of every ``__init__`` in its MRO
+    (a game forwards ``**kwargs`` to the game it extends)."""
     import inspect
 
-    return inspect.signature(fn).parameters
+    if not inspect.isclass(fn):
+        return inspect.signature(fn).parameters
+    params = {}
+    for cls in fn.__mro__:
+        if cls is not object and "__init__" in cls.__dict__:
+            for name, p in inspect.signature(cls.__init__).parameters.items():
+                if name != "self":
+                    params.setdefault(name, p)
+    return params
 
 
 def _call(recipe, fn, where, *args, **kwargs):

@@ -14,7 +14,11 @@ from pathlib import Path
 from kzoo import zoo
 from kzoo.recipes import Recipe, RecipeError
 
-PAPERS = {"Classifier": "Cao et al., NeurIPS 2019 (LDAM, DRW); baselines of AEGL and Meta-IADA"}
+PAPERS = {
+    "Classifier": "Cao et al., NeurIPS 2019 (LDAM, DRW); baselines of AEGL and Meta-IADA",
+    "PGDAdversarialTraining": "Madry et al., ICLR 2018",
+    "AEGL": "Zhang et al., Adversarial Examples for Good (AEGL), ICIP 2022",
+}
 
 
 def check_out_dir(out, recipe, overwrite):
@@ -60,7 +64,7 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
     from kzoo.metrics import plot_history
 
     plot_history(history.history, out / "curves.png", title=recipe.name)
-    metrics = report(zoo.load_file(model_path), ds, out)
+    metrics = report(zoo.load_file(model_path), ds, recipe, out)
     card = {
         "name": recipe.name,
         "served": served_description(game, ds),
@@ -87,12 +91,23 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
     return card
 
 
-def report(model, ds, out=None):
-    """The card metrics of ``model`` on ``ds``'s test split; writes confusion.png to ``out``."""
+def report(model, ds, recipe, out=None):
+    """The card metrics of ``model`` on ``ds``'s test split.
+
+    With ``out``, also writes confusion.png and, for a recipe with a robust
+    evaluation, robust.png (accuracy under PGD against epsilon).
+    """
     from kzoo import metrics
 
     pred = metrics.predict_proba(model, ds.x_test).argmax(-1)
     result = metrics.classification_report(ds, pred)
+    if recipe.robust_eval:
+        epsilons, steps = recipe.robust_eval
+        curve = metrics.robust_accuracy(model, ds.x_test, ds.y_test, epsilons, steps=steps)
+        result.update({f"robust_accuracy@{e:g}": a for e, a in curve.items()})
+        if out is not None:
+            metrics.plot_robust_accuracy({recipe.name: curve}, Path(out) / "robust.png",
+                                         title=f"PGD-{steps} (linf), test set")
     if out is not None:
         cm = metrics.confusion_matrix(ds.y_test, pred, ds.num_classes)
         metrics.plot_confusion_matrix(cm, ds.class_names, Path(out) / "confusion.png")
@@ -111,7 +126,7 @@ def evaluate(name_or_dir):
             f"the data rebuilt for {card['name']} has provenance {ds.provenance_hash}, "
             f"the card says {card['data']['provenance_hash']}."
         )
-    return card, report(model, ds)
+    return card, report(model, ds, recipe)
 
 
 def served_description(game, ds):

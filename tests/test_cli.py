@@ -54,7 +54,8 @@ def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
      r"unknown key\(s\) \['temperature'\] in \[game\]; allowed: loss, class_counts"),
     (lambda t: t.replace('name = "digits"', 'name = "mnist-lt"'), "unknown dataset 'mnist-lt'"),
     (lambda t: t.replace("imbalance = 10", "imbalance = 0.5"), r"imbalance must be in \[1"),
-    (lambda t: t.replace('arch = "small_cnn"', 'arch = "vgg"'), "unknown net arch 'vgg'"),
+    (lambda t: t.replace('arch = "small_cnn"', 'arch = "vgg"'),
+     "needs arch in small_cnn, resnet32, mlp or a preset; got arch 'vgg'"),
 ])
 def test_bad_recipe_names_the_problem_and_writes_nothing(tmp_path, capsys, edit, message):
     path = tmp_path / "bad.toml"
@@ -66,7 +67,7 @@ def test_bad_recipe_names_the_problem_and_writes_nothing(tmp_path, capsys, edit,
 
 
 def test_eval_presets_reproduce_cards(capsys):
-    for name in ("digits-lt10-cnn-ce", "digits-lt10-cnn-ldam-drw"):
+    for name in [c["name"] for c in zoo.presets()]:
         assert cli.main(["eval", name]) == 0
         assert "reproduces its card" in capsys.readouterr().out
 
@@ -76,7 +77,7 @@ def test_list_and_unknown_preset(capsys):
     out = capsys.readouterr().out
     assert "digits-lt10-cnn-ce" in out and "digits-lt10-cnn-ldam-drw" in out
     assert cli.main(["eval", "nope"]) == 2
-    assert "presets: digits-lt10-cnn-ce" in capsys.readouterr().err
+    assert "presets: digits-cnn-madry" in capsys.readouterr().err
 
 
 @once

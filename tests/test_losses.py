@@ -84,3 +84,14 @@ def test_logit_adjusted(batch):
 def test_bad_counts(counts):
     with pytest.raises(ValueError, match="class_counts"):
         losses.ldam_margins(counts)
+
+
+def test_sample_weight_masks_and_combines(batch):
+    y, logits = batch
+    mask = (np.arange(16) % 3 == 0).astype("float32")
+    w = np.array([0.5, 1.0, 2.0, 4.0], "float32")
+    per = _np_ce(y, logits)
+    expected = (mask * w[y] * per).sum() / (mask * w[y]).sum()
+    got = _np(losses.cross_entropy(y, logits, class_weight=w, sample_weight=mask))
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert _np(losses.cross_entropy(y, logits, sample_weight=np.zeros(16))) == 0.0

@@ -10,7 +10,8 @@ from conftest import BACKENDS, once, run_python
 import kzoo
 from kzoo import zoo
 
-PRESETS = ["digits-lt10-cnn-ce", "digits-lt10-cnn-ldam-drw"]
+PRESETS = ["digits-cnn-madry", "digits-lt10-cnn-aegl", "digits-lt10-cnn-ce",
+           "digits-lt10-cnn-ldam-drw", "digits-lt20-cnn-aegl", "digits-lt20-cnn-ce"]
 
 
 def test_presets_listed():
@@ -49,14 +50,14 @@ def test_presets_agree_across_backends():
 
 
 def test_unknown_preset_lists_names():
-    with pytest.raises(ValueError, match="presets: digits-lt10-cnn-ce, digits-lt10-cnn-ldam-drw"):
+    with pytest.raises(ValueError, match="presets: digits-cnn-madry, digits-lt10-cnn-aegl"):
         kzoo.load("resnet-imagenet")
 
 
 @pytest.fixture
 def copied(tmp_path):
     target = tmp_path / "run"
-    shutil.copytree(zoo.resolve(PRESETS[0]), target)
+    shutil.copytree(zoo.resolve("digits-lt10-cnn-ce"), target)
     return target
 
 

@@ -4,8 +4,10 @@ Games are written once with ``keras.ops`` and the few functions here:
 
 - ``value_and_grad(fn, variables, create_graph=False)``: ``fn()`` returns a
   scalar loss or ``(loss, aux)``; returns ``((loss, aux), grads)``.
-- ``input_grad(fn, x, create_graph=False)``: gradient of the scalar ``fn(x)``
-  with respect to the tensor ``x`` (attacks, gradient penalties).
+- ``input_grad(fn, x, create_graph=False, has_aux=False)``: gradient of the
+  scalar ``fn(x)`` with respect to the tensor ``x`` (attacks, gradient
+  penalties); with ``has_aux``, ``fn`` returns ``(value, aux)`` and the result
+  is ``(grad, aux)``.
 - ``apply(optimizer, grads, variables)``: one optimizer update.
 - ``stateful_step(step)``: adapts a ``step(self, data)`` method to the calling
   convention of the backend's trainer (JAX passes and returns the state).

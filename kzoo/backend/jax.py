@@ -56,16 +56,17 @@ def value_and_grad(fn, variables, create_graph=False):
     return (loss, aux), grads
 
 
-def input_grad(fn, x, create_graph=False):
+def input_grad(fn, x, create_graph=False, has_aux=False):
     del create_graph
 
     def pure(x_):
         # Assignments made while attacking (e.g. seed generators) are dropped.
         _, scope = _nested_scope()
         with scope:
-            return fn(x_)
+            return split_output(fn(x_)) if has_aux else (fn(x_), None)
 
-    return jax.grad(pure)(x)
+    grad, aux = jax.grad(pure, has_aux=True)(x)
+    return (grad, aux) if has_aux else grad
 
 
 def apply(optimizer, grads, variables):

@@ -21,13 +21,14 @@ def value_and_grad(fn, variables, create_graph=False):
     return (loss, aux), grads
 
 
-def input_grad(fn, x, create_graph=False):
+def input_grad(fn, x, create_graph=False, has_aux=False):
     x = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        value = fn(x)
+        value, aux = split_output(fn(x)) if has_aux else (fn(x), None)
     grad = tape.gradient(value, x)
-    return grad if create_graph else tf.stop_gradient(grad)
+    grad = grad if create_graph else tf.stop_gradient(grad)
+    return (grad, aux) if has_aux else grad
 
 
 def apply(optimizer, grads, variables):

@@ -22,14 +22,14 @@ def value_and_grad(fn, variables, create_graph=False):
     return (loss, aux), grads
 
 
-def input_grad(fn, x, create_graph=False):
+def input_grad(fn, x, create_graph=False, has_aux=False):
     with torch.enable_grad():
         x = torch.as_tensor(x)
         if not x.requires_grad:
             x = x.detach().requires_grad_(True)
-        value = fn(x)
+        value, aux = split_output(fn(x)) if has_aux else (fn(x), None)
         (grad,) = torch.autograd.grad(value, x, create_graph=create_graph)
-    return grad
+    return (grad, aux) if has_aux else grad
 
 
 def apply(optimizer, grads, variables):

@@ -1,11 +1,15 @@
 """kzoo's games: ``keras.Model`` subclasses whose ``train_step`` plays the game."""
 
 import kzoo.nets  # noqa: F401  (registers the layers players are made of)
+from kzoo.games.aegl import AEGL
 from kzoo.games.classifier import Classifier
 from kzoo.games.drw import DRW
 from kzoo.games.game import Game
+from kzoo.games.madry import PGDAdversarialTraining
 from kzoo.games.optimizer_group import OptimizerGroup
 
-GAMES = {"Classifier": Classifier}
+GAMES = {"Classifier": Classifier, "PGDAdversarialTraining": PGDAdversarialTraining,
+         "AEGL": AEGL}
 
-__all__ = ["Classifier", "DRW", "Game", "GAMES", "OptimizerGroup"]
+__all__ = ["AEGL", "Classifier", "DRW", "Game", "GAMES", "OptimizerGroup",
+           "PGDAdversarialTraining"]

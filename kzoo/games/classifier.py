@@ -84,18 +84,21 @@ class Classifier(Game):
             raise ValueError("class-balanced weights need class_counts.")
         return losses.class_balanced_weights(self.class_counts, self.cb_beta)
 
-    def criterion(self, y, logits):
-        """The training loss of a batch, with the current class weights."""
-        w = self.class_weights
+    def criterion(self, y, logits, sample_weight=None):
+        """The training loss of a batch, with the current class weights.
+
+        ``sample_weight`` (batch,) restricts or reweights the average, e.g. to a
+        masked subset of the batch; an all-zero mask gives 0.
+        """
+        w = {"class_weight": self.class_weights, "sample_weight": sample_weight}
         if self.loss_name == "focal":
-            return losses.focal(y, logits, self.focal_gamma, class_weight=w)
+            return losses.focal(y, logits, self.focal_gamma, **w)
         if self.loss_name == "ldam":
             return losses.ldam(y, logits, self.class_counts, self.ldam_max_margin,
-                               self.ldam_scale, class_weight=w)
+                               self.ldam_scale, **w)
         if self.loss_name == "logit_adjusted":
-            return losses.logit_adjusted(y, logits, self.class_counts, self.la_tau,
-                                         class_weight=w)
-        return losses.cross_entropy(y, logits, class_weight=w)
+            return losses.logit_adjusted(y, logits, self.class_counts, self.la_tau, **w)
+        return losses.cross_entropy(y, logits, **w)
 
     def call(self, x, training=False):
         return self.net(x, training=training)

@@ -2,9 +2,10 @@
 
 Every loss takes integer labels ``y_true`` of shape ``(batch,)`` and
 ``logits`` of shape ``(batch, classes)``, and returns a scalar. With
-``class_weight`` (a vector over classes) the per-example losses are averaged
-with weights ``w[y]``, normalised by their sum (as PyTorch's weighted
-cross-entropy does).
+``class_weight`` (a vector over classes) and/or ``sample_weight`` (a vector over
+the batch) the per-example losses are averaged with weights
+``class_weight[y] * sample_weight``, normalised by their sum (as PyTorch's
+weighted cross-entropy does); a batch whose weights are all zero gives 0.
 """
 
 import numpy as np
@@ -34,19 +35,20 @@ def ldam_margins(class_counts, max_margin=0.5):
     return (m * (max_margin / m.max())).astype("float32")
 
 
-def cross_entropy(y_true, logits, class_weight=None):
+def cross_entropy(y_true, logits, class_weight=None, sample_weight=None):
     """Softmax cross-entropy on logits."""
-    return _reduce(_per_example_ce(y_true, logits), y_true, class_weight)
+    return _reduce(_per_example_ce(y_true, logits), y_true, class_weight, sample_weight)
 
 
-def focal(y_true, logits, gamma=2.0, class_weight=None):
+def focal(y_true, logits, gamma=2.0, class_weight=None, sample_weight=None):
     """Focal loss ``(1 - p_y) ** gamma * CE`` (Lin et al., 2017)."""
     ce = _per_example_ce(y_true, logits)
     p_true = ops.exp(-ce)
-    return _reduce(ops.power(1.0 - p_true, gamma) * ce, y_true, class_weight)
+    return _reduce(ops.power(1.0 - p_true, gamma) * ce, y_true, class_weight, sample_weight)
 
 
-def ldam(y_true, logits, class_counts, max_margin=0.5, scale=30.0, class_weight=None):
+def ldam(y_true, logits, class_counts, max_margin=0.5, scale=30.0, class_weight=None,
+         sample_weight=None):
     """Label-distribution-aware margin loss (Cao et al., 2019).
 
     The true-class logit is lowered by its class margin, then the logits are
@@ -58,15 +60,16 @@ def ldam(y_true, logits, class_counts, max_margin=0.5, scale=30.0, class_weight=
     labels = _labels(y_true)
     onehot = ops.one_hot(labels, ops.shape(logits)[-1], dtype=logits.dtype)
     shifted = logits - onehot * ops.take(margins, labels)[:, None]
-    return _reduce(_per_example_ce(labels, scale * shifted), labels, class_weight)
+    return _reduce(_per_example_ce(labels, scale * shifted), labels, class_weight, sample_weight)
 
 
-def logit_adjusted(y_true, logits, class_counts, tau=1.0, class_weight=None):
+def logit_adjusted(y_true, logits, class_counts, tau=1.0, class_weight=None,
+                   sample_weight=None):
     """Logit-adjusted cross-entropy: CE of ``logits + tau * log(prior)`` (Menon et al., 2021)."""
     counts = _counts(class_counts)
     log_prior = ops.convert_to_tensor(np.log(counts / counts.sum()).astype("float32"))
     logits = ops.convert_to_tensor(logits) + tau * log_prior
-    return _reduce(_per_example_ce(y_true, logits), y_true, class_weight)
+    return _reduce(_per_example_ce(y_true, logits), y_true, class_weight, sample_weight)
 
 
 def _counts(class_counts):
@@ -89,8 +92,12 @@ def _per_example_ce(y_true, logits):
     return -ops.take_along_axis(log_p, labels[:, None], axis=-1)[:, 0]
 
 
-def _reduce(per_example, y_true, class_weight):
-    if class_weight is None:
+def _reduce(per_example, y_true, class_weight, sample_weight):
+    if class_weight is None and sample_weight is None:
         return ops.mean(per_example)
-    w = ops.take(ops.cast(class_weight, per_example.dtype), _labels(y_true))
-    return ops.sum(w * per_example) / ops.sum(w)
+    w = ops.ones_like(per_example)
+    if class_weight is not None:
+        w = w * ops.take(ops.cast(class_weight, per_example.dtype), _labels(y_true))
+    if sample_weight is not None:
+        w = w * ops.reshape(ops.cast(sample_weight, per_example.dtype), (-1,))
+    return ops.sum(w * per_example) / ops.maximum(ops.sum(w), 1e-12)

@@ -1,4 +1,4 @@
-"""Metrics: classification (NumPy) and their PNG figures."""
+"""Metrics: classification (NumPy), robustness under attack, and their PNG figures."""
 
 from kzoo.metrics.classification import (
     accuracy,
@@ -12,6 +12,7 @@ from kzoo.metrics.classification import (
     worst_group_accuracy,
 )
 from kzoo.metrics.plots import plot_confusion_matrix, plot_history
+from kzoo.metrics.robustness import plot_robust_accuracy, robust_accuracy
 
 __all__ = [
     "accuracy",
@@ -21,7 +22,9 @@ __all__ = [
     "per_class_accuracy",
     "plot_confusion_matrix",
     "plot_history",
+    "plot_robust_accuracy",
     "predict_proba",
+    "robust_accuracy",
     "shot_accuracy",
     "shot_groups",
     "worst_group_accuracy",

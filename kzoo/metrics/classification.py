@@ -69,14 +69,24 @@ def confusion_matrix(y, pred, num_classes):
     return np.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
+SHOT_MIN_RATIO = 2.0
+
+
 def classification_report(ds, pred):
-    """Every test metric of predicted classes ``pred`` on ``ds.x_test``, as a flat dict."""
+    """Every test metric of predicted classes ``pred`` on ``ds.x_test``, as a flat dict.
+
+    Head/medium/tail accuracies are included when the largest training class
+    is at least ``SHOT_MIN_RATIO`` times the smallest; worst-group accuracy
+    when the data set has groups (``spurious_colour``).
+    """
     report = {
         "accuracy": accuracy(ds.y_test, pred),
         "balanced_accuracy": balanced_accuracy(ds.y_test, pred, ds.num_classes),
     }
-    shots = shot_accuracy(ds.y_test, pred, ds.class_counts())
-    report.update({f"{k}_accuracy": v for k, v in shots.items()})
+    counts = ds.class_counts()
+    if max(counts) >= SHOT_MIN_RATIO * min(counts):
+        shots = shot_accuracy(ds.y_test, pred, counts)
+        report.update({f"{k}_accuracy": v for k, v in shots.items()})
     if "groups_test" in ds.extras:
         report["worst_group_accuracy"] = worst_group_accuracy(ds.y_test, pred,
                                                               ds.extras["groups_test"])

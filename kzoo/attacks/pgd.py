@@ -1,0 +1,156 @@
+"""Projected gradient descent (Madry et al., 2018), and FGSM as its one-step case.
+
+Written once with ``keras.ops`` and ``kzoo.backend.input_grad``: the same
+function attacks inside any ``train_step`` and outside it, on every backend.
+The model runs in inference mode (``training=False``), so attack passes never
+move batch-norm statistics.
+
+Units: ``epsilon`` and ``step_size`` are in the units of the model's input
+range ``clip``. kzoo's classifiers take [0, 1] inputs; for a model taking
+[-1, 1] inputs pass ``clip=(-1, 1)`` and double the [0, 1] radii (e.g. 8/255 in
+[0, 1] units is 16/255 in [-1, 1] units).
+"""
+
+import keras
+from keras import ops
+
+from kzoo import backend
+
+NORMS = ("linf", "l2")
+LOSSES = ("ce", "margin")
+
+
+def pgd(model, x, y, *, epsilon, step_size, steps, norm="linf", random_start=False, loss="ce",
+        targeted=False, seed=None, clip=(0.0, 1.0)):
+    """Adversarial inputs by ``steps`` projected gradient steps inside an ``epsilon`` ball.
+
+    Each step moves ``x_adv`` by ``step_size`` along the sign of the input
+    gradient (linf) or the gradient normalised per example (l2), raising the
+    loss (or lowering it towards ``y`` when ``targeted``), then projects back
+    onto the ball around ``x`` and into ``clip``.
+
+    Args:
+        model: callable ``model(x, training=False) -> logits`` (a Keras model or game).
+        x: tensor (batch, ...). Clean inputs in the range ``clip``.
+        y: int tensor (batch,). True labels (target labels if ``targeted``).
+        epsilon: float >= 0. Radius of the ball, in input units.
+        step_size: float > 0. Size of each step, in input units.
+        steps: int >= 1. Number of steps.
+        norm: str. "linf" or "l2". Default "linf".
+        random_start: bool. Start from a uniform point of the ball (linf) or a
+            random direction at a uniform radius (l2). Default False.
+        loss: str. "ce" (cross-entropy) or "margin" (best other logit minus the
+            true logit, Carlini-Wagner style). Default "ce".
+        targeted: bool. Move towards ``y`` instead of away. Default False.
+        seed: int, ``keras.random.SeedGenerator`` or None. Random start's seed.
+        clip: (low, high). The model's input range. Default (0, 1).
+
+    Returns:
+        The adversarial inputs, a tensor shaped like ``x``, with no gradient.
+
+    Example:
+        >>> x_adv = kzoo.attacks.pgd(model, ds.x_test, ds.y_test, epsilon=0.1,
+        ...                          step_size=0.025, steps=10)
+    """
+    x_adv, _ = pgd_with_predictions(
+        model, x, y, epsilon=epsilon, step_size=step_size, steps=steps, norm=norm,
+        random_start=random_start, loss=loss, targeted=targeted, seed=seed, clip=clip,
+    )
+    return x_adv
+
+
+def fgsm(model, x, y, *, epsilon, norm="linf", loss="ce", targeted=False, clip=(0.0, 1.0)):
+    """The fast gradient (sign) method: one PGD step of size ``epsilon``."""
+    return pgd(model, x, y, epsilon=epsilon, step_size=epsilon, steps=1, norm=norm, loss=loss,
+               targeted=targeted, clip=clip)
+
+
+def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
+                         random_start=False, loss="ce", targeted=False, seed=None,
+                         clip=(0.0, 1.0)):
+    """``pgd`` that also returns the predicted classes at every iterate.
+
+    Returns:
+        ``(x_adv, predictions)``: ``predictions`` is an int tensor (steps, batch)
+        whose row ``t`` holds the classes predicted for the iterate after ``t``
+        steps, for ``t = 0 .. steps - 1`` (read off the gradient passes, so it
+        costs nothing); the prediction for ``x_adv`` itself needs one more pass.
+    """
+    check_attack(epsilon=epsilon, step_size=step_size, steps=steps, norm=norm, loss=loss)
+    x = ops.convert_to_tensor(x)
+    y = ops.reshape(ops.cast(y, "int32"), (-1,))
+    low, high = clip
+    x_adv = x
+    if random_start and epsilon > 0:
+        x_adv = ops.clip(x + _random_in_ball(ops.shape(x), epsilon, norm, seed), low, high)
+    direction = -1.0 if targeted else 1.0
+
+    def objective(t):
+        logits = model(t, training=False)
+        return ops.sum(_per_example_loss(loss, y, logits)), ops.argmax(logits, axis=-1)
+
+    predictions = []
+    for _ in range(int(steps)):
+        grad, pred = backend.input_grad(objective, x_adv, has_aux=True)
+        predictions.append(ops.cast(pred, "int32"))
+        x_adv = x + _project(x_adv - x + direction * step_size * _ascent(grad, norm),
+                             epsilon, norm)
+        x_adv = ops.clip(x_adv, low, high)
+    return ops.stop_gradient(x_adv), ops.stop_gradient(ops.stack(predictions))
+
+
+def check_attack(*, epsilon, step_size, steps, norm, loss="ce"):
+    """Raises ``ValueError`` naming the first bad attack argument."""
+    if not _is_number(epsilon) or epsilon < 0:
+        raise ValueError(f"epsilon must be a number >= 0; got {epsilon!r}.")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1; got {steps!r}.")
+    if not _is_number(step_size) or step_size <= 0:
+        raise ValueError(f"step_size must be a number > 0; got {step_size!r}.")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}.")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}.")
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def _per_example_loss(loss, y, logits):
+    onehot = ops.one_hot(y, ops.shape(logits)[-1], dtype=logits.dtype)
+    if loss == "margin":
+        true = ops.sum(onehot * logits, axis=-1)
+        other = ops.max(logits - 1e9 * onehot, axis=-1)
+        return other - true
+    return -ops.sum(onehot * ops.log_softmax(logits, axis=-1), axis=-1)
+
+
+def _batch_norm(v):
+    """Per-example l2 norm, shaped to broadcast against ``v``."""
+    axes = tuple(range(1, len(v.shape)))
+    return ops.sqrt(ops.sum(ops.square(v), axis=axes, keepdims=True))
+
+
+def _ascent(grad, norm):
+    if norm == "linf":
+        return ops.sign(grad)
+    return grad / (_batch_norm(grad) + 1e-12)
+
+
+def _project(delta, epsilon, norm):
+    if norm == "linf":
+        return ops.clip(delta, -epsilon, epsilon)
+    scale = ops.minimum(1.0, epsilon / (_batch_norm(delta) + 1e-12))
+    return delta * scale
+
+
+def _random_in_ball(shape, epsilon, norm, seed):
+    if norm == "linf":
+        return keras.random.uniform(shape, -epsilon, epsilon, seed=seed)
+    direction = keras.random.normal(shape, seed=seed)
+    direction = direction / (_batch_norm(direction) + 1e-12)
+    radius_seed = seed + 1 if isinstance(seed, int) else seed
+    radius = keras.random.uniform((shape[0],) + (1,) * (len(shape) - 1), 0.0, epsilon,
+                                  seed=radius_seed)
+    return direction * radius

@@ -1,0 +1,97 @@
+"""Madry et al.'s PGD adversarial training."""
+
+import keras
+from keras import ops
+
+from kzoo import backend
+from kzoo.attacks.pgd import check_attack, pgd
+from kzoo.games.classifier import Classifier
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class PGDAdversarialTraining(Classifier):
+    """Trains a classifier on PGD adversarial examples of each batch (Madry et al., 2018).
+
+    Each step attacks the batch with ``steps`` of PGD inside an ``epsilon``
+    ball (model in inference mode), then takes a gradient step on the
+    classifier's loss at the adversarial inputs; with ``clean_weight > 0``
+    the loss is ``(1 - clean_weight) * L(x_adv) + clean_weight * L(x)``, both
+    in one pass over the concatenated batch. Logs the loss and the clean and
+    adversarial accuracy of the batch.
+
+    Args:
+        net: keras.Model. Maps [0, 1] inputs to logits.
+        epsilon: float >= 0. Attack radius in input units. Default 0.1.
+        step_size: float > 0 or None. Default ``2.5 * epsilon / steps``.
+        steps: int >= 1. PGD steps. Default 7.
+        norm: str. "linf" or "l2". Default "linf".
+        random_start: bool. Default True.
+        clean_weight: float in [0, 1]. Share of the clean loss. Default 0.0.
+        seed: int or None. Seed of the random starts. Default None.
+        **kwargs: the ``Classifier`` arguments (``loss``, ``class_counts``, ...).
+
+    Example:
+        >>> net = kzoo.nets.small_cnn((8, 8, 1), 10)
+        >>> model = kzoo.games.PGDAdversarialTraining(net, epsilon=0.1, steps=5)
+        >>> model.compile(keras.optimizers.Adam(1e-3))
+        >>> model.fit(ds.x_train, ds.y_train, epochs=30)
+
+    Reference:
+        Madry et al., "Towards Deep Learning Models Resistant to Adversarial
+        Attacks", ICLR 2018.
+    """
+
+    def __init__(self, net, *, epsilon=0.1, step_size=None, steps=7, norm="linf",
+                 random_start=True, clean_weight=0.0, seed=None, **kwargs):
+        super().__init__(net, **kwargs)
+        step_size = 2.5 * epsilon / steps if step_size is None and steps else step_size
+        check_attack(epsilon=epsilon, step_size=step_size, steps=steps, norm=norm)
+        if not 0.0 <= clean_weight <= 1.0:
+            raise ValueError(f"clean_weight must be in [0, 1]; got {clean_weight!r}.")
+        self.epsilon, self.step_size, self.steps = float(epsilon), float(step_size), int(steps)
+        self.norm, self.random_start = norm, bool(random_start)
+        self.clean_weight = float(clean_weight)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.adv_accuracy = keras.metrics.SparseCategoricalAccuracy(name="adv_accuracy")
+        self.clean_accuracy = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
+
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x_adv = pgd(self.net, x, y, epsilon=self.epsilon, step_size=self.step_size,
+                    steps=self.steps, norm=self.norm, random_start=self.random_start,
+                    seed=self.seed_generator)
+        variables = self.net.trainable_variables
+        n = ops.shape(x)[0]
+
+        def loss_fn():
+            if self.clean_weight == 0.0:
+                adv_logits = self.net(x_adv, training=True)
+                return self.criterion(y, adv_logits), (adv_logits, None)
+            logits = self.net(ops.concatenate([x_adv, x]), training=True)
+            adv_logits, clean_logits = logits[:n], logits[n:]
+            loss = ((1.0 - self.clean_weight) * self.criterion(y, adv_logits)
+                    + self.clean_weight * self.criterion(y, clean_logits))
+            return loss, (adv_logits, clean_logits)
+
+        (loss, (adv_logits, clean_logits)), grads = backend.value_and_grad(loss_fn, variables)
+        backend.apply(self.optimizer, grads, variables)
+        if clean_logits is None:
+            clean_logits = self.net(x, training=False)
+        self.loss_tracker.update_state(loss)
+        self.adv_accuracy.update_state(y, adv_logits)
+        self.clean_accuracy.update_state(y, clean_logits)
+        return {m.name: m.result() for m in self._train_metrics}
+
+    @property
+    def _train_metrics(self):
+        return [self.loss_tracker, self.clean_accuracy, self.adv_accuracy]
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.clean_accuracy, self.adv_accuracy]
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "step_size": self.step_size,
+                "steps": self.steps, "norm": self.norm, "random_start": self.random_start,
+                "clean_weight": self.clean_weight, "seed": self.seed}

@@ -1,0 +1,111 @@
+"""kzoo.attacks: closed forms, projections, batch-norm safety, errors, and ART as oracle."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND
+from scipy.special import softmax
+
+import kzoo
+from kzoo.attacks import fgsm, pgd
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+@pytest.fixture
+def linear(rng):
+    w = rng.normal(size=(6, 3)).astype("float32")
+    inputs = keras.Input((6,))
+    layer = keras.layers.Dense(3, use_bias=False)
+    model = keras.Model(inputs, layer(inputs))
+    layer.set_weights([w])
+    x = rng.uniform(0.2, 0.8, size=(5, 6)).astype("float32")
+    y = rng.integers(0, 3, 5)
+    return model, w, x, y
+
+
+def test_fgsm_closed_form(linear):
+    model, w, x, y = linear
+    p = softmax(x @ w, axis=1)
+    grad = (p - np.eye(3)[y]) @ w.T  # d CE / dx for logits x W
+    expected = np.clip(x + 0.05 * np.sign(grad), 0, 1)
+    np.testing.assert_allclose(_np(fgsm(model, x, y, epsilon=0.05)), expected, atol=1e-6)
+    l2 = np.clip(x + 0.05 * grad / np.linalg.norm(grad, axis=1, keepdims=True), 0, 1)
+    np.testing.assert_allclose(_np(fgsm(model, x, y, epsilon=0.05, norm="l2")), l2, atol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("random_start", [False, True])
+def test_pgd_stays_in_ball_and_range(linear, norm, random_start):
+    model, _, x, y = linear
+    x_adv = _np(pgd(model, x, y, epsilon=0.3, step_size=0.1, steps=6, norm=norm,
+                    random_start=random_start, seed=3))
+    delta = x_adv - x
+    size = np.abs(delta).max(1) if norm == "linf" else np.linalg.norm(delta, axis=1)
+    assert np.all(size <= 0.3 + 1e-5) and np.all((x_adv >= 0) & (x_adv <= 1))
+    ce = lambda v: -np.log(softmax(_np(model(v)), axis=1)[np.arange(5), y])  # noqa: E731
+    assert np.all(ce(x_adv) >= ce(x) - 1e-6)
+
+
+def test_targeted_raises_target_probability(linear):
+    model, _, x, _ = linear
+    target = np.full(5, 2)
+    x_adv = pgd(model, x, target, epsilon=0.2, step_size=0.05, steps=5, targeted=True)
+    p = lambda v: softmax(_np(model(v)), axis=1)[:, 2]  # noqa: E731
+    assert np.all(p(x_adv) >= p(x) - 1e-7)
+
+
+def test_attacks_never_move_batch_norm(rng):
+    net = kzoo.nets.small_cnn((8, 8, 1), 10, width=8)
+    before = [_np(v).copy() for v in net.non_trainable_variables]
+    x = rng.random((16, 8, 8, 1)).astype("float32")
+    pgd(net, x, rng.integers(0, 10, 16), epsilon=0.1, step_size=0.05, steps=3,
+        random_start=True, seed=0)
+    for a, b in zip(before, net.non_trainable_variables):
+        np.testing.assert_array_equal(a, _np(b))
+    net(x, training=True)  # the same check can fail: a training pass does move them
+    assert any(np.abs(a - _np(b)).max() > 0 for a, b in zip(before, net.non_trainable_variables))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epsilon": -0.1}, "epsilon must be a number >= 0"),
+    ({"steps": 0}, "steps must be an int >= 1"),
+    ({"steps": 2.5}, "steps must be an int >= 1"),
+    ({"step_size": 0.0}, "step_size must be a number > 0"),
+    ({"norm": "l1"}, "norm must be one of linf, l2"),
+    ({"loss": "hinge"}, "loss must be one of ce, margin"),
+])
+def test_attack_errors(linear, kwargs, match):
+    model, _, x, y = linear
+    args = {"epsilon": 0.1, "step_size": 0.05, "steps": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        pgd(model, x, y, **args)
+
+
+@pytest.mark.skipif(BACKEND != "torch",
+                    reason="ART's PyTorch estimator needs a torch.nn.Module: a Keras model is "
+                           "one only on the torch backend")
+@pytest.mark.parametrize("norm, eps, step", [("linf", 0.1, 0.025), ("l2", 1.0, 0.25)])
+def test_pgd_matches_art(norm, eps, step):
+    torch = pytest.importorskip("torch")
+    art = pytest.importorskip("art.estimators.classification", reason="needs the test extra")
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    model = kzoo.load("digits-lt10-cnn-ce")
+    assert isinstance(model, torch.nn.Module)
+    ds = kzoo.data.load("digits")
+    x, y = ds.x_test, ds.y_test
+    classifier = art.PyTorchClassifier(
+        model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=(8, 8, 1), nb_classes=10,
+        clip_values=(0.0, 1.0), channels_first=False, device_type="cpu")
+    attack = ProjectedGradientDescent(
+        classifier, norm=np.inf if norm == "linf" else 2, eps=eps, eps_step=step, max_iter=10,
+        num_random_init=0, batch_size=len(x), verbose=False)
+    art_acc = np.mean(classifier.predict(attack.generate(x, y=y)).argmax(1) == y)
+    ours = pgd(model, x, y, epsilon=eps, step_size=step, steps=10, norm=norm)
+    our_acc = np.mean(kzoo.metrics.predict_proba(model, ours).argmax(1) == y)
+    clean = np.mean(kzoo.metrics.predict_proba(model, x).argmax(1) == y)
+    assert our_acc < clean - 0.1  # the attack bites
+    assert abs(our_acc - art_acc) <= 0.01, (our_acc, art_acc)
