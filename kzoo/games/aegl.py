@@ -38,7 +38,8 @@ class AEGL(Classifier):
         tail_threshold: int. Classes with count <= this are tail. Required.
         steps: int >= 1. PGD steps k (the paper keeps k <= 3). Default 3.
         epsilon: float >= 0. l_inf radius in input units. Default 8/255.
-        step_size: float > 0 or None. Default ``2.5 * epsilon / steps``.
+        step_size: float > 0 or None. Default ``epsilon / 8`` (the official code), so
+            ``steps`` sets how far into the ball the attack reaches.
         random_start: bool. Default True (the official code).
         crossing: str. "head" or "any". Default "head".
         cross_weight: float >= 0. Weight of the GAE loss. Default 1.0.
@@ -61,7 +62,7 @@ class AEGL(Classifier):
                  step_size=None, random_start=True, crossing="head", cross_weight=1.0,
                  seed=None, **kwargs):
         super().__init__(net, class_counts=class_counts, **kwargs)
-        step_size = 2.5 * epsilon / steps if step_size is None and steps else step_size
+        step_size = epsilon / 8 if step_size is None else step_size
         check_attack(epsilon=epsilon, step_size=step_size, steps=steps, norm="linf")
         if crossing not in CROSSINGS:
             raise ValueError(f"crossing must be one of {', '.join(CROSSINGS)}; got {crossing!r}.")

@@ -9,7 +9,7 @@ _BLOCKS = {8: 2, 28: 3, 32: 3}
 
 
 def small_cnn(input_shape=(8, 8, 1), num_classes=10, *, width=32, batch_norm=True,
-              normed_head=False, name="small_cnn"):
+              bn_momentum=0.9, normed_head=False, name="small_cnn"):
     """A small CNN: conv blocks (3x3 conv, optional batch norm, ReLU, 2x2 pool).
 
     Two blocks for 8x8 inputs, three for 28x28 and 32x32, widths doubling
@@ -22,6 +22,9 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, *, width=32, batch_norm=Tru
         num_classes: int. Default 10.
         width: int. Channels of the first block. Default 32.
         batch_norm: bool. Batch norm after each conv. Default True.
+        bn_momentum: float. Moving-average momentum of batch norm. Default 0.9
+            (PyTorch's 0.1), not Keras' 0.99: on small data sets (a few steps
+            per epoch) the slower average lags the weights.
         normed_head: bool. Cosine head (for LDAM). Default False.
         name: str. Model name. Default "small_cnn".
 
@@ -41,7 +44,7 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, *, width=32, batch_norm=Tru
     for i in range(_BLOCKS[input_shape[0]]):
         x = layers.Conv2D(width * 2**i, 3, padding="same", use_bias=not batch_norm)(x)
         if batch_norm:
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(momentum=bn_momentum)(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling2D(2)(x)
     features = layers.GlobalAveragePooling2D(name=FEATURES)(x)

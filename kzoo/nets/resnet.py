@@ -5,6 +5,9 @@ from keras import layers
 
 from kzoo.nets.heads import FEATURES, logits_head
 
+# PyTorch's default (0.1 there), as in the CIFAR ResNet-32 of the long-tail papers.
+BN_MOMENTUM = 0.9
+
 
 def resnet32(input_shape=(32, 32, 3), num_classes=10, *, normed_head=False, name="resnet32"):
     """ResNet-32 for 32x32 images: three stages of five basic blocks (16, 32, 64 channels).
@@ -37,7 +40,7 @@ def resnet32(input_shape=(32, 32, 3), num_classes=10, *, normed_head=False, name
 def _conv_bn(x, filters, stride):
     x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
                       kernel_initializer="he_normal")(x)
-    return layers.BatchNormalization()(x)
+    return layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
 
 
 def _basic_block(x, filters, stride):
@@ -46,5 +49,5 @@ def _basic_block(x, filters, stride):
     y = _conv_bn(y, filters, 1)
     if stride != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x)
-        shortcut = layers.BatchNormalization()(shortcut)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM)(shortcut)
     return layers.ReLU()(layers.Add()([y, shortcut]))
