@@ -5,6 +5,7 @@ Every net names its penultimate layer ``"features"`` and its last layer
 """
 
 from kzoo.nets.cnn import small_cnn
+from kzoo.nets.covariance import ClassCovariance
 from kzoo.nets.heads import features_model
 from kzoo.nets.layers import NormedDense
 from kzoo.nets.mlp import mlp
@@ -20,4 +21,5 @@ def build(arch, input_shape, num_classes, **kwargs):
     return BUILDERS[arch](tuple(input_shape), num_classes, **kwargs)
 
 
-__all__ = ["NormedDense", "build", "features_model", "mlp", "resnet32", "small_cnn", "BUILDERS"]
+__all__ = ["BUILDERS", "ClassCovariance", "NormedDense", "build", "features_model", "mlp",
+           "resnet32", "small_cnn"]
