@@ -9,6 +9,7 @@ from kzoo.nets.covariance import ClassCovariance
 from kzoo.nets.heads import features_model
 from kzoo.nets.layers import NormedDense
 from kzoo.nets.mlp import mlp
+from kzoo.nets.perturbation import perturbation_net
 from kzoo.nets.resnet import resnet32
 
 BUILDERS = {"small_cnn": small_cnn, "resnet32": resnet32, "mlp": mlp}
@@ -22,4 +23,4 @@ def build(arch, input_shape, num_classes, **kwargs):
 
 
 __all__ = ["BUILDERS", "ClassCovariance", "NormedDense", "build", "features_model", "mlp",
-           "resnet32", "small_cnn"]
+           "perturbation_net", "resnet32", "small_cnn"]
