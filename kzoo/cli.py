@@ -24,7 +24,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return args.func(args) or 0
-    except (ValueError, FileExistsError, FileNotFoundError, ImportError) as err:
+    except (ValueError, OSError, ImportError) as err:
         print(f"kzoo {args.command}: error: {err}", file=sys.stderr)
         return 2
 

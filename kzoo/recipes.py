@@ -153,7 +153,6 @@ class Recipe:
         import keras
 
         import kzoo.games
-        import kzoo.nets
 
         net = self.net(ds)
         game_kwargs = {k: v for k, v in self.spec["game"].items() if k != "name"}

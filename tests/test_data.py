@@ -144,3 +144,14 @@ def test_tfds_loaders_with_mock_data(name, shape, classes):
     assert ds.num_classes == classes and len(ds.class_names) == classes
     assert len(ds.y_train) + len(ds.y_val) == 40 and len(ds.y_test) == 40
     assert ds.y_train.max() < classes
+
+
+def test_tfds_failure_is_explained(monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets", reason="needs the `data` extra")
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(OSError, match="could not load 'cifar10'.*needs internet access once"):
+        data.load("cifar10")

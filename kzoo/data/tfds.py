@@ -21,9 +21,18 @@ def load_tfds(name, seed=0, data_dir=None):
         raise ImportError(
             f"Loading {name!r} needs tensorflow-datasets: pip install 'kzoo[data]'."
         ) from err
-    (train, test), info = tfds.load(
-        name, split=["train", "test"], as_supervised=True, with_info=True, data_dir=data_dir,
-    )
+    try:
+        (train, test), info = tfds.load(
+            name, split=["train", "test"], as_supervised=True, with_info=True,
+            data_dir=data_dir,
+        )
+    except Exception as err:  # tfds raises many kinds; all mean "not available here"
+        raise OSError(
+            f"tensorflow-datasets could not load {name!r}: {type(err).__name__}: {err}. It "
+            f"downloads a data set on first use, so it needs internet access once (or a "
+            f"data_dir that already holds it); without either, use 'digits', 'ring8' or "
+            f"'grid25'."
+        ) from err
     x_tr, y_tr = _to_numpy(tfds, train)
     x_te, y_te = _to_numpy(tfds, test)
     names = info.features["label"].names
