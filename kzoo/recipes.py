@@ -95,21 +95,21 @@ class Recipe:
         import kzoo.games
         import kzoo.nets
 
-        for section, required in REQUIRED.items():
+        for section in (*KEYS, *(REQUIRED.keys() - KEYS.keys())):
             table = self.spec if section == "" else self.spec.get(section, {})
+            where = f"[{section}]" if section else "the top level"
             if not isinstance(table, dict):
-                self._fail(f"[{section}] must be a table.")
-            missing = required - set(table)
+                self._fail(f"{where} must be a table.")
+            missing = REQUIRED.get(section, set()) - set(table)
             if missing:
-                where = f"[{section}]" if section else "the top level"
                 self._fail(f"missing key(s) {sorted(missing)} in {where}.")
-        for section, allowed in KEYS.items():
-            table = self.spec if section == "" else self.spec.get(section, {})
-            unknown = set(table) - allowed
+            allowed = KEYS.get(section)  # None: the keys are the net's or game's arguments
+            unknown = set() if allowed is None else set(table) - allowed
             if unknown:
-                where = f"[{section}]" if section else "the top level"
                 self._fail(f"unknown key(s) {sorted(unknown)} in {where}; "
                            f"allowed: {', '.join(sorted(allowed))}.")
+        if not isinstance(self.spec["net"], dict):
+            self._fail("[net] must be a table.")
         data = self.spec["data"]
         if data["name"] not in kzoo.data.NAMES:
             self._fail(f"unknown dataset {data['name']!r}; allowed: {', '.join(kzoo.data.NAMES)}.")

@@ -89,15 +89,15 @@ def test_attack_errors(linear, kwargs, match):
                            "one only on the torch backend")
 @pytest.mark.parametrize("norm, eps, step", [("linf", 0.1, 0.025), ("l2", 1.0, 0.25)])
 def test_pgd_matches_art(norm, eps, step):
-    torch = pytest.importorskip("torch")
-    art = pytest.importorskip("art.estimators.classification", reason="needs the test extra")
-    from art.attacks.evasion import ProjectedGradientDescent
+    import torch  # the torch backend is running, so torch is installed
+    from art.attacks.evasion import ProjectedGradientDescent  # the `test` extra
+    from art.estimators.classification import PyTorchClassifier
 
     model = kzoo.load("digits-lt10-cnn-ce")
     assert isinstance(model, torch.nn.Module)
     ds = kzoo.data.load("digits")
     x, y = ds.x_test, ds.y_test
-    classifier = art.PyTorchClassifier(
+    classifier = PyTorchClassifier(
         model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=(8, 8, 1), nb_classes=10,
         clip_values=(0.0, 1.0), channels_first=False, device_type="cpu")
     attack = ProjectedGradientDescent(
@@ -107,5 +107,6 @@ def test_pgd_matches_art(norm, eps, step):
     ours = pgd(model, x, y, epsilon=eps, step_size=step, steps=10, norm=norm)
     our_acc = np.mean(kzoo.metrics.predict_proba(model, ours).argmax(1) == y)
     clean = np.mean(kzoo.metrics.predict_proba(model, x).argmax(1) == y)
+    print(f"\n{norm}: ART {art_acc:.4f}, kzoo {our_acc:.4f}, clean {clean:.4f}")
     assert our_acc < clean - 0.1  # the attack bites
     assert abs(our_acc - art_acc) <= 0.01, (our_acc, art_acc)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds  # the `data` extra, installed by make test
 from scipy.stats import multivariate_normal
 
 from kzoo import data
@@ -136,7 +137,6 @@ def test_unknown_dataset_lists_valid_names():
     ("cifar100", (32, 32, 3), 100), ("svhn_cropped", (32, 32, 3), 10),
 ])
 def test_tfds_loaders_with_mock_data(name, shape, classes):
-    tfds = pytest.importorskip("tensorflow_datasets", reason="needs the `data` extra")
     with tfds.testing.mock_data(num_examples=40):
         ds = data.load(name)
     assert ds.x_train.shape[1:] == shape and ds.x_train.dtype == np.float32
@@ -147,8 +147,6 @@ def test_tfds_loaders_with_mock_data(name, shape, classes):
 
 
 def test_tfds_failure_is_explained(monkeypatch):
-    tfds = pytest.importorskip("tensorflow_datasets", reason="needs the `data` extra")
-
     def offline(*args, **kwargs):
         raise ConnectionError("no route to host")
 

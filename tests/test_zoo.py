@@ -46,6 +46,7 @@ def test_presets_agree_across_backends():
         ref = np.array(outs["tensorflow"][name])
         for b in BACKENDS[1:]:
             diff = np.abs(np.array(outs[b][name]) - ref).max()
+            print(f"\n{name}: max |p_{b} - p_tensorflow| = {diff:.2e}")
             assert diff <= 1e-5, f"{name}: {b} vs tensorflow max |dp| = {diff}"
 
 

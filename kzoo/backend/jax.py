@@ -22,13 +22,14 @@ def framework_version():
 
 
 def _nested_scope(variables=(), values=()):
+    """A scope that sees the enclosing scope's values, with ``variables`` -> ``values``."""
     outer = get_stateless_scope()
     scope = StatelessScope(initialize_variables=False)
     if outer is not None:
         scope.state_mapping.update(outer.state_mapping)
     for v, value in zip(variables, values):
         scope.state_mapping[id(v)] = value
-    return outer, scope
+    return scope
 
 
 def value_and_grad(fn, variables, create_graph=False):
@@ -38,7 +39,7 @@ def value_and_grad(fn, variables, create_graph=False):
     skip = {id(v) for v in variables}
 
     def pure(vals):
-        outer, scope = _nested_scope(variables, vals)
+        scope = _nested_scope(variables, vals)
         before = dict(scope.state_mapping)
         with scope:
             loss, aux = split_output(fn())
@@ -61,7 +62,7 @@ def input_grad(fn, x, create_graph=False, has_aux=False):
 
     def pure(x_):
         # Assignments made while attacking (e.g. seed generators) are dropped.
-        _, scope = _nested_scope()
+        scope = _nested_scope()
         with scope:
             return split_output(fn(x_)) if has_aux else (fn(x_), None)
 

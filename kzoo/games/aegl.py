@@ -76,7 +76,6 @@ class AEGL(Classifier):
                 f"class; training counts range from {counts.min()} to {counts.max()}."
             )
         self.tail_threshold = int(tail_threshold)
-        self.tail_classes = np.flatnonzero(tail).tolist()
         self._tail = tail.astype("float32")
         self.steps, self.epsilon, self.step_size = int(steps), float(epsilon), float(step_size)
         self.random_start, self.crossing = bool(random_start), crossing
