@@ -34,3 +34,37 @@ class StepTimer(keras.callbacks.Callback):
     def ms_per_step(self):
         ms = self.epoch_ms[1:] or self.epoch_ms
         return float(np.median(ms)) if ms else float("nan")
+
+
+class EpsilonShares(keras.callbacks.Callback):
+    """Records, after each epoch, the share of a ``MetaIADA`` model's training samples whose
+    last perturbation was adversarial (eps > 0): per class and, given ``noisy``, among
+    noisy and clean labels (Meta-IADA's figures 3 and 4); ``save(path)`` plots them.
+
+    Args:
+        y: array. The training labels, in the order of the sample ids.
+        noisy: bool array or None. Which labels are corrupted.
+
+    Example:
+        >>> shares = EpsilonShares(ds.y_train, ds.extras.get("noisy"))
+        >>> model.fit(ds.x_train, ds.y_train, callbacks=[shares])
+        >>> shares.history[-1]["per_class"]
+        >>> shares.save("epsilon_shares.png")
+    """
+
+    def __init__(self, y, noisy=None):
+        super().__init__()
+        self.y, self.noisy = np.asarray(y), noisy
+        self.history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        from kzoo.metrics.plots import epsilon_shares
+
+        epsilon = keras.ops.convert_to_numpy(self.model.sample_epsilon)
+        num_classes = int(self.model.num_classes)
+        self.history.append(epsilon_shares(epsilon, self.y, num_classes, self.noisy))
+
+    def save(self, path):
+        from kzoo.metrics.plots import plot_epsilon_shares
+
+        return plot_epsilon_shares(self.history, path)

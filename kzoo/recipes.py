@@ -157,8 +157,16 @@ class Recipe:
         net = self.net(ds)
         game_kwargs = {k: v for k, v in self.spec["game"].items() if k != "name"}
         game_cls = kzoo.games.GAMES[self.spec["game"]["name"]]
-        if "class_counts" in _parameters(game_cls):
+        params = _parameters(game_cls)
+        if "class_counts" in params:
             game_kwargs.setdefault("class_counts", ds.class_counts())
+        if "num_samples" in params:
+            game_kwargs.setdefault("num_samples", len(ds.y_train))
+        if "meta_data" in params:
+            if "x_meta" not in ds.extras:
+                self._fail(f"game {game_cls.__name__} needs a meta set: add "
+                           f"{{kind = \"meta_split\"}} to [data] bias.")
+            game_kwargs.setdefault("meta_data", (ds.extras["x_meta"], ds.extras["y_meta"]))
         game = _call(self, game_cls, "[game]", net, **game_kwargs)
         opt = dict(self.spec.get("optimizer", {}))
         name = OPTIMIZERS[opt.pop("name", "adam")]

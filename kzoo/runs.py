@@ -1,7 +1,8 @@
 """Training a recipe into a run directory, and re-evaluating a run or preset.
 
 A run directory holds ``model.keras``, ``card.json``, ``curves.png`` (every
-logged curve) and ``confusion.png`` (test confusion matrix).
+logged curve), ``confusion.png`` (test confusion matrix) and the game's own
+figures (``Game.training_monitors``; MetaIADA: ``epsilon_shares.png``).
 """
 
 import json
@@ -18,6 +19,8 @@ PAPERS = {
     "Classifier": "Cao et al., NeurIPS 2019 (LDAM, DRW); baselines of AEGL and Meta-IADA",
     "PGDAdversarialTraining": "Madry et al., ICLR 2018",
     "AEGL": "Zhang et al., Adversarial Examples for Good (AEGL), ICIP 2022",
+    "MetaIADA": "Zhou et al., Boosting Model Resilience via Implicit Adversarial Data "
+                "Augmentation (Meta-IADA), IJCAI 2024",
 }
 
 
@@ -51,11 +54,12 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
     epochs = epochs or recipe.fit["epochs"]
     game = recipe.build(ds, epochs)
     timer = StepTimer()
+    monitors = game.training_monitors(ds)
     start = time.perf_counter()
     history = game.fit(
         ds.x_train, ds.y_train, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
-        batch_size=recipe.fit.get("batch_size", 32), callbacks=[*recipe.callbacks(), timer],
-        verbose=verbose,
+        batch_size=recipe.fit.get("batch_size", 32),
+        callbacks=[*recipe.callbacks(), *monitors.values(), timer], verbose=verbose,
     )
     wall = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
@@ -64,6 +68,8 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
     from kzoo.metrics import plot_history
 
     plot_history(history.history, out / "curves.png", title=recipe.name)
+    for filename, monitor in monitors.items():
+        monitor.save(out / filename)
     metrics = report(zoo.load_file(model_path), ds, recipe, out)
     card = {
         "name": recipe.name,

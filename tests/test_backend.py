@@ -30,6 +30,26 @@ def test_value_and_grad_closed_form(rng):
     np.testing.assert_allclose(_np(gb), 2 * r_np, rtol=1e-4)
 
 
+def test_second_order_through_a_virtual_step():
+    """Differentiating a loss at w_bar = w - lr * d/dw f(w, s) in s, where s is a
+    non-trainable variable (Meta-IADA's covariances): closed form.
+
+    f = s * w^2 / 2 -> w_bar = w (1 - lr s); L = w_bar^2 -> dL/ds = -2 lr w^2 (1 - lr s).
+    """
+    w = keras.Variable(1.5)
+    s = keras.Variable(0.7, trainable=False)
+    lr = 0.3
+
+    def meta():
+        _, (g,) = backend.value_and_grad(lambda: s * w * w / 2, [w], create_graph=True)
+        return (w - lr * g) ** 2
+
+    (value, _), (grad,) = backend.value_and_grad(meta, [s])
+    assert float(_np(value)) == pytest.approx((1.5 * (1 - lr * 0.7)) ** 2, rel=1e-5)
+    assert float(_np(grad)) == pytest.approx(-2 * lr * 1.5**2 * (1 - lr * 0.7), rel=1e-5)
+    assert not s.trainable
+
+
 def test_unused_variable_gets_zero_grad():
     w = keras.Variable(np.ones(2, "float32"))
     unused = keras.Variable(np.ones(3, "float32"))

@@ -36,6 +36,22 @@ def test_train_then_eval(tiny_recipe, tmp_path, capsys):
     assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--quiet"]) == 0
 
 
+def test_meta_iada_run_writes_its_figure(tmp_path, capsys):
+    text = (ROOT / "recipes" / "meta_iada" / "digits-lt10.toml").read_text()
+    text = text.replace("epochs = 60", "epochs = 2").replace("width = 32", "width = 8")
+    path = tmp_path / "tiny.toml"
+    path.write_text(text.replace("warmup_steps = 315", "warmup_steps = 4"))
+    out = tmp_path / "run"
+    assert cli.main(["train", str(path), "--out", str(out), "--quiet"]) == 0
+    assert (out / "epsilon_shares.png").stat().st_size > 1000
+    assert json.loads((out / "card.json").read_text())["game"] == "MetaIADA"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('{ kind = "meta_split", per_class = 10 }, ', ""))
+    capsys.readouterr()
+    assert cli.main(["train", str(bad), "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    assert "needs a meta set: add {kind = \"meta_split\"}" in capsys.readouterr().err
+
+
 def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
     out = tmp_path / "run"
     shutil.copytree(zoo.resolve("digits-lt10-cnn-ce"), out)

@@ -45,6 +45,20 @@ def test_worst_group(preds):
     assert metrics.worst_group_accuracy(y, pred, groups) == pytest.approx(min(accs))
 
 
+def test_epsilon_shares_by_hand(tmp_path):
+    from kzoo.metrics.plots import epsilon_shares, plot_epsilon_shares
+
+    eps = np.array([0.5, -0.2, 0.1, -0.9, 0.0, 0.3])
+    y = np.array([0, 0, 1, 1, 1, 2])
+    noisy = np.array([True, False, False, True, True, False])
+    shares = epsilon_shares(eps, y, 4, noisy)
+    assert shares["per_class"][:3] == [0.5, pytest.approx(1 / 3), 1.0]
+    assert np.isnan(shares["per_class"][3])  # no sample of class 3
+    assert shares["noisy"] == pytest.approx(1 / 3) and shares["clean"] == pytest.approx(2 / 3)
+    path = plot_epsilon_shares([shares, shares], tmp_path / "eps.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_plots_write_png(tmp_path, preds):
     y, pred = preds
     cm = metrics.confusion_matrix(y, pred, 5)

@@ -3,7 +3,10 @@
 Games are written once with ``keras.ops`` and the few functions here:
 
 - ``value_and_grad(fn, variables, create_graph=False)``: ``fn()`` returns a
-  scalar loss or ``(loss, aux)``; returns ``((loss, aux), grads)``.
+  scalar loss or ``(loss, aux)``; returns ``((loss, aux), grads)``. The
+  variables may be non-trainable (state a meta step differentiates), and a
+  call inside ``fn`` with ``create_graph=True`` gives gradients that the
+  outer call differentiates again (second order).
 - ``input_grad(fn, x, create_graph=False, has_aux=False)``: gradient of the
   scalar ``fn(x)`` with respect to the tensor ``x`` (attacks, gradient
   penalties); with ``has_aux``, ``fn`` returns ``(value, aux)`` and the result

@@ -12,7 +12,9 @@ def framework_version():
 def value_and_grad(fn, variables, create_graph=False):
     # An enclosing tape records this gradient computation by itself, so
     # `create_graph` needs no action: second-order terms are always available.
+    variables = list(variables)
     with tf.GradientTape() as tape:
+        tape.watch([v.value for v in variables])  # non-trainable ones too
         loss, aux = split_output(fn())
     grads = tape.gradient(loss, variables)
     grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]

@@ -10,12 +10,19 @@ def framework_version():
 
 
 def value_and_grad(fn, variables, create_graph=False):
-    with torch.enable_grad():
-        loss, aux = split_output(fn())
-        params = [v.value for v in variables]
-        grads = torch.autograd.grad(
-            loss, params, create_graph=create_graph, allow_unused=True
-        )
+    params = [v.value for v in variables]
+    frozen = [p for p in params if not p.requires_grad]  # non-trainable variables
+    try:
+        for p in frozen:
+            p.requires_grad_(True)
+        with torch.enable_grad():
+            loss, aux = split_output(fn())
+            grads = torch.autograd.grad(
+                loss, params, create_graph=create_graph, allow_unused=True
+            )
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
     grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
     if not create_graph:
         loss = loss.detach()

@@ -6,10 +6,11 @@ from kzoo.games.classifier import Classifier
 from kzoo.games.drw import DRW
 from kzoo.games.game import Game
 from kzoo.games.madry import PGDAdversarialTraining
+from kzoo.games.meta_iada import MetaIADA
 from kzoo.games.optimizer_group import OptimizerGroup
 
 GAMES = {"Classifier": Classifier, "PGDAdversarialTraining": PGDAdversarialTraining,
-         "AEGL": AEGL}
+         "AEGL": AEGL, "MetaIADA": MetaIADA}
 
-__all__ = ["AEGL", "Classifier", "DRW", "Game", "GAMES", "OptimizerGroup",
+__all__ = ["AEGL", "Classifier", "DRW", "Game", "GAMES", "MetaIADA", "OptimizerGroup",
            "PGDAdversarialTraining"]

@@ -67,6 +67,7 @@ class SampleHistory(keras.layers.Layer):
     each sample in the batch into its running loss mean and variance (Welford)
     and counts forgetting events (correct when last seen, wrong now); it
     returns ``(loss_mean, loss_var, forgetting)`` for the batch, after the update.
+    ``read(ids)`` returns the same triple without updating.
 
     Args:
         num_samples: int. Size of the training set.
@@ -82,11 +83,14 @@ class SampleHistory(keras.layers.Layer):
                                                 trainable=False, name=name))
         self.built = True
 
+    def read(self, ids):
+        flat = _flat_ids(ids)
+        seen = ops.maximum(ops.take(self.seen.value, flat), 1.0)
+        return (ops.take(self.loss_mean.value, flat), ops.take(self.loss_m2.value, flat) / seen,
+                ops.take(self.forgetting.value, flat))
+
     def update(self, ids, loss, correct):
-        if ids is None:
-            raise ValueError("SampleHistory.update needs the batch's sample ids; pass them "
-                             "with the data (x, y, ids) or turn the history characteristics off.")
-        idx = ops.reshape(ops.cast(ids, "int32"), (-1, 1))
+        idx = ops.reshape(_flat_ids(ids), (-1, 1))
         flat = idx[:, 0]
         loss = ops.cast(ops.stop_gradient(ops.convert_to_tensor(loss)), "float32")
         correct = ops.cast(correct, "float32")
@@ -103,3 +107,10 @@ class SampleHistory(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_samples": self.num_samples}
+
+
+def _flat_ids(ids):
+    if ids is None:
+        raise ValueError("SampleHistory needs the batch's sample ids; pass them with the data, "
+                         "fit((x, ids), y), or turn the history characteristics off.")
+    return ops.reshape(ops.cast(ids, "int32"), (-1,))

@@ -124,6 +124,11 @@ class Game(keras.Model):
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
+    def training_monitors(self, ds):
+        """``{file name: callback}``: callbacks whose figure (``callback.save(path)``) a
+        training run writes next to its model. None by default."""
+        return {}
+
     # ---------------------------------------------------------------- checks
     @property
     def served_input_shape(self):

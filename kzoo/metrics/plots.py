@@ -41,3 +41,45 @@ def plot_history(history, path, title="Training"):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def epsilon_shares(epsilon, y, num_classes, noisy=None):
+    """Share of samples with a positive (adversarial) perturbation, per class and, given a
+    boolean ``noisy`` mask, among noisy and clean samples."""
+    positive = np.asarray(epsilon) > 0
+    y = np.asarray(y)
+    shares = {"per_class": [float(positive[y == c].mean()) if (y == c).any() else float("nan")
+                            for c in range(num_classes)]}
+    if noisy is not None:
+        noisy = np.asarray(noisy, bool)
+        shares["noisy"] = float(positive[noisy].mean()) if noisy.any() else float("nan")
+        shares["clean"] = float(positive[~noisy].mean()) if (~noisy).any() else float("nan")
+    return shares
+
+
+def plot_epsilon_shares(history, path, title="Adversarial (eps > 0) share"):
+    """Plots ``epsilon_shares`` per epoch: one line per class, and noisy vs clean when known.
+
+    ``history`` is a list of ``epsilon_shares`` dicts, one per epoch.
+    """
+    epochs = np.arange(1, len(history) + 1)
+    per_class = np.array([h["per_class"] for h in history])
+    noisy = "noisy" in history[0]
+    fig, axes = plt.subplots(1, 2 if noisy else 1, figsize=(10 if noisy else 5.5, 3.5),
+                             squeeze=False)
+    colours = plt.cm.viridis(np.linspace(0, 1, per_class.shape[1]))
+    for c in range(per_class.shape[1]):
+        axes[0, 0].plot(epochs, per_class[:, c], color=colours[c], label=f"class {c}")
+    axes[0, 0].set(xlabel="epoch", ylabel="share with eps > 0", ylim=(-0.02, 1.02),
+                   title="per class")
+    axes[0, 0].legend(fontsize=7, ncol=2)
+    if noisy:
+        for key, style in (("noisy", "r-"), ("clean", "b-")):
+            axes[0, 1].plot(epochs, [h[key] for h in history], style, label=f"{key} labels")
+        axes[0, 1].set(xlabel="epoch", ylim=(-0.02, 1.02), title="noisy vs clean labels")
+        axes[0, 1].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
