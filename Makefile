@@ -7,7 +7,9 @@ BACKENDS ?= tensorflow torch jax
 # In order: the AEGL recipes start from the CE presets.
 PRESET_RECIPES := recipes/classifier/digits-lt10-ce.toml recipes/classifier/digits-lt10-ldam-drw.toml \
 	recipes/classifier/digits-lt20-ce.toml recipes/madry/digits.toml \
-	recipes/aegl/digits-lt10.toml recipes/aegl/digits-lt20.toml
+	recipes/aegl/digits-lt10.toml recipes/aegl/digits-lt20.toml \
+	recipes/meta_iada/digits-lt10.toml recipes/meta_iada/digits-flip40.toml \
+	recipes/meta_iada/digits-colour.toml
 
 .PHONY: test demo lint presets bench
 

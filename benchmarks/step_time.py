@@ -11,6 +11,10 @@ Table 2, the adversarial games against the ERM step (``jit_compile="auto"``): Ma
 PGD-k training needs k attack passes (forward + input gradient) and one training pass,
 so about k + 1 forward/backward passes; AEGL-k needs k attack passes, one prediction of
 the attacked batch and two training passes (clean and guiding examples), about k + 2.
+Meta-IADA's meta step (after its warm-up) makes a training pass kept differentiable, a
+meta-batch pass through the virtual weights differentiated twice, and the real training
+pass: about 3 (``meta_scope="full"``); with ``"last_layer"`` the second order stays in
+the dense head, about 2 plus a forward pass of the meta batch.
 
     python benchmarks/step_time.py [--backends tensorflow,torch,jax] [--rounds 7]
 """
@@ -68,6 +72,10 @@ def worker(rounds, jit_modes):
         "Madry PGD-7": (lambda n: kzoo.games.PGDAdversarialTraining(n, epsilon=0.1, steps=7), 8),
         "AEGL k=3": (lambda n: kzoo.games.AEGL(n, class_counts=ds.class_counts(),
                                                tail_threshold=112, epsilon=0.1, steps=3), 5),
+        **{f"Meta-IADA {scope}": (lambda n, scope=scope: kzoo.games.MetaIADA(
+            n, class_counts=ds.class_counts(), num_samples=len(y), meta_scope=scope,
+            meta_data=(ds.x_train[:200], ds.y_train[:200])), ideal)
+           for scope, ideal in (("full", 3), ("last_layer", 2))},
     }
     game_rows = []
     for label, (make, ideal) in games.items():

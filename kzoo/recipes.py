@@ -20,7 +20,9 @@ A recipe looks like::
     epochs = 60
     batch_size = 64
 
-An optional ``[eval]`` table adds accuracy under PGD (``robust_epsilons``,
+A bias entry names its transform with ``kind``, or with ``transform`` when the
+transform itself takes a ``kind`` (``{transform = "label_noise", rate = 0.4,
+kind = "flip"}``). An optional ``[eval]`` table adds accuracy under PGD (``robust_epsilons``,
 ``robust_steps``) to the card. Unknown keys are refused with the key and the
 allowed ones named.
 """
@@ -114,7 +116,7 @@ class Recipe:
         if data["name"] not in kzoo.data.NAMES:
             self._fail(f"unknown dataset {data['name']!r}; allowed: {', '.join(kzoo.data.NAMES)}.")
         for step in data.get("bias", []):
-            if not isinstance(step, dict) or step.get("kind") not in kzoo.data.TRANSFORMS:
+            if not isinstance(step, dict) or _transform(step)[0] not in kzoo.data.TRANSFORMS:
                 self._fail(f"each [data] bias needs kind in {sorted(kzoo.data.TRANSFORMS)}; "
                            f"got {step!r}.")
         net = self.spec["net"]
@@ -143,9 +145,8 @@ class Recipe:
         data = self.spec["data"]
         ds = kzoo.data.load(data["name"], seed=self.seed)
         for step in data.get("bias", []):
-            kwargs = {k: v for k, v in step.items() if k != "kind"}
-            ds = _call(self, kzoo.data.TRANSFORMS[step["kind"]], f"bias {step['kind']}", ds,
-                       **kwargs)
+            name, kwargs = _transform(step)
+            ds = _call(self, kzoo.data.TRANSFORMS[name], f"bias {name}", ds, **kwargs)
         return ds
 
     def build(self, ds, epochs=None):
@@ -211,6 +212,13 @@ class Recipe:
 
         drw = self.fit.get("drw_epoch")
         return [] if drw is None else [kzoo.games.DRW(drw)]
+
+
+def _transform(step):
+    """A bias entry's transform name and arguments: ``{kind = "long_tail", ...}``, or
+    ``{transform = "label_noise", kind = "flip", ...}`` when the transform has a ``kind``."""
+    key = "transform" if "transform" in step else "kind"
+    return step.get(key), {k: v for k, v in step.items() if k != key}
 
 
 def _parameters(fn):
