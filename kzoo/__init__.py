@@ -16,7 +16,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_MODULES = ("attacks", "backend", "data", "games", "losses", "metrics", "nets", "recipes", "zoo")
+_MODULES = ("attacks", "backend", "callbacks", "data", "games", "losses", "metrics", "nets",
+            "recipes", "zoo")
 _FUNCTIONS = {"load": "zoo", "presets": "zoo"}
 
 __all__ = ["load", "presets", *_MODULES]

@@ -1,6 +1,6 @@
 """``kzoo demo``: the zoo's main job on the embedded digits, in under three minutes.
 
-Lists the presets; loads the long-tailed digits presets (CE, LDAM-DRW, AEGL),
+Lists the presets; loads the long-tailed digits presets (CE, LDAM-DRW, AEGL, Meta-IADA),
 evaluates them on the test set, fine-tunes the cross-entropy preset for a few
 epochs with class-balanced weights (progress bar) and compares; then sets the
 Madry-trained preset against the CE preset under a PGD attack.
@@ -9,7 +9,8 @@ Madry-trained preset against the CE preset under a PGD attack.
 import time
 
 CE_PRESET = "digits-lt10-cnn-ce"
-LONG_TAIL = ("digits-lt10-cnn-ce", "digits-lt10-cnn-ldam-drw", "digits-lt10-cnn-aegl")
+LONG_TAIL = ("digits-lt10-cnn-ce", "digits-lt10-cnn-ldam-drw", "digits-lt10-cnn-aegl",
+             "digits-lt10-cnn-meta-iada")
 ROBUST = ("digits-cnn-madry", "digits-lt10-cnn-ce")
 EPSILON = 0.1
 

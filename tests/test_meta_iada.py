@@ -170,6 +170,20 @@ def test_refusals(lt):
     with pytest.raises(ValueError, match="pass diagonal=True"):
         MetaIADA(wide, class_counts=lt.class_counts(), history=False, diagonal=False,
                  meta_data=(np.zeros((10, 4), "float32"), np.arange(10)))
+    inputs = keras.Input(lt.input_shape)
+    maps = keras.layers.Conv2D(4, 3, name="features")(inputs)
+    flat = keras.layers.Dense(10, name="logits")(keras.layers.Flatten()(maps))
+    with pytest.raises(ValueError, match=r"need flat features \(batch, d\)"):
+        MetaIADA(keras.Model(inputs, flat), class_counts=lt.class_counts(), history=False,
+                 meta_data=_meta(lt))
+    hidden = keras.layers.Dense(8, name="features")(keras.layers.Flatten()(inputs))
+    gap = keras.layers.Dense(10, name="logits")(keras.layers.Dense(8)(hidden))
+    with pytest.raises(ValueError, match="must take the 'features' layer's output"):
+        MetaIADA(keras.Model(inputs, gap), class_counts=lt.class_counts(), history=False,
+                 meta_data=_meta(lt))
+    with pytest.raises(ValueError, match="needs a net with a 'features' layer"):
+        MetaIADA(keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)]),
+                 class_counts=lt.class_counts(), history=False, meta_data=_meta(lt))
     game = _game(lt, num_samples=8)
     with pytest.raises(ValueError, match="sample ids must lie in"):
         game.fit((lt.x_train[:8], np.arange(8) + 4), lt.y_train[:8], verbose=0)

@@ -86,7 +86,7 @@ class MetaIADA(Classifier):
         **kwargs: the other ``Classifier`` arguments (``loss`` of the warm-up).
 
     Example:
-        >>> ds = kzoo.data.meta_split(kzoo.data.long_tail(kzoo.data.load("digits"), 10))
+        >>> ds = kzoo.data.long_tail(kzoo.data.meta_split(kzoo.data.load("digits")), 10)
         >>> net = kzoo.nets.small_cnn(ds.input_shape, ds.num_classes)
         >>> model = kzoo.games.MetaIADA(
         ...     net, class_counts=ds.class_counts(), num_samples=len(ds.y_train),
@@ -116,8 +116,8 @@ class MetaIADA(Classifier):
             raise ValueError(f"meta_scope must be one of {', '.join(SCOPES)}; got {meta_scope!r}.")
         if int(warmup_steps) != warmup_steps or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an int >= 0; got {warmup_steps!r}.")
-        self.head = _dense_head(net)
         dim = _feature_dim(net)
+        self.head = _dense_head(net)
         if diagonal is None:
             diagonal = dim > MAX_FULL_COVARIANCE
         elif not diagonal and dim > MAX_FULL_COVARIANCE:
@@ -419,7 +419,6 @@ def _split_ids(x):
 def _dense_head(net):
     try:
         head = net.get_layer(LOGITS)
-        net.get_layer(FEATURES)
     except ValueError as err:
         raise ValueError(f"MetaIADA needs a net with a {FEATURES!r} layer and a dense "
                          f"{LOGITS!r} layer on it (kzoo's nets); {net.name!r} has none.") from err
@@ -428,13 +427,18 @@ def _dense_head(net):
         raise ValueError(f"MetaIADA's closed form needs a dense {LOGITS!r} layer with a bias "
                          f"and no activation; {net.name!r} has {type(head).__name__}. "
                          f"Build kzoo nets with normed_head=False.")
-    if net.outputs[0] is not head.output:
-        raise ValueError(f"the {LOGITS!r} layer must give {net.name!r}'s output.")
+    if net.outputs[0] is not head.output or head.input is not net.get_layer(FEATURES).output:
+        raise ValueError(f"the {LOGITS!r} layer must take the {FEATURES!r} layer's output "
+                         f"and give {net.name!r}'s output.")
     return head
 
 
 def _feature_dim(net):
-    shape = tuple(net.get_layer(FEATURES).output.shape)
+    try:
+        shape = tuple(net.get_layer(FEATURES).output.shape)
+    except ValueError as err:
+        raise ValueError(f"MetaIADA needs a net with a {FEATURES!r} layer and a dense "
+                         f"{LOGITS!r} layer on it (kzoo's nets); {net.name!r} has none.") from err
     if len(shape) != 2 or shape[-1] is None:
         raise ValueError(f"the class covariances need flat features (batch, d); "
                          f"{net.name!r}'s {FEATURES!r} layer gives {shape}.")
