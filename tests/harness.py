@@ -20,18 +20,25 @@ STEPS = 2
 
 def optimizers_of(game):
     opt = game.optimizer
-    return list(getattr(opt, "optimizers", {}).values()) or [opt]
+    return dict(getattr(opt, "optimizers", {})) or {"": opt}
 
 
-def check_game(game, x, y, tmp_path, batch_size=8, cross_backend=True, imports=()):
-    """Runs the checks above; ``imports`` are test modules the loaders must import."""
+def check_game(game, x, y, tmp_path, batch_size=8, cross_backend=True, imports=(), probe=None,
+               updates_per_step=None):
+    """Runs the checks above.
+
+    ``imports``: test modules the loaders must import. ``probe``: what the served
+    model takes (an array, or a list of arrays), default ``x[:16]``.
+    ``updates_per_step``: ``{player: k}`` for players updated k times a step.
+    """
     n = batch_size * STEPS
     before = {p: _weights(getattr(game, p)) for p in game.players}
     history = game.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     for key, values in history.history.items():
         assert np.all(np.isfinite(values)), f"log {key} is not finite: {values}"
-    for opt in optimizers_of(game):
-        assert int(keras.ops.convert_to_numpy(opt.iterations)) == STEPS, opt.name
+    for player, opt in optimizers_of(game).items():
+        expected = STEPS * (updates_per_step or {}).get(player, 1)
+        assert int(keras.ops.convert_to_numpy(opt.iterations)) == expected, opt.name
     for p in game.players:
         after = _weights(getattr(game, p))
         moved = max(float(np.abs(a - b).max()) for a, b in zip(after, before[p]))
@@ -40,13 +47,17 @@ def check_game(game, x, y, tmp_path, batch_size=8, cross_backend=True, imports=(
     config = game.get_config()
     clone = type(game).from_config(json.loads(json.dumps(config)))
     assert json.dumps(clone.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
-    assert clone(x[:2]).shape == game(x[:2]).shape
+    probe = [x[:16]] if probe is None else (list(probe) if isinstance(probe, (list, tuple))
+                                            else [probe])
+    two = [keras.ops.convert_to_tensor(p[:2]) for p in probe]
+    two = two[0] if len(two) == 1 else two
+    assert clone(two).shape == game(two).shape
 
     path = tmp_path / "game.keras"
     game.save(path)
-    probe = x[:16]
-    np.save(tmp_path / "probe.npy", probe)
-    expected = keras.ops.convert_to_numpy(game.predict(probe, verbose=0))
+    np.savez(tmp_path / "probe.npz", *probe)
+    expected = keras.ops.convert_to_numpy(
+        game.predict(probe[0] if len(probe) == 1 else probe, verbose=0))
     if not cross_backend:
         return
     code = (
@@ -54,8 +65,9 @@ def check_game(game, x, y, tmp_path, batch_size=8, cross_backend=True, imports=(
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         + "".join(f"import {m}\n" for m in imports) +
         f"m = kzoo.zoo.load_file({str(path)!r})\n"
-        f"out = keras.ops.convert_to_numpy(m.predict(np.load({str(tmp_path / 'probe.npy')!r}),"
-        " verbose=0))\n"
+        f"probe = list(np.load({str(tmp_path / 'probe.npz')!r}).values())\n"
+        "probe = probe[0] if len(probe) == 1 else probe\n"
+        "out = keras.ops.convert_to_numpy(m.predict(probe, verbose=0))\n"
         "print(json.dumps(out.tolist()))"
     )
     for other in other_backends():

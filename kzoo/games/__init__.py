@@ -5,12 +5,15 @@ from kzoo.games.aegl import AEGL
 from kzoo.games.classifier import Classifier
 from kzoo.games.drw import DRW
 from kzoo.games.game import Game
+from kzoo.games.gan import GAN
 from kzoo.games.madry import PGDAdversarialTraining
 from kzoo.games.meta_iada import MetaIADA
 from kzoo.games.optimizer_group import OptimizerGroup
+from kzoo.games.robust_gan import RobustGAN
 
 GAMES = {"Classifier": Classifier, "PGDAdversarialTraining": PGDAdversarialTraining,
-         "AEGL": AEGL, "MetaIADA": MetaIADA}
+         "AEGL": AEGL, "MetaIADA": MetaIADA, "GAN": GAN, "RobustGAN": RobustGAN}
 
-__all__ = ["AEGL", "Classifier", "DRW", "Game", "GAMES", "MetaIADA", "OptimizerGroup",
+__all__ = ["AEGL", "Classifier", "DRW", "GAN", "Game", "GAMES", "MetaIADA", "OptimizerGroup",
+           "RobustGAN",
            "PGDAdversarialTraining"]

@@ -6,11 +6,13 @@ Every net names its penultimate layer ``"features"`` and its last layer
 
 from kzoo.nets.cnn import small_cnn
 from kzoo.nets.covariance import ClassCovariance
+from kzoo.nets.gan import dcgan_critic, dcgan_generator, mlp_critic, mlp_generator
 from kzoo.nets.heads import features_model
 from kzoo.nets.layers import NormedDense
 from kzoo.nets.mlp import mlp
 from kzoo.nets.perturbation import perturbation_net
 from kzoo.nets.resnet import resnet32
+from kzoo.nets.spectral import SpectralNorm
 
 BUILDERS = {"small_cnn": small_cnn, "resnet32": resnet32, "mlp": mlp}
 
@@ -22,5 +24,6 @@ def build(arch, input_shape, num_classes, **kwargs):
     return BUILDERS[arch](tuple(input_shape), num_classes, **kwargs)
 
 
-__all__ = ["BUILDERS", "ClassCovariance", "NormedDense", "build", "features_model", "mlp",
+__all__ = ["BUILDERS", "ClassCovariance", "NormedDense", "SpectralNorm", "build", "dcgan_critic",
+           "dcgan_generator", "features_model", "mlp", "mlp_critic", "mlp_generator",
            "perturbation_net", "resnet32", "small_cnn"]

@@ -1,0 +1,208 @@
+"""A generative adversarial network: one generator, one critic, one base loss."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kzoo import backend
+from kzoo.games.game import Game, check_inputs, check_labels
+from kzoo.losses import gan as gan_losses
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class GAN(Game):
+    """A GAN whose ``train_step`` makes ``n_critic`` critic steps, then one generator step.
+
+    Each critic step draws fresh ``z`` against the same real batch. The base loss
+    is one of ``kzoo.losses.gan.LOSSES``: "ns" (DCGAN's non-saturating), "hinge",
+    "wgan_gp" (Wasserstein, gradient penalty 10) and "bwgan" (Banach WGAN:
+    penalty on a Sobolev dual norm, ``penalty={"s": ..., "p": ...}``). The served
+    model samples: ``model(z)`` (or ``model([z, labels])`` when conditional) is
+    ``generator(z, training=False)``; ``model.sample(n)`` draws ``z`` for you.
+
+    The data is what the generator should produce: kzoo's DCGAN generators end in
+    tanh, so pass images in [-1, 1] (``2 * x - 1`` for kzoo's [0, 1] images).
+
+    Args:
+        generator: keras.Model. ``z`` (batch, latent_dim) -> samples; with a second
+            integer label input when conditional (``kzoo.nets.dcgan_generator``, ...).
+        critic: keras.Model. Samples (and labels) -> one score per sample.
+        loss: str. "ns", "hinge", "wgan_gp" or "bwgan". Default "wgan_gp".
+        penalty: dict or None. Overrides of the loss's penalty arguments
+            (``weight``, ``s``, ``p``, ``gamma``). Default None.
+        n_critic: int >= 1. Critic steps per generator step. Default 1.
+        seed: int or None. Default None.
+
+    Example:
+        >>> ds = kzoo.data.load("digits")
+        >>> gan = kzoo.games.GAN(kzoo.nets.dcgan_generator((8, 8, 1), 64),
+        ...                      kzoo.nets.dcgan_critic((8, 8, 1)), loss="wgan_gp", n_critic=5)
+        >>> gan.compile()                          # Adam(2e-4, beta_1=0, beta_2=0.9) for both
+        >>> gan.fit(2 * ds.x_train - 1, epochs=50, batch_size=64)
+        >>> images = gan.sample(16)
+
+    Reference:
+        Goodfellow et al. 2014; Radford et al. 2016 (DCGAN); Gulrajani et al. 2017
+        (WGAN-GP); Adler and Lunz 2018 (BWGAN).
+    """
+
+    players = ("generator", "critic")
+    log_names = ("d_loss", "g_loss")
+
+    def __init__(self, generator, critic, *, loss="wgan_gp", penalty=None, n_critic=1,
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.base_loss = gan_losses.get(loss, **(penalty or {}))
+        if int(n_critic) != n_critic or n_critic < 1:
+            raise ValueError(f"n_critic must be an int >= 1; got {n_critic!r}.")
+        self.conditional = len(generator.inputs) == 2
+        if len(critic.inputs) != len(generator.inputs):
+            raise ValueError(
+                f"the generator takes {len(generator.inputs)} input(s) and the critic "
+                f"{len(critic.inputs)}: both are conditional (a label input) or neither is.")
+        self.sample_shape = tuple(generator.outputs[0].shape[1:])
+        taken = tuple(critic.inputs[0].shape[1:])
+        if len(taken) != len(self.sample_shape) or any(
+                t is not None and t != s for t, s in zip(taken, self.sample_shape)):
+            raise ValueError(f"the generator makes samples of shape {self.sample_shape}; the "
+                             f"critic takes {taken}.")
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.num_classes = None
+        if self.conditional:
+            self.num_classes = int(_embedding_classes(generator))
+        self.generator, self.critic = generator, critic
+        self.loss_name, self.penalty, self.n_critic = loss, penalty, int(n_critic)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.log_names}
+        self.built = True
+
+    def compile(self, optimizer="auto", **kwargs):
+        """``"auto"``: Adam(2e-4, beta_1=0, beta_2=0.9) for each player; a dict
+        ``{"generator": ..., "critic": ...}`` sets them apart; one optimizer is copied."""
+        if optimizer == "auto":
+            optimizer = {p: keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.9)
+                         for p in self.players}
+        elif isinstance(optimizer, keras.optimizers.Optimizer) and \
+                type(optimizer).__name__ != "OptimizerGroup":
+            optimizer = {p: type(optimizer).from_config(optimizer.get_config())
+                         for p in self.players}
+        super().compile(optimizer, **kwargs)
+
+    # ----------------------------------------------------------------- pieces
+    def latent(self, batch):
+        return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+
+    def generate(self, z, labels=None, training=True, keep_state=True):
+        """Samples from ``z``; ``keep_state=False`` leaves batch-norm statistics as they are."""
+        inputs = z if labels is None else [z, labels]
+        if keep_state:
+            return self.generator(inputs, training=training)
+        g = self.generator
+        out, _ = g.stateless_call([v.value for v in g.trainable_variables],
+                                  [v.value for v in g.non_trainable_variables], inputs,
+                                  training=training)
+        return out
+
+    def score(self, samples, labels=None, training=True):
+        return self.critic(samples if labels is None else [samples, labels], training=training)
+
+    def critic_loss(self, real, fake, labels):
+        """The base critic loss (with its penalty) on ``real`` against ``fake``."""
+        critic = self.critic if labels is None else (
+            lambda x, training=True: self.score(x, labels, training))
+        return self.base_loss.critic_loss(critic, real, fake, self.score(real, labels),
+                                          self.score(fake, labels), self.seed_generator)
+
+    def generator_loss(self, fake, labels):
+        return self.base_loss.generator(self.score(fake, labels, training=False))
+
+    # ------------------------------------------------------------------- step
+    def train_step(self, data):
+        real, labels = self.unpack(data)
+        batch = ops.shape(real)[0]
+        d_vars = self.critic.trainable_variables
+        for _ in range(self.n_critic):
+            z = self.latent(batch)
+            fake = ops.stop_gradient(self.generate(z, labels))
+            (d_loss, _), grads = backend.value_and_grad(
+                lambda fake=fake: self.critic_objective(real, fake, labels), d_vars)
+            backend.apply(self.optimizer["critic"], grads, d_vars)
+        g_vars = self.generator.trainable_variables
+        z = self.latent(batch)
+        (g_loss, logs), grads = backend.value_and_grad(
+            lambda: self.generator_objective(z, labels), g_vars)
+        backend.apply(self.optimizer["generator"], grads, g_vars)
+        return self.record({"d_loss": d_loss, "g_loss": g_loss, **(logs or {})})
+
+    def critic_objective(self, real, fake, labels):
+        """The critic's loss in one critic step (a subclass may add terms)."""
+        return self.critic_loss(real, fake, labels)
+
+    def generator_objective(self, z, labels):
+        """The generator's loss, or ``(loss, extra logs)``."""
+        return self.generator_loss(self.generate(z, labels), labels)
+
+    def test_step(self, data):
+        real, labels = self.unpack(data)
+        fake = self.generate(self.latent(ops.shape(real)[0]), labels, training=False)
+        d_loss = self.base_loss.critic(self.score(real, labels, False),
+                                       self.score(fake, labels, False))
+        return self.record({"d_loss": d_loss, "g_loss": self.generator_loss(fake, labels)})
+
+    def record(self, values):
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    def unpack(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if not self.conditional:
+            return x, None
+        if y is None:
+            raise ValueError("a conditional GAN trains on (samples, labels); fit(x, y).")
+        return x, ops.reshape(ops.cast(y, "int32"), (-1,))
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # ---------------------------------------------------------------- serving
+    def call(self, inputs, training=False):
+        z = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        if z.shape[-1] is not None and int(z.shape[-1]) != self.latent_dim:
+            raise ValueError(f"z has {z.shape[-1]} dimensions; the generator takes "
+                             f"latent_dim={self.latent_dim}.")
+        return self.generator(inputs, training=training)
+
+    def sample(self, n, labels=None, seed=None):
+        """``n`` samples as a NumPy array (labels: int array of length n, if conditional)."""
+        z = keras.random.normal((int(n), self.latent_dim),
+                                seed=self.seed_generator if seed is None else seed)
+        if self.conditional:
+            if labels is None:
+                labels = np.arange(int(n)) % self.num_classes
+            check_labels(labels, self.num_classes, "labels")
+            z = [z, ops.convert_to_tensor(np.asarray(labels, "int32"))]
+        return ops.convert_to_numpy(self.generator(z, training=False))
+
+    @property
+    def served_input_shape(self):
+        return (self.latent_dim,)
+
+    def check_data(self, x, y=None):
+        if isinstance(x, np.ndarray):
+            check_inputs(x, self.sample_shape)
+        if self.conditional and isinstance(y, np.ndarray):
+            check_labels(y, self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "loss": self.loss_name, "penalty": self.penalty,
+                "n_critic": self.n_critic, "seed": self.seed}
+
+
+def _embedding_classes(generator):
+    for layer in generator.layers:
+        if isinstance(layer, keras.layers.Embedding):
+            return layer.input_dim
+    raise ValueError("a conditional generator needs a label Embedding layer.")

@@ -1,0 +1,141 @@
+"""Generator and critic pairs: DCGAN (8x8, 28x28, 32x32) and MLPs for 2-D data.
+
+Generators map a latent vector ``z`` (and, when conditional, a label) to samples
+in [-1, 1] (images) or R^d (2-D data); critics map samples (and a label) to one
+unbounded score per sample. Critics have no batch norm (it breaks the gradient
+penalty); ``spectral_norm=True`` wraps their layers in ``SpectralNorm``.
+Conditional generators concatenate a label embedding to ``z``; conditional
+critics add a projection term ``embed(y) . h`` (Miyato and Koyama).
+"""
+
+import keras
+from keras import layers
+
+from kzoo.nets.spectral import SpectralNorm
+
+_START = {8: (2, 2), 28: (7, 2), 32: (4, 3)}  # image side: (first side, upsamplings)
+
+
+def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_classes=None,
+                    name="dcgan_generator"):
+    """A DCGAN generator: dense to a small map, then 4x4 transposed convs of stride 2
+    (batch norm, ReLU), halving the channels, and a tanh output.
+
+    Args:
+        image_shape: tuple. (8, 8, c), (28, 28, c) or (32, 32, c). Default (8, 8, 1).
+        latent_dim: int. Default 64.
+        width: int. Channels of the last hidden map. Default 64.
+        num_classes: int or None. Conditional on a label input when given. Default None.
+        name: str.
+
+    Example:
+        >>> dcgan_generator((8, 8, 1), 64).output_shape
+        (None, 8, 8, 1)
+    """
+    side, ups = _image_geometry(image_shape)
+    z, inputs = _latent_inputs(latent_dim, num_classes)
+    channels = width * 2 ** (ups - 1)
+    x = layers.Dense(side * side * channels, use_bias=False)(z)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Reshape((side, side, channels))(x)
+    for i in range(ups - 1):
+        x = layers.Conv2DTranspose(channels // 2 ** (i + 1), 4, strides=2, padding="same",
+                                   use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(image_shape[-1], 4, strides=2, padding="same")(x)
+    return keras.Model(inputs, layers.Activation("tanh", name="sample")(x), name=name)
+
+
+def dcgan_critic(image_shape=(8, 8, 1), *, width=64, num_classes=None, spectral_norm=False,
+                 name="dcgan_critic"):
+    """A DCGAN critic: 4x4 convs of stride 2 (LeakyReLU 0.2), doubling the channels, no
+    batch norm, then a dense score.
+
+    Args:
+        image_shape: tuple. (8, 8, c), (28, 28, c) or (32, 32, c). Default (8, 8, 1).
+        width: int. Channels of the first conv. Default 64.
+        num_classes: int or None. Projection-conditional on a label input. Default None.
+        spectral_norm: bool. Wrap every conv and dense layer. Default False.
+        name: str.
+
+    Example:
+        >>> dcgan_critic((8, 8, 1)).output_shape
+        (None,)
+    """
+    _, ups = _image_geometry(image_shape)
+    wrap = SpectralNorm if spectral_norm else (lambda layer: layer)
+    image = keras.Input(tuple(image_shape), name="sample")
+    x = image
+    for i in range(ups):
+        x = wrap(layers.Conv2D(width * 2**i, 4, strides=2, padding="same"))(x)
+        x = layers.LeakyReLU(0.2)(x)
+    h = layers.Flatten(name="features")(x)
+    return _score(image, h, num_classes, wrap, name)
+
+
+def mlp_generator(data_dim=2, latent_dim=2, *, hidden=(128, 128), num_classes=None,
+                  name="mlp_generator"):
+    """An MLP generator for flat data (2-D mixtures): ReLU layers, linear output.
+
+    Example:
+        >>> mlp_generator(2, 2).output_shape
+        (None, 2)
+    """
+    z, inputs = _latent_inputs(latent_dim, num_classes)
+    x = z
+    for units in _widths(hidden):
+        x = layers.Dense(units, activation="relu")(x)
+    return keras.Model(inputs, layers.Dense(int(data_dim), name="sample")(x), name=name)
+
+
+def mlp_critic(data_dim=2, *, hidden=(128, 128), num_classes=None, spectral_norm=False,
+               name="mlp_critic"):
+    """An MLP critic for flat data: LeakyReLU layers, one score per sample.
+
+    Example:
+        >>> mlp_critic(2).output_shape
+        (None,)
+    """
+    wrap = SpectralNorm if spectral_norm else (lambda layer: layer)
+    sample = keras.Input((int(data_dim),), name="sample")
+    x = sample
+    for units in _widths(hidden):
+        x = layers.LeakyReLU(0.2)(wrap(layers.Dense(units))(x))
+    return _score(sample, x, num_classes, wrap, name)
+
+
+def _score(sample, h, num_classes, wrap, name):
+    score = layers.Reshape(())(wrap(layers.Dense(1, name="score"))(h))
+    if num_classes is None:
+        return keras.Model(sample, score, name=name)
+    label = keras.Input((), dtype="int32", name="label")
+    embed = layers.Embedding(int(num_classes), h.shape[-1], name="projection")(label)
+    projection = layers.Dot(axes=-1)([embed, h])
+    score = layers.Add()([score, layers.Reshape(())(projection)])
+    return keras.Model([sample, label], score, name=name)
+
+
+def _latent_inputs(latent_dim, num_classes):
+    if int(latent_dim) < 1:
+        raise ValueError(f"latent_dim must be >= 1; got {latent_dim!r}.")
+    z = keras.Input((int(latent_dim),), name="z")
+    if num_classes is None:
+        return z, z
+    label = keras.Input((), dtype="int32", name="label")
+    embed = layers.Embedding(int(num_classes), int(latent_dim), name="label_embedding")(label)
+    return layers.Concatenate()([z, embed]), [z, label]
+
+
+def _image_geometry(image_shape):
+    image_shape = tuple(image_shape)
+    if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] not in _START:
+        raise ValueError(f"DCGAN nets take image_shape (8, 8, c), (28, 28, c) or (32, 32, c); "
+                         f"got {image_shape}.")
+    return _START[image_shape[0]]
+
+
+def _widths(hidden):
+    hidden = tuple(hidden)
+    if not hidden or any(int(h) < 1 for h in hidden):
+        raise ValueError(f"hidden must be a non-empty tuple of positive ints; got {hidden}.")
+    return [int(h) for h in hidden]
