@@ -1,4 +1,4 @@
-"""Metrics: classification (NumPy), robustness under attack, and their PNG figures."""
+"""Metrics: classification and generative (NumPy), robustness under attack, PNG figures."""
 
 from kzoo.metrics.classification import (
     accuracy,
@@ -11,6 +11,14 @@ from kzoo.metrics.classification import (
     shot_groups,
     worst_group_accuracy,
 )
+from kzoo.metrics.generative import (
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_of,
+    inception_score,
+    kernel_inception_distance,
+    mixture_report,
+)
 from kzoo.metrics.plots import plot_confusion_matrix, plot_history
 from kzoo.metrics.robustness import plot_robust_accuracy, robust_accuracy
 
@@ -19,6 +27,12 @@ __all__ = [
     "balanced_accuracy",
     "classification_report",
     "confusion_matrix",
+    "feature_statistics",
+    "frechet_distance",
+    "frechet_distance_of",
+    "inception_score",
+    "kernel_inception_distance",
+    "mixture_report",
     "per_class_accuracy",
     "plot_confusion_matrix",
     "plot_history",
