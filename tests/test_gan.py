@@ -48,6 +48,20 @@ def test_harness_conditional_image_perturbation(digits, tmp_path):
     assert game.sample(5, labels=[0, 1, 2, 3, 4]).shape == (5, 8, 8, 1)
 
 
+@pytest.mark.parametrize("pair", ["resnet", "mlp"])
+def test_harness_resnet_and_mlp_pairs(digits, tmp_path, pair):
+    if pair == "resnet":
+        players, x = (nets.resnet_generator((8, 8, 1), LATENT, width=8),
+                      nets.resnet_critic((8, 8, 1), width=8)), digits[0]
+    else:
+        grid = data.load("grid25")
+        players, x = (nets.mlp_generator(2, LATENT, hidden=(16,)),
+                      nets.mlp_critic(2, hidden=(16,))), grid.x_train
+    game = RobustGAN(*players, loss="wgan_gp", seed=0)
+    game.compile()
+    check_game(game, x, np.zeros(len(x), int), tmp_path, probe=_z(), cross_backend=False)
+
+
 def _linear_players(rng, d_latent=3, d_data=4):
     """G(z) = A z and D(x) = w . x, so every gradient has a closed form."""
     z_in = keras.Input((d_latent,))

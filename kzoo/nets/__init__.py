@@ -6,7 +6,14 @@ Every net names its penultimate layer ``"features"`` and its last layer
 
 from kzoo.nets.cnn import small_cnn
 from kzoo.nets.covariance import ClassCovariance
-from kzoo.nets.gan import dcgan_critic, dcgan_generator, mlp_critic, mlp_generator
+from kzoo.nets.gan import (
+    dcgan_critic,
+    dcgan_generator,
+    mlp_critic,
+    mlp_generator,
+    resnet_critic,
+    resnet_generator,
+)
 from kzoo.nets.heads import features_model
 from kzoo.nets.layers import NormedDense
 from kzoo.nets.mlp import mlp
@@ -26,4 +33,4 @@ def build(arch, input_shape, num_classes, **kwargs):
 
 __all__ = ["BUILDERS", "ClassCovariance", "NormedDense", "SpectralNorm", "build", "dcgan_critic",
            "dcgan_generator", "features_model", "mlp", "mlp_critic", "mlp_generator",
-           "perturbation_net", "resnet32", "small_cnn"]
+           "perturbation_net", "resnet32", "resnet_critic", "resnet_generator", "small_cnn"]

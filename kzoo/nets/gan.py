@@ -139,3 +139,72 @@ def _widths(hidden):
     if not hidden or any(int(h) < 1 for h in hidden):
         raise ValueError(f"hidden must be a non-empty tuple of positive ints; got {hidden}.")
     return [int(h) for h in hidden]
+
+
+_RESNET = {8: (2, 2, 1), 32: (4, 3, 2)}  # side: (first side, up blocks, critic down blocks)
+
+
+def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_classes=None,
+                     name="resnet_generator"):
+    """The WGAN-GP "resnet" generator: dense to a 4x4 map (2x2 for 8x8 images), residual
+    blocks that upsample 2x (batch norm, ReLU, 3x3 convs; 1x1 conv shortcut), then batch
+    norm, ReLU, a 3x3 conv and tanh.
+
+    Args:
+        image_shape: tuple. (32, 32, c) or (8, 8, c). Default (32, 32, 3).
+        latent_dim: int. Default 128.
+        width: int. Channels of every block. Default 128.
+        num_classes: int or None. Conditional on a label input when given.
+        name: str.
+
+    Example:
+        >>> resnet_generator((8, 8, 1), 32, width=16).output_shape
+        (None, 8, 8, 1)
+    """
+    side, blocks, _ = _resnet_geometry(image_shape)
+    z, inputs = _latent_inputs(latent_dim, num_classes)
+    x = layers.Reshape((side, side, width))(layers.Dense(side * side * width)(z))
+    for _ in range(blocks):
+        shortcut = layers.Conv2D(width, 1)(layers.UpSampling2D()(x))
+        h = layers.ReLU()(layers.BatchNormalization()(x))
+        h = layers.Conv2D(width, 3, padding="same")(layers.UpSampling2D()(h))
+        h = layers.ReLU()(layers.BatchNormalization()(h))
+        x = layers.Add()([shortcut, layers.Conv2D(width, 3, padding="same")(h)])
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2D(image_shape[-1], 3, padding="same")(x)
+    return keras.Model(inputs, layers.Activation("tanh", name="sample")(x), name=name)
+
+
+def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spectral_norm=False,
+                  name="resnet_critic"):
+    """The WGAN-GP "resnet" critic: residual blocks (ReLU, 3x3 convs, no normalisation)
+    that halve the size (two for 32x32, one for 8x8), two more at that size, ReLU,
+    global mean pool, a dense score.
+
+    Example:
+        >>> resnet_critic((8, 8, 1), width=16).output_shape
+        (None,)
+    """
+    _, _, downs = _resnet_geometry(image_shape)
+    wrap = SpectralNorm if spectral_norm else (lambda layer: layer)
+    image = keras.Input(tuple(image_shape), name="sample")
+    x = image
+    for i in range(downs + 2):
+        down = i < downs
+        h = x if i == 0 else layers.ReLU()(x)
+        h = wrap(layers.Conv2D(width, 3, padding="same"))(h)
+        h = wrap(layers.Conv2D(width, 3, padding="same"))(layers.ReLU()(h))
+        shortcut = x if (i > 0 and not down) else wrap(layers.Conv2D(width, 1))(x)
+        if down:
+            h, shortcut = layers.AveragePooling2D(2)(h), layers.AveragePooling2D(2)(shortcut)
+        x = layers.Add()([shortcut, h])
+    h = layers.GlobalAveragePooling2D(name="features")(layers.ReLU()(x))
+    return _score(image, h, num_classes, wrap, name)
+
+
+def _resnet_geometry(image_shape):
+    image_shape = tuple(image_shape)
+    if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] not in _RESNET:
+        raise ValueError(f"ResNet GAN nets take image_shape (32, 32, c) or (8, 8, c); "
+                         f"got {image_shape}.")
+    return _RESNET[image_shape[0]]
