@@ -32,7 +32,7 @@ def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_class
         >>> dcgan_generator((8, 8, 1), 64).output_shape
         (None, 8, 8, 1)
     """
-    side, ups = _image_geometry(image_shape)
+    side, ups = _geometry(image_shape, _START, "DCGAN")
     z, inputs = _latent_inputs(latent_dim, num_classes)
     channels = width * 2 ** (ups - 1)
     x = layers.Dense(side * side * channels, use_bias=False)(z)
@@ -62,7 +62,7 @@ def dcgan_critic(image_shape=(8, 8, 1), *, width=64, num_classes=None, spectral_
         >>> dcgan_critic((8, 8, 1)).output_shape
         (None,)
     """
-    _, ups = _image_geometry(image_shape)
+    _, ups = _geometry(image_shape, _START, "DCGAN")
     wrap = SpectralNorm if spectral_norm else (lambda layer: layer)
     image = keras.Input(tuple(image_shape), name="sample")
     x = image
@@ -126,12 +126,13 @@ def _latent_inputs(latent_dim, num_classes):
     return layers.Concatenate()([z, embed]), [z, label]
 
 
-def _image_geometry(image_shape):
+def _geometry(image_shape, table, family):
+    """The layout ``table`` gives for a square image side; an error naming the sides."""
     image_shape = tuple(image_shape)
-    if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] not in _START:
-        raise ValueError(f"DCGAN nets take image_shape (8, 8, c), (28, 28, c) or (32, 32, c); "
-                         f"got {image_shape}.")
-    return _START[image_shape[0]]
+    if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] not in table:
+        sides = " or ".join(f"({s}, {s}, c)" for s in sorted(table))
+        raise ValueError(f"{family} nets take image_shape {sides}; got {image_shape}.")
+    return table[image_shape[0]]
 
 
 def _widths(hidden):
@@ -161,7 +162,7 @@ def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_
         >>> resnet_generator((8, 8, 1), 32, width=16).output_shape
         (None, 8, 8, 1)
     """
-    side, blocks, _ = _resnet_geometry(image_shape)
+    side, blocks, _ = _geometry(image_shape, _RESNET, "ResNet GAN")
     z, inputs = _latent_inputs(latent_dim, num_classes)
     x = layers.Reshape((side, side, width))(layers.Dense(side * side * width)(z))
     for _ in range(blocks):
@@ -185,7 +186,7 @@ def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spect
         >>> resnet_critic((8, 8, 1), width=16).output_shape
         (None,)
     """
-    _, _, downs = _resnet_geometry(image_shape)
+    _, _, downs = _geometry(image_shape, _RESNET, "ResNet GAN")
     wrap = SpectralNorm if spectral_norm else (lambda layer: layer)
     image = keras.Input(tuple(image_shape), name="sample")
     x = image
@@ -201,10 +202,3 @@ def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spect
     h = layers.GlobalAveragePooling2D(name="features")(layers.ReLU()(x))
     return _score(image, h, num_classes, wrap, name)
 
-
-def _resnet_geometry(image_shape):
-    image_shape = tuple(image_shape)
-    if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] not in _RESNET:
-        raise ValueError(f"ResNet GAN nets take image_shape (32, 32, c) or (8, 8, c); "
-                         f"got {image_shape}.")
-    return _RESNET[image_shape[0]]
