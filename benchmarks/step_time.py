@@ -16,6 +16,11 @@ meta-batch pass through the virtual weights differentiated twice, and the real t
 pass: about 3 (``meta_scope="full"``); with ``"last_layer"`` the second order stays in
 the dense head, about 2 plus a forward pass of the meta batch.
 
+Table 3, each base GAN (DCGAN pair, 8x8 digits, n_critic 1) against its RobustGAN form:
+the robust critic step adds two input-gradient passes (worst real, worst fake) and a second
+critic loss, the robust generator step a gradient pass for the worst noise and a second
+generator pass, so about 3x.
+
     python benchmarks/step_time.py [--backends tensorflow,torch,jax] [--rounds 7]
 """
 
@@ -36,6 +41,7 @@ def worker(rounds, jit_modes):
 
     import kzoo
     from kzoo.callbacks import StepTimer
+    from kzoo.losses.gan import LOSSES as GAN_LOSSES
 
     ds = kzoo.data.load("digits")
     reps = -(-BATCH * STEPS_PER_EPOCH // len(ds.y_train))
@@ -90,7 +96,25 @@ def worker(rounds, jit_modes):
             if r:
                 ms.extend(timer.epoch_ms)
         game_rows.append({"game": label, "ms": float(np.median(ms)), "ideal": ideal})
-    print(json.dumps({"fit": rows, "games": game_rows}))
+    gan_rows = []
+    images = 2 * x - 1
+    for loss in GAN_LOSSES:
+        row = {"loss": loss}
+        for cls in (kzoo.games.GAN, kzoo.games.RobustGAN):
+            keras.utils.set_random_seed(0)
+            game = cls(kzoo.nets.dcgan_generator(ds.input_shape, 64),
+                       kzoo.nets.dcgan_critic(ds.input_shape), loss=loss)
+            game.compile()
+            ms = []
+            for r in range(rounds + 1):
+                timer = StepTimer()
+                game.fit(images, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+                         callbacks=[timer])
+                if r:
+                    ms.extend(timer.epoch_ms)
+            row[cls.__name__] = float(np.median(ms))
+        gan_rows.append(row)
+    print(json.dumps({"fit": rows, "games": game_rows, "gans": gan_rows}))
 
 
 def main():
@@ -132,6 +156,12 @@ def main():
         for row in result["games"]:
             print(f"| {backend} | {row['game']} | {row['ms']:.2f} | {row['ms'] / erm:.2f} | "
                   f"~{row['ideal']} |")
+    print("\n| backend | base loss | GAN ms/step | RobustGAN ms/step | ratio | ideal ratio |")
+    print("|---|---|---|---|---|---|")
+    for backend, result in results.items():
+        for row in result["gans"]:
+            print(f"| {backend} | {row['loss']} | {row['GAN']:.2f} | {row['RobustGAN']:.2f} | "
+                  f"{row['RobustGAN'] / row['GAN']:.2f} | ~3 |")
 
 
 if __name__ == "__main__":
