@@ -10,8 +10,9 @@ from conftest import BACKENDS, once, run_python
 import kzoo
 from kzoo import zoo
 
-PRESETS = ["digits-cnn-madry", "digits-lt10-cnn-aegl", "digits-lt10-cnn-ce",
-           "digits-lt10-cnn-ldam-drw", "digits-lt20-cnn-aegl", "digits-lt20-cnn-ce"]
+PRESETS = ["digits-cnn-madry", "digits-colour-cnn-meta-iada", "digits-flip40-cnn-meta-iada",
+           "digits-lt10-cnn-aegl", "digits-lt10-cnn-ce", "digits-lt10-cnn-ldam-drw",
+           "digits-lt10-cnn-meta-iada", "digits-lt20-cnn-aegl", "digits-lt20-cnn-ce"]
 
 
 def test_presets_listed():
@@ -36,9 +37,12 @@ def test_load_and_predict(name):
 def test_presets_agree_across_backends():
     code = (
         "import json, numpy as np, kzoo\n"
-        "ds = kzoo.data.load('digits')\n"
+        "from kzoo import zoo\n"
         f"names = {PRESETS!r}\n"
-        "out = {n: kzoo.metrics.predict_proba(kzoo.load(n), ds.x_test).tolist() for n in names}\n"
+        "def x_test(n):  # each preset's own test images (grey or coloured)\n"
+        "    spec = zoo.read_card(zoo.resolve(n))['recipe_spec']\n"
+        "    return kzoo.recipes.Recipe(spec).dataset().x_test\n"
+        "out = {n: kzoo.metrics.predict_proba(kzoo.load(n), x_test(n)).tolist() for n in names}\n"
         "print(json.dumps(out))"
     )
     outs = {b: run_python(code, b) for b in BACKENDS}
@@ -51,7 +55,7 @@ def test_presets_agree_across_backends():
 
 
 def test_unknown_preset_lists_names():
-    with pytest.raises(ValueError, match="presets: digits-cnn-madry, digits-lt10-cnn-aegl"):
+    with pytest.raises(ValueError, match="presets: digits-cnn-madry, digits-colour-cnn-meta-iada"):
         kzoo.load("resnet-imagenet")
 
 
