@@ -28,7 +28,7 @@ lint: $(STAMP)
 test: lint
 	@first=1; for b in $(BACKENDS); do \
 		echo "== pytest, KERAS_BACKEND=$$b =="; \
-		KZOO_TEST_ONCE=$$first KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider \
+		KZOO_TEST_ONCE=$$first KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider --durations=5 \
 			|| exit 1; \
 		first=0; \
 	done

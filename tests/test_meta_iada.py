@@ -201,4 +201,4 @@ def test_ids_are_needed_with_history(lt):
     game = _game(lt, num_samples=len(lt.y_train))
     batches = [(lt.x_train[:8], lt.y_train[:8])]
     with pytest.raises(ValueError, match="needs sample ids"):
-        game.fit((b for b in batches * 2), steps_per_epoch=1, verbose=0)
+        game.fit((b for b in batches * 2), steps_per_epoch=1, shuffle=False, verbose=0)
