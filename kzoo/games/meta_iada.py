@@ -10,7 +10,7 @@ from kzoo.games.classifier import Classifier
 from kzoo.games.game import check_inputs, check_labels
 from kzoo.games.optimizer_group import OptimizerGroup
 from kzoo.nets.covariance import ClassCovariance
-from kzoo.nets.heads import FEATURES, LOGITS
+from kzoo.nets.heads import FEATURES, dense_head, feature_dim
 from kzoo.nets.perturbation import perturbation_net as default_perturbation_net
 
 SCOPES = ("full", "last_layer")
@@ -116,8 +116,8 @@ class MetaIADA(Classifier):
             raise ValueError(f"meta_scope must be one of {', '.join(SCOPES)}; got {meta_scope!r}.")
         if int(warmup_steps) != warmup_steps or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an int >= 0; got {warmup_steps!r}.")
-        dim = _feature_dim(net)
-        self.head = _dense_head(net)
+        dim = feature_dim(net, "MetaIADA")
+        self.head = dense_head(net, "MetaIADA")
         if diagonal is None:
             diagonal = dim > MAX_FULL_COVARIANCE
         elif not diagonal and dim > MAX_FULL_COVARIANCE:
@@ -414,35 +414,6 @@ def _split_ids(x):
     if isinstance(x, (tuple, list)) and len(x) == 2:
         return x[0], x[1]
     return x, None
-
-
-def _dense_head(net):
-    try:
-        head = net.get_layer(LOGITS)
-    except ValueError as err:
-        raise ValueError(f"MetaIADA needs a net with a {FEATURES!r} layer and a dense "
-                         f"{LOGITS!r} layer on it (kzoo's nets); {net.name!r} has none.") from err
-    linear = getattr(head, "activation", None) is keras.activations.linear
-    if not isinstance(head, keras.layers.Dense) or not head.use_bias or not linear:
-        raise ValueError(f"MetaIADA's closed form needs a dense {LOGITS!r} layer with a bias "
-                         f"and no activation; {net.name!r} has {type(head).__name__}. "
-                         f"Build kzoo nets with normed_head=False.")
-    if net.outputs[0] is not head.output or head.input is not net.get_layer(FEATURES).output:
-        raise ValueError(f"the {LOGITS!r} layer must take the {FEATURES!r} layer's output "
-                         f"and give {net.name!r}'s output.")
-    return head
-
-
-def _feature_dim(net):
-    try:
-        shape = tuple(net.get_layer(FEATURES).output.shape)
-    except ValueError as err:
-        raise ValueError(f"MetaIADA needs a net with a {FEATURES!r} layer and a dense "
-                         f"{LOGITS!r} layer on it (kzoo's nets); {net.name!r} has none.") from err
-    if len(shape) != 2 or shape[-1] is None:
-        raise ValueError(f"the class covariances need flat features (batch, d); "
-                         f"{net.name!r}'s {FEATURES!r} layer gives {shape}.")
-    return int(shape[-1])
 
 
 def _check_number(name, value, positive=True):
