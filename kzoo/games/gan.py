@@ -6,6 +6,7 @@ from keras import ops
 
 from kzoo import backend
 from kzoo.games.game import Game, check_inputs, check_labels
+from kzoo.games.optimizer_group import OptimizerGroup
 from kzoo.losses import gan as gan_losses
 
 
@@ -84,7 +85,7 @@ class GAN(Game):
             optimizer = {p: keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.9)
                          for p in self.players}
         elif isinstance(optimizer, keras.optimizers.Optimizer) and \
-                type(optimizer).__name__ != "OptimizerGroup":
+                not isinstance(optimizer, OptimizerGroup):
             optimizer = {p: type(optimizer).from_config(optimizer.get_config())
                          for p in self.players}
         super().compile(optimizer, **kwargs)
