@@ -25,6 +25,12 @@ transform itself takes a ``kind`` (``{transform = "label_noise", rate = 0.4,
 kind = "flip"}``). An optional ``[eval]`` table adds accuracy under PGD (``robust_epsilons``,
 ``robust_steps``) to the card. Unknown keys are refused with the key and the
 allowed ones named.
+
+A GAN recipe ("GAN" or "RobustGAN") names a generator and critic pair in ``[net]``
+(``arch = "dcgan"``, "resnet" or "mlp", with ``latent_dim``, ``width`` or ``hidden``,
+``spectral_norm``, ``conditional``); ``[data] scale = "signed"`` maps images to
+[-1, 1]; ``[eval]`` takes ``samples`` and ``worst_noise_eps`` (the radii of the
+worst-input-noise metrics).
 """
 
 import hashlib
@@ -34,16 +40,17 @@ from pathlib import Path
 
 KEYS = {
     "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval"},
-    "data": {"name", "bias"},
+    "data": {"name", "bias", "scale"},
     "optimizer": {"name", "learning_rate", "momentum", "weight_decay", "schedule", "beta_1",
                   "beta_2"},
     "fit": {"epochs", "batch_size", "drw_epoch", "jit_compile"},
-    "eval": {"robust_epsilons", "robust_steps"},
+    "eval": {"robust_epsilons", "robust_steps", "samples", "worst_noise_eps"},
 }
 REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "game": {"name"},
             "fit": {"epochs"}}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 SCHEDULES = ("constant", "cosine")
+SCALES = ("unit", "signed")
 
 
 class RecipeError(ValueError):
@@ -89,6 +96,14 @@ class Recipe:
     def fit(self):
         return self.spec["fit"]
 
+    @property
+    def is_gan(self):
+        """Whether the game trains a generator (GAN or a game built on it)."""
+        import kzoo.games
+
+        game = kzoo.games.GAMES.get(self.spec["game"]["name"])
+        return game is not None and issubclass(game, kzoo.games.GAN)
+
     def _fail(self, message):
         raise RecipeError(f"{self.path or 'recipe'}: {message}")
 
@@ -119,16 +134,24 @@ class Recipe:
             if not isinstance(step, dict) or _transform(step)[0] not in kzoo.data.TRANSFORMS:
                 self._fail(f"each [data] bias needs kind in {sorted(kzoo.data.TRANSFORMS)}; "
                            f"got {step!r}.")
+        if data.get("scale", "unit") not in SCALES:
+            self._fail(f"[data] scale must be one of {', '.join(SCALES)}; "
+                       f"got {data['scale']!r}.")
+        if self.spec["game"]["name"] not in kzoo.games.GAMES:
+            self._fail(f"unknown game {self.spec['game']['name']!r}; "
+                       f"allowed: {', '.join(kzoo.games.GAMES)}.")
         net = self.spec["net"]
-        if "preset" in net:
+        if self.is_gan:
+            if net.get("arch") not in kzoo.nets.PAIRS:
+                self._fail(f"[net] of a {self.spec['game']['name']} needs arch in "
+                           f"{', '.join(kzoo.nets.PAIRS)} (a generator and critic pair); "
+                           f"got {net.get('arch', net.get('preset'))!r}.")
+        elif "preset" in net:
             if set(net) != {"preset"}:
                 self._fail(f"[net] with preset takes no other key; got {sorted(net)}.")
         elif net.get("arch") not in kzoo.nets.BUILDERS:
             self._fail(f"[net] needs arch in {', '.join(kzoo.nets.BUILDERS)} or a preset; "
                        f"got arch {net.get('arch')!r}.")
-        if self.spec["game"]["name"] not in kzoo.games.GAMES:
-            self._fail(f"unknown game {self.spec['game']['name']!r}; "
-                       f"allowed: {', '.join(kzoo.games.GAMES)}.")
         opt = self.spec.get("optimizer", {})
         if opt.get("name", "adam") not in OPTIMIZERS:
             self._fail(f"unknown optimizer {opt['name']!r}; allowed: {', '.join(OPTIMIZERS)}.")
@@ -147,6 +170,8 @@ class Recipe:
         for step in data.get("bias", []):
             name, kwargs = _transform(step)
             ds = _call(self, kzoo.data.TRANSFORMS[name], f"bias {name}", ds, **kwargs)
+        if data.get("scale") == "signed":
+            ds = _call(self, kzoo.data.signed, "[data] scale", ds)
         return ds
 
     def build(self, ds, epochs=None):
@@ -168,7 +193,8 @@ class Recipe:
                 self._fail(f"game {game_cls.__name__} needs a meta set: add "
                            f"{{kind = \"meta_split\"}} to [data] bias.")
             game_kwargs.setdefault("meta_data", (ds.extras["x_meta"], ds.extras["y_meta"]))
-        game = _call(self, game_cls, "[game]", net, **game_kwargs)
+        players = net if self.is_gan else (net,)
+        game = _call(self, game_cls, "[game]", *players, **game_kwargs)
         opt = dict(self.spec.get("optimizer", {}))
         name = OPTIMIZERS[opt.pop("name", "adam")]
         lr = opt.pop("learning_rate", 1e-3)
@@ -182,13 +208,26 @@ class Recipe:
         return game
 
     def net(self, ds):
-        """A fresh net from ``[net]``: built by its builder, or a preset's trained net."""
+        """A fresh net from ``[net]``: built by its builder, or a preset's trained net;
+        for a GAN, the ``(generator, critic)`` pair."""
         import kzoo.nets
         from kzoo import zoo
 
         spec = self.spec["net"]
+        if self.is_gan:
+            kwargs = {k: v for k, v in spec.items() if k not in ("arch", "conditional")}
+            if spec.get("conditional"):
+                kwargs["num_classes"] = ds.num_classes
+            kwargs.setdefault("latent_dim", 64 if len(ds.input_shape) == 3 else 2)
+            return _call(self, kzoo.nets.gan_pair, "[net]", spec["arch"], ds.input_shape,
+                         **kwargs)
         if "preset" in spec:
-            net = zoo.load(spec["preset"]).net
+            model = zoo.load(spec["preset"])
+            if not hasattr(model, "net"):
+                self._fail(f"[net] preset {spec['preset']!r} is a {type(model).__name__} "
+                           f"(a generator); a classifier recipe starts from a classifier "
+                           f"preset.")
+            net = model.net
             if tuple(net.input_shape[1:]) != ds.input_shape or net.output_shape[-1] != \
                     ds.num_classes:
                 self._fail(f"preset {spec['preset']!r} takes {net.input_shape[1:]} -> "

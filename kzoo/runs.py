@@ -2,7 +2,9 @@
 
 A run directory holds ``model.keras``, ``card.json``, ``curves.png`` (every
 logged curve), ``confusion.png`` (test confusion matrix) and the game's own
-figures (``Game.training_monitors``; MetaIADA: ``epsilon_shares.png``).
+figures (``Game.training_monitors``; MetaIADA: ``epsilon_shares.png``). A
+generator's run has ``samples.png`` (and ``samples_z_adv.png``, samples at the
+worst input noise) in place of the confusion matrix.
 """
 
 import json
@@ -21,7 +23,11 @@ PAPERS = {
     "AEGL": "Zhang et al., Adversarial Examples for Good (AEGL), ICIP 2022",
     "MetaIADA": "Zhou et al., Boosting Model Resilience via Implicit Adversarial Data "
                 "Augmentation (Meta-IADA), IJCAI 2024",
+    "GAN": "Goodfellow et al. 2014; Radford et al. 2016 (DCGAN); Gulrajani et al. 2017 "
+           "(WGAN-GP); Adler and Lunz 2018 (BWGAN)",
+    "RobustGAN": "Liu et al., Robust Generative Adversarial Network, 2019",
 }
+GRID_SAMPLES = 64
 
 
 def check_out_dir(out, recipe, overwrite):
@@ -105,6 +111,8 @@ def report(model, ds, recipe, out=None):
     """
     from kzoo import metrics
 
+    if recipe.is_gan:
+        return generator_report(model, ds, recipe, out)
     pred = metrics.predict_proba(model, ds.x_test).argmax(-1)
     result = metrics.classification_report(ds, pred)
     if recipe.robust_eval:
@@ -118,6 +126,30 @@ def report(model, ds, recipe, out=None):
         cm = metrics.confusion_matrix(ds.y_test, pred, ds.num_classes)
         metrics.plot_confusion_matrix(cm, ds.class_names, Path(out) / "confusion.png")
     return {k: round(v, 6) for k, v in result.items()}
+
+
+def generator_report(gan, ds, recipe, out=None):
+    """``kzoo.metrics.generator_report`` with the recipe's ``[eval]`` settings; with
+    ``out``, also writes samples.png and samples_z_adv.png (largest worst-noise radius)."""
+    from kzoo import metrics
+    from kzoo.data import to_unit
+
+    spec = recipe.spec.get("eval", {})
+    eps = [float(e) for e in spec.get("worst_noise_eps", [])]
+    result = metrics.generator_report(gan, ds, n=spec.get("samples"), worst_eps=eps)
+    if out is not None:
+        mixture = "mixture" in ds.extras
+        n = 2000 if mixture else GRID_SAMPLES
+        show = (lambda x: x) if mixture or not ds.extras.get("signed") else to_unit
+        real = ds.x_test if mixture else None
+        z, labels = metrics.latent_batch(gan, n)
+        metrics.plot_samples(show(metrics.generate(gan, z, labels)), Path(out) / "samples.png",
+                             title=f"{recipe.name}: samples", real=real)
+        if eps:
+            metrics.plot_samples(show(metrics.generate(gan, z, labels, max(eps))),
+                                 Path(out) / "samples_z_adv.png", real=real,
+                                 title=f"{recipe.name}: worst noise, eps {max(eps):g}")
+    return {k: v if isinstance(v, int) else round(float(v), 6) for k, v in result.items()}
 
 
 def evaluate(name_or_dir):
@@ -135,7 +167,48 @@ def evaluate(name_or_dir):
     return card, report(model, ds, recipe)
 
 
+def sample(name_or_dir, out, n=64, seed=0, worst_eps=0.0):
+    """Writes ``n`` samples of a generator preset or run to ``out`` (PNG): a grid of images,
+    or a scatter over the test data for 2-D samples. Returns the path."""
+    from kzoo import metrics
+    from kzoo.data import to_unit
+
+    directory = zoo.resolve(name_or_dir)
+    card = zoo.read_card(directory)
+    model = zoo.load(directory)
+    if not hasattr(model, "latent_dim"):
+        generators = [c["name"] for c in zoo.presets() if is_generator(c)]
+        raise ValueError(f"{card['name']} is a {card['game']}, not a generator; generator "
+                         f"presets: {', '.join(generators) or 'none'}.")
+    if int(n) < 1 or worst_eps < 0:
+        raise ValueError(f"n must be >= 1 and worst_eps >= 0; got n={n}, worst_eps={worst_eps}.")
+    z, labels = metrics.latent_batch(model, n, seed)
+    samples = metrics.generate(model, z, labels, worst_eps)
+    real = None
+    if samples.ndim == 2:
+        real = Recipe(card["recipe_spec"]).dataset().x_test
+    elif card["recipe_spec"]["data"].get("scale") == "signed":
+        samples = to_unit(samples)
+    noise = f", worst noise eps {worst_eps:g}" if worst_eps else ""
+    return metrics.plot_samples(samples, out, title=f"{card['name']}: {n} samples{noise}",
+                                real=real)
+
+
+def is_generator(card):
+    """Whether a card's game trains a generator."""
+    import kzoo.games
+
+    game = kzoo.games.GAMES.get(card["game"])
+    return game is not None and issubclass(game, kzoo.games.GAN)
+
+
 def served_description(game, ds):
+    if hasattr(game, "latent_dim"):
+        scale = "[-1, 1]" if ds.extras.get("signed") else "data units"
+        given = " and a label" if game.conditional else ""
+        return (f"{type(game).__name__}: samples of {ds.name} "
+                f"({'x'.join(map(str, ds.input_shape))}, {scale}) from z ~ N(0, I_"
+                f"{game.latent_dim}){given}")
     return (f"{type(game).__name__}: logits over {ds.num_classes} classes of {ds.name}; "
             f"input {'x'.join(map(str, ds.input_shape))} in [0, 1]")
 

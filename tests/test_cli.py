@@ -1,4 +1,4 @@
-"""The command line: train, eval, list, compare-backends, and its refusals."""
+"""The command line: train, eval, sample, list, compare-backends, and its refusals."""
 
 import json
 import re
@@ -52,6 +52,30 @@ def test_meta_iada_run_writes_its_figure(tmp_path, capsys):
     assert "needs a meta set: add {kind = \"meta_split\"}" in capsys.readouterr().err
 
 
+def test_gan_run_writes_samples_and_reproduces(tmp_path, capsys):
+    text = (ROOT / "recipes" / "gan" / "digits-robust-wgan-gp.toml").read_text()
+    path = tmp_path / "tiny.toml"
+    path.write_text(text.replace("epochs = 50", "epochs = 1").replace("width = 64", "width = 8")
+                    .replace("n_critic = 5", "n_critic = 1"))
+    out = tmp_path / "run"
+    assert cli.main(["train", str(path), "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["card.json", "curves.png", "model.keras",
+                                                     "samples.png", "samples_z_adv.png"]
+    card = json.loads((out / "card.json").read_text())
+    assert card["game"] == "RobustGAN" and "FCD" in capsys.readouterr().out
+    assert {"frechet_classifier_distance", "classifier_score",
+            "frechet_classifier_distance@z_adv1"} <= set(card["metrics"])
+    assert not any("fid" in k.lower() or "inception" in k.lower() for k in card["metrics"])
+    assert cli.main(["eval", str(out)]) == 0
+    assert "reproduces its card" in capsys.readouterr().out
+    classifier = tmp_path / "classifier.toml"
+    classifier.write_text(RECIPE.read_text().replace('arch = "small_cnn"\nwidth = 32',
+                                                     f'preset = "{out}"'))
+    assert cli.main(["train", str(classifier), "--out", str(tmp_path / "c"), "--quiet"]) == 2
+    assert "is a RobustGAN (a generator); a classifier recipe starts from a classifier" in \
+        capsys.readouterr().err
+
+
 def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
     out = tmp_path / "run"
     shutil.copytree(zoo.resolve("digits-lt10-cnn-ce"), out)
@@ -93,7 +117,24 @@ def test_list_and_unknown_preset(capsys):
     out = capsys.readouterr().out
     assert "digits-lt10-cnn-ce" in out and "digits-lt10-cnn-ldam-drw" in out
     assert cli.main(["eval", "nope"]) == 2
-    assert "presets: digits-cnn-madry" in capsys.readouterr().err
+    assert "presets: digits-cnn-ce, digits-cnn-madry" in capsys.readouterr().err
+
+
+def test_sample_every_generator_preset(tmp_path, capsys):
+    generators = [c["name"] for c in zoo.presets() if c["game"] in ("GAN", "RobustGAN")]
+    assert len(generators) == 6
+    for name in generators:
+        out = tmp_path / f"{name}.png"
+        assert cli.main(["sample", name, "--n", "16", "--out", str(out)]) == 0
+        assert out.stat().st_size > 1000 and f"16 samples of {name}" in capsys.readouterr().out
+    worst = tmp_path / "worst.png"
+    assert cli.main(["sample", generators[0], "--worst-eps", "1", "--out", str(worst)]) == 0
+    assert worst.is_file()
+    assert cli.main(["sample", "digits-lt10-cnn-ce", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "digits-lt10-cnn-ce is a Classifier, not a generator; generator presets: " in err
+    assert cli.main(["sample", generators[0], "--n", "0", "--out", str(worst)]) == 2
+    assert "n must be >= 1" in capsys.readouterr().err
 
 
 @once

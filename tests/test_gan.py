@@ -160,8 +160,11 @@ def test_refusals():
     with pytest.raises(ValueError, match="Unknown GAN loss 'lsgan'"):
         GAN(g, d, loss="lsgan")
     game = GAN(g, d)
-    with pytest.raises(ValueError, match="z has 5 dimensions; the generator takes latent_dim=8"):
+    with pytest.raises(ValueError, match=r"maps z of shape \(batch, 8\) to samples of shape "
+                                         r"\(8, 8, 1\); got an input of shape \(2, 5\)"):
         game(np.zeros((2, 5), "float32"))
+    with pytest.raises(ValueError, match=r"is a generator.*\(3, 8, 8, 1\). To classify"):
+        game.predict(np.zeros((3, 8, 8, 1), "float32"), verbose=0)
     with pytest.raises(ValueError, match=r"x has examples of shape \(8, 8, 3\)"):
         game.compile()
         game.fit(np.zeros((4, 8, 8, 3), "float32"), verbose=0)

@@ -10,14 +10,17 @@ from conftest import BACKENDS, once, run_python
 import kzoo
 from kzoo import zoo
 
-PRESETS = ["digits-cnn-madry", "digits-colour-cnn-meta-iada", "digits-flip40-cnn-meta-iada",
-           "digits-lt10-cnn-aegl", "digits-lt10-cnn-ce", "digits-lt10-cnn-ldam-drw",
-           "digits-lt10-cnn-meta-iada", "digits-lt20-cnn-aegl", "digits-lt20-cnn-ce"]
+PRESETS = ["digits-cnn-ce", "digits-cnn-madry", "digits-colour-cnn-meta-iada",
+           "digits-flip40-cnn-meta-iada", "digits-lt10-cnn-aegl", "digits-lt10-cnn-ce",
+           "digits-lt10-cnn-ldam-drw", "digits-lt10-cnn-meta-iada", "digits-lt20-cnn-aegl",
+           "digits-lt20-cnn-ce"]
+GENERATORS = ["digits-dcgan", "digits-robust-dcgan", "digits-robust-wgan-gp", "digits-wgan-gp",
+              "grid25-robust-wgan-gp", "grid25-wgan-gp"]
 
 
 def test_presets_listed():
     names = [card["name"] for card in kzoo.presets()]
-    assert names == PRESETS
+    assert names == sorted(PRESETS + GENERATORS)
     for card in kzoo.presets():
         for key in ("served", "game", "recipe", "recipe_sha256", "data", "seed", "backend",
                     "versions", "wall_time_s", "metrics", "metrics_command", "sha256"):
@@ -33,6 +36,16 @@ def test_load_and_predict(name):
     assert acc == pytest.approx(zoo.read_card(zoo.resolve(name))["metrics"]["accuracy"], abs=1e-6)
 
 
+@pytest.mark.parametrize("name", GENERATORS)
+def test_load_and_sample(name):
+    gan = kzoo.load(name)
+    spec = zoo.read_card(zoo.resolve(name))["recipe_spec"]
+    samples = kzoo.metrics.generate(gan, *kzoo.metrics.latent_batch(gan, 32))
+    assert samples.shape == (32, *kzoo.recipes.Recipe(spec).dataset().input_shape)
+    if samples.ndim == 4:  # tanh images
+        assert -1.0 <= samples.min() and samples.max() <= 1.0
+
+
 @once
 def test_presets_agree_across_backends():
     code = (
@@ -43,10 +56,13 @@ def test_presets_agree_across_backends():
         "    spec = zoo.read_card(zoo.resolve(n))['recipe_spec']\n"
         "    return kzoo.recipes.Recipe(spec).dataset().x_test\n"
         "out = {n: kzoo.metrics.predict_proba(kzoo.load(n), x_test(n)).tolist() for n in names}\n"
+        f"for n in {GENERATORS!r}:  # samples from the same z\n"
+        "    gan = kzoo.load(n)\n"
+        "    out[n] = kzoo.metrics.generate(gan, *kzoo.metrics.latent_batch(gan, 64)).tolist()\n"
         "print(json.dumps(out))"
     )
     outs = {b: run_python(code, b) for b in BACKENDS}
-    for name in PRESETS:
+    for name in PRESETS + GENERATORS:
         ref = np.array(outs["tensorflow"][name])
         for b in BACKENDS[1:]:
             diff = np.abs(np.array(outs[b][name]) - ref).max()
@@ -55,7 +71,7 @@ def test_presets_agree_across_backends():
 
 
 def test_unknown_preset_lists_names():
-    with pytest.raises(ValueError, match="presets: digits-cnn-madry, digits-colour-cnn-meta-iada"):
+    with pytest.raises(ValueError, match="presets: digits-cnn-ce, digits-cnn-madry, digits-colour"):
         kzoo.load("resnet-imagenet")
 
 

@@ -16,6 +16,7 @@ from kzoo.data.bias import (
     spurious_colour,
 )
 from kzoo.data.dataset import Dataset
+from kzoo.data.scaling import signed, to_signed, to_unit
 
 LOADERS = {"digits": embedded.digits, "ring8": embedded.ring8, "grid25": embedded.grid25}
 NAMES = (*LOADERS, *tfds.NAMES)
@@ -44,4 +45,5 @@ def load(name, seed=0, **kwargs):
     raise ValueError(f"Unknown dataset {name!r}; allowed: {', '.join(NAMES)}.")
 
 
-__all__ = ["Dataset", "LOADERS", "NAMES", "TRANSFORMS", "load", *TRANSFORMS]
+__all__ = ["Dataset", "LOADERS", "NAMES", "TRANSFORMS", "load", "signed", "to_signed", "to_unit",
+           *TRANSFORMS]

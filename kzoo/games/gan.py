@@ -118,6 +118,17 @@ class GAN(Game):
     def generator_loss(self, fake, labels):
         return self.base_loss.generator(self.score(fake, labels, training=False))
 
+    def worst_latent(self, z, eps, labels=None, training=True):
+        """``z + eps * normalize(grad_z L_G(G(z)))``: the noise within ``eps`` (l2, one
+        normalised-gradient step per sample) whose samples the critic scores worst.
+        Leaves batch-norm statistics as they are; ``training=False`` for evaluation."""
+        z = ops.convert_to_tensor(z)
+        if labels is not None:
+            labels = ops.convert_to_tensor(labels)
+        grad = backend.input_grad(lambda z_: self.generator_loss(
+            self.generate(z_, labels, training=training, keep_state=False), labels), z)
+        return ops.stop_gradient(z + eps * unit_rows(grad))
+
     # ------------------------------------------------------------------- step
     def train_step(self, data):
         real, labels = self.unpack(data)
@@ -171,9 +182,11 @@ class GAN(Game):
     # ---------------------------------------------------------------- serving
     def call(self, inputs, training=False):
         z = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        if z.shape[-1] is not None and int(z.shape[-1]) != self.latent_dim:
-            raise ValueError(f"z has {z.shape[-1]} dimensions; the generator takes "
-                             f"latent_dim={self.latent_dim}.")
+        if len(z.shape) != 2 or z.shape[-1] not in (None, self.latent_dim):
+            raise ValueError(
+                f"this {type(self).__name__} is a generator: it maps z of shape (batch, "
+                f"{self.latent_dim}) to samples of shape {self.sample_shape}; got an input of "
+                f"shape {tuple(z.shape)}. To classify, load a classifier preset.")
         return self.generator(inputs, training=training)
 
     def sample(self, n, labels=None, seed=None):
@@ -207,3 +220,9 @@ def _embedding_classes(generator):
         if isinstance(layer, keras.layers.Embedding):
             return layer.input_dim
     raise ValueError("a conditional generator needs a label Embedding layer.")
+
+
+def unit_rows(grad):
+    """Each example's gradient scaled to unit l2 norm."""
+    axes = tuple(range(1, len(grad.shape)))
+    return grad / (ops.sqrt(ops.sum(grad**2, axis=axes, keepdims=True)) + 1e-12)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from kzoo import backend
-from kzoo.games.gan import GAN
+from kzoo.games.gan import GAN, unit_rows
 
 PERTURB = ("latent", "image")
 MIX = ("convex", "additive")
@@ -75,14 +75,11 @@ class RobustGAN(GAN):
 
     def worst_noise(self, z, labels):
         """``z_adv`` (``perturb="latent"``) or the offset added to ``G(z)`` ("image")."""
-        z = ops.convert_to_tensor(z)
         if self.perturb == "latent":
-            grad = backend.input_grad(lambda z_: self.generator_loss(
-                self.generate(z_, labels, keep_state=False), labels), z)
-            return ops.stop_gradient(z + self.eps1 * _unit(grad))
+            return self.worst_latent(z, self.eps1, labels)
         fake = ops.stop_gradient(self.generate(z, labels, keep_state=False))
         grad = backend.input_grad(lambda f: self.generator_loss(f, labels), fake)
-        return ops.stop_gradient(self.eps1 * _unit(grad))
+        return ops.stop_gradient(self.eps1 * unit_rows(grad))
 
     def generator_objective(self, z, labels):
         worst = self.worst_noise(z, labels)
@@ -110,8 +107,8 @@ class RobustGAN(GAN):
             return self.base_loss.critic(self.score(real, labels, False),
                                          self.score(f, labels, False))
 
-        r1 = _unit(backend.input_grad(raise_on_real, real))
-        r2 = _unit(backend.input_grad(raise_on_fake, fake))
+        r1 = unit_rows(backend.input_grad(raise_on_real, real))
+        r2 = unit_rows(backend.input_grad(raise_on_fake, fake))
         return (ops.stop_gradient(real + self.eps2 * r1),
                 ops.stop_gradient(fake + self.eps2 * r2))
 
@@ -127,8 +124,3 @@ class RobustGAN(GAN):
                 "perturb": self.perturb, "mix": self.mix, "robust_g": self.robust_g,
                 "robust_d": self.robust_d}
 
-
-def _unit(grad):
-    """Each example's gradient scaled to unit l2 norm."""
-    axes = tuple(range(1, len(grad.shape)))
-    return grad / (ops.sqrt(ops.sum(grad**2, axis=axes, keepdims=True)) + 1e-12)

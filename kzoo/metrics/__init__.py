@@ -11,6 +11,7 @@ from kzoo.metrics.classification import (
     shot_groups,
     worst_group_accuracy,
 )
+from kzoo.metrics.features import ClassifierFeatures, InceptionFeatures
 from kzoo.metrics.generative import (
     feature_statistics,
     frechet_distance,
@@ -19,10 +20,13 @@ from kzoo.metrics.generative import (
     kernel_inception_distance,
     mixture_report,
 )
-from kzoo.metrics.plots import plot_confusion_matrix, plot_history
+from kzoo.metrics.generator import generate, generator_report, latent_batch
+from kzoo.metrics.plots import plot_confusion_matrix, plot_history, plot_samples
 from kzoo.metrics.robustness import plot_robust_accuracy, robust_accuracy
 
 __all__ = [
+    "ClassifierFeatures",
+    "InceptionFeatures",
     "accuracy",
     "balanced_accuracy",
     "classification_report",
@@ -30,13 +34,17 @@ __all__ = [
     "feature_statistics",
     "frechet_distance",
     "frechet_distance_of",
+    "generate",
+    "generator_report",
     "inception_score",
     "kernel_inception_distance",
+    "latent_batch",
     "mixture_report",
     "per_class_accuracy",
     "plot_confusion_matrix",
     "plot_history",
     "plot_robust_accuracy",
+    "plot_samples",
     "predict_proba",
     "robust_accuracy",
     "shot_accuracy",

@@ -83,3 +83,36 @@ def plot_epsilon_shares(history, path, title="Adversarial (eps > 0) share"):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_samples(samples, path, title="Samples", real=None, columns=None):
+    """Saves generator samples: images (n, h, w, c) in [0, 1] as a grid, or 2-D points
+    (n, 2) as a scatter over the ``real`` points (grey) when given."""
+    x = np.asarray(samples, "float32")
+    if x.ndim == 2 and x.shape[1] == 2:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        if real is not None:
+            ax.scatter(*np.asarray(real)[:, :2].T, s=2, c="0.75", label="data")
+        ax.scatter(*x.T, s=2, c="tab:blue", label="samples")
+        ax.set(aspect="equal", title=title)
+        ax.legend(fontsize=8, markerscale=4, loc="upper right")
+    elif x.ndim == 4 and x.shape[-1] in (1, 3):
+        n = len(x)
+        cols = columns or int(np.ceil(np.sqrt(n)))
+        rows = int(np.ceil(n / cols))
+        h, w, c = x.shape[1:]
+        grid = np.ones(((h + 1) * rows + 1, (w + 1) * cols + 1, c), "float32")
+        for i, image in enumerate(np.clip(x, 0, 1)):
+            r, k = divmod(i, cols)
+            grid[1 + r * (h + 1):(r + 1) * (h + 1), 1 + k * (w + 1):(k + 1) * (w + 1)] = image
+        fig, ax = plt.subplots(figsize=(0.35 * cols + 0.5, 0.35 * rows + 0.7))
+        ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None,
+                  vmin=0, vmax=1, interpolation="nearest")
+        ax.set(xticks=[], yticks=[], title=title)
+    else:
+        raise ValueError(f"plot_samples takes images (n, h, w, 1 or 3) or points (n, 2); "
+                         f"got shape {x.shape}.")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -7,8 +7,10 @@ Every net names its penultimate layer ``"features"`` and its last layer
 from kzoo.nets.cnn import small_cnn
 from kzoo.nets.covariance import ClassCovariance
 from kzoo.nets.gan import (
+    PAIRS,
     dcgan_critic,
     dcgan_generator,
+    gan_pair,
     mlp_critic,
     mlp_generator,
     resnet_critic,
@@ -31,6 +33,7 @@ def build(arch, input_shape, num_classes, **kwargs):
     return BUILDERS[arch](tuple(input_shape), num_classes, **kwargs)
 
 
-__all__ = ["BUILDERS", "ClassCovariance", "NormedDense", "SpectralNorm", "build", "dcgan_critic",
-           "dcgan_generator", "features_model", "mlp", "mlp_critic", "mlp_generator",
-           "perturbation_net", "resnet32", "resnet_critic", "resnet_generator", "small_cnn"]
+__all__ = ["BUILDERS", "PAIRS", "ClassCovariance", "NormedDense", "SpectralNorm", "build",
+           "dcgan_critic", "dcgan_generator", "features_model", "gan_pair", "mlp", "mlp_critic",
+           "mlp_generator", "perturbation_net", "resnet32", "resnet_critic", "resnet_generator",
+           "small_cnn"]

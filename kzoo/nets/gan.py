@@ -202,3 +202,45 @@ def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spect
     h = layers.GlobalAveragePooling2D(name="features")(layers.ReLU()(x))
     return _score(image, h, num_classes, wrap, name)
 
+
+
+PAIRS = {"dcgan": (dcgan_generator, dcgan_critic), "resnet": (resnet_generator, resnet_critic),
+         "mlp": (mlp_generator, mlp_critic)}
+
+
+def gan_pair(arch, sample_shape, latent_dim, *, num_classes=None, spectral_norm=False,
+             width=None, hidden=None):
+    """A ``(generator, critic)`` pair of the family ``arch`` for samples of ``sample_shape``.
+
+    Args:
+        arch: str. "dcgan", "resnet" (images) or "mlp" (flat data, e.g. 2-D).
+        sample_shape: tuple. (h, w, c) for images, (d,) for "mlp".
+        latent_dim: int.
+        num_classes: int or None. Conditional pair when given. Default None.
+        spectral_norm: bool. Spectral normalisation in the critic. Default False.
+        width: int or None. Channels ("dcgan", "resnet"); None: the builder's default.
+        hidden: tuple or None. Hidden widths ("mlp"); None: the builder's default.
+
+    Example:
+        >>> g, d = gan_pair("mlp", (2,), 2, hidden=(64, 64))
+    """
+    if arch not in PAIRS:
+        raise ValueError(f"Unknown GAN arch {arch!r}; allowed: {', '.join(PAIRS)}.")
+    sample_shape, kwargs = tuple(sample_shape), {}
+    if arch == "mlp":
+        if len(sample_shape) != 1:
+            raise ValueError(f"the mlp pair takes flat samples (d,); got {sample_shape}.")
+        if width is not None:
+            raise ValueError("the mlp pair takes hidden=(...), not width.")
+        sample_shape = sample_shape[0]
+        if hidden is not None:
+            kwargs["hidden"] = tuple(hidden)
+    else:
+        if hidden is not None:
+            raise ValueError(f"the {arch} pair takes width=..., not hidden.")
+        if width is not None:
+            kwargs["width"] = int(width)
+    make_g, make_d = PAIRS[arch]
+    return (make_g(sample_shape, latent_dim, num_classes=num_classes, **kwargs),
+            make_d(sample_shape, num_classes=num_classes, spectral_norm=spectral_norm,
+                   **kwargs))

@@ -1,0 +1,248 @@
+"""RobustGAN's comparisons (its tables 1 and 2, figure 3), re-run on digits and grid25.
+
+Each base GAN against its RobustGAN form, on scikit-learn digits (8x8, in [-1, 1];
+Frechet classifier distance and classifier score from the digits feature network,
+never called FID or IS) and on the 25-Gaussian grid (exact metrics: modes covered,
+share of samples within 3 sigma of a mode, mean log density). The bases: DCGAN
+(non-saturating loss, 1 critic step), WGAN-GP (5 critic steps), WGAN-GP-res (the
+ResNet pair; digits only: the grid's nets are MLPs) and BWGAN (L^10 dual norm, 5
+critic steps). Each run takes the recipes in recipes/gan/ (the WGAN-GP ones, and
+recipes/gan/digits-dcgan.toml for DCGAN's optimizer on digits) with the loss, the
+critic steps and the net replaced, and the RobustGAN keys (lam, eps1, eps2) of the
+robust recipes. Then the ablation of table 2 (WGAN-GP on digits: robust G only,
+robust D only, both) and figure 3: every metric on samples from the worst input
+noise within l2 radius 0.01 (the training radius) and 1.0, next to samples from z.
+
+Seeds 0..n-1 set the data split and the initialisation. Runs are cached in
+``rgan_runs.json`` under ``--out`` (a rerun continues); tables go to
+``rgan_table.md``, sample grids (seed 0) to ``rgan_samples_<data>.png`` and the
+worst-noise figure to ``rgan_worst_noise.png``.
+
+    python benchmarks/rgan_table.py [--seeds 3] [--out benchmarks/results] [--report-only]
+"""
+
+import argparse
+import json
+import time
+import tomllib
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kzoo import backend, runs
+from kzoo.data import to_unit
+from kzoo.metrics import generate, latent_batch
+from kzoo.metrics.plots import plt
+from kzoo.recipes import Recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = {"digits": ("gan/digits-wgan-gp.toml", "gan/digits-robust-wgan-gp.toml"),
+        "grid25": ("gan/grid25-wgan-gp.toml", "gan/grid25-robust-wgan-gp.toml")}
+BASES = {  # name: (game keys, net keys, datasets)
+    "DCGAN": ({"loss": "ns", "n_critic": 1}, {}, ("digits", "grid25")),
+    "WGAN-GP": ({}, {}, ("digits", "grid25")),
+    "WGAN-GP-res": ({}, {"arch": "resnet", "width": 32}, ("digits",)),
+    "BWGAN": ({"loss": "bwgan"}, {}, ("digits", "grid25")),
+}
+FORMS = {"GAN": None, "RobustGAN": {}, "robust G only": {"robust_d": False},
+         "robust D only": {"robust_g": False}}
+ABLATION = ("digits", "WGAN-GP")
+HEADLINE = {"digits": ("frechet_classifier_distance", "kernel_classifier_distance",
+                       "classifier_score"),
+            "grid25": ("modes", "high_quality", "log_density")}
+SHORT = {"frechet_classifier_distance": "FCD", "kernel_classifier_distance": "KCD",
+         "classifier_score": "classifier score", "modes": "modes",
+         "high_quality": "high quality", "log_density": "log density"}
+
+
+def load(path):
+    return tomllib.loads((ROOT / "recipes" / path).read_text())
+
+
+def spec(data, base, form, seed):
+    plain, robust = DATA[data]
+    s = load("gan/digits-dcgan.toml" if (data, base) == ("digits", "DCGAN") else plain)
+    game_keys, net_keys, _ = BASES[base]
+    s["name"] = f"{data}-{base}-{form}-seed{seed}".replace(" ", "-")
+    s["seed"] = seed
+    s["game"].update(game_keys)
+    s["net"].update(net_keys)
+    if FORMS[form] is not None:
+        r = load(robust)["game"]
+        s["game"].update({"name": "RobustGAN", "lam": r["lam"], "eps1": r["eps1"],
+                          "eps2": r["eps2"], **FORMS[form]})
+    return s
+
+
+def train(s):
+    recipe = Recipe(s)
+    keras.utils.set_random_seed(recipe.seed)
+    ds = recipe.dataset()
+    gan = recipe.build(ds)
+    start = time.perf_counter()
+    gan.fit(ds.x_train, epochs=recipe.fit["epochs"], batch_size=recipe.fit["batch_size"],
+            verbose=0)
+    wall = time.perf_counter() - start
+    return gan, ds, recipe, {**runs.generator_report(gan, ds, recipe), "fit_s": round(wall, 1)}
+
+
+def plan(seeds):
+    jobs = []
+    for seed in range(seeds):
+        for data in DATA:
+            for base, (_, _, datasets) in BASES.items():
+                if data in datasets:
+                    jobs += [(data, base, form, seed) for form in ("GAN", "RobustGAN")]
+        jobs += [(*ABLATION, form, seed) for form in ("robust G only", "robust D only")]
+    return jobs
+
+
+def fmt(values, digits=3):
+    v = np.asarray(values, "float64")
+    return f"{v.mean():.{digits}f} +- {v.std():.{digits}f}" if len(v) > 1 else f"{v[0]:.{digits}f}"
+
+
+def cells(results, data, base, form, keys, seeds):
+    runs_ = [results.get(f"{data}|{base}|{form}|{s}") for s in range(seeds)]
+    runs_ = [r for r in runs_ if r is not None]
+    if not runs_:
+        return ["-"] * len(keys)
+    short = f" (n={len(runs_)})" if len(runs_) < seeds else ""
+    return [fmt([r[k] for r in runs_], 1 if k in ("modes", "log_density", "fit_s") else 3)
+            + short for k in keys]
+
+
+def tables(results, seeds):
+    lines = [f"RobustGAN / GAN on {backend.name}, seeds 0-{seeds - 1}, mean +- std "
+             f"(`python benchmarks/rgan_table.py`).", ""]
+    for data in DATA:
+        keys = HEADLINE[data]
+        lines += [f"### {data}: each base GAN and its RobustGAN form", "",
+                  "| base | form | " + " | ".join(SHORT[k] for k in keys) + " | fit s |",
+                  "|---|---|" + "---|" * (len(keys) + 1)]
+        for base, (_, _, datasets) in BASES.items():
+            if data in datasets:
+                for form in ("GAN", "RobustGAN"):
+                    row = cells(results, data, base, form, (*keys, "fit_s"), seeds)
+                    lines.append(f"| {base} | {form} | " + " | ".join(row) + " |")
+        lines.append("")
+    data, base = ABLATION
+    keys = HEADLINE[data]
+    lines += [f"### Ablation ({base} on {data}, table 2)", "",
+              "| form | " + " | ".join(SHORT[k] for k in keys) + " |",
+              "|---|" + "---|" * len(keys)]
+    for form in FORMS:
+        lines.append(f"| {form} | " + " | ".join(cells(results, data, base, form, keys, seeds))
+                     + " |")
+    lines += ["", "### Worst input noise (figure 3): the metric at z and at z_adv", ""]
+    for data in DATA:
+        key = HEADLINE[data][0 if data == "digits" else 1]
+        cols = (key, f"{key}@z_adv0.01", f"{key}@z_adv1")
+        lines += [f"{data}, {SHORT[key]}:", "",
+                  "| base | form | z | z_adv (eps 0.01) | z_adv (eps 1) |", "|---|---|---|---|---|"]
+        for base, (_, _, datasets) in BASES.items():
+            if data in datasets:
+                for form in ("GAN", "RobustGAN"):
+                    lines.append(f"| {base} | {form} | "
+                                 + " | ".join(cells(results, data, base, form, cols, seeds)) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def show(gan, ds, data):
+    """Seed-0 samples to draw: 2,000 points, or 36 images in [0, 1]."""
+    z, _ = latent_batch(gan, 2000 if data == "grid25" else 36)
+    x = generate(gan, z)
+    return x if data == "grid25" else to_unit(x)
+
+
+def sample_figure(samples, data, real, path):
+    """Seed-0 samples: one row per base, GAN left, RobustGAN right."""
+    bases = [b for b in BASES if f"{data}|{b}|GAN|0" in samples]
+    fig, axes = plt.subplots(len(bases), 2, figsize=(6, 3 * len(bases)), squeeze=False)
+    for row, base in enumerate(bases):
+        for col, form in enumerate(("GAN", "RobustGAN")):
+            ax, x = axes[row, col], samples.get(f"{data}|{base}|{form}|0")
+            if x is None:
+                continue
+            if data == "grid25":
+                ax.scatter(*real[:2000].T, s=1, c="0.75")
+                ax.scatter(*x.T, s=1, c="tab:blue")
+                ax.set(aspect="equal", xlim=(-6, 6), ylim=(-6, 6))
+            else:
+                grid = np.ones((6 * 9 + 1, 6 * 9 + 1))
+                for i, image in enumerate(x[..., 0]):
+                    r, c = divmod(i, 6)
+                    grid[1 + 9 * r:9 * r + 9, 1 + 9 * c:9 * c + 9] = image
+                ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax.set(xticks=[], yticks=[])
+            ax.set_title(f"{base}, {form}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def worst_noise_figure(results, seeds, path):
+    fig, axes = plt.subplots(1, len(DATA), figsize=(6 * len(DATA), 3.5), squeeze=False)
+    for ax, data in zip(axes[0], DATA):
+        key = HEADLINE[data][0 if data == "digits" else 1]
+        offsets = np.arange(3)
+        bases = [b for b, (_, _, d) in BASES.items() if data in d]
+        for base, form in ((b, f) for b in bases for f in ("GAN", "RobustGAN")):
+            done = [results[k] for s in range(seeds)
+                    if (k := f"{data}|{base}|{form}|{s}") in results]
+            if not done:
+                continue
+            means = [np.mean([r[c] for r in done])
+                     for c in (key, f"{key}@z_adv0.01", f"{key}@z_adv1")]
+            ax.plot(offsets, means, "o-" if form == "GAN" else "s--",
+                    color=plt.cm.tab10(bases.index(base)), label=f"{base}, {form}")
+        ax.set(xticks=offsets, xticklabels=["z", "z_adv eps 0.01", "z_adv eps 1"],
+               ylabel=SHORT[key], title=f"{data}: {SHORT[key]} under the worst input noise")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the tables and figures from the cached runs; train nothing")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache, sample_cache = out / "rgan_runs.json", out / "rgan_samples.npz"
+    results = json.loads(cache.read_text()) if cache.is_file() else {}
+    samples = dict(np.load(sample_cache)) if sample_cache.is_file() else {}
+    real = {}
+    start = time.perf_counter()
+    for data, base, form, seed in plan(args.seeds):
+        key = f"{data}|{base}|{form}|{seed}"
+        if key in results or args.report_only:
+            continue
+        gan, ds, _, metrics = train(spec(data, base, form, seed))
+        real[data] = ds.x_test
+        if seed == 0 and form in ("GAN", "RobustGAN"):
+            samples[key] = show(gan, ds, data)
+            np.savez_compressed(sample_cache, **samples)
+        results[key] = metrics
+        runs.write_json(cache, results)
+        print(f"[{time.perf_counter() - start:6.0f} s] {key}: "
+              + ", ".join(f"{SHORT.get(k, k)} {metrics[k]:.3f}" for k in HEADLINE[data])
+              + f" ({metrics['fit_s']:.0f} s)", flush=True)
+    for data in DATA:
+        if data not in real:
+            real[data] = Recipe(load(DATA[data][0])).dataset().x_test
+        sample_figure(samples, data, real[data], out / f"rgan_samples_{data}.png")
+    worst_noise_figure(results, args.seeds, out / "rgan_worst_noise.png")
+    text = tables(results, args.seeds)
+    (out / "rgan_table.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

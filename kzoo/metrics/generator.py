@@ -1,0 +1,96 @@
+"""A generator's sample quality, at ordinary and at worst-case input noise.
+
+``generator_report`` is what ``kzoo eval`` prints for a generator preset: on the
+2-D mixtures, the exact metrics of ``mixture_report``; on images, the Frechet and
+kernel distances between the features of samples and of the test images (a kzoo
+classifier's features: "Frechet classifier distance", never FID) and the
+classifier score (the inception score's formula on the classifier's
+probabilities). ``worst_eps`` adds each metric at the worst input noise within
+that radius (RobustGAN's figure 3).
+"""
+
+import numpy as np
+from keras import ops
+
+from kzoo.data.scaling import to_unit
+from kzoo.metrics.generative import (
+    frechet_distance_of,
+    inception_score,
+    kernel_inception_distance,
+    mixture_report,
+)
+
+
+def latent_batch(gan, n, seed=0):
+    """``n`` latent vectors (and labels, if conditional) from NumPy: the same on every
+    backend."""
+    z = np.random.default_rng(seed).standard_normal((int(n), gan.latent_dim)).astype("float32")
+    labels = (np.arange(int(n)) % gan.num_classes).astype("int32") if gan.conditional else None
+    return z, labels
+
+
+def generate(gan, z, labels=None, eps=0.0, batch_size=500):
+    """Samples (NumPy) from ``z`` or, with ``eps > 0``, from the worst noise within ``eps``
+    of each ``z`` (``gan.worst_latent``). Inference mode throughout."""
+    out = []
+    for i in range(0, len(z), batch_size):
+        zb = ops.convert_to_tensor(z[i:i + batch_size])
+        lb = None if labels is None else ops.convert_to_tensor(labels[i:i + batch_size])
+        if eps > 0:
+            zb = gan.worst_latent(zb, float(eps), lb, training=False)
+        out.append(ops.convert_to_numpy(gan.generate(zb, lb, training=False, keep_state=False)))
+    return np.concatenate(out)
+
+
+def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
+    """The metrics of ``gan``'s samples against ``ds``'s test split, as a flat dict.
+
+    Args:
+        gan: kzoo.games.GAN (or RobustGAN).
+        ds: Dataset. A 2-D mixture (``extras["mixture"]``) or images; signed
+            images (``kzoo.data.signed``) are mapped back to [0, 1] for the features.
+        n: int or None. Samples. Default 2,500 on a mixture, 1,000 on images.
+        seed: int. Seed of the latent draw. Default 0.
+        worst_eps: sequence of float. Radii of the worst input noise; each adds the
+            metrics with the suffix ``@z_adv<eps>``. Default ().
+        features: callable or None. Images in [0, 1] -> (features, probs);
+            default ``ClassifierFeatures()`` (the digits feature network).
+
+    Returns:
+        Mixtures: ``modes``, ``high_quality``, ``log_density``. Images:
+        ``frechet_classifier_distance``, ``kernel_classifier_distance``,
+        ``classifier_score``, and ``frechet_classifier_distance_real`` (training
+        images against test images: what a perfect generator would score).
+
+    Example:
+        >>> gan = kzoo.load("grid25-mlp-wgan-gp")
+        >>> generator_report(gan, kzoo.data.load("grid25"), worst_eps=[0.5])
+    """
+    mixture = ds.extras.get("mixture")
+    n = n or (2500 if mixture is not None else 1000)
+    z, labels = latent_batch(gan, n, seed)
+    if mixture is not None:
+        def measure(samples):
+            return mixture_report(samples, mixture)
+        result = {}
+    else:
+        if features is None:
+            from kzoo.metrics.features import ClassifierFeatures
+
+            features = ClassifierFeatures()
+        unit = to_unit if ds.extras.get("signed") else np.asarray
+        real, _ = features(unit(ds.x_test))
+
+        def measure(samples):
+            fake, probs = features(unit(samples))
+            return {"frechet_classifier_distance": frechet_distance_of(real, fake),
+                    "kernel_classifier_distance": kernel_inception_distance(
+                        real, fake, subset_size=min(len(real), len(fake)))[0],
+                    "classifier_score": inception_score(probs)[0]}
+        result = {"frechet_classifier_distance_real": frechet_distance_of(
+            real, features(unit(ds.x_train))[0])}
+    result.update(measure(generate(gan, z, labels)))
+    for eps in worst_eps:
+        worst = measure(generate(gan, z, labels, eps))
+        result.update({f"{k}@z_adv{eps:g}": v for k, v in worst.items()})
+    return result
