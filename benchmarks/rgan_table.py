@@ -33,7 +33,7 @@ import numpy as np
 from kzoo import backend, runs
 from kzoo.data import to_unit
 from kzoo.metrics import generate, latent_batch
-from kzoo.metrics.plots import plt
+from kzoo.metrics.plots import image_grid, plt, show_grid
 from kzoo.recipes import Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,12 +171,7 @@ def sample_figure(samples, data, real, path):
                 ax.scatter(*x.T, s=1, c="tab:blue")
                 ax.set(aspect="equal", xlim=(-6, 6), ylim=(-6, 6))
             else:
-                grid = np.ones((6 * 9 + 1, 6 * 9 + 1))
-                for i, image in enumerate(x[..., 0]):
-                    r, c = divmod(i, 6)
-                    grid[1 + 9 * r:9 * r + 9, 1 + 9 * c:9 * c + 9] = image
-                ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-                ax.set(xticks=[], yticks=[])
+                show_grid(ax, image_grid(x, 6))
             ax.set_title(f"{base}, {form}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -49,9 +49,9 @@ def _parser():
     p = command("eval", _eval, "Recompute a preset's or run's metrics and compare to its card.")
     p.add_argument("name", help="preset name or run directory")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("--tol", type=float,
-                   help="allowed |card - now| / max(1, |card|) (default 1e-6; 1e-4 for a "
-                        "generator, whose distances sum float32 features)")
+    p.add_argument("--tol", type=float, default=1e-5,
+                   help="allowed |card - now| / max(1, |card|) (default 1e-5; cards round "
+                        "to 1e-6)")
 
     p = command("sample", _sample, "Write a grid (or, for 2-D data, a scatter) of a generator "
                                    "preset's samples.")
@@ -105,7 +105,7 @@ def _eval(args):
     from kzoo.tables import format_table
 
     card, now = runs.evaluate(args.name)
-    tol = args.tol if args.tol is not None else (1e-4 if runs.is_generator(card) else 1e-6)
+    tol = args.tol
     diffs = {k: abs(now[k] - card["metrics"].get(k, float("nan"))) for k in now}
     scaled = {k: d / max(1.0, abs(card["metrics"].get(k, 1.0))) for k, d in diffs.items()}
     worst = max(scaled.values())

@@ -132,23 +132,16 @@ def generator_report(gan, ds, recipe, out=None):
     """``kzoo.metrics.generator_report`` with the recipe's ``[eval]`` settings; with
     ``out``, also writes samples.png and samples_z_adv.png (largest worst-noise radius)."""
     from kzoo import metrics
-    from kzoo.data import to_unit
 
     spec = recipe.spec.get("eval", {})
     eps = [float(e) for e in spec.get("worst_noise_eps", [])]
     result = metrics.generator_report(gan, ds, n=spec.get("samples"), worst_eps=eps)
     if out is not None:
-        mixture = "mixture" in ds.extras
-        n = 2000 if mixture else GRID_SAMPLES
-        show = (lambda x: x) if mixture or not ds.extras.get("signed") else to_unit
-        real = ds.x_test if mixture else None
-        z, labels = metrics.latent_batch(gan, n)
-        metrics.plot_samples(show(metrics.generate(gan, z, labels)), Path(out) / "samples.png",
-                             title=f"{recipe.name}: samples", real=real)
+        n = 2000 if "mixture" in ds.extras else GRID_SAMPLES
+        write_samples(gan, ds, Path(out) / "samples.png", n, title=f"{recipe.name}: samples")
         if eps:
-            metrics.plot_samples(show(metrics.generate(gan, z, labels, max(eps))),
-                                 Path(out) / "samples_z_adv.png", real=real,
-                                 title=f"{recipe.name}: worst noise, eps {max(eps):g}")
+            write_samples(gan, ds, Path(out) / "samples_z_adv.png", n, eps=max(eps),
+                          title=f"{recipe.name}: worst noise, eps {max(eps):g}")
     return {k: v if isinstance(v, int) else round(float(v), 6) for k, v in result.items()}
 
 
@@ -170,8 +163,6 @@ def evaluate(name_or_dir):
 def sample(name_or_dir, out, n=64, seed=0, worst_eps=0.0):
     """Writes ``n`` samples of a generator preset or run to ``out`` (PNG): a grid of images,
     or a scatter over the test data for 2-D samples. Returns the path."""
-    from kzoo import metrics
-    from kzoo.data import to_unit
 
     directory = zoo.resolve(name_or_dir)
     card = zoo.read_card(directory)
@@ -182,16 +173,21 @@ def sample(name_or_dir, out, n=64, seed=0, worst_eps=0.0):
                          f"presets: {', '.join(generators) or 'none'}.")
     if int(n) < 1 or worst_eps < 0:
         raise ValueError(f"n must be >= 1 and worst_eps >= 0; got n={n}, worst_eps={worst_eps}.")
-    z, labels = metrics.latent_batch(model, n, seed)
-    samples = metrics.generate(model, z, labels, worst_eps)
-    real = None
-    if samples.ndim == 2:
-        real = Recipe(card["recipe_spec"]).dataset().x_test
-    elif card["recipe_spec"]["data"].get("scale") == "signed":
-        samples = to_unit(samples)
     noise = f", worst noise eps {worst_eps:g}" if worst_eps else ""
-    return metrics.plot_samples(samples, out, title=f"{card['name']}: {n} samples{noise}",
-                                real=real)
+    return write_samples(model, Recipe(card["recipe_spec"]).dataset(), out, n, seed, worst_eps,
+                         title=f"{card['name']}: {n} samples{noise}")
+
+
+def write_samples(gan, ds, path, n, seed=0, eps=0.0, title=""):
+    """``n`` samples of ``gan`` (at the worst noise within ``eps``) as a PNG: an image grid
+    in [0, 1], or 2-D points over ``ds``'s test points."""
+    from kzoo import metrics
+    from kzoo.data import to_unit
+
+    x = metrics.generate(gan, *metrics.latent_batch(gan, n, seed), eps)
+    if ds.extras.get("signed"):
+        x = to_unit(x)
+    return metrics.plot_samples(x, path, title=title, real=ds.x_test if x.ndim == 2 else None)
 
 
 def is_generator(card):

@@ -97,18 +97,10 @@ def plot_samples(samples, path, title="Samples", real=None, columns=None):
         ax.set(aspect="equal", title=title)
         ax.legend(fontsize=8, markerscale=4, loc="upper right")
     elif x.ndim == 4 and x.shape[-1] in (1, 3):
-        n = len(x)
-        cols = columns or int(np.ceil(np.sqrt(n)))
-        rows = int(np.ceil(n / cols))
-        h, w, c = x.shape[1:]
-        grid = np.ones(((h + 1) * rows + 1, (w + 1) * cols + 1, c), "float32")
-        for i, image in enumerate(np.clip(x, 0, 1)):
-            r, k = divmod(i, cols)
-            grid[1 + r * (h + 1):(r + 1) * (h + 1), 1 + k * (w + 1):(k + 1) * (w + 1)] = image
+        grid = image_grid(x, columns)
+        rows, cols = (np.array(grid.shape[:2]) - 1) // (np.array(x.shape[1:3]) + 1)
         fig, ax = plt.subplots(figsize=(0.35 * cols + 0.5, 0.35 * rows + 0.7))
-        ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None,
-                  vmin=0, vmax=1, interpolation="nearest")
-        ax.set(xticks=[], yticks=[], title=title)
+        show_grid(ax, grid, title)
     else:
         raise ValueError(f"plot_samples takes images (n, h, w, 1 or 3) or points (n, 2); "
                          f"got shape {x.shape}.")
@@ -116,3 +108,24 @@ def plot_samples(samples, path, title="Samples", real=None, columns=None):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def image_grid(images, columns=None):
+    """Images (n, h, w, c) in [0, 1] tiled into one array, white lines between them."""
+    x = np.clip(np.asarray(images, "float32"), 0, 1)
+    cols = columns or int(np.ceil(np.sqrt(len(x))))
+    rows = int(np.ceil(len(x) / cols))
+    h, w, c = x.shape[1:]
+    grid = np.ones(((h + 1) * rows + 1, (w + 1) * cols + 1, c), "float32")
+    for i, image in enumerate(x):
+        r, k = divmod(i, cols)
+        grid[1 + r * (h + 1):(r + 1) * (h + 1), 1 + k * (w + 1):(k + 1) * (w + 1)] = image
+    return grid
+
+
+def show_grid(ax, grid, title=""):
+    """Draws an ``image_grid`` on ``ax`` (grey or RGB), without ticks."""
+    grey = grid.shape[-1] == 1
+    ax.imshow(grid[..., 0] if grey else grid, cmap="gray" if grey else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set(xticks=[], yticks=[], title=title)
