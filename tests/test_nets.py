@@ -33,6 +33,44 @@ def test_mlp_and_normed_head():
     assert out.shape == (5, 8) and np.all(np.abs(out) <= 1 + 1e-6)
 
 
+GAN_GEOMETRIES = [("dcgan", (8, 8, 1)), ("dcgan", (28, 28, 1)), ("dcgan", (32, 32, 3)),
+                  ("resnet", (8, 8, 1)), ("resnet", (32, 32, 3)), ("mlp", (2,))]
+
+
+@pytest.mark.parametrize("num_classes", [None, 3])
+@pytest.mark.parametrize("arch, shape", GAN_GEOMETRIES)
+def test_gan_pairs_make_and_score_every_geometry(arch, shape, num_classes):
+    size = {"hidden": (16,)} if arch == "mlp" else {"width": 8}
+    g, d = nets.gan_pair(arch, shape, 4, num_classes=num_classes, spectral_norm=True, **size)
+    z = 3 * np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    labels = np.array([0, 1, 2], "int32")
+
+    def run(net, first, y=labels):
+        return keras.ops.convert_to_numpy(net(first if num_classes is None else [first, y]))
+
+    fake = run(g, z)
+    assert fake.shape == (3, *shape)
+    if arch != "mlp":  # image generators end in tanh
+        assert np.all(np.abs(fake) <= 1)
+    score = run(d, fake)
+    assert score.shape == (3,) and np.all(np.isfinite(score))
+    if num_classes is not None:  # the label reaches both players
+        assert not np.allclose(run(g, z, labels[::-1]), fake)
+        assert not np.allclose(run(d, fake, labels[::-1]), score)
+
+
+def test_projection_critic_adds_the_label_embedding_dot_features():
+    d = nets.dcgan_critic((8, 8, 1), width=4, num_classes=3)
+    x = np.random.default_rng(1).uniform(-1, 1, size=(5, 8, 8, 1)).astype("float32")
+    y = np.array([0, 1, 2, 1, 0], "int32")
+    h = keras.ops.convert_to_numpy(keras.Model(d.inputs[0], d.get_layer("features").output)(x))
+    w, b = (keras.ops.convert_to_numpy(v) for v in d.get_layer("score").weights)
+    table = keras.ops.convert_to_numpy(d.get_layer("projection").embeddings)
+    expected = (h @ w)[:, 0] + b[0] + np.sum(table[y] * h, axis=1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(d([x, y])), expected, rtol=1e-4,
+                               atol=1e-5)
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: nets.small_cnn((16, 16, 1), 10), r"\(8, 8, c\), \(28, 28, c\) or \(32, 32, c\)"),
     (lambda: nets.resnet32((30, 30, 3), 10), "divisible by 4"),

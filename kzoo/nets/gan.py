@@ -1,4 +1,5 @@
-"""Generator and critic pairs: DCGAN (8x8, 28x28, 32x32) and MLPs for 2-D data.
+"""Generator and critic pairs: DCGAN (8x8, 28x28, 32x32), the WGAN-GP ResNet form (32x32,
+8x8) and MLPs for 2-D data.
 
 Generators map a latent vector ``z`` (and, when conditional, a label) to samples
 in [-1, 1] (images) or R^d (2-D data); critics map samples (and a label) to one
@@ -201,7 +202,6 @@ def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spect
         x = layers.Add()([shortcut, h])
     h = layers.GlobalAveragePooling2D(name="features")(layers.ReLU()(x))
     return _score(image, h, num_classes, wrap, name)
-
 
 
 PAIRS = {"dcgan": (dcgan_generator, dcgan_critic), "resnet": (resnet_generator, resnet_critic),
