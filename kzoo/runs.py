@@ -138,10 +138,10 @@ def generator_report(gan, ds, recipe, out=None):
     result = metrics.generator_report(gan, ds, n=spec.get("samples"), worst_eps=eps)
     if out is not None:
         n = 2000 if "mixture" in ds.extras else GRID_SAMPLES
-        write_samples(gan, ds, Path(out) / "samples.png", n, title=f"{recipe.name}: samples")
+        write_samples(gan, ds, Path(out) / "samples.png", n, name=recipe.name)
         if eps:
             write_samples(gan, ds, Path(out) / "samples_z_adv.png", n, eps=max(eps),
-                          title=f"{recipe.name}: worst noise, eps {max(eps):g}")
+                          name=recipe.name)
     return {k: v if isinstance(v, int) else round(float(v), 6) for k, v in result.items()}
 
 
@@ -173,20 +173,20 @@ def sample(name_or_dir, out, n=64, seed=0, worst_eps=0.0):
                          f"presets: {', '.join(generators) or 'none'}.")
     if int(n) < 1 or worst_eps < 0:
         raise ValueError(f"n must be >= 1 and worst_eps >= 0; got n={n}, worst_eps={worst_eps}.")
-    noise = f", worst noise eps {worst_eps:g}" if worst_eps else ""
     return write_samples(model, Recipe(card["recipe_spec"]).dataset(), out, n, seed, worst_eps,
-                         title=f"{card['name']}: {n} samples{noise}")
+                         name=card["name"])
 
 
-def write_samples(gan, ds, path, n, seed=0, eps=0.0, title=""):
-    """``n`` samples of ``gan`` (at the worst noise within ``eps``) as a PNG: an image grid
-    in [0, 1], or 2-D points over ``ds``'s test points."""
+def write_samples(gan, ds, path, n, seed=0, eps=0.0, name=""):
+    """``n`` samples of ``gan`` (at the worst noise within ``eps``) as a PNG titled with
+    ``name``: an image grid in [0, 1], or 2-D points over ``ds``'s test points."""
     from kzoo import metrics
     from kzoo.data import to_unit
 
     x = metrics.generate(gan, *metrics.latent_batch(gan, n, seed), eps)
     if ds.extras.get("signed"):
         x = to_unit(x)
+    title = f"{name}: {n} samples" + (f", worst noise eps {eps:g}" if eps else "")
     return metrics.plot_samples(x, path, title=title, real=ds.x_test if x.ndim == 2 else None)
 
 

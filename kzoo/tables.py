@@ -9,7 +9,7 @@ def format_table(rows, headers):
     line = "  ".join("-" * w for w in widths)
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), line]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
-    return "\n".join(out)
+    return "\n".join(row.rstrip() for row in out)
 
 
 def _cell(value):

@@ -48,6 +48,17 @@ def test_harness_conditional_image_perturbation(digits, tmp_path):
     assert game.sample(5, labels=[0, 1, 2, 3, 4]).shape == (5, 8, 8, 1)
 
 
+def test_validation_reports_only_what_it_computes(digits):
+    game = RobustGAN(*_pair(), loss="ns", seed=0)
+    game.compile()
+    x, y = digits
+    logs = game.fit(x, y, validation_data=(x[:32], y[:32]), epochs=1, batch_size=32,
+                    verbose=0).history
+    assert set(logs) == {"d_loss", "g_loss", "g_loss_z", "g_loss_z_adv", "val_d_loss",
+                         "val_g_loss"}
+    assert all(np.isfinite(v[0]) for v in logs.values())
+
+
 @pytest.mark.parametrize("pair", ["resnet", "mlp"])
 def test_harness_resnet_and_mlp_pairs(digits, tmp_path, pair):
     if pair == "resnet":

@@ -163,9 +163,11 @@ class GAN(Game):
         return self.record({"d_loss": d_loss, "g_loss": self.generator_loss(fake, labels)})
 
     def record(self, values):
+        """Updates the trackers of ``values``; returns those only (a validation step that
+        does not compute a log does not report it as 0)."""
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {name: t.result() for name, t in self.trackers.items()}
+        return {name: self.trackers[name].result() for name in values}
 
     def unpack(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -1,5 +1,7 @@
 """PNG figures: confusion matrices and training curves."""
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -94,16 +96,17 @@ def plot_samples(samples, path, title="Samples", real=None, columns=None):
         if real is not None:
             ax.scatter(*np.asarray(real)[:, :2].T, s=2, c="0.75", label="data")
         ax.scatter(*x.T, s=2, c="tab:blue", label="samples")
-        ax.set(aspect="equal", title=title)
+        ax.set(aspect="equal")
         ax.legend(fontsize=8, markerscale=4, loc="upper right")
     elif x.ndim == 4 and x.shape[-1] in (1, 3):
         grid = image_grid(x, columns)
         rows, cols = (np.array(grid.shape[:2]) - 1) // (np.array(x.shape[1:3]) + 1)
-        fig, ax = plt.subplots(figsize=(0.35 * cols + 0.5, 0.35 * rows + 0.7))
-        show_grid(ax, grid, title)
+        fig, ax = plt.subplots(figsize=(max(0.35 * cols + 0.5, 2.5), 0.35 * rows + 0.9))
+        show_grid(ax, grid)
     else:
         raise ValueError(f"plot_samples takes images (n, h, w, 1 or 3) or points (n, 2); "
                          f"got shape {x.shape}.")
+    ax.set_title(textwrap.fill(title, int(fig.get_figwidth() * 9)))  # fits the figure
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
