@@ -1,4 +1,4 @@
-"""PNG figures: confusion matrices and training curves."""
+"""PNG figures: confusion matrices, training curves, sample grids and scatters."""
 
 import textwrap
 
