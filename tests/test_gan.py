@@ -163,6 +163,12 @@ def test_refusals():
         RobustGAN(g, d, lam=1.5)
     with pytest.raises(ValueError, match="eps2 must be a number >= 0; got -1"):
         RobustGAN(g, d, eps2=-1)
+    with pytest.raises(ValueError, match="perturb must be one of latent, image; got 'label'"):
+        RobustGAN(g, d, perturb="label")
+    with pytest.raises(ValueError, match="mix must be one of convex, additive; got 'max'"):
+        RobustGAN(g, d, mix="max")
+    with pytest.raises(ValueError, match="latent_dim must be >= 1; got 0"):
+        nets.dcgan_generator((8, 8, 1), 0)
     with pytest.raises(ValueError, match=r"makes samples of shape \(8, 8, 1\); the critic takes "
                                          r"\(28, 28, 1\)"):
         GAN(g, nets.dcgan_critic((28, 28, 1), width=8))
