@@ -105,19 +105,19 @@ def _eval(args):
     from kzoo.tables import format_table
 
     card, now = runs.evaluate(args.name)
-    tol = args.tol
     diffs = {k: abs(now[k] - card["metrics"].get(k, float("nan"))) for k in now}
     scaled = {k: d / max(1.0, abs(card["metrics"].get(k, 1.0))) for k, d in diffs.items()}
     worst = max(scaled.values())
-    ok = worst <= tol and set(now) <= set(card["metrics"])  # a metric the card lacks fails
+    ok = worst <= args.tol and set(now) <= set(card["metrics"])  # a metric the card lacks fails
     if args.json:
         print(json.dumps({"name": card["name"], "metrics": now, "card_metrics": card["metrics"],
-                          "max_rel_diff": worst, "tolerance": tol, "reproduced": ok}, indent=2))
+                          "max_rel_diff": worst, "tolerance": args.tol, "reproduced": ok},
+                         indent=2))
     else:
         rows = [(k, card["metrics"].get(k, float("nan")), v, diffs[k]) for k, v in now.items()]
         print(format_table(rows, ["metric", "card", "now", "|diff|"]))
         print(f"{card['name']}: {'reproduces' if ok else 'does NOT reproduce'} its card "
-              f"(max |diff| / max(1, |card|) {worst:.2g}, tol {tol:g}).")
+              f"(max |diff| / max(1, |card|) {worst:.2g}, tol {args.tol:g}).")
     return 0 if ok else 1
 
 

@@ -101,8 +101,7 @@ class Recipe:
         """Whether the game trains a generator (GAN or a game built on it)."""
         import kzoo.games
 
-        game = kzoo.games.GAMES.get(self.spec["game"]["name"])
-        return game is not None and issubclass(game, kzoo.games.GAN)
+        return kzoo.games.trains_generator(self.spec["game"]["name"])
 
     def _fail(self, message):
         raise RecipeError(f"{self.path or 'recipe'}: {message}")

@@ -168,7 +168,9 @@ def sample(name_or_dir, out, n=64, seed=0, worst_eps=0.0):
     card = zoo.read_card(directory)
     model = zoo.load(directory)
     if not hasattr(model, "latent_dim"):
-        generators = [c["name"] for c in zoo.presets() if is_generator(c)]
+        import kzoo.games
+
+        generators = [c["name"] for c in zoo.presets() if kzoo.games.trains_generator(c["game"])]
         raise ValueError(f"{card['name']} is a {card['game']}, not a generator; generator "
                          f"presets: {', '.join(generators) or 'none'}.")
     if int(n) < 1 or worst_eps < 0:
@@ -188,14 +190,6 @@ def write_samples(gan, ds, path, n, seed=0, eps=0.0, name=""):
         x = to_unit(x)
     title = f"{name}: {n} samples" + (f", worst noise eps {eps:g}" if eps else "")
     return metrics.plot_samples(x, path, title=title, real=ds.x_test if x.ndim == 2 else None)
-
-
-def is_generator(card):
-    """Whether a card's game trains a generator."""
-    import kzoo.games
-
-    game = kzoo.games.GAMES.get(card["game"])
-    return game is not None and issubclass(game, kzoo.games.GAN)
 
 
 def served_description(game, ds):

@@ -14,6 +14,12 @@ from kzoo.games.robust_gan import RobustGAN
 GAMES = {"Classifier": Classifier, "PGDAdversarialTraining": PGDAdversarialTraining,
          "AEGL": AEGL, "MetaIADA": MetaIADA, "GAN": GAN, "RobustGAN": RobustGAN}
 
+
+
+def trains_generator(name):
+    """Whether the game called ``name`` (a key of ``GAMES``) trains a generator."""
+    return name in GAMES and issubclass(GAMES[name], GAN)
+
+
 __all__ = ["AEGL", "Classifier", "DRW", "GAN", "Game", "GAMES", "MetaIADA", "OptimizerGroup",
-           "RobustGAN",
-           "PGDAdversarialTraining"]
+           "PGDAdversarialTraining", "RobustGAN", "trains_generator"]

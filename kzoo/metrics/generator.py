@@ -63,7 +63,7 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         images against test images: what a perfect generator would score).
 
     Example:
-        >>> gan = kzoo.load("grid25-mlp-wgan-gp")
+        >>> gan = kzoo.load("grid25-wgan-gp")
         >>> generator_report(gan, kzoo.data.load("grid25"), worst_eps=[0.5])
     """
     mixture = ds.extras.get("mixture")
