@@ -32,6 +32,7 @@ import numpy as np
 
 from kzoo import backend, runs
 from kzoo.data import to_unit
+from kzoo.files import write_json
 from kzoo.metrics import generate, latent_batch
 from kzoo.metrics.plots import image_grid, plt, show_grid
 from kzoo.recipes import Recipe
@@ -225,7 +226,7 @@ def main():
             samples[key] = show(gan, ds, data)
             np.savez_compressed(sample_cache, **samples)
         results[key] = metrics
-        runs.write_json(cache, results)
+        write_json(cache, results)
         print(f"[{time.perf_counter() - start:6.0f} s] {key}: "
               + ", ".join(f"{SHORT.get(k, k)} {metrics[k]:.3f}" for k in HEADLINE[data])
               + f" ({metrics['fit_s']:.0f} s)", flush=True)

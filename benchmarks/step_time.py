@@ -67,7 +67,7 @@ def worker(rounds, jit_modes):
                     model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
                               callbacks=[timer])
                     if r:  # round 0 warms up (compilation)
-                        times[name].extend(timer.epoch_ms)
+                        times[name].extend(timer.history)
             kz, ke = (float(np.median(times[n])) for n in ("kzoo", "keras"))
             rows.append({"jit_compile": jit, "kzoo_ms": kz, "keras_ms": ke, "ratio": kz / ke})
         except Exception as err:  # noqa: BLE001 - report, e.g. torch.compile failures
@@ -94,7 +94,7 @@ def worker(rounds, jit_modes):
             game.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
                      callbacks=[timer])
             if r:
-                ms.extend(timer.epoch_ms)
+                ms.extend(timer.history)
         game_rows.append({"game": label, "ms": float(np.median(ms)), "ideal": ideal})
     gan_rows = []
     images = 2 * x - 1
@@ -111,7 +111,7 @@ def worker(rounds, jit_modes):
                 game.fit(images, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
                          callbacks=[timer])
                 if r:
-                    ms.extend(timer.epoch_ms)
+                    ms.extend(timer.history)
             row[cls.__name__] = float(np.median(ms))
         gan_rows.append(row)
     print(json.dumps({"fit": rows, "games": game_rows, "gans": gan_rows}))

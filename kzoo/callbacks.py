@@ -11,12 +11,12 @@ class StepTimer(keras.callbacks.Callback):
 
     After ``fit``, ``ms_per_step`` is the median over epochs 2+ of the time from
     the start of the epoch to its last training batch, divided by its steps
-    (the first epoch when there is only one).
+    (the first epoch when there is only one); ``history`` holds each epoch's figure.
     """
 
     def __init__(self):
         super().__init__()
-        self.epoch_ms = []
+        self.history = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -28,11 +28,11 @@ class StepTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self._steps:
-            self.epoch_ms.append(1000 * (self._last - self._start) / self._steps)
+            self.history.append(1000 * (self._last - self._start) / self._steps)
 
     @property
     def ms_per_step(self):
-        ms = self.epoch_ms[1:] or self.epoch_ms
+        ms = self.history[1:] or self.history
         return float(np.median(ms)) if ms else float("nan")
 
 

@@ -35,8 +35,11 @@ worst-input-noise metrics).
 
 import hashlib
 import math
+import re
 import tomllib
 from pathlib import Path
+
+from kzoo import validate
 
 KEYS = {
     "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval"},
@@ -51,6 +54,7 @@ REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "game"
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 SCHEDULES = ("constant", "cosine")
 SCALES = ("unit", "signed")
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class RecipeError(ValueError):
@@ -79,7 +83,10 @@ class Recipe:
             raise RecipeError(f"No recipe file at {path}.")
         blob = path.read_bytes()
         try:
-            spec = tomllib.loads(blob.decode())
+            spec = tomllib.loads(blob.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise RecipeError(f"{path} is not UTF-8 text (byte {err.start}); a recipe is a "
+                              f"TOML file.") from err
         except tomllib.TOMLDecodeError as err:
             raise RecipeError(f"{path} is not valid TOML: {err}") from err
         return cls(spec, path, hashlib.sha256(blob).hexdigest())
@@ -90,7 +97,7 @@ class Recipe:
 
     @property
     def seed(self):
-        return int(self.spec.get("seed", 0))
+        return self.spec.get("seed", 0)
 
     @property
     def fit(self):
@@ -124,41 +131,76 @@ class Recipe:
             if unknown:
                 self._fail(f"unknown key(s) {sorted(unknown)} in {where}; "
                            f"allowed: {', '.join(sorted(allowed))}.")
-        if not isinstance(self.spec["net"], dict):
-            self._fail("[net] must be a table.")
-        data = self.spec["data"]
-        if data["name"] not in kzoo.data.NAMES:
-            self._fail(f"unknown dataset {data['name']!r}; allowed: {', '.join(kzoo.data.NAMES)}.")
-        for step in data.get("bias", []):
-            if not isinstance(step, dict) or _transform(step)[0] not in kzoo.data.TRANSFORMS:
+        data, net, game = self.spec["data"], self.spec["net"], self.spec["game"]
+        self._check(validate.choice, "[data] name", data["name"], kzoo.data.NAMES)
+        bias = data.get("bias", [])
+        if not isinstance(bias, list):
+            self._fail(f"[data] bias must be a list of tables; got {bias!r}.")
+        for step in bias:
+            if not isinstance(step, dict) or not isinstance(_transform(step)[0], str) or \
+                    _transform(step)[0] not in kzoo.data.TRANSFORMS:
                 self._fail(f"each [data] bias needs kind in {sorted(kzoo.data.TRANSFORMS)}; "
                            f"got {step!r}.")
-        if data.get("scale", "unit") not in SCALES:
-            self._fail(f"[data] scale must be one of {', '.join(SCALES)}; "
-                       f"got {data['scale']!r}.")
-        if self.spec["game"]["name"] not in kzoo.games.GAMES:
-            self._fail(f"unknown game {self.spec['game']['name']!r}; "
-                       f"allowed: {', '.join(kzoo.games.GAMES)}.")
-        net = self.spec["net"]
+        self._check(validate.choice, "[data] scale", data.get("scale", "unit"), SCALES)
+        self._check(validate.choice, "[game] name", game["name"], tuple(kzoo.games.GAMES))
         if self.is_gan:
-            if net.get("arch") not in kzoo.nets.PAIRS:
-                self._fail(f"[net] of a {self.spec['game']['name']} needs arch in "
+            if not isinstance(net.get("arch"), str) or net.get("arch") not in kzoo.nets.PAIRS:
+                self._fail(f"[net] of a {game['name']} needs arch in "
                            f"{', '.join(kzoo.nets.PAIRS)} (a generator and critic pair); "
                            f"got {net.get('arch', net.get('preset'))!r}.")
         elif "preset" in net:
-            if set(net) != {"preset"}:
-                self._fail(f"[net] with preset takes no other key; got {sorted(net)}.")
-        elif net.get("arch") not in kzoo.nets.BUILDERS:
+            if set(net) != {"preset"} or not isinstance(net["preset"], str):
+                self._fail(f"[net] with preset takes one string and no other key; got {net!r}.")
+        elif not isinstance(net.get("arch"), str) or net.get("arch") not in kzoo.nets.BUILDERS:
             self._fail(f"[net] needs arch in {', '.join(kzoo.nets.BUILDERS)} or a preset; "
                        f"got arch {net.get('arch')!r}.")
         opt = self.spec.get("optimizer", {})
-        if opt.get("name", "adam") not in OPTIMIZERS:
-            self._fail(f"unknown optimizer {opt['name']!r}; allowed: {', '.join(OPTIMIZERS)}.")
-        if opt.get("schedule", "constant") not in SCHEDULES:
-            self._fail(f"unknown schedule {opt['schedule']!r}; allowed: {', '.join(SCHEDULES)}.")
-        epochs = self.fit["epochs"]
-        if not isinstance(epochs, int) or epochs < 1:
-            self._fail(f"[fit] epochs must be an int >= 1; got {epochs!r}.")
+        self._check(validate.choice, "[optimizer] name", opt.get("name", "adam"),
+                    tuple(OPTIMIZERS))
+        self._check(validate.choice, "[optimizer] schedule", opt.get("schedule", "constant"),
+                    SCHEDULES)
+        self._check_values()
+
+    def _check(self, check, key, *args, **kwargs):
+        """``check(key, ...)`` from ``kzoo.validate``, its ValueError as a RecipeError."""
+        try:
+            return check(key, *args, **kwargs)
+        except ValueError as err:
+            self._fail(str(err))
+
+    def _check_values(self):
+        """The value of every key kzoo itself reads (players' and games' arguments are
+        checked by their constructors, and named by ``_call``)."""
+        spec, fit = self.spec, self.fit
+        name = spec["name"]
+        if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name) or ".." in name:
+            self._fail(f"name must be a plain name (letters, digits, '.', '_', '-'; no '/' or "
+                       f"'..'), as it names the run directory runs/<name>; got {name!r}.")
+        if not isinstance(spec.get("description", ""), str):
+            self._fail(f"description must be a string; got {spec['description']!r}.")
+        self._check(validate.integer, "seed", spec.get("seed", 0), low=0, high=2**32 - 1)
+        epochs = self._check(validate.integer, "[fit] epochs", fit["epochs"], low=1)
+        self._check(validate.integer, "[fit] batch_size", fit.get("batch_size", 32), low=1)
+        if "drw_epoch" in fit:
+            self._check(validate.integer, "[fit] drw_epoch", fit["drw_epoch"], low=0,
+                        high=epochs - 1)
+        if fit.get("jit_compile", "auto") not in (True, False, "auto"):
+            self._fail(f"[fit] jit_compile must be true, false or \"auto\"; "
+                       f"got {fit['jit_compile']!r}.")
+        opt = spec.get("optimizer", {})
+        bounds = {"learning_rate": {"low": 0, "low_open": True}, "weight_decay": {"low": 0},
+                  **{k: {"low": 0, "high": 1, "high_open": True}
+                     for k in ("momentum", "beta_1", "beta_2")}}
+        for key, kwargs in bounds.items():
+            if key in opt:
+                self._check(validate.number, f"[optimizer] {key}", opt[key], **kwargs)
+        evaluation = spec.get("eval", {})
+        for key in ("robust_epsilons", "worst_noise_eps"):
+            if key in evaluation:
+                self._check(validate.numbers_list, f"[eval] {key}", evaluation[key], low=0)
+        for key in ("robust_steps", "samples"):
+            if key in evaluation:
+                self._check(validate.integer, f"[eval] {key}", evaluation[key], low=1)
 
     def dataset(self):
         """Loads the data and applies the biases in order."""
@@ -243,7 +285,7 @@ class Recipe:
         spec = self.spec.get("eval", {})
         if "robust_epsilons" not in spec:
             return None
-        return [float(e) for e in spec["robust_epsilons"]], int(spec.get("robust_steps", 10))
+        return list(map(float, spec["robust_epsilons"])), spec.get("robust_steps", 10)
 
     def callbacks(self):
         import kzoo.games

@@ -7,14 +7,15 @@ generator's run has ``samples.png`` (and ``samples_z_adv.png``, samples at the
 worst input noise) in place of the confusion matrix.
 """
 
+import hashlib
 import json
 import os
 import platform
-import tempfile
-import time
+import shutil
 from pathlib import Path
 
-from kzoo import zoo
+from kzoo import validate, zoo
+from kzoo.files import check_writable, is_temporary, write_json
 from kzoo.recipes import Recipe, RecipeError
 
 PAPERS = {
@@ -30,50 +31,101 @@ PAPERS = {
 GRID_SAMPLES = 64
 
 
-def check_out_dir(out, recipe, overwrite):
-    """Refuses a directory that holds another run (or anything else) unless ``overwrite``."""
+CHECKPOINT_DIR = "checkpoint"
+
+
+def check_out_dir(out, identity, overwrite):
+    """Whether ``out`` may take the run ``identity``; returns True when it holds an
+    interrupted run of it to resume. Writes nothing.
+
+    ``out`` may be absent or empty, hold a completed run of the same recipe (it is trained
+    again), or an interrupted run of the same recipe, epochs and backend (it resumes).
+    Anything else is refused unless ``overwrite``.
+    """
+    from kzoo.resume import mismatch, read_progress
+
     out = Path(out)
-    if overwrite or not out.exists() or not any(out.iterdir()):
-        return
-    card = out / zoo.CARD_FILE
-    if card.is_file() and zoo.read_card(out).get("recipe_sha256") == recipe.sha256:
-        return
-    raise FileExistsError(
-        f"{out} already holds a different run (or other files); choose another --out "
-        f"or pass --overwrite."
-    )
+    if overwrite:
+        return False
+    progress = read_progress(out / CHECKPOINT_DIR)
+    if progress is not None:
+        if progress["identity"] != identity:
+            raise FileExistsError(
+                f"{out} holds an interrupted run of another recipe or setting "
+                f"({mismatch(progress['identity'], identity)}); run that command to resume "
+                f"it, or choose another --out, or pass --overwrite.")
+        return True
+    if out.is_dir() and any(not is_temporary(p) for p in out.iterdir()):
+        card = out / zoo.CARD_FILE
+        if not (card.is_file() and _card_recipe(card) == identity["recipe_sha256"]):
+            raise FileExistsError(
+                f"{out} already holds a different run (or other files); choose another "
+                f"--out or pass --overwrite.")
+    return False
+
+
+def make_out_dir(out, resuming):
+    """Creates ``out`` (failing now, not after training, if it cannot be written), removes
+    temporary files a kill left there, and the checkpoint unless ``resuming``."""
+    out = Path(out)
+    try:
+        check_writable(out)
+    except OSError as err:
+        raise OSError(f"cannot write the run directory {out}: "
+                      f"{err.strerror or err}.") from err
+    for path in out.iterdir():
+        if is_temporary(path):
+            path.unlink()
+    if not resuming:
+        shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def _card_recipe(card_path):
+    try:
+        return json.loads(Path(card_path).read_text()).get("recipe_sha256")
+    except (ValueError, OSError):
+        return None
 
 
 def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
-    """Trains ``recipe`` (path or Recipe), writes the run to ``out_dir``, returns the card."""
+    """Trains ``recipe`` (path or Recipe), writes the run to ``out_dir``, returns the card.
+
+    An interrupted run of the same recipe in ``out_dir`` is resumed from its last
+    completed epoch (``kzoo.resume``); the weights end as an uninterrupted run's.
+    """
     import keras
 
     from kzoo import backend
     from kzoo.callbacks import StepTimer
+    from kzoo.metrics import plot_history
+    from kzoo.resume import Checkpoint, EpochBatches
 
     if not isinstance(recipe, Recipe):
         recipe = Recipe.from_file(recipe)
+    epochs = recipe.fit["epochs"] if epochs is None else validate.integer("epochs", epochs,
+                                                                           low=1)
     out = Path(out_dir)
-    check_out_dir(out, recipe, overwrite)
+    identity = {"recipe_sha256": recipe.sha256 or _spec_sha256(recipe.spec),
+                "epochs": epochs, "backend": backend.name}
+    resuming = check_out_dir(out, identity, overwrite)
     keras.utils.set_random_seed(recipe.seed)
     ds = recipe.dataset()
-    epochs = epochs or recipe.fit["epochs"]
     game = recipe.build(ds, epochs)
+    make_out_dir(out, resuming)
     timer = StepTimer()
     monitors = game.training_monitors(ds)
-    start = time.perf_counter()
-    history = game.fit(
-        ds.x_train, ds.y_train, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
-        batch_size=recipe.fit.get("batch_size", 32),
-        callbacks=[*recipe.callbacks(), *monitors.values(), timer], verbose=verbose,
-    )
-    wall = time.perf_counter() - start
-    out.mkdir(parents=True, exist_ok=True)
+    batches = EpochBatches(game.training_inputs(ds.x_train), ds.y_train,
+                           recipe.fit.get("batch_size", 32), recipe.seed)
+    checkpoint = Checkpoint(out / CHECKPOINT_DIR, batches, identity,
+                            records={"step_timer": timer, **monitors})
+    if resuming and verbose:
+        print(f"Resuming {out} after epoch {checkpoint.epoch} of {epochs}.")
+    game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
+             initial_epoch=checkpoint.epoch, verbose=verbose, shuffle=False,  # batches order
+             callbacks=[checkpoint, *recipe.callbacks(), *monitors.values(), timer])
     model_path = out / zoo.MODEL_FILE
     game.save(model_path)
-    from kzoo.metrics import plot_history
-
-    plot_history(history.history, out / "curves.png", title=recipe.name)
+    plot_history(checkpoint.history, out / "curves.png", title=recipe.name)
     for filename, monitor in monitors.items():
         monitor.save(out / filename)
     metrics = report(zoo.load_file(model_path), ds, recipe, out)
@@ -83,7 +135,7 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
         "game": type(game).__name__,
         "paper": PAPERS.get(type(game).__name__, ""),
         "recipe": _relative(recipe.path),
-        "recipe_sha256": recipe.sha256,
+        "recipe_sha256": identity["recipe_sha256"],
         "recipe_spec": recipe.spec,
         "data": {"summary": ds.summary(), "provenance": list(ds.provenance),
                  "provenance_hash": ds.provenance_hash},
@@ -92,7 +144,7 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
         "backend": backend.name,
         "versions": backend.versions(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "wall_time_s": round(wall, 2),
+        "wall_time_s": round(checkpoint.wall_time_s, 2),
         "ms_per_step": round(timer.ms_per_step, 3),
         "metrics": metrics,
         "metrics_split": "test",
@@ -100,7 +152,12 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
         "sha256": zoo.sha256(model_path),
     }
     write_json(out / zoo.CARD_FILE, card)
+    checkpoint.remove()
     return card
+
+
+def _spec_sha256(spec):
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 def report(model, ds, recipe, out=None):
@@ -201,21 +258,6 @@ def served_description(game, ds):
                 f"{game.latent_dim}){given}")
     return (f"{type(game).__name__}: logits over {ds.num_classes} classes of {ds.name}; "
             f"input {'x'.join(map(str, ds.input_shape))} in [0, 1]")
-
-
-def write_json(path, obj):
-    """Writes JSON atomically (temporary file, then rename)."""
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=Path(path).parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, default=_jsonable)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def _jsonable(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _relative(path):

@@ -1,12 +1,12 @@
 """The base class of every kzoo game."""
 
 import os
-import tempfile
 
 import keras
 import numpy as np
 
 from kzoo import backend
+from kzoo.files import atomic_path
 from kzoo.games.optimizer_group import OptimizerGroup
 
 
@@ -114,15 +114,8 @@ class Game(keras.Model):
             raise ValueError(f"filepath must end in '.keras'; got {filepath!r}.")
         if os.path.exists(filepath) and not overwrite:
             raise FileExistsError(f"{filepath} exists and overwrite=False.")
-        directory = os.path.dirname(os.path.abspath(filepath))
-        fd, tmp = tempfile.mkstemp(suffix=".keras", dir=directory)
-        os.close(fd)
-        try:
+        with atomic_path(filepath) as tmp:
             super().save(tmp, overwrite=True, **kwargs)
-            os.replace(tmp, filepath)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     def training_monitors(self, ds):
         """``{file name: callback}``: callbacks whose figure (``callback.save(path)``) a
@@ -140,8 +133,15 @@ class Game(keras.Model):
         if isinstance(x, np.ndarray):
             check_inputs(x, self.served_input_shape)
 
+    def training_inputs(self, x):
+        """What ``fit`` feeds the train step for the NumPy inputs ``x``: ``x`` itself by
+        default (MetaIADA adds each row's sample id)."""
+        return x
+
     def fit(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y)
+        if isinstance(x, np.ndarray):
+            x = self.training_inputs(x)
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and len(validation) >= 2:
             self.check_data(validation[0], validation[1])

@@ -344,10 +344,11 @@ class MetaIADA(Classifier):
         return loss, h, logits, eps
 
     # ---------------------------------------------------------------- fitting
+    def training_inputs(self, x):
+        """Arrays get their row numbers as sample ids (for the history)."""
+        return x if self.sample_history is None else (x, np.arange(len(x)))
+
     def fit(self, x=None, y=None, *args, **kwargs):
-        """``keras.Model.fit``; arrays get their row numbers as sample ids."""
-        if self.sample_history is not None and isinstance(x, np.ndarray):
-            x = (x, np.arange(len(x)))
         kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _Schedule()]
         return super().fit(x, y, *args, **kwargs)
 
@@ -390,10 +391,17 @@ class _Schedule(keras.callbacks.Callback):
     characteristic) and the switch from warm-up to meta steps between steps."""
 
     def on_train_begin(self, logs=None):
-        game = self.model
+        self.step, self._planned = None, False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._planned:
+            return
+        # Here, not in on_train_begin: a resumed fit starts at epoch > 0, with the
+        # iterations of the earlier epochs restored.
+        game, self._planned = self.model, True
         self.step = int(ops.convert_to_numpy(game.optimizer["net"].iterations))
-        planned = (self.params.get("epochs") or 0) * (self.params.get("steps") or 0)
-        game.total_steps.assign(float(self.step + planned))
+        left = ((self.params.get("epochs") or 0) - epoch) * (self.params.get("steps") or 0)
+        game.total_steps.assign(float(self.step + left))
         self._switch(game)
 
     def on_train_batch_begin(self, batch, logs=None):

@@ -57,7 +57,15 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         for key, opt in self._members.items():
             if not opt.built:
                 opt.build(self._player_variables[key])
-        self.built = True
+
+    @property
+    def built(self):
+        """Whether every member is built (TensorFlow builds each at its first use)."""
+        return all(opt.built for opt in getattr(self, "_members", {}).values())
+
+    @built.setter
+    def built(self, value):
+        pass  # derived from the members
 
     @property
     def variables(self):

@@ -1,0 +1,195 @@
+"""Training that an interruption does not spoil.
+
+``kzoo train`` feeds ``fit`` through ``EpochBatches`` and checkpoints with ``Checkpoint``:
+after every epoch, the game's weights (every player, every optimizer of the group, seed
+generators and state such as Meta-IADA's covariances and per-sample history) and the run's
+progress (logs so far, the records of its monitors, the wall time) are written atomically.
+A run killed at any moment resumes from its last completed epoch and ends with the weights
+an uninterrupted run would have.
+
+Keras' ``BackupAndRestore`` is not enough here: its weights file leaves out the seed
+generators' states, it writes the weights and then the epoch number in place (a kill between
+the two resumes from the wrong epoch), and ``fit``'s own shuffle cannot be replayed from an
+epoch on (torch and JAX draw from NumPy's global random state; TensorFlow replays one
+permutation every epoch; a ``PyDataset``'s batches are shuffled unless ``shuffle=False``).
+
+Example:
+    >>> batches = EpochBatches(x, y, batch_size=64, seed=0)
+    >>> checkpoint = Checkpoint("runs/x/checkpoint", batches, identity={"recipe": "..."})
+    >>> start = checkpoint.epoch      # 0, or the last completed epoch of an earlier run
+    >>> model.fit(batches, epochs=10, initial_epoch=start, callbacks=[checkpoint])
+"""
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kzoo import validate
+from kzoo.files import atomic_path, is_temporary, write_json
+
+PROGRESS_FILE = "progress.json"
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """Batches of ``(x, y)`` whose order depends on ``(seed, epoch)`` alone.
+
+    Args:
+        x: array, or tuple of arrays with the same number of rows.
+        y: array (rows,).
+        batch_size: int >= 1.
+        seed: int >= 0. Seed of the per-epoch permutation.
+        epoch: int >= 0. The epoch the next batches belong to (``Checkpoint`` sets it at
+            the start of every epoch).
+
+    Example:
+        >>> batches = EpochBatches(ds.x_train, ds.y_train, batch_size=64, seed=0)
+        >>> x0, y0 = batches[0]
+    """
+
+    def __init__(self, x, y, batch_size, seed, epoch=0):
+        super().__init__()
+        self.x, self.y = x, np.asarray(y)
+        self.batch_size = validate.integer("batch_size", batch_size, low=1)
+        self.seed = validate.integer("seed", seed, low=0)
+        self.epoch = validate.integer("epoch", epoch, low=0)
+        self._order = (None, None)
+
+    def __len__(self):
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def order(self):
+        """The permutation of the rows for the current epoch."""
+        if self._order[0] != self.epoch:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            self._order = (self.epoch, rng.permutation(len(self.y)))
+        return self._order[1]
+
+    def __getitem__(self, index):
+        rows = self.order()[index * self.batch_size:(index + 1) * self.batch_size]
+        return keras.tree.map_structure(lambda a: a[rows], self.x), self.y[rows]
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the run after each epoch and restores it when ``fit`` starts.
+
+    ``directory`` holds ``progress.json`` (the run's identity, the last completed epoch,
+    the name of its state file, the logs of every epoch, the ``history`` of each record
+    and the wall time) and that state file (``epoch-N.npz``: every variable of the game and
+    of its optimizer, in order). The state is written first, under a new name, then
+    ``progress.json`` is replaced: a kill at any moment leaves a consistent pair.
+
+    Args:
+        directory: path. Created if absent.
+        batches: ``EpochBatches``. Told the epoch at the start of each epoch.
+        identity: dict. What makes two runs the same (recipe hash, epochs, backend);
+            ``Checkpoint.mismatch`` compares it with a directory's.
+        records: dict of name to an object with a ``history`` list (callbacks that keep a
+            record per epoch, e.g. ``StepTimer``, ``EpsilonShares``), saved and restored.
+    """
+
+    def __init__(self, directory, batches, identity, records=None):
+        super().__init__()
+        self.directory, self.batches = Path(directory), batches
+        self.identity, self.records = dict(identity), dict(records or {})
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.progress = read_progress(self.directory) or {
+            "identity": self.identity, "epoch": 0, "weights": None, "logs": [],
+            "records": {}, "wall_time_s": 0.0}
+        if self.progress["identity"] != self.identity:
+            raise ValueError(f"{self.directory} holds a checkpoint of another run "
+                             f"({mismatch(self.progress['identity'], self.identity)}).")
+        for name in self.progress["records"]:
+            if name in self.records:
+                self.records[name].history = list(self.progress["records"][name])
+        self.batches.epoch = self.epoch
+        for path in self.directory.iterdir():  # leftovers of a kill
+            if is_temporary(path) or (path.suffix == ".npz" and path.name != self._weights):
+                path.unlink()
+        if self.epoch == 0:
+            write_json(self.directory / PROGRESS_FILE, self.progress)
+
+    @property
+    def epoch(self):
+        """The number of completed epochs: ``fit``'s ``initial_epoch``."""
+        return self.progress["epoch"]
+
+    @property
+    def _weights(self):
+        return self.progress["weights"]
+
+    @property
+    def history(self):
+        """``History.history`` of the whole run, earlier sessions included."""
+        keys = dict.fromkeys(k for logs in self.progress["logs"] for k in logs)
+        return {k: [logs.get(k, float("nan")) for logs in self.progress["logs"]] for k in keys}
+
+    @property
+    def wall_time_s(self):
+        return self.progress["wall_time_s"]
+
+    def _variables(self):
+        # Keras' save_weights leaves out seed-generator states; this list has them.
+        optimizer = self.model.optimizer
+        if not optimizer.built:  # TensorFlow builds it (or a group's member) at first use
+            optimizer.build(self.model.trainable_variables)
+        return [*self.model.variables, *optimizer.variables]
+
+    def on_train_begin(self, logs=None):
+        if not self._weights:
+            return
+        variables = self._variables()
+        with np.load(self.directory / self._weights) as saved:
+            arrays = [saved[f"v{i}"] for i in range(len(saved.files))]
+        # Layer names carry a per-process counter ("dense_3"): compare shapes, not paths.
+        if [a.shape for a in arrays] != [tuple(v.shape) for v in variables]:
+            raise ValueError(f"{self.directory / self._weights} holds other variables than "
+                             f"this game's; pass --overwrite to start again.")
+        for v, a in zip(variables, arrays):
+            v.assign(a)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.epoch = epoch
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        previous = self._weights
+        weights = f"epoch-{epoch + 1}.npz"
+        variables = self._variables()
+        with atomic_path(self.directory / weights) as tmp:
+            np.savez(tmp, **{f"v{i}": keras.ops.convert_to_numpy(v)
+                             for i, v in enumerate(variables)})
+        self.progress.update(
+            epoch=epoch + 1, weights=weights,
+            logs=[*self.progress["logs"], {k: float(v) for k, v in (logs or {}).items()}],
+            records={name: r.history for name, r in self.records.items()},
+            wall_time_s=self.wall_time_s + time.perf_counter() - self._start)
+        write_json(self.directory / PROGRESS_FILE, self.progress)
+        if previous and previous != weights:
+            (self.directory / previous).unlink(missing_ok=True)
+
+    def remove(self):
+        """Deletes the checkpoint (once the run's files are written)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def read_progress(directory):
+    """The ``progress.json`` of a checkpoint directory, or None."""
+    path = Path(directory) / PROGRESS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, OSError):
+        return None  # written atomically, so only a hand-edited file gets here
+
+
+def mismatch(found, expected):
+    """What differs between two run identities, as ``key: found -> expected`` phrases."""
+    keys = sorted(set(found) | set(expected))
+    return "; ".join(f"{k}: {found.get(k)!r} there, {expected.get(k)!r} here"
+                     for k in keys if found.get(k) != expected.get(k))

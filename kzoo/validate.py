@@ -1,0 +1,78 @@
+"""Argument checks shared by every game, attack, transform, recipe and command.
+
+Each check returns the value (as a Python ``int``, ``float``, ...) or raises ``ValueError``
+naming the argument, the value given and what is allowed. Booleans are never numbers, and
+NaN and infinities are refused.
+
+Example:
+    >>> number("epsilon", 0.1, low=0)
+    0.1
+    >>> integer("epochs", True, low=1)
+    Traceback (most recent call last):
+    ValueError: epochs must be an int >= 1; got True.
+"""
+
+import math
+import numbers
+
+
+def _bounds(low, high, low_open, high_open):
+    low, high = (v if v is None or isinstance(v, int) else f"{v:g}" for v in (low, high))
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high}"
+    return ""
+
+
+def _in_bounds(value, low, high, low_open, high_open):
+    return ((low is None or (value > low if low_open else value >= low))
+            and (high is None or (value < high if high_open else value <= high)))
+
+
+def number(name, value, *, low=None, high=None, low_open=False, high_open=False):
+    """``value`` as a finite float within the bounds, or ``ValueError``."""
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value) and _in_bounds(value, low, high, low_open, high_open))
+    if not ok:
+        raise ValueError(f"{name} must be a finite number"
+                         f"{_bounds(low, high, low_open, high_open)}; got {value!r}.")
+    return float(value)
+
+
+def integer(name, value, *, low=None, high=None):
+    """``value`` as an int within ``[low, high]``, or ``ValueError`` (floats are refused)."""
+    ok = (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+          and _in_bounds(value, low, high, False, False))
+    if not ok:
+        raise ValueError(f"{name} must be an int{_bounds(low, high, False, False)}; "
+                         f"got {value!r}.")
+    return int(value)
+
+
+def numbers_list(name, values, *, low=None, high=None, low_open=False):
+    """A non-empty list of numbers, each checked by ``number``."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a list of numbers; got {values!r}.")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must hold at least one number; got [].")
+    return [number(f"{name}[{i}]", v, low=low, high=high, low_open=low_open)
+            for i, v in enumerate(values)]
+
+
+def choice(name, value, allowed):
+    """``value`` if it is one of ``allowed``, or ``ValueError`` listing them."""
+    if isinstance(value, (list, dict)) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; "
+                         f"got {value!r}.")
+    return value
+
+
+def boolean(name, value):
+    """``value`` if it is a bool, or ``ValueError``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false; got {value!r}.")
+    return value

@@ -1,0 +1,173 @@
+"""Interrupted runs: the same command resumes them, and the weights end as an uninterrupted
+run's (kzoo.resume)."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND, ROOT
+
+from kzoo import cli, resume, runs, zoo
+from kzoo.recipes import Recipe
+
+# Bit-identical on every backend here (CPU); the tolerance only documents the claim.
+TOLERANCE = 0.0
+
+
+def tiny(game, **net):
+    """A two-epoch recipe of ``game`` on digits with a small net."""
+    spec = {"name": f"tiny-{game['name']}", "seed": 3,
+            "data": {"name": "digits", "bias": [{"kind": "long_tail", "imbalance": 10}]},
+            "net": {"arch": "small_cnn", "width": 8, **net}, "game": game,
+            "optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9,
+                          "schedule": "cosine"},
+            "fit": {"epochs": 3, "batch_size": 64}}
+    if game["name"] in ("GAN", "RobustGAN"):
+        spec["data"] = {"name": "digits", "scale": "signed"}
+        spec["net"] = {"arch": "dcgan", "latent_dim": 8, "width": 8}
+        spec["optimizer"] = {"name": "adam", "learning_rate": 2e-4, "beta_1": 0.0}
+    if game["name"] == "MetaIADA":
+        spec["data"]["bias"].insert(0, {"kind": "meta_split", "per_class": 5})
+    return spec
+
+
+GAMES = {
+    "classifier-drw": tiny({"name": "Classifier", "loss": "ldam"}, normed_head=True),
+    "madry": tiny({"name": "PGDAdversarialTraining", "epsilon": 0.1, "steps": 2,
+                   "random_start": True, "seed": 1}),
+    "aegl": tiny({"name": "AEGL", "tail_threshold": 31, "steps": 2, "epsilon": 0.125,
+                  "seed": 1}),
+    "meta-iada": tiny({"name": "MetaIADA", "warmup_steps": 10, "meta_batch_size": 20,
+                       "seed": 1}),
+    "gan": tiny({"name": "GAN", "loss": "wgan_gp", "n_critic": 2, "seed": 1}),
+    "robust-gan": tiny({"name": "RobustGAN", "loss": "ns", "eps2": 0.5, "seed": 1}),
+}
+GAMES["classifier-drw"]["fit"]["drw_epoch"] = 1
+
+
+def weights(run):
+    return [np.asarray(w) for w in zoo.load_file(run / zoo.MODEL_FILE).weights]
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert len(wa) == len(wb)
+    worst = max(float(np.max(np.abs(x - y), initial=0.0)) for x, y in zip(wa, wb))
+    assert worst <= TOLERANCE, f"resumed weights differ by {worst:g} on {BACKEND}"
+
+
+def fit_with_checkpoint(recipe, ds, directory, stop_after=None):
+    """``runs.train``'s fit on a small data set: EpochBatches and Checkpoint, two epochs."""
+    keras.utils.set_random_seed(recipe.seed)
+    game = recipe.build(ds)
+    batches = resume.EpochBatches(game.training_inputs(ds.x_train), ds.y_train, 32, 3)
+    checkpoint = resume.Checkpoint(directory, batches, {"run": "test"})
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == stop_after:
+                raise KeyboardInterrupt  # as Ctrl-C, after that epoch's checkpoint
+
+    game.fit(batches, epochs=2, initial_epoch=checkpoint.epoch, shuffle=False, verbose=0,
+             callbacks=[checkpoint, *recipe.callbacks(), Stop()])
+    return [keras.ops.convert_to_numpy(v) for v in [*game.variables,
+                                                    *game.optimizer.variables]]
+
+
+@pytest.mark.parametrize("name", GAMES)
+def test_interrupted_game_resumes_to_the_same_state(name, tmp_path):
+    """Every variable (players, optimizers, seed generators, game state) ends as in an
+    uninterrupted run."""
+    recipe = Recipe(GAMES[name])
+    ds = recipe.dataset()
+    ds = dataclasses.replace(ds, x_train=ds.x_train[:160], y_train=ds.y_train[:160])
+    full = fit_with_checkpoint(recipe, ds, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        fit_with_checkpoint(recipe, ds, tmp_path / "stopped", stop_after=0)
+    assert resume.read_progress(tmp_path / "stopped")["epoch"] == 1
+    resumed = fit_with_checkpoint(recipe, ds, tmp_path / "stopped")
+    assert len(full) == len(resumed)
+    worst = max(float(np.max(np.abs(a - b), initial=0.0)) for a, b in zip(full, resumed))
+    assert worst <= TOLERANCE, f"resumed state differs by {worst:g} on {BACKEND}"
+    assert resume.read_progress(tmp_path / "stopped")["epoch"] == 2
+
+
+def test_kill_9_then_the_same_command_resumes(tmp_path):
+    """A real process, killed with SIGKILL in its second epoch, then the same command."""
+    spec = GAMES["meta-iada"]
+    text = "\n".join([f'name = "{spec["name"]}"', "seed = 3",
+                      "[data]", 'name = "digits"',
+                      'bias = [{kind = "meta_split", per_class = 5}, '
+                      '{kind = "reduce", fraction = 0.3}]',
+                      "[net]", 'arch = "small_cnn"', "width = 8",
+                      "[game]", 'name = "MetaIADA"', "warmup_steps = 10",
+                      "meta_batch_size = 20", "seed = 1",
+                      "[optimizer]", 'name = "sgd"', "learning_rate = 0.05", "momentum = 0.9",
+                      "[fit]", "epochs = 4", "batch_size = 32"])
+    recipe = tmp_path / "meta.toml"
+    recipe.write_text(text)
+    command = ["train", str(recipe), "--quiet", "--out"]
+    killed = tmp_path / "killed"
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "kzoo.cli", *command, str(killed)],
+                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while (resume.read_progress(killed / runs.CHECKPOINT_DIR) or {"epoch": 0})["epoch"] < 1:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no checkpoint within 240 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert not (killed / zoo.CARD_FILE).exists()
+    assert cli.main([*command, str(killed)]) == 0  # no --overwrite
+    full = tmp_path / "full"
+    assert cli.main([*command, str(full)]) == 0
+    assert_same_weights(full, killed)
+
+
+def test_leftovers_of_a_kill_do_not_block_the_same_command(tmp_path):
+    """A model.keras without its card, and temporary files, as a kill leaves them."""
+    recipe = Recipe(GAMES["classifier-drw"])
+    out = tmp_path / "run"
+    runs.train(recipe, out, epochs=1, verbose=0)
+    (out / zoo.CARD_FILE).unlink()
+    (out / ".tmp-abc.keras").write_bytes(b"half")
+    (out / runs.CHECKPOINT_DIR).mkdir()
+    resume.Checkpoint(out / runs.CHECKPOINT_DIR, resume.EpochBatches(np.zeros((1, 1)),
+                      np.zeros(1), 1, 0), {"recipe_sha256": "x"})  # a checkpoint of epoch 0
+    with pytest.raises(FileExistsError, match="interrupted run of another recipe"):
+        runs.train(recipe, out, epochs=1, verbose=0)
+    runs.train(recipe, out, epochs=1, verbose=0, overwrite=True)
+    (out / zoo.CARD_FILE).unlink()
+    (out / ".tmp-abc.keras").write_bytes(b"half")
+    with pytest.raises(FileExistsError, match="different run"):
+        runs.train(recipe, out, epochs=1, verbose=0)  # no checkpoint: not known as this run
+    # the same command, interrupted after writing its model but before its card:
+    ident = {"recipe_sha256": runs._spec_sha256(recipe.spec), "epochs": 1,
+             "backend": BACKEND}
+    resume.Checkpoint(out / runs.CHECKPOINT_DIR, resume.EpochBatches(np.zeros((1, 1)),
+                      np.zeros(1), 1, 0), ident)
+    card = runs.train(recipe, out, epochs=1, verbose=0)
+    assert not any(p.name.startswith(".tmp-") for p in out.iterdir())
+    assert card["sha256"] == zoo.sha256(out / zoo.MODEL_FILE)
+
+
+def test_epoch_order_depends_on_seed_and_epoch_only():
+    x, y = np.arange(10)[:, None], np.arange(10)
+    a = resume.EpochBatches(x, y, batch_size=4, seed=0)
+    first = np.concatenate([a[i][1] for i in range(len(a))])
+    assert len(a) == 3 and sorted(first) == list(range(10))
+    a.epoch = 1
+    second = np.concatenate([a[i][1] for i in range(len(a))])
+    assert not np.array_equal(first, second)
+    b = resume.EpochBatches((x, x + 1), y, batch_size=4, seed=0, epoch=1)
+    (bx, bx1), by = b[0]
+    assert np.array_equal(by, second[:4]) and np.array_equal(bx1[:, 0], by + 1)
