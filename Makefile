@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kzoo-installed
-BACKENDS ?= tensorflow torch jax
+BACKENDS ?= torch tensorflow jax
 # In order: the AEGL recipes start from the CE presets; the GAN cards use the digits
 # feature network (digits-cnn-ce).
 PRESET_RECIPES := recipes/classifier/digits-ce.toml recipes/classifier/digits-lt10-ce.toml recipes/classifier/digits-lt10-ldam-drw.toml \
@@ -33,7 +33,7 @@ lint: $(STAMP)
 test: lint
 	@first=1; for b in $(BACKENDS); do \
 		echo "== pytest, KERAS_BACKEND=$$b =="; \
-		KZOO_TEST_ONCE=$$first KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider --durations=5 \
+		KZOO_TEST_ONCE=$$first KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 \
 			|| exit 1; \
 		first=0; \
 	done

@@ -14,6 +14,10 @@ Example:
 
 import importlib
 
+from kzoo import startup
+
+startup.prepare()  # the backend and TensorFlow's quiet, before Keras is imported
+
 __version__ = "0.1.0"
 
 _MODULES = ("attacks", "backend", "callbacks", "data", "games", "losses", "metrics", "nets",

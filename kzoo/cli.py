@@ -13,25 +13,66 @@ import tempfile
 import time
 from pathlib import Path
 
+from kzoo import validate
+
 BACKENDS = ("tensorflow", "torch", "jax")
 
 
 def main(argv=None):
-    parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a flag refused (its one line is printed)
+        return done.code
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return args.func(args) or 0
-    except (ValueError, OSError, ImportError) as err:
-        print(f"kzoo {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"kzoo {args.command}: interrupted" + (
+            "; run the same command to resume from the last completed epoch."
+            if args.command == "train" else "."), file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001  (one line, no traceback, for every failure)
+        if os.environ.get("KZOO_DEBUG"):
+            raise
+        known = isinstance(err, (ValueError, OSError, ImportError))
+        detail = str(err) if known else f"{type(err).__name__}: {err} (KZOO_DEBUG=1 shows " \
+                                        f"the traceback)"
+        print(f"kzoo {args.command}: error: {' '.join(detail.split())}", file=sys.stderr)
         return 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _checked(check, **bounds):
+    """An argparse ``type`` from a ``kzoo.validate`` check: its message, on one line."""
+    convert = int if check is validate.integer else float
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = text  # refused below, by the check's own message
+        try:
+            return check("", value, **bounds)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).strip()) from None
+
+    parse.__name__ = convert.__name__
+    return parse
+
+
+EPOCHS = _checked(validate.integer, low=1)
+
+
 def _parser():
-    parser = argparse.ArgumentParser(prog="kzoo", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="kzoo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name, func, help_):
         p = sub.add_parser(name, help=help_, description=help_)
@@ -43,23 +84,25 @@ def _parser():
     p.add_argument("recipe", help="path to a TOML recipe")
     p.add_argument("--out", help="run directory (default: runs/<recipe name>)")
     p.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
-    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--epochs", type=EPOCHS, help="override the recipe's epochs (an int >= 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = command("eval", _eval, "Recompute a preset's or run's metrics and compare to its card.")
     p.add_argument("name", help="preset name or run directory")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("--tol", type=float, default=1e-5,
+    p.add_argument("--tol", type=_checked(validate.number, low=0), default=1e-5,
                    help="allowed |card - now| / max(1, |card|) (default 1e-5; cards round "
                         "to 1e-6)")
 
     p = command("sample", _sample, "Write a grid (or, for 2-D data, a scatter) of a generator "
                                    "preset's samples.")
     p.add_argument("name", help="generator preset name or run directory")
-    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--n", type=_checked(validate.integer, low=1), default=64,
+                   help="number of samples (default 64)")
     p.add_argument("--out", help="PNG path (default: <name>-samples.png)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latent draw (default 0)")
-    p.add_argument("--worst-eps", type=float, default=0.0,
+    p.add_argument("--seed", type=_checked(validate.integer, low=0, high=2**32 - 1), default=0,
+                   help="seed of the latent draw (default 0)")
+    p.add_argument("--worst-eps", type=_checked(validate.number, low=0), default=0.0,
                    help="sample at the worst input noise within this l2 radius (default 0)")
 
     command("list", _list, "List the presets in the zoo.")
@@ -69,10 +112,15 @@ def _parser():
     p.add_argument("recipe")
     p.add_argument("--backends", default=",".join(BACKENDS),
                    help="comma-separated (default: tensorflow,torch,jax)")
-    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--epochs", type=EPOCHS, help="override the recipe's epochs (an int >= 1)")
 
-    p = command("demo", _demo, "Tour the zoo on the embedded digits: evaluate, fine-tune, compare.")
-    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs (default 5)")
+    p = command("demo", _demo, "Tour the zoo on the embedded digits: classifiers, robust "
+                               "classifiers, generators (sample grids into --out).")
+    p.add_argument("--epochs", type=EPOCHS, default=5, help="fine-tuning epochs (default 5)")
+    p.add_argument("--out", default="kzoo-demo", help="directory for the sample grids "
+                                                      "(default kzoo-demo)")
+    p.add_argument("--fast", action="store_true",
+                   help="one fine-tuning epoch and a 5-step attack (a quick check)")
     return parser
 
 
@@ -83,21 +131,8 @@ def _train(args):
     out = Path(args.out or Path("runs") / recipe.name)
     card = runs.train(recipe, out, overwrite=args.overwrite, epochs=args.epochs,
                       verbose=0 if args.quiet else "auto")
-    print(f"{card['name']} [{card['backend']}]: {_headline(card['metrics'])}; "
+    print(f"{card['name']} [{card['backend']}]: {runs.headline(card['metrics'])}; "
           f"{card['wall_time_s']:.1f} s, {card['ms_per_step']:.2f} ms/step -> {out}")
-
-
-def _headline(m):
-    """The card's main numbers in one line (FCD: Frechet classifier distance)."""
-    if "accuracy" in m:
-        tail = f", tail {m['tail_accuracy']:.4f}" if "tail_accuracy" in m else ""
-        return f"accuracy {m['accuracy']:.4f}, balanced {m['balanced_accuracy']:.4f}{tail}"
-    if "modes" in m:
-        return (f"modes {m['modes']}, high quality {m['high_quality']:.3f}, "
-                f"log density {m['log_density']:.2f}")
-    return (f"FCD {m['frechet_classifier_distance']:.3f} (real data "
-            f"{m['frechet_classifier_distance_real']:.3f}), classifier score "
-            f"{m['classifier_score']:.2f}")
 
 
 def _eval(args):
@@ -122,11 +157,14 @@ def _eval(args):
 
 
 def _list(args):
-    from kzoo import zoo
+    from kzoo import runs, zoo
     from kzoo.tables import format_table
 
-    rows = [(c["name"], c["game"], c["data"]["provenance_hash"], _headline(c["metrics"]),
-             c["backend"], c["sha256"][:12]) for c in zoo.presets()]
+    cards, broken = zoo.scan()
+    for path, why in broken:
+        print(f"kzoo list: warning: {path}: {why}; left out.", file=sys.stderr)
+    rows = [(c["name"], c["game"], c["data"].get("provenance_hash", "?"),
+             runs.headline(c["metrics"]), c["backend"], c["sha256"][:12]) for c in cards]
     print(format_table(rows, ["preset", "game", "data", "test metrics", "trained on",
                               "sha256"]))
 
@@ -176,7 +214,8 @@ def _compare(args):
 def _demo(args):
     from kzoo import demo
 
-    demo.run(fine_tune_epochs=args.epochs)
+    demo.run(out=args.out, fine_tune_epochs=1 if args.fast else args.epochs,
+             attack_steps=5 if args.fast else 20)
 
 
 if __name__ == "__main__":

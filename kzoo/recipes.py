@@ -195,6 +195,20 @@ class Recipe:
             if key in opt:
                 self._check(validate.number, f"[optimizer] {key}", opt[key], **kwargs)
         evaluation = spec.get("eval", {})
+        kind, other = (("a generator", {"robust_epsilons", "robust_steps", "drw_epoch"})
+                       if self.is_gan else ("a classifier", {"samples", "worst_noise_eps"}))
+        misplaced = sorted(other & (set(evaluation) | set(fit)))
+        if misplaced:
+            self._fail(f"{misplaced} do not apply to {spec['game']['name']}, {kind} game.")
+        if spec["data"].get("scale") == "signed" and not self.is_gan:
+            self._fail("[data] scale = \"signed\" is for GAN recipes; kzoo's classifiers and "
+                       "attacks take [0, 1] inputs.")
+        if self.is_gan:
+            self._check(validate.boolean, "[net] conditional", spec["net"].get("conditional",
+                                                                             False))
+        if self.is_gan and "num_classes" in spec["net"]:
+            self._fail("[net] num_classes is set from the data; write conditional = true "
+                       "for a class-conditional pair.")
         for key in ("robust_epsilons", "worst_noise_eps"):
             if key in evaluation:
                 self._check(validate.numbers_list, f"[eval] {key}", evaluation[key], low=0)

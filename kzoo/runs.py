@@ -29,8 +29,6 @@ PAPERS = {
     "RobustGAN": "Liu et al., Robust Generative Adversarial Network, 2019",
 }
 GRID_SAMPLES = 64
-
-
 CHECKPOINT_DIR = "checkpoint"
 
 
@@ -56,8 +54,11 @@ def check_out_dir(out, identity, overwrite):
                 f"it, or choose another --out, or pass --overwrite.")
         return True
     if out.is_dir() and any(not is_temporary(p) for p in out.iterdir()):
-        card = out / zoo.CARD_FILE
-        if not (card.is_file() and _card_recipe(card) == identity["recipe_sha256"]):
+        try:
+            same = zoo.read_card(out).get("recipe_sha256") == identity["recipe_sha256"]
+        except (ValueError, OSError):
+            same = False
+        if not same:
             raise FileExistsError(
                 f"{out} already holds a different run (or other files); choose another "
                 f"--out or pass --overwrite.")
@@ -78,13 +79,6 @@ def make_out_dir(out, resuming):
             path.unlink()
     if not resuming:
         shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
-
-
-def _card_recipe(card_path):
-    try:
-        return json.loads(Path(card_path).read_text()).get("recipe_sha256")
-    except (ValueError, OSError):
-        return None
 
 
 def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
@@ -221,8 +215,14 @@ def sample(name_or_dir, out, n=64, seed=0, worst_eps=0.0):
     """Writes ``n`` samples of a generator preset or run to ``out`` (PNG): a grid of images,
     or a scatter over the test data for 2-D samples. Returns the path."""
 
+    n = validate.integer("n", n, low=1)
+    seed = validate.integer("seed", seed, low=0, high=2**32 - 1)
+    worst_eps = validate.number("worst_eps", worst_eps, low=0)
     directory = zoo.resolve(name_or_dir)
     card = zoo.read_card(directory)
+    if Path(out).suffix.lower() != ".png":
+        raise ValueError(f"out must be a .png path; got {str(out)!r}.")
+    check_writable(Path(out).parent)
     model = zoo.load(directory)
     if not hasattr(model, "latent_dim"):
         import kzoo.games
@@ -230,8 +230,6 @@ def sample(name_or_dir, out, n=64, seed=0, worst_eps=0.0):
         generators = [c["name"] for c in zoo.presets() if kzoo.games.trains_generator(c["game"])]
         raise ValueError(f"{card['name']} is a {card['game']}, not a generator; generator "
                          f"presets: {', '.join(generators) or 'none'}.")
-    if int(n) < 1 or worst_eps < 0:
-        raise ValueError(f"n must be >= 1 and worst_eps >= 0; got n={n}, worst_eps={worst_eps}.")
     return write_samples(model, Recipe(card["recipe_spec"]).dataset(), out, n, seed, worst_eps,
                          name=card["name"])
 
@@ -247,6 +245,24 @@ def write_samples(gan, ds, path, n, seed=0, eps=0.0, name=""):
         x = to_unit(x)
     title = f"{name}: {n} samples" + (f", worst noise eps {eps:g}" if eps else "")
     return metrics.plot_samples(x, path, title=title, real=ds.x_test if x.ndim == 2 else None)
+
+
+def headline(m):
+    """The card's main numbers in one line (FCD: Frechet classifier distance)."""
+    known = ({"accuracy", "balanced_accuracy"}, {"modes", "high_quality", "log_density"},
+             {"frechet_classifier_distance", "frechet_classifier_distance_real",
+              "classifier_score"})
+    if not any(keys <= set(m) for keys in known):
+        return ", ".join(f"{k} {v}" for k, v in list(m.items())[:3]) or "no metrics"
+    if "accuracy" in m:
+        tail = f", tail {m['tail_accuracy']:.4f}" if "tail_accuracy" in m else ""
+        return f"accuracy {m['accuracy']:.4f}, balanced {m['balanced_accuracy']:.4f}{tail}"
+    if "modes" in m:
+        return (f"modes {m['modes']}, high quality {m['high_quality']:.3f}, "
+                f"log density {m['log_density']:.2f}")
+    return (f"FCD {m['frechet_classifier_distance']:.3f} (real data "
+            f"{m['frechet_classifier_distance_real']:.3f}), classifier score "
+            f"{m['classifier_score']:.2f}")
 
 
 def served_description(game, ds):

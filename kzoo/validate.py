@@ -15,6 +15,10 @@ Example:
 import math
 import numbers
 
+import numpy as np
+
+SEED_MAX = 2**32 - 1
+
 
 def _bounds(low, high, low_open, high_open):
     low, high = (v if v is None or isinstance(v, int) else f"{v:g}" for v in (low, high))
@@ -61,6 +65,20 @@ def numbers_list(name, values, *, low=None, high=None, low_open=False):
         raise ValueError(f"{name} must hold at least one number; got [].")
     return [number(f"{name}[{i}]", v, low=low, high=high, low_open=low_open)
             for i, v in enumerate(values)]
+
+
+def seed(name, value, optional=False):
+    """``value`` as a random seed, an int in [0, 2**32 - 1] (or None when ``optional``)."""
+    if optional and value is None:
+        return None
+    return integer(name, value, low=0, high=SEED_MAX)
+
+
+def int_tuple(name, values):
+    """``values`` (a shape, or layer widths) as a non-empty tuple of ints >= 1."""
+    if np.ndim(values) != 1 or not len(values):
+        raise ValueError(f"{name} must be a non-empty tuple of ints >= 1; got {values!r}.")
+    return tuple(integer(f"{name}[{i}]", v, low=1) for i, v in enumerate(values))
 
 
 def choice(name, value, allowed):

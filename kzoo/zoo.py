@@ -10,6 +10,7 @@ Example:
 import hashlib
 import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -26,19 +27,41 @@ def sha256(path):
     return digest.hexdigest()
 
 
+CARD_KEYS = ("name", "game", "backend", "metrics", "sha256", "recipe_spec", "data")
+
+
 def presets():
-    """The cards of every preset in the zoo, sorted by name."""
-    if not ZOO_DIR.is_dir():
-        return []
-    return [read_card(d) for d in sorted(ZOO_DIR.iterdir()) if (d / CARD_FILE).is_file()]
+    """The cards of every preset in the zoo, sorted by name. A card that cannot be read is
+    left out with a warning naming its file (``broken_cards()`` lists them)."""
+    cards, broken = scan()
+    for path, err in broken:
+        warnings.warn(f"{path}: {err}; left out of the zoo.", stacklevel=2)
+    return cards
+
+
+def scan():
+    """``(cards, broken)``: the readable cards of the zoo, and ``[(card path, reason)]`` for
+    the others."""
+    cards, broken = [], []
+    if ZOO_DIR.is_dir():
+        for d in sorted(ZOO_DIR.iterdir()):
+            if (d / CARD_FILE).is_file():
+                try:
+                    cards.append(read_card(d))
+                except ValueError as err:
+                    broken.append((d / CARD_FILE, str(err).removeprefix(f"{d / CARD_FILE}: ")))
+    return cards, broken
 
 
 def preset_names():
-    return [card["name"] for card in presets()]
+    return [card["name"] for card in scan()[0]]
 
 
 def resolve(name_or_dir):
     """The directory of a preset name, or of a run directory holding a card."""
+    if not isinstance(name_or_dir, (str, os.PathLike)):
+        raise ValueError(f"name_or_dir must be a preset name or a run directory; "
+                         f"got {name_or_dir!r}.")
     path = Path(name_or_dir)
     if path.is_dir() and (path / CARD_FILE).is_file():
         return path
@@ -51,8 +74,19 @@ def resolve(name_or_dir):
 
 
 def read_card(directory):
-    with open(Path(directory) / CARD_FILE) as f:
-        return json.load(f)
+    """The card of a preset or run directory; ``ValueError`` naming the file if it is not
+    valid JSON or lacks a key."""
+    path = Path(directory) / CARD_FILE
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a valid JSON card ({err}).") from err
+    if not isinstance(card, dict):
+        raise ValueError(f"{path}: a card is a JSON object; got {type(card).__name__}.")
+    missing = [k for k in CARD_KEYS if k not in card]
+    if missing:
+        raise ValueError(f"{path}: the card lacks {', '.join(missing)}.")
+    return card
 
 
 def load(name_or_dir, verify=True):

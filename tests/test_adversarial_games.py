@@ -95,7 +95,7 @@ def test_aegl_errors(lt):
         AEGL(_net(lt), class_counts=counts, tail_threshold=5)
     with pytest.raises(ValueError, match="leaves no head class"):
         AEGL(_net(lt), class_counts=counts, tail_threshold=500)
-    with pytest.raises(ValueError, match="crossing must be one of head, any"):
+    with pytest.raises(ValueError, match="crossing must be one of 'head', 'any'; got 'tail'"):
         AEGL(_net(lt), class_counts=counts, tail_threshold=31, crossing="tail")
     with pytest.raises(ValueError, match="epsilon must be"):
         AEGL(_net(lt), class_counts=counts, tail_threshold=31, epsilon=-1.0)

@@ -70,12 +70,12 @@ def test_attacks_never_move_batch_norm(rng):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"epsilon": -0.1}, "epsilon must be a number >= 0"),
+    ({"epsilon": -0.1}, "epsilon must be a finite number >= 0; got -0.1"),
     ({"steps": 0}, "steps must be an int >= 1"),
     ({"steps": 2.5}, "steps must be an int >= 1"),
-    ({"step_size": 0.0}, "step_size must be a number > 0"),
-    ({"norm": "l1"}, "norm must be one of linf, l2"),
-    ({"loss": "hinge"}, "loss must be one of ce, margin"),
+    ({"step_size": 0.0}, "step_size must be a finite number > 0; got 0.0"),
+    ({"norm": "l1"}, "norm must be one of 'linf', 'l2'; got 'l1'"),
+    ({"loss": "hinge"}, "loss must be one of 'ce', 'margin'; got 'hinge'"),
 ])
 def test_attack_errors(linear, kwargs, match):
     model, _, x, y = linear

@@ -83,5 +83,5 @@ def test_perturbation_net_range():
     net = perturbation_net(15, hidden=8)
     out = _np(net(np.random.default_rng(0).normal(size=(5, 15)).astype("float32") * 100))
     assert out.shape == (5,) and np.all(np.abs(out) <= 1)
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ValueError, match="num_characteristics must be an int >= 1; got 0"):
         perturbation_net(0)

@@ -80,7 +80,7 @@ def test_fit_rejects_bad_input(digits, bad, match):
 
 def test_constructor_errors(digits):
     net = nets.small_cnn(digits.input_shape, 10, width=8)
-    with pytest.raises(ValueError, match="allowed: ce, class_balanced"):
+    with pytest.raises(ValueError, match="loss must be one of 'ce', 'class_balanced'"):
         Classifier(net, loss="hinge")
     with pytest.raises(ValueError, match="needs class_counts"):
         Classifier(net, loss="ldam")

@@ -111,13 +111,15 @@ def test_mixture_datasets():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda ds: data.long_tail(ds, 0.5), r"imbalance must be in \[1"),
-    (lambda ds: data.label_noise(ds, 1.0), r"rate must be in \[0, 1\)"),
+    (lambda ds: data.long_tail(ds, 0.5), r"imbalance must be a finite number >= 1; got 0.5"),
+    (lambda ds: data.label_noise(ds, 1.0), r"rate must be a finite number in \[0, 1\); got 1.0"),
     (lambda ds: data.label_noise(ds, -0.1), "rate must be"),
-    (lambda ds: data.label_noise(ds, 0.1, kind="pair"), "uniform' or 'flip"),
-    (lambda ds: data.reduce(ds, 0.0), r"fraction must be in \(0, 1\]"),
+    (lambda ds: data.label_noise(ds, 0.1, kind="pair"),
+     "kind must be one of 'uniform', 'flip'; got 'pair'"),
+    (lambda ds: data.reduce(ds, 0.0), r"fraction must be a finite number in \(0, 1\]; got 0.0"),
     (lambda ds: data.reduce(ds, 1.5), "fraction must be"),
-    (lambda ds: data.corrupt_test(ds, "blur"), "gaussian' or 'salt_pepper"),
+    (lambda ds: data.corrupt_test(ds, "blur"),
+     "kind must be one of 'gaussian', 'salt_pepper'; got 'blur'"),
     (lambda ds: data.corrupt_test(ds, share=1.2), "share must be"),
     (lambda ds: data.meta_split(ds, per_class=500), "smallest class"),
     (lambda ds: data.long_tail(ds, float("nan")), "imbalance"),
@@ -128,7 +130,7 @@ def test_transform_errors(digits, call, match):
 
 
 def test_unknown_dataset_lists_valid_names():
-    with pytest.raises(ValueError, match="allowed: digits, ring8, grid25, mnist"):
+    with pytest.raises(ValueError, match="name must be one of 'digits', 'ring8', 'grid25', 'mn"):
         data.load("imagenet")
 
 

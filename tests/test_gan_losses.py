@@ -80,11 +80,12 @@ def test_gradient_penalty_of_a_linear_critic(rng):
 def test_get_and_refusals():
     assert gan.get("bwgan", s=-1.0).penalty["s"] == -1.0
     assert gan.get("wgan_gp").penalty == {"weight": 10.0}
-    with pytest.raises(ValueError, match="Unknown GAN loss 'lsgan'; allowed: ns, hinge"):
+    with pytest.raises(ValueError, match="loss must be one of 'ns', 'hinge', 'wgan_gp', 'bwgan'; "
+                                         "got 'lsgan'"):
         gan.get("lsgan")
     with pytest.raises(ValueError, match="has no gradient penalty"):
         gan.get("ns", weight=5.0)
     with pytest.raises(ValueError, match=r"unknown penalty argument\(s\) \['q'\]"):
         gan.get("bwgan", q=2.0)
-    with pytest.raises(ValueError, match="p must be > 1"):
+    with pytest.raises(ValueError, match="p must be a finite number > 1"):
         gan.sobolev_dual_norm(np.zeros((1, 4), "float32"), 0.0, 1.0)

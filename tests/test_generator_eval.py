@@ -125,12 +125,12 @@ def test_gan_recipes_build_pairs_and_refuse_what_they_cannot():
     with pytest.raises(RecipeError, match=r"\[data\] scale: signed takes images"):
         Recipe(bad_scale).dataset()
     bad_scale["data"]["scale"] = "half"
-    with pytest.raises(RecipeError, match="scale must be one of unit, signed; got 'half'"):
+    with pytest.raises(RecipeError, match="scale must be one of 'unit', 'signed'; got 'half'"):
         Recipe(bad_scale)
 
 
 def test_gan_pair_refusals():
-    with pytest.raises(ValueError, match="Unknown GAN arch 'vae'; allowed: dcgan, resnet, mlp"):
+    with pytest.raises(ValueError, match="arch must be one of 'dcgan', 'resnet', 'mlp'; got 'vae'"):
         nets.gan_pair("vae", (2,), 2)
     with pytest.raises(ValueError, match=r"the mlp pair takes flat samples \(d,\)"):
         nets.gan_pair("mlp", (8, 8, 1), 2)

@@ -154,14 +154,14 @@ def test_refusals(lt):
             nets.small_cnn(lt.input_shape, 10, width=8), class_counts=lt.class_counts(),
             num_samples=10, meta_data=(x_meta[y_meta != 9], y_meta[y_meta != 9]))
     for name in ("alpha", "beta"):
-        with pytest.raises(ValueError, match=f"{name} must be a number >= 0; got -0.5"):
+        with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0; got -0.5"):
             _game(lt, **{name: -0.5})
     with pytest.raises(ValueError, match="needs num_samples"):
         _game(lt, num_samples=None)
     with pytest.raises(ValueError, match="needs meta_data"):
         MetaIADA(nets.small_cnn(lt.input_shape, 10, width=8), class_counts=lt.class_counts(),
                  history=False)
-    with pytest.raises(ValueError, match="meta_scope must be one of full, last_layer"):
+    with pytest.raises(ValueError, match="meta_scope must be one of 'full', 'last_layer'"):
         _game(lt, meta_scope="head")
     with pytest.raises(ValueError, match="dense 'logits' layer with a bias"):
         MetaIADA(nets.small_cnn(lt.input_shape, 10, width=8, normed_head=True),

@@ -76,7 +76,8 @@ def test_projection_critic_adds_the_label_embedding_dot_features():
     (lambda: nets.resnet32((30, 30, 3), 10), "divisible by 4"),
     (lambda: nets.mlp((2,), 1), "num_classes"),
     (lambda: nets.mlp((2,), 8, hidden=()), "hidden"),
-    (lambda: nets.build("vgg", (8, 8, 1), 10), "allowed: mlp, resnet32, small_cnn"),
+    (lambda: nets.build("vgg", (8, 8, 1), 10),
+     "arch must be one of 'mlp', 'resnet32', 'small_cnn'; got 'vgg'"),
 ])
 def test_builder_errors(call, match):
     with pytest.raises(ValueError, match=match):

@@ -12,9 +12,10 @@ range ``clip``. kzoo's classifiers take [0, 1] inputs; for a model taking
 """
 
 import keras
+import numpy as np
 from keras import ops
 
-from kzoo import backend
+from kzoo import backend, validate
 
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "margin")
@@ -42,11 +43,15 @@ def pgd(model, x, y, *, epsilon, step_size, steps, norm="linf", random_start=Fal
         loss: str. "ce" (cross-entropy) or "margin" (best other logit minus the
             true logit, Carlini-Wagner style). Default "ce".
         targeted: bool. Move towards ``y`` instead of away. Default False.
-        seed: int, ``keras.random.SeedGenerator`` or None. Random start's seed.
-        clip: (low, high). The model's input range. Default (0, 1).
+        seed: int in [0, 2**32 - 1], ``keras.random.SeedGenerator`` or None. Random
+            start's seed.
+        clip: (low, high), low < high. The model's input range. Default (0, 1).
 
     Returns:
         The adversarial inputs, a tensor shaped like ``x``, with no gradient.
+
+    NumPy (host) inputs are checked first (``check_batch``); backend tensors, as
+    inside a ``train_step``, are taken as they are.
 
     Example:
         >>> x_adv = kzoo.attacks.pgd(model, ds.x_test, ds.y_test, epsilon=0.1,
@@ -60,7 +65,8 @@ def pgd(model, x, y, *, epsilon, step_size, steps, norm="linf", random_start=Fal
 
 
 def fgsm(model, x, y, *, epsilon, norm="linf", loss="ce", targeted=False, clip=(0.0, 1.0)):
-    """The fast gradient (sign) method: one PGD step of size ``epsilon``."""
+    """The fast gradient (sign) method: one PGD step of size ``epsilon`` (> 0)."""
+    validate.number("epsilon", epsilon, low=0, low_open=True)
     return pgd(model, x, y, epsilon=epsilon, step_size=epsilon, steps=1, norm=norm, loss=loss,
                targeted=targeted, clip=clip)
 
@@ -77,9 +83,14 @@ def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
         costs nothing); the prediction for ``x_adv`` itself needs one more pass.
     """
     check_attack(epsilon=epsilon, step_size=step_size, steps=steps, norm=norm, loss=loss)
+    validate.boolean("random_start", random_start)
+    validate.boolean("targeted", targeted)
+    if not (seed is None or isinstance(seed, keras.random.SeedGenerator)):
+        seed = validate.seed("seed", seed)
+    low, high = _check_clip(clip)
+    check_batch(model, x, y)
     x = ops.convert_to_tensor(x)
     y = ops.reshape(ops.cast(y, "int32"), (-1,))
-    low, high = clip
     x_adv = x
     if random_start and epsilon > 0:
         x_adv = ops.clip(x + _random_in_ball(ops.shape(x), epsilon, norm, seed), low, high)
@@ -101,20 +112,46 @@ def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
 
 def check_attack(*, epsilon, step_size, steps, norm, loss="ce"):
     """Raises ``ValueError`` naming the first bad attack argument."""
-    if not _is_number(epsilon) or epsilon < 0:
-        raise ValueError(f"epsilon must be a number >= 0; got {epsilon!r}.")
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1; got {steps!r}.")
-    if not _is_number(step_size) or step_size <= 0:
-        raise ValueError(f"step_size must be a number > 0; got {step_size!r}.")
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}.")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}.")
+    validate.number("epsilon", epsilon, low=0)
+    validate.integer("steps", steps, low=1)
+    validate.number("step_size", step_size, low=0, low_open=True)
+    validate.choice("norm", norm, NORMS)
+    validate.choice("loss", loss, LOSSES)
 
 
-def _is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+def check_batch(model, x, y=None):
+    """Checks NumPy (host) inputs of a logits ``model``: ``x`` a non-empty batch of finite
+    floats; ``y`` (NumPy or a list) one class index in ``[0, classes)`` per row of ``x``.
+    Backend tensors pass unchecked: reading them would cost a device round trip."""
+    from kzoo.games.game import check_inputs, check_labels  # kzoo.games imports this module
+
+    if isinstance(x, np.ndarray):
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"x must hold floats in the model's input range; got dtype "
+                             f"{x.dtype}.")
+        check_inputs(x, x.shape[1:])  # not empty, finite (the model checks the shape)
+    if isinstance(y, (np.ndarray, list, tuple)):
+        check_labels(y, _num_classes(model, x))
+        if len(y) != len(x):
+            raise ValueError(f"y must hold one label per row of x ({len(x)}); got {len(y)}.")
+
+
+def _num_classes(model, x):
+    """The width of ``model``'s logits: a game's ``num_classes``, a net's output width, or,
+    for any other callable, that of its logits for the first row of ``x``."""
+    width = getattr(model, "num_classes", None) or getattr(model, "output_shape", (None,))[-1]
+    if width is None:
+        width = ops.shape(model(x[:1], training=False))[-1]
+    return int(width)
+
+
+def _check_clip(clip):
+    if not isinstance(clip, (tuple, list)) or len(clip) != 2:
+        raise ValueError(f"clip must be a pair (low, high) of numbers; got {clip!r}.")
+    low, high = (validate.number(f"clip[{i}]", v) for i, v in enumerate(clip))
+    if low >= high:
+        raise ValueError(f"clip must be a pair (low, high) with low < high; got {clip!r}.")
+    return low, high
 
 
 def _per_example_loss(loss, y, logits):
@@ -150,7 +187,7 @@ def _random_in_ball(shape, epsilon, norm, seed):
         return keras.random.uniform(shape, -epsilon, epsilon, seed=seed)
     direction = keras.random.normal(shape, seed=seed)
     direction = direction / (_batch_norm(direction) + 1e-12)
-    radius_seed = seed + 1 if isinstance(seed, int) else seed
+    radius_seed = (seed + 1) % (validate.SEED_MAX + 1) if isinstance(seed, int) else seed
     radius = keras.random.uniform((shape[0],) + (1,) * (len(shape) - 1), 0.0, epsilon,
                                   seed=radius_seed)
     return direction * radius

@@ -6,8 +6,10 @@ Example:
     >>> noisy = kzoo.data.label_noise(lt, rate=0.2, kind="flip")
 """
 
+from kzoo import validate
 from kzoo.data import embedded, tfds
 from kzoo.data.bias import (
+    check_dataset,
     corrupt_test,
     label_noise,
     long_tail,
@@ -36,14 +38,14 @@ def load(name, seed=0, **kwargs):
     Args:
         name: str. "digits" (embedded), "ring8", "grid25", or a
             tensorflow-datasets name in ``kzoo.data.tfds.NAMES``.
-        seed: int. Seed of the splits. Default 0.
+        seed: int in [0, 2**32 - 1]. Seed of the splits. Default 0.
     """
+    validate.choice("name", name, NAMES)
+    seed = validate.seed("seed", seed)
     if name in LOADERS:
         return LOADERS[name](seed=seed, **kwargs)
-    if name in tfds.NAMES:
-        return tfds.load_tfds(name, seed=seed, **kwargs)
-    raise ValueError(f"Unknown dataset {name!r}; allowed: {', '.join(NAMES)}.")
+    return tfds.load_tfds(name, seed=seed, **kwargs)
 
 
-__all__ = ["Dataset", "LOADERS", "NAMES", "TRANSFORMS", "load", "signed", "to_signed", "to_unit",
-           *TRANSFORMS]
+__all__ = ["Dataset", "LOADERS", "NAMES", "TRANSFORMS", "check_dataset", "load",
+           "signed", "to_signed", "to_unit", *TRANSFORMS]

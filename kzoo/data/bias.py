@@ -6,7 +6,8 @@ the selected indices; nothing selects on the test split.
 
 import numpy as np
 
-from kzoo.data.dataset import index_hash
+from kzoo import validate
+from kzoo.data.dataset import Dataset, index_hash
 
 
 def long_tail(ds, imbalance, seed=0):
@@ -19,15 +20,15 @@ def long_tail(ds, imbalance, seed=0):
     Args:
         ds: Dataset.
         imbalance: float >= 1. Ratio of the largest to the smallest class.
-        seed: int. Default 0.
+        seed: int in [0, 2**32 - 1]. Default 0 (as in every transform).
 
     Example:
         >>> lt = long_tail(kzoo.data.load("digits"), imbalance=10)
         >>> lt.class_counts()[0] / lt.class_counts()[-1]
         10.0
     """
-    _check_number("imbalance", imbalance, low=1.0)
-    rng = np.random.default_rng(seed)
+    seed, rng = _start(ds, seed)
+    validate.number("imbalance", imbalance, low=1)
     c = ds.num_classes
     shares = float(imbalance) ** (-np.arange(c) / max(c - 1, 1))
     n_head = min(ds.class_counts())
@@ -48,10 +49,9 @@ def label_noise(ds, rate, kind="uniform", seed=0):
     ``kind="flip"`` moves class ``c`` to ``c + 1`` (mod C), pair flipping.
     ``extras["y_train_clean"]`` keeps the true labels.
     """
-    _check_number("rate", rate, low=0.0, high=1.0)
-    if kind not in ("uniform", "flip"):
-        raise ValueError(f"kind must be 'uniform' or 'flip'; got {kind!r}.")
-    rng = np.random.default_rng(seed)
+    seed, rng = _start(ds, seed)
+    validate.number("rate", rate, low=0, high=1, high_open=True)
+    validate.choice("kind", kind, ("uniform", "flip"))
     n = len(ds.y_train)
     flipped = np.sort(rng.choice(n, size=int(round(rate * n)), replace=False))
     y = ds.y_train.copy()
@@ -70,8 +70,8 @@ def label_noise(ds, rate, kind="uniform", seed=0):
 
 def reduce(ds, fraction, seed=0):
     """Keeps a random stratified ``fraction`` of the training set (e.g. 0.3 keeps 30%)."""
-    _check_number("fraction", fraction, low=0.0, high=1.0, low_open=True, high_closed=True)
-    rng = np.random.default_rng(seed)
+    seed, rng = _start(ds, seed)
+    validate.number("fraction", fraction, low=0, high=1, low_open=True)
     quota = np.maximum(1, np.round(np.asarray(ds.class_counts()) * fraction)).astype(int)
     keep = _take_per_class(ds.y_train, quota, rng)
     step = {"transform": "reduce", "fraction": float(fraction), "seed": seed,
@@ -85,13 +85,10 @@ def corrupt_test(ds, kind="gaussian", severity=0.1, share=0.7, seed=0):
     ``kind="gaussian"`` adds N(0, severity^2) noise; ``kind="salt_pepper"`` sets
     a share ``severity`` of pixels to 0 or 1. Results are clipped to [0, 1].
     """
-    if kind not in ("gaussian", "salt_pepper"):
-        raise ValueError(f"kind must be 'gaussian' or 'salt_pepper'; got {kind!r}.")
-    _check_number("severity", severity, low=0.0)
-    if kind == "salt_pepper":
-        _check_number("severity", severity, low=0.0, high=1.0, high_closed=True)
-    _check_number("share", share, low=0.0, high=1.0, high_closed=True)
-    rng = np.random.default_rng(seed)
+    seed, rng = _start(ds, seed)
+    validate.choice("kind", kind, ("gaussian", "salt_pepper"))
+    validate.number("severity", severity, low=0, high=1 if kind == "salt_pepper" else None)
+    validate.number("share", share, low=0, high=1)
     n = len(ds.y_test)
     picked = np.sort(rng.choice(n, size=int(round(share * n)), replace=False))
     x = ds.x_test.copy()
@@ -122,12 +119,12 @@ def spurious_colour(ds, correlation=0.95, seed=0):
     Groups are (label, whether the colour is the label's colour);
     ``extras["groups_test"]`` holds them for worst-group accuracy.
     """
+    seed, rng = _start(ds, seed)
     if ds.x_train.ndim != 4 or ds.x_train.shape[-1] != 1:
         raise ValueError(f"spurious_colour needs grey images (n, h, w, 1); got {ds.x_train.shape}.")
     if ds.num_classes > len(PALETTE):
         raise ValueError(f"spurious_colour supports up to {len(PALETTE)} classes.")
-    _check_number("correlation", correlation, low=0.0, high=1.0, high_closed=True)
-    rng = np.random.default_rng(seed)
+    validate.number("correlation", correlation, low=0, high=1)
     c = ds.num_classes
 
     def paint(x, y, corr):
@@ -147,8 +144,8 @@ def spurious_colour(ds, correlation=0.95, seed=0):
 def meta_split(ds, per_class=10, seed=0):
     """Moves ``per_class`` training examples of every class into a clean, balanced meta set
     (``extras["x_meta"]``, ``extras["y_meta"]``). Taken from train, never from test."""
-    if int(per_class) != per_class or per_class < 1:
-        raise ValueError(f"per_class must be an int >= 1; got {per_class!r}.")
+    seed, rng = _start(ds, seed)
+    per_class = validate.integer("per_class", per_class, low=1)
     clean = ds.extras.get("y_train_clean", ds.y_train)
     counts = np.bincount(clean, minlength=ds.num_classes)
     if min(counts) <= per_class:
@@ -156,14 +153,13 @@ def meta_split(ds, per_class=10, seed=0):
             f"meta_split needs more than per_class={per_class} training examples in every "
             f"class; the smallest class has {min(counts)}."
         )
-    rng = np.random.default_rng(seed)
     meta = _take_per_class(clean, np.full(ds.num_classes, per_class), rng)
     rest = np.setdiff1d(np.arange(len(ds.y_train)), meta)
     extras = {**ds.extras, "x_meta": ds.x_train[meta], "y_meta": clean[meta]}
     for key in ("noisy", "y_train_clean", "colour_train"):
         if key in ds.extras:
             extras[key] = ds.extras[key][rest]
-    step = {"transform": "meta_split", "per_class": int(per_class), "seed": seed,
+    step = {"transform": "meta_split", "per_class": per_class, "seed": seed,
             "meta_index": index_hash(meta)}
     return ds.replace(step, x_train=ds.x_train[rest], y_train=ds.y_train[rest], extras=extras)
 
@@ -177,13 +173,15 @@ def _take_per_class(y, quota, rng):
     return np.sort(np.concatenate(keep))
 
 
-def _check_number(name, value, low=None, high=None, low_open=False, high_closed=False):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value <= high if high_closed else value < high
-    if not ok:
-        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
-        hi = "inf)" if high is None else f"{high:g}" + ("]" if high_closed else ")")
-        raise ValueError(f"{name} must be in {lo}, {hi}; got {value!r}.")
+def check_dataset(ds):
+    """``ds`` if it is a ``Dataset``, or ``ValueError``."""
+    if not isinstance(ds, Dataset):
+        raise ValueError(f"ds must be a kzoo.data.Dataset; got {ds!r}.")
+    return ds
+
+
+def _start(ds, seed):
+    """Checks a transform's data set and seed; returns the seed and its random generator."""
+    check_dataset(ds)
+    seed = validate.seed("seed", seed)
+    return seed, np.random.default_rng(seed)

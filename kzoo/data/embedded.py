@@ -5,6 +5,7 @@ from scipy.special import logsumexp
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from kzoo import validate
 from kzoo.data.splits import carve_validation
 
 DIGITS_TEST_SHARE = 0.3
@@ -15,6 +16,7 @@ def digits(seed=0):
 
     Stratified 30% test split, then 10% of train as validation, both seeded.
     """
+    seed = validate.seed("seed", seed)
     bunch = load_digits()
     x = (bunch.images / 16.0).astype("float32")[..., None]
     y = bunch.target.astype("int64")
@@ -42,13 +44,18 @@ class GaussianMixture2D:
 
     def __init__(self, means, std):
         self.means = np.asarray(means, dtype="float64")
-        self.std = float(std)
+        if self.means.ndim != 2 or self.means.shape[1] != 2 or not len(self.means) or \
+                not np.isfinite(self.means).all():
+            raise ValueError(f"means must be finite 2-D points, shape (k >= 1, 2); got {means!r}.")
+        self.std = validate.number("std", std, low=0, low_open=True)
 
     @property
     def num_components(self):
         return len(self.means)
 
     def sample(self, n, rng):
+        """``n`` points and their component indices, drawn with ``rng`` (a NumPy Generator)."""
+        n = validate.integer("n", n, low=1)
         y = rng.integers(0, self.num_components, size=n)
         x = self.means[y] + self.std * rng.standard_normal((n, 2))
         return x.astype("float32"), y.astype("int64")
@@ -76,6 +83,7 @@ def grid25_mixture():
 
 
 def _mixture_dataset(name, mixture, seed, n_train=20000, n_test=5000):
+    seed = validate.seed("seed", seed)
     rng = np.random.default_rng(seed)
     x_tr, y_tr = mixture.sample(n_train, rng)
     x_te, y_te = mixture.sample(n_test, rng)

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from kzoo.data.bias import check_dataset
+
 
 def signed(ds):
     """``2 x - 1`` on every image split (and a meta set); ``extras["signed"]`` is True.
@@ -13,7 +15,7 @@ def signed(ds):
         >>> float(ds.x_train.min()), float(ds.x_train.max())
         (-1.0, 1.0)
     """
-    if len(ds.input_shape) != 3:
+    if len(check_dataset(ds).input_shape) != 3:
         raise ValueError(f"signed takes images (h, w, c); {ds.name} has inputs of shape "
                          f"{ds.input_shape}.")
     if ds.extras.get("signed"):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo import backend
+from kzoo import backend, validate
 from kzoo.attacks.pgd import check_attack, pgd_with_predictions
 from kzoo.games.classifier import Classifier
 
@@ -35,7 +35,7 @@ class AEGL(Classifier):
     Args:
         net: keras.Model. Maps [0, 1] inputs to logits.
         class_counts: list of int. Training count per class (required).
-        tail_threshold: int. Classes with count <= this are tail. Required.
+        tail_threshold: int >= 1. Classes with count <= this are tail. Required.
         steps: int >= 1. PGD steps k (the paper keeps k <= 3). Default 3.
         epsilon: float >= 0. l_inf radius in input units. Default 8/255.
         step_size: float > 0 or None. Default ``epsilon / 8`` (the official code), so
@@ -43,7 +43,7 @@ class AEGL(Classifier):
         random_start: bool. Default True (the official code).
         crossing: str. "head" or "any". Default "head".
         cross_weight: float >= 0. Weight of the GAE loss. Default 1.0.
-        seed: int or None. Default None.
+        seed: int in [0, 2**32 - 1] or None. Default None.
         **kwargs: the other ``Classifier`` arguments (``loss``, ...).
 
     Example:
@@ -61,13 +61,17 @@ class AEGL(Classifier):
     def __init__(self, net, *, class_counts, tail_threshold, steps=3, epsilon=8 / 255,
                  step_size=None, random_start=True, crossing="head", cross_weight=1.0,
                  seed=None, **kwargs):
+        if class_counts is None:
+            raise ValueError("class_counts must be the training count of every class (AEGL "
+                             "splits head from tail by it); got None.")
         super().__init__(net, class_counts=class_counts, **kwargs)
-        step_size = epsilon / 8 if step_size is None else step_size
+        if step_size is None:  # the official code's rule, once epsilon is known good
+            step_size = validate.number("epsilon", epsilon, low=0) / 8
         check_attack(epsilon=epsilon, step_size=step_size, steps=steps, norm="linf")
-        if crossing not in CROSSINGS:
-            raise ValueError(f"crossing must be one of {', '.join(CROSSINGS)}; got {crossing!r}.")
-        if cross_weight < 0:
-            raise ValueError(f"cross_weight must be >= 0; got {cross_weight!r}.")
+        validate.choice("crossing", crossing, CROSSINGS)
+        validate.number("cross_weight", cross_weight, low=0)
+        validate.boolean("random_start", random_start)
+        tail_threshold = validate.integer("tail_threshold", tail_threshold, low=1)
         counts = np.asarray(self.class_counts)
         tail = counts <= tail_threshold
         if tail.all() or not tail.any():
@@ -75,13 +79,13 @@ class AEGL(Classifier):
                 f"tail_threshold={tail_threshold} leaves {'no head' if tail.all() else 'no tail'} "
                 f"class; training counts range from {counts.min()} to {counts.max()}."
             )
-        self.tail_threshold = int(tail_threshold)
+        self.tail_threshold = tail_threshold
         self._tail = tail.astype("float32")
         self.steps, self.epsilon, self.step_size = int(steps), float(epsilon), float(step_size)
-        self.random_start, self.crossing = bool(random_start), crossing
+        self.random_start, self.crossing = random_start, crossing
         self.cross_weight = float(cross_weight)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = validate.seed("seed", seed, optional=True)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.gae_tracker = keras.metrics.Mean(name="gae_per_batch")
 
     def guiding_examples(self, x, y):

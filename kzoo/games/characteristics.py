@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo import validate
+
 NAMES = ("ce", "margin", "true_prob", "max_prob", "entropy", "grad_norm", "feature_norm",
          "log_prior", "class_rank", "loss_mean", "loss_var", "forgetting", "progress",
          "loss_minus_class_mean", "cosine_to_class_mean")
@@ -70,14 +72,12 @@ class SampleHistory(keras.layers.Layer):
     ``read(ids)`` returns the same triple without updating.
 
     Args:
-        num_samples: int. Size of the training set.
+        num_samples: int >= 1. Size of the training set.
     """
 
     def __init__(self, num_samples, **kwargs):
         super().__init__(**kwargs)
-        if int(num_samples) < 1:
-            raise ValueError(f"num_samples must be >= 1; got {num_samples}.")
-        self.num_samples = int(num_samples)
+        self.num_samples = validate.integer("num_samples", num_samples, low=1)
         for name in ("seen", "loss_mean", "loss_m2", "last_correct", "forgetting"):
             setattr(self, name, self.add_weight(shape=(self.num_samples,), initializer="zeros",
                                                 trainable=False, name=name))

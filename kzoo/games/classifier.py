@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from kzoo import backend, losses
+from kzoo import backend, losses, validate
 from kzoo.games.game import Game, check_labels
 
 LOSSES = ("ce", "class_balanced", "focal", "ldam", "logit_adjusted")
@@ -23,13 +23,17 @@ class Classifier(Game):
         net: keras.Model. Maps inputs to logits (e.g. ``kzoo.nets.small_cnn``).
         loss: str. One of "ce", "class_balanced", "focal", "ldam",
             "logit_adjusted". Default "ce".
-        class_counts: list of int or None. Training count per class; needed by
+        class_counts: list of int >= 1 or None. Training count per class; needed by
             "class_balanced", "ldam", "logit_adjusted" and by ``DRW``. Default None.
-        focal_gamma: float. Focal exponent. Default 2.0.
-        ldam_max_margin: float. Largest LDAM margin. Default 0.5.
-        ldam_scale: float. LDAM logit scale. Default 30.0.
-        la_tau: float. Logit-adjustment temperature. Default 1.0.
-        cb_beta: float. Effective-number beta for class-balanced weights. Default 0.9999.
+        focal_gamma: float >= 0. Focal exponent. Default 2.0.
+        ldam_max_margin: float > 0. Largest LDAM margin. Default 0.5.
+        ldam_scale: float > 0. LDAM logit scale. Default 30.0.
+        la_tau: float >= 0. Logit-adjustment temperature. Default 1.0.
+        cb_beta: float in [0, 1). Effective-number beta for class-balanced weights.
+            Default 0.9999.
+
+    Every argument is checked here, whatever the loss: a bad one is refused before
+    any training step.
 
     Example:
         >>> ds = kzoo.data.long_tail(kzoo.data.load("digits"), imbalance=10)
@@ -49,26 +53,22 @@ class Classifier(Game):
     def __init__(self, net, *, loss="ce", class_counts=None, focal_gamma=2.0,
                  ldam_max_margin=0.5, ldam_scale=30.0, la_tau=1.0, cb_beta=0.9999, **kwargs):
         super().__init__(**kwargs)
-        if loss not in LOSSES:
-            raise ValueError(f"Unknown loss {loss!r}; allowed: {', '.join(LOSSES)}.")
+        if not isinstance(net, keras.Model):
+            raise ValueError(f"net must be a keras.Model mapping inputs to logits; got {net!r}.")
+        self.loss_name = validate.choice("loss", loss, LOSSES)
         self.net = net
         self.num_classes = int(net.output_shape[-1])
         if class_counts is not None:
-            class_counts = [int(c) for c in class_counts]
-            if len(class_counts) != self.num_classes or min(class_counts) < 1:
-                raise ValueError(
-                    f"class_counts must hold {self.num_classes} positive counts, one per "
-                    f"class; got {class_counts}."
-                )
+            class_counts = check_counts("class_counts", class_counts, self.num_classes)
         elif loss in _NEEDS_COUNTS:
             raise ValueError(f"loss={loss!r} needs class_counts (training count per class).")
-        self.loss_name = loss
         self.class_counts = class_counts
-        self.focal_gamma = float(focal_gamma)
-        self.ldam_max_margin = float(ldam_max_margin)
-        self.ldam_scale = float(ldam_scale)
-        self.la_tau = float(la_tau)
-        self.cb_beta = float(cb_beta)
+        self.focal_gamma = validate.number("focal_gamma", focal_gamma, low=0)
+        self.ldam_max_margin = validate.number("ldam_max_margin", ldam_max_margin, low=0,
+                                               low_open=True)
+        self.ldam_scale = validate.number("ldam_scale", ldam_scale, low=0, low_open=True)
+        self.la_tau = validate.number("la_tau", la_tau, low=0)
+        self.cb_beta = validate.number("cb_beta", cb_beta, low=0, high=1, high_open=True)
         initial = self.balanced_weights() if loss == "class_balanced" else np.ones(self.num_classes)
         self.class_weights = self.add_weight(
             shape=(self.num_classes,), initializer=keras.initializers.Constant(initial),
@@ -145,3 +145,13 @@ class Classifier(Game):
             "la_tau": self.la_tau,
             "cb_beta": self.cb_beta,
         }
+
+
+def check_counts(name, counts, num_classes=None):
+    """``counts`` as a list of ints >= 1, one per class (``num_classes`` of them, when
+    given), or ``ValueError``."""
+    if np.ndim(counts) != 1 or not len(counts) or len(counts) != (num_classes or len(counts)):
+        many = "" if num_classes is None else f"{num_classes} "
+        raise ValueError(f"{name} must hold {many}positive counts (ints >= 1), one per "
+                         f"class; got {counts!r}.")
+    return [validate.integer(f"{name}[{i}]", c, low=1) for i, c in enumerate(counts)]

@@ -2,6 +2,8 @@
 
 import keras
 
+from kzoo import validate
+
 
 class DRW(keras.callbacks.Callback):
     """Switches a ``Classifier``'s class weights to class-balanced ones at ``start_epoch``.
@@ -11,7 +13,7 @@ class DRW(keras.callbacks.Callback):
     ``cb_beta``, 0.9999 by default) apply.
 
     Args:
-        start_epoch: int. First epoch (0-based) with re-weighting.
+        start_epoch: int >= 0. First epoch (0-based) with re-weighting.
 
     Example:
         >>> model.fit(x, y, epochs=30, callbacks=[kzoo.games.DRW(start_epoch=20)])
@@ -19,9 +21,7 @@ class DRW(keras.callbacks.Callback):
 
     def __init__(self, start_epoch):
         super().__init__()
-        if int(start_epoch) != start_epoch or start_epoch < 0:
-            raise ValueError(f"start_epoch must be an int >= 0; got {start_epoch!r}.")
-        self.start_epoch = int(start_epoch)
+        self.start_epoch = validate.integer("start_epoch", start_epoch, low=0)
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch >= self.start_epoch:

@@ -5,7 +5,7 @@ import os
 import keras
 import numpy as np
 
-from kzoo import backend
+from kzoo import backend, validate
 from kzoo.files import atomic_path
 from kzoo.games.optimizer_group import OptimizerGroup
 
@@ -139,6 +139,9 @@ class Game(keras.Model):
         return x
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        for key, low in (("epochs", 1), ("batch_size", 1), ("initial_epoch", 0)):
+            if kwargs.get(key) is not None:
+                validate.integer(key, kwargs[key], low=low)
         self.check_data(x, y)
         if isinstance(x, np.ndarray):
             x = self.training_inputs(x)
@@ -154,6 +157,8 @@ class Game(keras.Model):
 
 def check_inputs(x, expected_shape):
     """Checks finiteness and the per-example shape of a NumPy batch."""
+    if len(x) == 0:
+        raise ValueError("x holds no examples; fit, evaluate and attacks need at least one.")
     shape = tuple(x.shape[1:])
     expected = tuple(expected_shape)
     if len(shape) != len(expected) or any(

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo import backend
+from kzoo import backend, validate
 from kzoo.games.game import Game, check_inputs, check_labels
 from kzoo.games.optimizer_group import OptimizerGroup
 from kzoo.losses import gan as gan_losses
@@ -30,9 +30,10 @@ class GAN(Game):
         critic: keras.Model. Samples (and labels) -> one score per sample.
         loss: str. "ns", "hinge", "wgan_gp" or "bwgan". Default "wgan_gp".
         penalty: dict or None. Overrides of the loss's penalty arguments
-            (``weight``, ``s``, ``p``, ``gamma``). Default None.
+            (``weight`` >= 0, ``s``, ``p`` > 1, ``gamma`` > 0; ``s != 0`` needs image
+            samples). Default None.
         n_critic: int >= 1. Critic steps per generator step. Default 1.
-        seed: int or None. Default None.
+        seed: int in [0, 2**32 - 1] or None. Default None.
 
     Example:
         >>> ds = kzoo.data.load("digits")
@@ -53,9 +54,15 @@ class GAN(Game):
     def __init__(self, generator, critic, *, loss="wgan_gp", penalty=None, n_critic=1,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
+        if penalty is not None and not isinstance(penalty, dict):
+            raise ValueError(f"penalty must be a dict of penalty arguments or None; "
+                             f"got {penalty!r}.")
         self.base_loss = gan_losses.get(loss, **(penalty or {}))
-        if int(n_critic) != n_critic or n_critic < 1:
-            raise ValueError(f"n_critic must be an int >= 1; got {n_critic!r}.")
+        n_critic = validate.integer("n_critic", n_critic, low=1)
+        seed = validate.seed("seed", seed, optional=True)
+        for player, model in (("generator", generator), ("critic", critic)):
+            if not isinstance(model, keras.Model):
+                raise ValueError(f"{player} must be a keras.Model; got {model!r}.")
         self.conditional = len(generator.inputs) == 2
         if len(critic.inputs) != len(generator.inputs):
             raise ValueError(
@@ -67,14 +74,17 @@ class GAN(Game):
                 t is not None and t != s for t, s in zip(taken, self.sample_shape)):
             raise ValueError(f"the generator makes samples of shape {self.sample_shape}; the "
                              f"critic takes {taken}.")
+        if (self.base_loss.penalty or {}).get("s", 0.0) != 0 and len(self.sample_shape) != 3:
+            raise ValueError(f"penalty s != 0 (a Sobolev norm) needs image samples (h, w, c); "
+                             f"this generator makes {self.sample_shape}.")
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.num_classes = None
         if self.conditional:
             self.num_classes = int(_embedding_classes(generator))
         self.generator, self.critic = generator, critic
-        self.loss_name, self.penalty, self.n_critic = loss, penalty, int(n_critic)
+        self.loss_name, self.penalty, self.n_critic = loss, penalty, n_critic
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.log_names}
         self.built = True
 
@@ -121,7 +131,9 @@ class GAN(Game):
     def worst_latent(self, z, eps, labels=None, training=True):
         """``z + eps * normalize(grad_z L_G(G(z)))``: the noise within ``eps`` (l2, one
         normalised-gradient step per sample) whose samples the critic scores worst.
-        Leaves batch-norm statistics as they are; ``training=False`` for evaluation."""
+        ``eps`` >= 0. Leaves batch-norm statistics as they are; ``training=False`` for
+        evaluation."""
+        validate.number("eps", eps, low=0)
         z = ops.convert_to_tensor(z)
         if labels is not None:
             labels = ops.convert_to_tensor(labels)
@@ -192,13 +204,18 @@ class GAN(Game):
         return self.generator(inputs, training=training)
 
     def sample(self, n, labels=None, seed=None):
-        """``n`` samples as a NumPy array (labels: int array of length n, if conditional)."""
-        z = keras.random.normal((int(n), self.latent_dim),
+        """``n`` (an int >= 1) samples as a NumPy array (labels: int array of length n, if
+        conditional; seed: an int in [0, 2**32 - 1], or None for the game's generator)."""
+        n = validate.integer("n", n, low=1)
+        seed = validate.seed("seed", seed, optional=True)
+        if self.conditional:
+            labels = np.arange(n) % self.num_classes if labels is None else labels
+            check_labels(labels, self.num_classes, "labels")
+            if len(labels) != n:
+                raise ValueError(f"labels must hold n={n} labels; got {len(labels)}.")
+        z = keras.random.normal((n, self.latent_dim),
                                 seed=self.seed_generator if seed is None else seed)
         if self.conditional:
-            if labels is None:
-                labels = np.arange(int(n)) % self.num_classes
-            check_labels(labels, self.num_classes, "labels")
             z = [z, ops.convert_to_tensor(np.asarray(labels, "int32"))]
         return ops.convert_to_numpy(self.generator(z, training=False))
 

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kzoo import backend
+from kzoo import backend, validate
 from kzoo.attacks.pgd import check_attack, pgd
 from kzoo.games.classifier import Classifier
 
@@ -27,7 +27,7 @@ class PGDAdversarialTraining(Classifier):
         norm: str. "linf" or "l2". Default "linf".
         random_start: bool. Default True.
         clean_weight: float in [0, 1]. Share of the clean loss. Default 0.0.
-        seed: int or None. Seed of the random starts. Default None.
+        seed: int in [0, 2**32 - 1] or None. Seed of the random starts. Default None.
         **kwargs: the ``Classifier`` arguments (``loss``, ``class_counts``, ...).
 
     Example:
@@ -44,15 +44,16 @@ class PGDAdversarialTraining(Classifier):
     def __init__(self, net, *, epsilon=0.1, step_size=None, steps=7, norm="linf",
                  random_start=True, clean_weight=0.0, seed=None, **kwargs):
         super().__init__(net, **kwargs)
-        step_size = 2.5 * epsilon / steps if step_size is None and steps else step_size
+        if step_size is None:  # Madry et al.'s rule, once epsilon and steps are known good
+            step_size = (2.5 * validate.number("epsilon", epsilon, low=0)
+                         / validate.integer("steps", steps, low=1))
         check_attack(epsilon=epsilon, step_size=step_size, steps=steps, norm=norm)
-        if not 0.0 <= clean_weight <= 1.0:
-            raise ValueError(f"clean_weight must be in [0, 1]; got {clean_weight!r}.")
         self.epsilon, self.step_size, self.steps = float(epsilon), float(step_size), int(steps)
-        self.norm, self.random_start = norm, bool(random_start)
-        self.clean_weight = float(clean_weight)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.norm = norm
+        self.random_start = validate.boolean("random_start", random_start)
+        self.clean_weight = validate.number("clean_weight", clean_weight, low=0, high=1)
+        self.seed = validate.seed("seed", seed, optional=True)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.adv_accuracy = keras.metrics.SparseCategoricalAccuracy(name="adv_accuracy")
         self.clean_accuracy = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
 

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo import backend, losses
+from kzoo import backend, losses, validate
 from kzoo.games.characteristics import NAMES, SampleHistory, characteristics, standardize
-from kzoo.games.classifier import Classifier
+from kzoo.games.classifier import Classifier, check_counts
 from kzoo.games.game import check_inputs, check_labels
 from kzoo.games.optimizer_group import OptimizerGroup
 from kzoo.nets.covariance import ClassCovariance
@@ -64,7 +64,7 @@ class MetaIADA(Classifier):
         class_counts: list of int. Training count per class (priors pi).
         meta_data: tuple ``(x_meta, y_meta)``. The clean meta set, every class
             present (``kzoo.data.meta_split``). Stored in the model.
-        num_samples: int. Training set size; needed when ``history=True``.
+        num_samples: int >= 1 or None. Training set size; needed when ``history=True``.
         perturbation_net: keras.Model (batch, 15) -> (batch,), or None for
             ``kzoo.nets.perturbation_net(15)``.
         alpha: float >= 0. Weight of the covariance term (G). Default 0.5.
@@ -72,7 +72,7 @@ class MetaIADA(Classifier):
         perturb: bool. False drops the perturbation (R): eps = 0. Default True.
         meta_scope: "full" or "last_layer". Default "full".
         warmup_steps: int >= 0. Plain CE steps first. Default 0.
-        meta_batch_size: int. Meta examples per step, split equally over the
+        meta_batch_size: int >= 1. Meta examples per step, split equally over the
             classes (at least one each). Default 100.
         meta_lr: float > 0. Adam rate of the perturbation network. Default 1e-3.
         covariance_lr: float >= 0. SGD rate of the covariances. Default 1e-3.
@@ -82,7 +82,7 @@ class MetaIADA(Classifier):
         history: bool. Per-sample history characteristics. Default True.
         meta_counts: list of int. Meta examples per class; set when loading a
             saved model (whose meta set is in its weights), not by hand.
-        seed: int or None. Meta batch sampling. Default None.
+        seed: int in [0, 2**32 - 1] or None. Meta batch sampling. Default None.
         **kwargs: the other ``Classifier`` arguments (``loss`` of the warm-up).
 
     Example:
@@ -108,14 +108,22 @@ class MetaIADA(Classifier):
                  **kwargs):
         super().__init__(net, class_counts=class_counts, **kwargs)
         for name, value in (("alpha", alpha), ("beta", beta), ("covariance_lr", covariance_lr)):
-            _check_number(name, value, positive=False)
-        _check_number("meta_lr", meta_lr)
+            validate.number(name, value, low=0)
+        validate.number("meta_lr", meta_lr, low=0, low_open=True)
         if virtual_lr is not None:
-            _check_number("virtual_lr", virtual_lr)
-        if meta_scope not in SCOPES:
-            raise ValueError(f"meta_scope must be one of {', '.join(SCOPES)}; got {meta_scope!r}.")
-        if int(warmup_steps) != warmup_steps or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an int >= 0; got {warmup_steps!r}.")
+            validate.number("virtual_lr", virtual_lr, low=0, low_open=True)
+        validate.choice("meta_scope", meta_scope, SCOPES)
+        warmup_steps = validate.integer("warmup_steps", warmup_steps, low=0)
+        meta_batch_size = validate.integer("meta_batch_size", meta_batch_size, low=1)
+        for name, value in (("perturb", perturb), ("history", history)):
+            validate.boolean(name, value)
+        if diagonal is not None:
+            validate.boolean("diagonal", diagonal)
+        if num_samples is not None:
+            num_samples = validate.integer("num_samples", num_samples, low=1)
+        elif history:
+            raise ValueError("history=True needs num_samples, the training set size (an int "
+                             ">= 1); got None. Or pass history=False.")
         dim = feature_dim(net, "MetaIADA")
         self.head = dense_head(net, "MetaIADA")
         if diagonal is None:
@@ -125,11 +133,11 @@ class MetaIADA(Classifier):
                 f"features of width {dim} need {self.num_classes} x {dim} x {dim} covariance "
                 f"entries; pass diagonal=True (or None) for features wider than "
                 f"{MAX_FULL_COVARIANCE}.")
-        self.alpha, self.beta, self.perturb = float(alpha), float(beta), bool(perturb)
-        self.meta_scope, self.warmup_steps = meta_scope, int(warmup_steps)
+        self.alpha, self.beta, self.perturb = float(alpha), float(beta), perturb
+        self.meta_scope, self.warmup_steps = meta_scope, warmup_steps
         self.meta_lr, self.covariance_lr = float(meta_lr), float(covariance_lr)
         self.virtual_lr = None if virtual_lr is None else float(virtual_lr)
-        self.diagonal, self.seed = bool(diagonal), seed
+        self.diagonal, self.seed = diagonal, validate.seed("seed", seed, optional=True)
         if perturbation_net is None:
             perturbation_net = default_perturbation_net(len(NAMES))
         if tuple(perturbation_net.input_shape) != (None, len(NAMES)) or \
@@ -144,23 +152,20 @@ class MetaIADA(Classifier):
         self.covariance = ClassCovariance(self.num_classes, dim, diagonal=self.diagonal,
                                           name="class_covariance")
         self.sample_history = None
-        self.num_samples = None if num_samples is None else int(num_samples)
+        self.num_samples = num_samples
         if history:
-            if num_samples is None or int(num_samples) != num_samples or num_samples < 1:
-                raise ValueError(f"history=True needs num_samples, the training set size "
-                                 f"(an int >= 1); got {num_samples!r}. Or pass history=False.")
             self.sample_history = SampleHistory(self.num_samples, name="sample_history")
             self.sample_epsilon = self.add_weight(shape=(self.num_samples,), initializer="zeros",
                                                   trainable=False, name="sample_epsilon")
         x_meta, self.meta_counts = self._meta_set(meta_data, meta_counts)
-        per_class = max(1, int(meta_batch_size) // self.num_classes)
-        self.meta_batch_size, self._meta_per_class = int(meta_batch_size), per_class
+        per_class = max(1, meta_batch_size // self.num_classes)
+        self.meta_batch_size, self._meta_per_class = meta_batch_size, per_class
         self.meta_x = self.add_weight(shape=x_meta.shape, initializer="zeros", trainable=False,
                                       name="meta_x")
         self.meta_x.assign(x_meta)
         self.total_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                            name="total_steps")
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.meta_tracker = keras.metrics.Mean(name="meta_loss")
         self.share_tracker = keras.metrics.Mean(name="adv_share")
         self.warming_up = self.warmup_steps > 0
@@ -173,10 +178,7 @@ class MetaIADA(Classifier):
             if meta_counts is None:
                 raise ValueError("MetaIADA needs meta_data=(x_meta, y_meta), a small clean "
                                  "balanced set (kzoo.data.meta_split).")
-            counts = [int(c) for c in meta_counts]
-            if len(counts) != self.num_classes or min(counts) < 1:
-                raise ValueError(f"meta_counts must hold {self.num_classes} positive counts; "
-                                 f"got {meta_counts!r}.")
+            counts = check_counts("meta_counts", meta_counts, self.num_classes)
             return np.zeros((sum(counts), *shape), "float32"), counts
         if not isinstance(meta_data, (tuple, list)) or len(meta_data) != 2:
             raise ValueError("meta_data must be a pair (x_meta, y_meta).")
@@ -423,9 +425,3 @@ def _split_ids(x):
         return x[0], x[1]
     return x, None
 
-
-def _check_number(name, value, positive=True):
-    ok = isinstance(value, (int, float)) and np.isfinite(value) and (
-        value > 0 if positive else value >= 0)
-    if not ok:
-        raise ValueError(f"{name} must be a number {'>' if positive else '>='} 0; got {value!r}.")

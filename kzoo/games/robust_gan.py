@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kzoo import backend
+from kzoo import backend, validate
 from kzoo.games.gan import GAN, unit_rows
 
 PERTURB = ("latent", "image")
@@ -56,18 +56,13 @@ class RobustGAN(GAN):
     def __init__(self, generator, critic, *, lam=0.1, eps1=0.01, eps2=4.0, perturb="latent",
                  mix="convex", robust_g=True, robust_d=True, **kwargs):
         super().__init__(generator, critic, **kwargs)
-        if not isinstance(lam, (int, float)) or not 0 <= lam <= 1:
-            raise ValueError(f"lam must be in [0, 1]; got {lam!r}.")
-        for name, value in (("eps1", eps1), ("eps2", eps2)):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0; got {value!r}.")
-        if perturb not in PERTURB:
-            raise ValueError(f"perturb must be one of {', '.join(PERTURB)}; got {perturb!r}.")
-        if mix not in MIX:
-            raise ValueError(f"mix must be one of {', '.join(MIX)}; got {mix!r}.")
-        self.lam, self.eps1, self.eps2 = float(lam), float(eps1), float(eps2)
-        self.perturb, self.mix = perturb, mix
-        self.robust_g, self.robust_d = bool(robust_g), bool(robust_d)
+        self.lam = validate.number("lam", lam, low=0, high=1)
+        self.eps1 = validate.number("eps1", eps1, low=0)
+        self.eps2 = validate.number("eps2", eps2, low=0)
+        self.perturb = validate.choice("perturb", perturb, PERTURB)
+        self.mix = validate.choice("mix", mix, MIX)
+        self.robust_g = validate.boolean("robust_g", robust_g)
+        self.robust_d = validate.boolean("robust_d", robust_d)
 
     def _mix(self, clean, worst):
         keep = 1.0 - self.lam if self.mix == "convex" else 1.0

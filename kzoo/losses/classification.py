@@ -11,6 +11,8 @@ weighted cross-entropy does); a batch whose weights are all zero gives 0.
 import numpy as np
 from keras import ops
 
+from kzoo import validate
+
 
 def class_balanced_weights(class_counts, beta=0.9999):
     """Class-balanced weights from the effective number of samples.
@@ -23,14 +25,14 @@ def class_balanced_weights(class_counts, beta=0.9999):
         array([0.186, 1.814], dtype=float32)
     """
     counts = _counts(class_counts)
-    if not 0 <= beta < 1:
-        raise ValueError(f"beta must be in [0, 1); got {beta}.")
+    beta = validate.number("beta", beta, low=0, high=1, high_open=True)
     weights = (1.0 - beta) / (1.0 - np.power(beta, counts))
     return (weights / weights.sum() * len(counts)).astype("float32")
 
 
 def ldam_margins(class_counts, max_margin=0.5):
-    """Per-class LDAM margins ``C / n_c ** (1/4)``, the largest equal to ``max_margin``."""
+    """Per-class LDAM margins ``C / n_c ** (1/4)``, the largest equal to ``max_margin`` (> 0)."""
+    validate.number("max_margin", max_margin, low=0, low_open=True)
     m = 1.0 / np.power(_counts(class_counts), 0.25)
     return (m * (max_margin / m.max())).astype("float32")
 
@@ -41,7 +43,8 @@ def cross_entropy(y_true, logits, class_weight=None, sample_weight=None):
 
 
 def focal(y_true, logits, gamma=2.0, class_weight=None, sample_weight=None):
-    """Focal loss ``(1 - p_y) ** gamma * CE`` (Lin et al., 2017)."""
+    """Focal loss ``(1 - p_y) ** gamma * CE`` (Lin et al., 2017), ``gamma`` >= 0."""
+    gamma = validate.number("gamma", gamma, low=0)
     ce = _per_example_ce(y_true, logits)
     p_true = ops.exp(-ce)
     return _reduce(ops.power(1.0 - p_true, gamma) * ce, y_true, class_weight, sample_weight)
@@ -52,9 +55,10 @@ def ldam(y_true, logits, class_counts, max_margin=0.5, scale=30.0, class_weight=
     """Label-distribution-aware margin loss (Cao et al., 2019).
 
     The true-class logit is lowered by its class margin, then the logits are
-    multiplied by ``scale``. Use it with a normalised (cosine) head, e.g.
+    multiplied by ``scale`` (> 0). Use it with a normalised (cosine) head, e.g.
     ``kzoo.nets.small_cnn(..., normed_head=True)``, as the paper does.
     """
+    scale = validate.number("scale", scale, low=0, low_open=True)
     margins = ops.convert_to_tensor(ldam_margins(class_counts, max_margin))
     logits = ops.convert_to_tensor(logits)
     labels = _labels(y_true)
@@ -65,7 +69,9 @@ def ldam(y_true, logits, class_counts, max_margin=0.5, scale=30.0, class_weight=
 
 def logit_adjusted(y_true, logits, class_counts, tau=1.0, class_weight=None,
                    sample_weight=None):
-    """Logit-adjusted cross-entropy: CE of ``logits + tau * log(prior)`` (Menon et al., 2021)."""
+    """Logit-adjusted cross-entropy: CE of ``logits + tau * log(prior)``, ``tau`` >= 0
+    (Menon et al., 2021)."""
+    tau = validate.number("tau", tau, low=0)
     counts = _counts(class_counts)
     log_prior = ops.convert_to_tensor(np.log(counts / counts.sum()).astype("float32"))
     logits = ops.convert_to_tensor(logits) + tau * log_prior
@@ -74,7 +80,7 @@ def logit_adjusted(y_true, logits, class_counts, tau=1.0, class_weight=None,
 
 def _counts(class_counts):
     counts = np.asarray(class_counts, dtype="float64")
-    if counts.ndim != 1 or counts.size < 2 or (counts <= 0).any():
+    if counts.ndim != 1 or counts.size < 2 or not (np.isfinite(counts) & (counts > 0)).all():
         raise ValueError(
             "class_counts must be a vector of positive counts, one per class; "
             f"got {class_counts!r}."

@@ -6,12 +6,11 @@ plus a gradient ``penalty`` (weight 10 on interpolates) for the Wasserstein ones
 """
 
 import dataclasses
-import math
 
 import numpy as np
 from keras import ops
 
-from kzoo import backend
+from kzoo import backend, validate
 
 
 def ns_critic(real_out, fake_out):
@@ -52,8 +51,7 @@ def sobolev_dual_norm(grad, s=0.0, p=2.0):
         s: float. Smoothness. Default 0.
         p: float > 1. Default 2.
     """
-    if not p > 1:
-        raise ValueError(f"p must be > 1; got {p!r}.")
+    validate.number("p", p, low=1, low_open=True)
     dual = p / (p - 1.0)
     if s != 0:
         if len(grad.shape) != 4:
@@ -120,15 +118,18 @@ LOSSES = {
 }
 
 
+PENALTY_BOUNDS = {"weight": {"low": 0}, "s": {}, "p": {"low": 1, "low_open": True},
+                  "gamma": {"low": 0, "low_open": True}}
+
+
 def get(loss, **penalty):
-    """The ``GANLoss`` named ``loss`` (one of ``LOSSES``), its penalty arguments overridden.
+    """The ``GANLoss`` named ``loss`` (one of ``LOSSES``), its penalty arguments overridden
+    (each a finite number within ``PENALTY_BOUNDS``).
 
     Example:
         >>> bwgan = kzoo.losses.gan.get("bwgan", s=-1.0, p=2.0)
     """
-    if loss not in LOSSES:
-        raise ValueError(f"Unknown GAN loss {loss!r}; allowed: {', '.join(LOSSES)}.")
-    base = LOSSES[loss]
+    base = LOSSES[validate.choice("loss", loss, tuple(LOSSES))]
     if penalty and base.penalty is None:
         raise ValueError(f"GAN loss {loss!r} has no gradient penalty to set {sorted(penalty)} on.")
     unknown = set(penalty) - set(base.penalty or {})
@@ -136,7 +137,6 @@ def get(loss, **penalty):
         raise ValueError(f"unknown penalty argument(s) {sorted(unknown)} for {loss!r}; "
                          f"allowed: {', '.join(base.penalty)}.")
     for key, value in penalty.items():
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{key} must be a finite number; got {value!r}.")
+        validate.number(key, value, **PENALTY_BOUNDS[key])
     return dataclasses.replace(base, penalty={**(base.penalty or {}), **penalty}) \
         if penalty else base

@@ -3,6 +3,8 @@
 import numpy as np
 from keras import ops
 
+from kzoo import validate
+
 
 def iada_loss(features, kernel, bias, y_true, epsilon, covariance, class_prior, alpha=0.5,
               beta=1.0):
@@ -36,8 +38,7 @@ def iada_loss(features, kernel, bias, y_true, epsilon, covariance, class_prior, 
         ...                  ds.class_counts())
     """
     for name, value in (("alpha", alpha), ("beta", beta)):
-        if not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0; got {value!r}.")
+        validate.number(name, value, low=0)
     h = ops.convert_to_tensor(features)
     w = ops.convert_to_tensor(kernel)
     dim, classes = w.shape

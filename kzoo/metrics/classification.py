@@ -3,9 +3,18 @@
 import keras
 import numpy as np
 
+from kzoo import validate
+from kzoo.attacks.pgd import check_batch
+from kzoo.games.classifier import check_counts
+from kzoo.games.game import check_labels
+
 
 def predict_proba(model, x, batch_size=1024):
-    """Softmax probabilities of a logits model (inference mode), as a NumPy array."""
+    """Softmax probabilities of a logits model (inference mode), as a NumPy array.
+
+    ``x``: a non-empty batch (NumPy inputs must be finite); ``batch_size``: int >= 1."""
+    batch_size = validate.integer("batch_size", batch_size, low=1)
+    check_batch(model, x)
     out = [keras.ops.convert_to_numpy(keras.ops.softmax(model(x[i:i + batch_size],
                                                               training=False), axis=-1))
            for i in range(0, len(x), batch_size)]
@@ -14,12 +23,13 @@ def predict_proba(model, x, batch_size=1024):
 
 def accuracy(y, pred):
     """Share of ``pred == y``."""
-    return float(np.mean(np.asarray(pred) == np.asarray(y)))
+    y, pred = _pair(y, pred)
+    return float(np.mean(pred == y))
 
 
 def per_class_accuracy(y, pred, num_classes):
     """Accuracy within each true class (NaN for a class absent from ``y``)."""
-    y, pred = np.asarray(y), np.asarray(pred)
+    y, pred = _pair(y, pred, num_classes)
     hits = np.bincount(y, weights=(pred == y), minlength=num_classes)
     counts = np.bincount(y, minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -39,7 +49,10 @@ def shot_groups(train_counts, head_min=None, tail_max=None):
     ``head_min = n_max * r ** (-1/3)``, ``tail_max = n_max * r ** (-2/3)``,
     ``r = n_max / n_min``.
     """
-    counts = np.asarray(train_counts, dtype="float64")
+    counts = np.asarray(check_counts("train_counts", train_counts), dtype="float64")
+    for name, value in (("head_min", head_min), ("tail_max", tail_max)):
+        if value is not None:
+            validate.number(name, value, low=0)
     ratio = counts.max() / counts.min()
     head_min = counts.max() * ratio ** (-1 / 3) if head_min is None else head_min
     tail_max = counts.max() * ratio ** (-2 / 3) if tail_max is None else tail_max
@@ -49,7 +62,7 @@ def shot_groups(train_counts, head_min=None, tail_max=None):
 def shot_accuracy(y, pred, train_counts, head_min=None, tail_max=None):
     """Accuracy over the test examples of head, medium and tail classes."""
     groups = shot_groups(train_counts, head_min, tail_max)
-    y, pred = np.asarray(y), np.asarray(pred)
+    y, pred = _pair(y, pred, len(groups))
     out = {}
     for name in ("head", "medium", "tail"):
         mask = np.isin(y, np.flatnonzero(groups == name))
@@ -59,14 +72,34 @@ def shot_accuracy(y, pred, train_counts, head_min=None, tail_max=None):
 
 def worst_group_accuracy(y, pred, groups):
     """The lowest accuracy over the groups present in ``groups``."""
-    y, pred, groups = np.asarray(y), np.asarray(pred), np.asarray(groups)
+    y, pred = _pair(y, pred)
+    groups = np.asarray(groups)
+    if groups.shape != y.shape:
+        raise ValueError(f"groups must hold one group per label ({len(y)}); got shape "
+                         f"{groups.shape}.")
     return float(min(np.mean(pred[groups == g] == y[groups == g]) for g in np.unique(groups)))
 
 
 def confusion_matrix(y, pred, num_classes):
     """Counts ``[true, predicted]``, shape (num_classes, num_classes)."""
-    idx = np.asarray(y) * num_classes + np.asarray(pred)
+    y, pred = _pair(y, pred, num_classes)
+    idx = y * num_classes + pred
     return np.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def _pair(y, pred, num_classes=None):
+    """``(y, pred)`` as NumPy vectors of one non-empty length (with ``num_classes``, int
+    class indices in ``[0, num_classes)``), or ``ValueError``."""
+    y, pred = np.asarray(y), np.asarray(pred)
+    if y.ndim != 1 or pred.shape != y.shape or not len(y):
+        raise ValueError(f"y and pred must be non-empty vectors of one length; got shapes "
+                         f"{y.shape} and {pred.shape}.")
+    if num_classes is None:
+        return y, pred
+    num_classes = validate.integer("num_classes", num_classes, low=1)
+    check_labels(y, num_classes, "y")
+    check_labels(pred, num_classes, "pred")
+    return y.astype("int64"), pred.astype("int64")
 
 
 SHOT_MIN_RATIO = 2.0

@@ -8,10 +8,12 @@ what kzoo reports as "Frechet classifier distance" (never "FID").
 
 import numpy as np
 
+from kzoo import validate
+
 
 def feature_statistics(features):
     """Mean and covariance (unbiased, ``np.cov``'s) of features (n, d)."""
-    f = np.asarray(features, "float64")
+    f = _finite("features", features)
     if f.ndim != 2 or len(f) < 2:
         raise ValueError(f"features must have shape (n >= 2, d); got {f.shape}.")
     return f.mean(0), np.cov(f, rowvar=False)
@@ -41,12 +43,13 @@ def frechet_distance_of(features_a, features_b):
 
 
 def inception_score(probs, splits=1):
-    """``exp(E_x KL(p(y|x) || p(y)))`` over ``splits`` equal parts: (mean, std)."""
+    """``exp(E_x KL(p(y|x) || p(y)))`` over ``splits`` (an int in [1, n]) equal parts:
+    (mean, std)."""
     p = np.asarray(probs, "float64")
-    if p.ndim != 2 or not np.allclose(p.sum(1), 1, atol=1e-4) or (p < 0).any():
+    if p.ndim != 2 or not len(p) or not np.allclose(p.sum(1), 1, atol=1e-4) or (p < 0).any():
         raise ValueError("probs must be rows of class probabilities (n, classes).")
     scores = []
-    for part in np.array_split(p, int(splits)):
+    for part in np.array_split(p, validate.integer("splits", splits, low=1, high=len(p))):
         marginal = part.mean(0, keepdims=True)
         kl = (part * (np.log(part + 1e-12) - np.log(marginal + 1e-12))).sum(1)
         scores.append(np.exp(kl.mean()))
@@ -54,18 +57,29 @@ def inception_score(probs, splits=1):
 
 
 def kernel_inception_distance(features_a, features_b, subsets=10, subset_size=1000, seed=0):
-    """Unbiased MMD^2 with the cubic kernel ``(x.y / d + 1)^3``, averaged over random
-    subsets (Binkowski et al.): (mean, std)."""
-    a, b = np.asarray(features_a, "float64"), np.asarray(features_b, "float64")
-    if a.ndim != 2 or a.shape[1] != b.shape[1]:
+    """Unbiased MMD^2 with the cubic kernel ``(x.y / d + 1)^3``, averaged over ``subsets``
+    (int >= 1) random subsets of ``subset_size`` (int >= 2) samples, or all when fewer
+    (Binkowski et al.): (mean, std)."""
+    a, b = _finite("features_a", features_a), _finite("features_b", features_b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"feature sets must be (n, d) with the same d; got {a.shape}, {b.shape}.")
-    m = min(len(a), len(b), int(subset_size))
+    subsets = validate.integer("subsets", subsets, low=1)
+    m = min(len(a), len(b), validate.integer("subset_size", subset_size, low=2))
     if m < 2:
         raise ValueError("kernel_inception_distance needs at least 2 samples per set.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validate.seed("seed", seed))
     values = [_mmd2(a[rng.choice(len(a), m, replace=False)],
-                    b[rng.choice(len(b), m, replace=False)]) for _ in range(int(subsets))]
+                    b[rng.choice(len(b), m, replace=False)]) for _ in range(subsets)]
     return float(np.mean(values)), float(np.std(values))
+
+
+def _finite(name, values):
+    """``values`` as a float64 array, or ``ValueError`` if it holds NaN or inf."""
+    array = np.asarray(values, "float64")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite; it holds "
+                         f"{int(array.size - np.isfinite(array).sum())} NaN or inf values.")
+    return array
 
 
 def _mmd2(x, y):
@@ -85,9 +99,12 @@ def mixture_report(samples, mixture, sigmas=3.0, min_share=None):
       (default: a quarter of an even share);
     - ``log_density``: mean exact log density of the samples under the mixture.
     """
-    x = np.asarray(samples, "float64")
-    if x.ndim != 2 or x.shape[1] != 2:
-        raise ValueError(f"samples must have shape (n, 2); got {x.shape}.")
+    x = _finite("samples", samples)
+    if x.ndim != 2 or x.shape[1] != 2 or not len(x):
+        raise ValueError(f"samples must have shape (n >= 1, 2); got {x.shape}.")
+    validate.number("sigmas", sigmas, low=0, low_open=True)
+    if min_share is not None:
+        validate.number("min_share", min_share, low=0, high=1)
     d2 = ((x[:, None, :] - mixture.means[None]) ** 2).sum(-1)
     nearest = d2.argmin(1)
     good = np.sqrt(d2.min(1)) <= sigmas * mixture.std

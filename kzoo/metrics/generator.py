@@ -12,6 +12,8 @@ that radius (RobustGAN's figure 3).
 import numpy as np
 from keras import ops
 
+from kzoo import validate
+from kzoo.data import check_dataset
 from kzoo.data.scaling import to_unit
 from kzoo.metrics.generative import (
     frechet_distance_of,
@@ -22,22 +24,34 @@ from kzoo.metrics.generative import (
 
 
 def latent_batch(gan, n, seed=0):
-    """``n`` latent vectors (and labels, if conditional) from NumPy: the same on every
-    backend."""
-    z = np.random.default_rng(seed).standard_normal((int(n), gan.latent_dim)).astype("float32")
-    labels = (np.arange(int(n)) % gan.num_classes).astype("int32") if gan.conditional else None
+    """``n`` (int >= 1) latent vectors (and labels, if conditional) from NumPy, drawn with
+    ``seed`` (int in [0, 2**32 - 1]): the same on every backend."""
+    n = validate.integer("n", n, low=1)
+    z = np.random.default_rng(validate.seed("seed", seed)).standard_normal((n, gan.latent_dim))
+    z = z.astype("float32")
+    labels = (np.arange(n) % gan.num_classes).astype("int32") if gan.conditional else None
     return z, labels
 
 
 def generate(gan, z, labels=None, eps=0.0, batch_size=500):
     """Samples (NumPy) from ``z`` or, with ``eps > 0``, from the worst noise within ``eps``
-    of each ``z`` (``gan.worst_latent``). Inference mode throughout."""
+    (>= 0) of each ``z`` (``gan.worst_latent``), ``batch_size`` (int >= 1) at a time.
+    Inference mode throughout."""
+    eps = validate.number("eps", eps, low=0)
+    batch_size = validate.integer("batch_size", batch_size, low=1)
+    z = np.asarray(z, "float32")
+    if z.ndim != 2 or not len(z) or z.shape[1] != gan.latent_dim or not np.isfinite(z).all():
+        raise ValueError(f"z must be finite latent vectors, shape (n >= 1, {gan.latent_dim}); "
+                         f"got shape {z.shape}.")
+    if labels is not None and len(labels) != len(z):
+        raise ValueError(f"labels must hold one label per row of z ({len(z)}); "
+                         f"got {len(labels)}.")
     out = []
     for i in range(0, len(z), batch_size):
         zb = ops.convert_to_tensor(z[i:i + batch_size])
         lb = None if labels is None else ops.convert_to_tensor(labels[i:i + batch_size])
         if eps > 0:
-            zb = gan.worst_latent(zb, float(eps), lb, training=False)
+            zb = gan.worst_latent(zb, eps, lb, training=False)
         out.append(ops.convert_to_numpy(gan.generate(zb, lb, training=False, keep_state=False)))
     return np.concatenate(out)
 
@@ -49,10 +63,10 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         gan: kzoo.games.GAN (or RobustGAN).
         ds: Dataset. A 2-D mixture (``extras["mixture"]``) or images; signed
             images (``kzoo.data.signed``) are mapped back to [0, 1] for the features.
-        n: int or None. Samples. Default 2,500 on a mixture, 1,000 on images.
-        seed: int. Seed of the latent draw. Default 0.
-        worst_eps: sequence of float. Radii of the worst input noise; each adds the
-            metrics with the suffix ``@z_adv<eps>``. Default ().
+        n: int >= 1 or None. Samples. Default 2,500 on a mixture, 1,000 on images.
+        seed: int in [0, 2**32 - 1]. Seed of the latent draw. Default 0.
+        worst_eps: list of float >= 0. Radii of the worst input noise; each adds the
+            metrics with the suffix ``@z_adv<eps>``. Default () (none).
         features: callable or None. Images in [0, 1] -> (features, probs);
             default ``ClassifierFeatures()`` (the digits feature network).
 
@@ -66,8 +80,12 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         >>> gan = kzoo.load("grid25-wgan-gp")
         >>> generator_report(gan, kzoo.data.load("grid25"), worst_eps=[0.5])
     """
-    mixture = ds.extras.get("mixture")
-    n = n or (2500 if mixture is not None else 1000)
+    mixture = check_dataset(ds).extras.get("mixture")
+    if isinstance(worst_eps, (list, tuple)) and not worst_eps:
+        worst_eps = []
+    else:
+        worst_eps = validate.numbers_list("worst_eps", worst_eps, low=0)
+    n = (2500 if mixture is not None else 1000) if n is None else n
     z, labels = latent_batch(gan, n, seed)
     if mixture is not None:
         def measure(samples):

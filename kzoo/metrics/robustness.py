@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from kzoo import validate
+from kzoo.attacks.pgd import check_batch, pgd
 from kzoo.metrics.classification import predict_proba
 
 
@@ -15,22 +17,24 @@ def robust_accuracy(model, x, y, epsilons, *, steps=10, step_ratio=2.5, batch_si
     Args:
         model: a logits model.
         x, y: NumPy inputs and integer labels.
-        epsilons: iterable of float >= 0, in the model's input units.
-        steps: int. PGD steps. Default 10.
-        step_ratio: float. Default 2.5.
-        batch_size: int. Default 512.
+        epsilons: non-empty list of float >= 0, in the model's input units.
+        steps: int >= 1. PGD steps. Default 10.
+        step_ratio: float > 0. Default 2.5.
+        batch_size: int >= 1. Default 512.
         **attack: more ``kzoo.attacks.pgd`` arguments (``norm``, ``random_start``, ...).
 
     Example:
         >>> curve = robust_accuracy(model, ds.x_test, ds.y_test, [0, 0.05, 0.1])
         >>> plot_robust_accuracy({"madry": curve}, "robust.png")
     """
-    from kzoo.attacks import pgd
-
+    epsilons = validate.numbers_list("epsilons", epsilons, low=0)
+    steps = validate.integer("steps", steps, low=1)
+    step_ratio = validate.number("step_ratio", step_ratio, low=0, low_open=True)
+    batch_size = validate.integer("batch_size", batch_size, low=1)
+    check_batch(model, x, y)
     y = np.asarray(y)
     curve = {}
     for eps in epsilons:
-        eps = float(eps)
         if eps == 0:
             pred = predict_proba(model, x, batch_size).argmax(-1)
         else:

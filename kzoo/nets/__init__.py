@@ -4,6 +4,7 @@ Every net names its penultimate layer ``"features"`` and its last layer
 ``"logits"``; ``features_model(net)`` returns the feature extractor.
 """
 
+from kzoo import validate
 from kzoo.nets.cnn import small_cnn
 from kzoo.nets.covariance import ClassCovariance
 from kzoo.nets.gan import (
@@ -28,8 +29,7 @@ BUILDERS = {"small_cnn": small_cnn, "resnet32": resnet32, "mlp": mlp}
 
 def build(arch, input_shape, num_classes, **kwargs):
     """Builds the net named ``arch`` (one of ``BUILDERS``)."""
-    if arch not in BUILDERS:
-        raise ValueError(f"Unknown arch {arch!r}; allowed: {', '.join(sorted(BUILDERS))}.")
+    validate.choice("arch", arch, tuple(sorted(BUILDERS)))
     return BUILDERS[arch](tuple(input_shape), num_classes, **kwargs)
 
 

@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from kzoo import validate
 from kzoo.nets.heads import FEATURES, logits_head
 
 _BLOCKS = {8: 2, 28: 3, 32: 3}
@@ -20,9 +21,9 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, *, width=32, batch_norm=Tru
         input_shape: tuple (height, width, channels). (8, 8, c), (28, 28, c)
             or (32, 32, c). Default (8, 8, 1).
         num_classes: int. Default 10.
-        width: int. Channels of the first block. Default 32.
+        width: int >= 1. Channels of the first block. Default 32.
         batch_norm: bool. Batch norm after each conv. Default True.
-        bn_momentum: float. Moving-average momentum of batch norm. Default 0.9
+        bn_momentum: float in (0, 1). Moving-average momentum of batch norm. Default 0.9
             (PyTorch's 0.1), not Keras' 0.99: on small data sets (a few steps
             per epoch) the slower average lags the weights.
         normed_head: bool. Cosine head (for LDAM). Default False.
@@ -33,7 +34,10 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, *, width=32, batch_norm=Tru
         >>> net.output_shape
         (None, 10)
     """
-    input_shape = tuple(input_shape)
+    input_shape = validate.int_tuple("input_shape", input_shape)
+    width = validate.integer("width", width, low=1)
+    validate.boolean("batch_norm", batch_norm)
+    validate.number("bn_momentum", bn_momentum, low=0, high=1, low_open=True, high_open=True)
     if len(input_shape) != 3 or input_shape[0] != input_shape[1] or input_shape[0] not in _BLOCKS:
         raise ValueError(
             f"small_cnn takes input_shape (8, 8, c), (28, 28, c) or (32, 32, c); "

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kzoo import validate
+
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class ClassCovariance(keras.layers.Layer):
@@ -14,8 +16,8 @@ class ClassCovariance(keras.layers.Layer):
     class. The state is non-trainable and saves with the model.
 
     Args:
-        num_classes: int.
-        dim: int. Feature dimension.
+        num_classes: int >= 2.
+        dim: int >= 1. Feature dimension.
         diagonal: bool. Keep only the variances, shape (classes, dim); for wide
             features. Default False: full matrices (classes, dim, dim).
 
@@ -28,9 +30,9 @@ class ClassCovariance(keras.layers.Layer):
 
     def __init__(self, num_classes, dim, diagonal=False, **kwargs):
         super().__init__(**kwargs)
-        if int(num_classes) < 2 or int(dim) < 1:
-            raise ValueError(f"num_classes must be >= 2 and dim >= 1; got {num_classes}, {dim}.")
-        self.num_classes, self.dim, self.diagonal = int(num_classes), int(dim), bool(diagonal)
+        self.num_classes = validate.integer("num_classes", num_classes, low=2)
+        self.dim = validate.integer("dim", dim, low=1)
+        self.diagonal = validate.boolean("diagonal", diagonal)
         cov_shape = (self.num_classes, self.dim) if diagonal else (self.num_classes,) + (dim,) * 2
         self.mean = self.add_weight(shape=(self.num_classes, self.dim), initializer="zeros",
                                     trainable=False, name="mean")

@@ -12,6 +12,7 @@ critics add a projection term ``embed(y) . h`` (Miyato and Koyama).
 import keras
 from keras import layers
 
+from kzoo import validate
 from kzoo.nets.spectral import SpectralNorm
 
 _START = {8: (2, 2), 28: (7, 2), 32: (4, 3)}  # image side: (first side, upsamplings)
@@ -34,6 +35,7 @@ def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_class
         (None, 8, 8, 1)
     """
     side, ups = _geometry(image_shape, _START, "DCGAN")
+    width = validate.integer("width", width, low=1)
     z, inputs = _latent_inputs(latent_dim, num_classes)
     channels = width * 2 ** (ups - 1)
     x = layers.Dense(side * side * channels, use_bias=False)(z)
@@ -64,7 +66,8 @@ def dcgan_critic(image_shape=(8, 8, 1), *, width=64, num_classes=None, spectral_
         (None,)
     """
     _, ups = _geometry(image_shape, _START, "DCGAN")
-    wrap = SpectralNorm if spectral_norm else (lambda layer: layer)
+    width = validate.integer("width", width, low=1)
+    wrap = _wrapper(spectral_norm)
     image = keras.Input(tuple(image_shape), name="sample")
     x = image
     for i in range(ups):
@@ -82,11 +85,13 @@ def mlp_generator(data_dim=2, latent_dim=2, *, hidden=(128, 128), num_classes=No
         >>> mlp_generator(2, 2).output_shape
         (None, 2)
     """
+    data_dim = validate.integer("data_dim", data_dim, low=1)
+    hidden = validate.int_tuple("hidden", hidden)
     z, inputs = _latent_inputs(latent_dim, num_classes)
     x = z
-    for units in _widths(hidden):
+    for units in hidden:
         x = layers.Dense(units, activation="relu")(x)
-    return keras.Model(inputs, layers.Dense(int(data_dim), name="sample")(x), name=name)
+    return keras.Model(inputs, layers.Dense(data_dim, name="sample")(x), name=name)
 
 
 def mlp_critic(data_dim=2, *, hidden=(128, 128), num_classes=None, spectral_norm=False,
@@ -97,50 +102,57 @@ def mlp_critic(data_dim=2, *, hidden=(128, 128), num_classes=None, spectral_norm
         >>> mlp_critic(2).output_shape
         (None,)
     """
-    wrap = SpectralNorm if spectral_norm else (lambda layer: layer)
-    sample = keras.Input((int(data_dim),), name="sample")
+    data_dim = validate.integer("data_dim", data_dim, low=1)
+    hidden = validate.int_tuple("hidden", hidden)
+    wrap = _wrapper(spectral_norm)
+    sample = keras.Input((data_dim,), name="sample")
     x = sample
-    for units in _widths(hidden):
+    for units in hidden:
         x = layers.LeakyReLU(0.2)(wrap(layers.Dense(units))(x))
     return _score(sample, x, num_classes, wrap, name)
 
 
 def _score(sample, h, num_classes, wrap, name):
+    num_classes = _classes(num_classes)
     score = layers.Reshape(())(wrap(layers.Dense(1, name="score"))(h))
     if num_classes is None:
         return keras.Model(sample, score, name=name)
     label = keras.Input((), dtype="int32", name="label")
-    embed = layers.Embedding(int(num_classes), h.shape[-1], name="projection")(label)
+    embed = layers.Embedding(num_classes, h.shape[-1], name="projection")(label)
     projection = layers.Dot(axes=-1)([embed, h])
     score = layers.Add()([score, layers.Reshape(())(projection)])
     return keras.Model([sample, label], score, name=name)
 
 
 def _latent_inputs(latent_dim, num_classes):
-    if int(latent_dim) < 1:
-        raise ValueError(f"latent_dim must be >= 1; got {latent_dim!r}.")
-    z = keras.Input((int(latent_dim),), name="z")
+    latent_dim = validate.integer("latent_dim", latent_dim, low=1)
+    num_classes = _classes(num_classes)
+    z = keras.Input((latent_dim,), name="z")
     if num_classes is None:
         return z, z
     label = keras.Input((), dtype="int32", name="label")
-    embed = layers.Embedding(int(num_classes), int(latent_dim), name="label_embedding")(label)
+    embed = layers.Embedding(num_classes, latent_dim, name="label_embedding")(label)
     return layers.Concatenate()([z, embed]), [z, label]
 
 
 def _geometry(image_shape, table, family):
     """The layout ``table`` gives for a square image side; an error naming the sides."""
-    image_shape = tuple(image_shape)
+    image_shape = validate.int_tuple("image_shape", image_shape)
     if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] not in table:
         sides = " or ".join(f"({s}, {s}, c)" for s in sorted(table))
         raise ValueError(f"{family} nets take image_shape {sides}; got {image_shape}.")
     return table[image_shape[0]]
 
 
-def _widths(hidden):
-    hidden = tuple(hidden)
-    if not hidden or any(int(h) < 1 for h in hidden):
-        raise ValueError(f"hidden must be a non-empty tuple of positive ints; got {hidden}.")
-    return [int(h) for h in hidden]
+def _classes(num_classes):
+    """None (unconditional) or the number of classes, an int >= 2."""
+    return None if num_classes is None else validate.integer("num_classes", num_classes, low=2)
+
+
+def _wrapper(spectral_norm):
+    """``SpectralNorm`` when ``spectral_norm``, else the identity on layers."""
+    return SpectralNorm if validate.boolean("spectral_norm", spectral_norm) else (
+        lambda layer: layer)
 
 
 _RESNET = {8: (2, 2, 1), 32: (4, 3, 2)}  # side: (first side, up blocks, critic down blocks)
@@ -164,6 +176,7 @@ def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_
         (None, 8, 8, 1)
     """
     side, blocks, _ = _geometry(image_shape, _RESNET, "ResNet GAN")
+    width = validate.integer("width", width, low=1)
     z, inputs = _latent_inputs(latent_dim, num_classes)
     x = layers.Reshape((side, side, width))(layers.Dense(side * side * width)(z))
     for _ in range(blocks):
@@ -188,7 +201,8 @@ def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spect
         (None,)
     """
     _, _, downs = _geometry(image_shape, _RESNET, "ResNet GAN")
-    wrap = SpectralNorm if spectral_norm else (lambda layer: layer)
+    width = validate.integer("width", width, low=1)
+    wrap = _wrapper(spectral_norm)
     image = keras.Input(tuple(image_shape), name="sample")
     x = image
     for i in range(downs + 2):
@@ -214,19 +228,18 @@ def gan_pair(arch, sample_shape, latent_dim, *, num_classes=None, spectral_norm=
 
     Args:
         arch: str. "dcgan", "resnet" (images) or "mlp" (flat data, e.g. 2-D).
-        sample_shape: tuple. (h, w, c) for images, (d,) for "mlp".
-        latent_dim: int.
-        num_classes: int or None. Conditional pair when given. Default None.
+        sample_shape: tuple of int >= 1. (h, w, c) for images, (d,) for "mlp".
+        latent_dim: int >= 1.
+        num_classes: int >= 2 or None. Conditional pair when given. Default None.
         spectral_norm: bool. Spectral normalisation in the critic. Default False.
-        width: int or None. Channels ("dcgan", "resnet"); None: the builder's default.
-        hidden: tuple or None. Hidden widths ("mlp"); None: the builder's default.
+        width: int >= 1 or None. Channels ("dcgan", "resnet"); None: the builder's default.
+        hidden: tuple of int >= 1, or None. Hidden widths ("mlp"); None: the builder's default.
 
     Example:
         >>> g, d = gan_pair("mlp", (2,), 2, hidden=(64, 64))
     """
-    if arch not in PAIRS:
-        raise ValueError(f"Unknown GAN arch {arch!r}; allowed: {', '.join(PAIRS)}.")
-    sample_shape, kwargs = tuple(sample_shape), {}
+    validate.choice("arch", arch, tuple(PAIRS))
+    sample_shape, kwargs = validate.int_tuple("sample_shape", sample_shape), {}
     if arch == "mlp":
         if len(sample_shape) != 1:
             raise ValueError(f"the mlp pair takes flat samples (d,); got {sample_shape}.")
@@ -234,12 +247,12 @@ def gan_pair(arch, sample_shape, latent_dim, *, num_classes=None, spectral_norm=
             raise ValueError("the mlp pair takes hidden=(...), not width.")
         sample_shape = sample_shape[0]
         if hidden is not None:
-            kwargs["hidden"] = tuple(hidden)
+            kwargs["hidden"] = hidden
     else:
         if hidden is not None:
             raise ValueError(f"the {arch} pair takes width=..., not hidden.")
         if width is not None:
-            kwargs["width"] = int(width)
+            kwargs["width"] = width
     make_g, make_d = PAIRS[arch]
     return (make_g(sample_shape, latent_dim, num_classes=num_classes, **kwargs),
             make_d(sample_shape, num_classes=num_classes, spectral_norm=spectral_norm,

@@ -2,6 +2,7 @@
 
 import keras
 
+from kzoo import validate
 from kzoo.nets.layers import NormedDense
 
 FEATURES = "features"
@@ -10,9 +11,8 @@ LOGITS = "logits"
 
 def logits_head(features, num_classes, normed_head):
     """Dense (or cosine, ``normed_head=True``) logits named ``"logits"``."""
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}.")
-    if normed_head:
+    num_classes = validate.integer("num_classes", num_classes, low=2)
+    if validate.boolean("normed_head", normed_head):
         return NormedDense(num_classes, name=LOGITS)(features)
     return keras.layers.Dense(num_classes, name=LOGITS)(features)
 

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kzoo import validate
+
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class NormedDense(keras.layers.Layer):
@@ -11,7 +13,7 @@ class NormedDense(keras.layers.Layer):
     The logits lie in [-1, 1]; margin losses such as LDAM scale them (s = 30).
 
     Args:
-        units: int. Number of outputs.
+        units: int >= 1. Number of outputs.
 
     Example:
         >>> layer = NormedDense(10)
@@ -21,7 +23,7 @@ class NormedDense(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        self.units = int(units)
+        self.units = validate.integer("units", units, low=1)
 
     def build(self, input_shape):
         self.kernel = self.add_weight(

@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from kzoo import validate
 from kzoo.nets.heads import FEATURES, logits_head
 
 
@@ -12,7 +13,7 @@ def mlp(input_shape=(2,), num_classes=8, *, hidden=(128, 128), normed_head=False
     Args:
         input_shape: tuple. Any shape; it is flattened. Default (2,).
         num_classes: int. Default 8.
-        hidden: tuple of int. Hidden widths, at least one. Default (128, 128).
+        hidden: tuple of int >= 1. Hidden widths, at least one. Default (128, 128).
         normed_head: bool. Cosine head. Default False.
         name: str. Default "mlp".
 
@@ -20,10 +21,8 @@ def mlp(input_shape=(2,), num_classes=8, *, hidden=(128, 128), normed_head=False
         >>> mlp((2,), 8).output_shape
         (None, 8)
     """
-    hidden = tuple(hidden)
-    if not hidden or any(int(h) < 1 for h in hidden):
-        raise ValueError(f"hidden must be a non-empty tuple of positive ints; got {hidden}.")
-    inputs = keras.Input(tuple(input_shape), name="input")
+    hidden = validate.int_tuple("hidden", hidden)
+    inputs = keras.Input(validate.int_tuple("input_shape", input_shape), name="input")
     x = layers.Flatten()(inputs)
     for i, units in enumerate(hidden):
         last = i == len(hidden) - 1

@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from kzoo import validate
+
 
 def perturbation_net(num_characteristics=15, hidden=100, name="perturbation_net"):
     """A two-layer MLP with a tanh output: one epsilon per sample, shape (batch,).
@@ -11,18 +13,17 @@ def perturbation_net(num_characteristics=15, hidden=100, name="perturbation_net"
     anti-adversarially (Meta-IADA).
 
     Args:
-        num_characteristics: int. Length of each sample's characteristic vector. Default 15.
-        hidden: int. Hidden units. Default 100.
+        num_characteristics: int >= 1. Length of each sample's characteristic vector. Default 15.
+        hidden: int >= 1. Hidden units. Default 100.
         name: str. Default "perturbation_net".
 
     Example:
         >>> perturbation_net(15)(keras.ops.zeros((4, 15))).shape
         (4,)
     """
-    if int(num_characteristics) < 1 or int(hidden) < 1:
-        raise ValueError(f"num_characteristics and hidden must be >= 1; got "
-                         f"{num_characteristics}, {hidden}.")
-    inputs = keras.Input((int(num_characteristics),), name="characteristics")
-    x = layers.Dense(int(hidden), activation="relu")(inputs)
+    num_characteristics = validate.integer("num_characteristics", num_characteristics, low=1)
+    hidden = validate.integer("hidden", hidden, low=1)
+    inputs = keras.Input((num_characteristics,), name="characteristics")
+    x = layers.Dense(hidden, activation="relu")(inputs)
     x = layers.Dense(1, activation="tanh")(x)
     return keras.Model(inputs, layers.Reshape(())(x), name=name)

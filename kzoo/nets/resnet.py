@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from kzoo import validate
 from kzoo.nets.heads import FEATURES, logits_head
 
 # PyTorch's default (0.1 there), as in the CIFAR ResNet-32 of the long-tail papers.
@@ -22,7 +23,7 @@ def resnet32(input_shape=(32, 32, 3), num_classes=10, *, normed_head=False, name
         >>> resnet32((32, 32, 3), 10).count_params() > 400_000
         True
     """
-    input_shape = tuple(input_shape)
+    input_shape = validate.int_tuple("input_shape", input_shape)
     if len(input_shape) != 3 or input_shape[0] % 4 or input_shape[1] % 4:
         raise ValueError(
             f"resnet32 takes input_shape (h, w, c) with h and w divisible by 4; got {input_shape}."

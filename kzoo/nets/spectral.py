@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kzoo import validate
+
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class SpectralNorm(keras.layers.Wrapper):
@@ -28,9 +30,7 @@ class SpectralNorm(keras.layers.Wrapper):
         if getattr(layer, "activation", None) not in (None, keras.activations.linear):
             raise ValueError(f"SpectralNorm needs a layer without activation; {layer.name} has "
                              f"{layer.activation.__name__}. Add an Activation layer after it.")
-        if int(power_iterations) < 1:
-            raise ValueError(f"power_iterations must be >= 1; got {power_iterations!r}.")
-        self.power_iterations = int(power_iterations)
+        self.power_iterations = validate.integer("power_iterations", power_iterations, low=1)
 
     def build(self, input_shape):
         if not self.layer.built:

@@ -1,0 +1,119 @@
+"""What ``import kzoo`` settles before Keras is imported: the backend, and TensorFlow's quiet.
+
+- With no backend configured (``KERAS_BACKEND`` unset, no ``backend`` in ``keras.json``
+  other than Keras' own default "tensorflow") and TensorFlow not installed, kzoo picks
+  torch, else jax, and says so once on stderr; with none of the three installed it raises
+  ``ImportError`` saying what to install and how to set ``KERAS_BACKEND``.
+- On a machine without an NVIDIA device, TensorFlow's start-up lines (CUDA probing, oneDNN,
+  CPU features) are silenced: its C++ log level is set to errors-only unless the user set
+  ``TF_CPP_MIN_LOG_LEVEL``, and stderr is muted while the ``tensorflow`` module itself
+  loads. Python exceptions are unaffected.
+
+Nothing here imports Keras or a framework.
+"""
+
+import contextlib
+import glob
+import importlib.abc
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+BACKENDS = ("tensorflow", "torch", "jax")
+
+
+def installed(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def configured_backend():
+    """``(backend, source)`` as Keras will read it, or ``(None, None)``."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"], "KERAS_BACKEND"
+    home = Path(os.environ.get("KERAS_HOME", Path("~/.keras").expanduser()))
+    try:
+        backend = json.loads((home / "keras.json").read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        backend = None
+    return (backend, str(home / "keras.json")) if backend else (None, None)
+
+
+def choose_backend():
+    """Sets ``KERAS_BACKEND`` when Keras would otherwise fail for want of TensorFlow."""
+    backend, source = configured_backend()
+    if source == "KERAS_BACKEND" or (backend and backend != "tensorflow"):
+        return  # the user's choice
+    if installed("tensorflow"):
+        return  # Keras' default works
+    for name in ("torch", "jax"):
+        if installed(name):
+            os.environ["KERAS_BACKEND"] = name
+            print(f"kzoo: TensorFlow is not installed; using the {name} backend (set "
+                  f"KERAS_BACKEND=tensorflow|torch|jax to choose).", file=sys.stderr)
+            return
+    raise ImportError("kzoo needs one of tensorflow, torch or jax: pip install 'kzoo[torch]' "
+                      "(or [tensorflow], [jax]), then set KERAS_BACKEND to it.")
+
+
+def has_nvidia_device():
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/proc/driver/nvidia")
+
+
+@contextlib.contextmanager
+def muted_stderr():
+    """Sends file descriptor 2 (C and C++ output too) to /dev/null for the block."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with muted_stderr():
+            self.loader.exec_module(module)
+
+
+class _Startup(importlib.abc.MetaPathFinder):
+    """Chooses the backend when ``keras`` is first imported (after the command line has
+    set ``--backend``), and loads ``tensorflow`` with stderr muted; imports nothing itself."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "keras":
+            choose_backend()
+            return None
+        if fullname != "tensorflow" or has_nvidia_device():
+            return None
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def prepare():
+    """Installs the hook once (nothing to do once Keras is imported)."""
+    if "keras" in sys.modules:
+        return
+    if not any(isinstance(f, _Startup) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Startup())

@@ -1,0 +1,74 @@
+"""The README runs as written: every python and bash block, with the epoch counts set to 1
+(the same substitution for all), and the `kzoo list` transcript is the command's output."""
+
+import os
+import re
+import shlex
+
+import pytest
+from conftest import ROOT, once
+
+from kzoo import cli
+
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```", README, re.S | re.M)
+# The README's own commands: `make demo` and `make test` are the demo test and this suite.
+SELF = {"make demo", "make test"}
+
+
+def one_epoch(text):
+    text = re.sub(r"\bepochs\s*=\s*\d+", "epochs=1", text)
+    return re.sub(r"(kzoo (?:train|compare-backends) .*)$", r"\1 --epochs 1", text, flags=re.M)
+
+
+def blocks(kind):
+    return [code for lang, code in BLOCKS if lang == kind]
+
+
+def test_every_block_is_tagged():
+    assert {lang for lang, _ in BLOCKS} <= {"python", "bash", "text"}, \
+        "tag each README block python, bash (both run by this test) or text (output)"
+    assert len(blocks("python")) >= 5 and len(blocks("bash")) >= 3
+
+
+@once
+@pytest.mark.parametrize("index", range(len(blocks("python"))))
+def test_python_block_runs(index, tmp_path, monkeypatch, capsys):
+    """Each block as a script of its own (a fresh namespace, its own working directory)."""
+    code = one_epoch(blocks("python")[index])
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, f"README python block {index + 1}", "exec"), {"__name__": "__main__"})
+    if "robust_accuracy" in code:  # the comment beside it: clean accuracy of the CE preset
+        out = capsys.readouterr().out
+        assert "0.0: 0.9555" in out, out
+
+
+@once
+@pytest.mark.parametrize("index", range(len(blocks("bash"))))
+def test_bash_block_runs(index, tmp_path, capsys):
+    (tmp_path / "recipes").symlink_to(ROOT / "recipes")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for line in one_epoch(blocks("bash")[index]).splitlines():
+            command = line.split("#")[0].strip()
+            if not command or command in SELF:
+                continue
+            words = shlex.split(command)
+            assert words[0] == "kzoo", f"README bash line is not a kzoo command: {line}"
+            assert cli.main(words[1:]) == 0, f"README: {line}\n{capsys.readouterr().err}"
+            out = capsys.readouterr().out
+            if words[1] == "compare-backends":  # one row per backend, accuracies in [0, 1]
+                rows = [r.split() for r in out.splitlines() if r.split()[:1] and r.split()[0]
+                        in ("tensorflow", "torch", "jax")]
+                assert [r[0] for r in rows] == ["tensorflow", "torch", "jax"], out
+                assert all(0 <= float(r[1]) <= 1 for r in rows), out
+    finally:
+        os.chdir(cwd)
+
+
+def test_kzoo_list_transcript_is_its_output(capsys):
+    transcript = next(code for lang, code in BLOCKS if lang == "text"
+                      and code.startswith("$ kzoo list"))
+    assert cli.main(["list"]) == 0
+    assert capsys.readouterr().out == transcript.split("\n", 1)[1]
