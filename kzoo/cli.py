@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 from kzoo import validate
-
-BACKENDS = ("tensorflow", "torch", "jax")
+from kzoo.startup import BACKENDS
 
 
 def main(argv=None):
@@ -49,9 +48,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _checked(check, **bounds):
-    """An argparse ``type`` from a ``kzoo.validate`` check: its message, on one line."""
-    convert = int if check is validate.integer else float
+def _checked(check, convert, **bounds):
+    """An argparse ``type``: ``convert`` the text, then ``check`` it (a ``kzoo.validate``
+    check); a refusal is the check's message, on one line."""
 
     def parse(text):
         try:
@@ -63,11 +62,10 @@ def _checked(check, **bounds):
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err).strip()) from None
 
-    parse.__name__ = convert.__name__
     return parse
 
 
-EPOCHS = _checked(validate.integer, low=1)
+EPOCHS = _checked(validate.integer, int, low=1)
 
 
 def _parser():
@@ -90,19 +88,19 @@ def _parser():
     p = command("eval", _eval, "Recompute a preset's or run's metrics and compare to its card.")
     p.add_argument("name", help="preset name or run directory")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.add_argument("--tol", type=_checked(validate.number, low=0), default=1e-5,
+    p.add_argument("--tol", type=_checked(validate.number, float, low=0), default=1e-5,
                    help="allowed |card - now| / max(1, |card|) (default 1e-5; cards round "
                         "to 1e-6)")
 
     p = command("sample", _sample, "Write a grid (or, for 2-D data, a scatter) of a generator "
                                    "preset's samples.")
     p.add_argument("name", help="generator preset name or run directory")
-    p.add_argument("--n", type=_checked(validate.integer, low=1), default=64,
-                   help="number of samples (default 64)")
+    p.add_argument("--n", type=_checked(validate.integer, int, low=1),
+                   help="number of samples (default 64; 2000 for 2-D data)")
     p.add_argument("--out", help="PNG path (default: <name>-samples.png)")
-    p.add_argument("--seed", type=_checked(validate.integer, low=0, high=2**32 - 1), default=0,
+    p.add_argument("--seed", type=_checked(validate.seed, int), default=0,
                    help="seed of the latent draw (default 0)")
-    p.add_argument("--worst-eps", type=_checked(validate.number, low=0), default=0.0,
+    p.add_argument("--worst-eps", type=_checked(validate.number, float, low=0), default=0.0,
                    help="sample at the worst input noise within this l2 radius (default 0)")
 
     command("list", _list, "List the presets in the zoo.")
@@ -162,7 +160,7 @@ def _list(args):
 
     cards, broken = zoo.scan()
     for path, why in broken:
-        print(f"kzoo list: warning: {path}: {why}; left out.", file=sys.stderr)
+        print(f"kzoo list: warning: {path}: {why}; left out of the zoo.", file=sys.stderr)
     rows = [(c["name"], c["game"], c["data"].get("provenance_hash", "?"),
              runs.headline(c["metrics"]), c["backend"], c["sha256"][:12]) for c in cards]
     print(format_table(rows, ["preset", "game", "data", "test metrics", "trained on",
@@ -173,8 +171,8 @@ def _sample(args):
     from kzoo import runs, zoo
 
     out = args.out or f"{Path(zoo.resolve(args.name)).name}-samples.png"
-    path = runs.sample(args.name, out, n=args.n, seed=args.seed, worst_eps=args.worst_eps)
-    print(f"{args.n} samples of {args.name} -> {path}")
+    path, n = runs.sample(args.name, out, n=args.n, seed=args.seed, worst_eps=args.worst_eps)
+    print(f"{n} samples of {args.name} -> {path}")
 
 
 def _compare(args):

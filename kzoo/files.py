@@ -1,4 +1,5 @@
-"""Writing files so that a crash at any moment leaves the old file or the new one, never half.
+"""Writing files so that a kill or a crash at any moment leaves the old file or the new one,
+never half of one (data synced to disk before the rename).
 
 Example:
     >>> with atomic_path("runs/x/card.json") as tmp:
@@ -32,10 +33,20 @@ def atomic_path(path):
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
+        _fsync(tmp)  # the data on disk before the name points at it
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def check_writable(directory):

@@ -178,13 +178,13 @@ class Recipe:
                        f"'..'), as it names the run directory runs/<name>; got {name!r}.")
         if not isinstance(spec.get("description", ""), str):
             self._fail(f"description must be a string; got {spec['description']!r}.")
-        self._check(validate.integer, "seed", spec.get("seed", 0), low=0, high=2**32 - 1)
+        self._check(validate.seed, "seed", spec.get("seed", 0))
         epochs = self._check(validate.integer, "[fit] epochs", fit["epochs"], low=1)
         self._check(validate.integer, "[fit] batch_size", fit.get("batch_size", 32), low=1)
         if "drw_epoch" in fit:
             self._check(validate.integer, "[fit] drw_epoch", fit["drw_epoch"], low=0,
                         high=epochs - 1)
-        if fit.get("jit_compile", "auto") not in (True, False, "auto"):
+        if fit.get("jit_compile", "auto") != "auto" and not isinstance(fit["jit_compile"], bool):
             self._fail(f"[fit] jit_compile must be true, false or \"auto\"; "
                        f"got {fit['jit_compile']!r}.")
         opt = spec.get("optimizer", {})

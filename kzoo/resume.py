@@ -86,8 +86,8 @@ class Checkpoint(keras.callbacks.Callback):
     Args:
         directory: path. Created if absent.
         batches: ``EpochBatches``. Told the epoch at the start of each epoch.
-        identity: dict. What makes two runs the same (recipe hash, epochs, backend);
-            ``Checkpoint.mismatch`` compares it with a directory's.
+        identity: dict (JSON values). What makes two runs the same (recipe hash, epochs,
+            backend); ``mismatch`` says how two differ.
         records: dict of name to an object with a ``history`` list (callbacks that keep a
             record per epoch, e.g. ``StepTimer``, ``EpsilonShares``), saved and restored.
     """
@@ -95,7 +95,9 @@ class Checkpoint(keras.callbacks.Callback):
     def __init__(self, directory, batches, identity, records=None):
         super().__init__()
         self.directory, self.batches = Path(directory), batches
-        self.identity, self.records = dict(identity), dict(records or {})
+        # compared with the JSON-read identity of a saved checkpoint
+        self.identity = json.loads(json.dumps(identity))
+        self.records = dict(records or {})
         self.directory.mkdir(parents=True, exist_ok=True)
         self.progress = read_progress(self.directory) or {
             "identity": self.identity, "epoch": 0, "weights": None, "logs": [],
@@ -148,7 +150,7 @@ class Checkpoint(keras.callbacks.Callback):
         # Layer names carry a per-process counter ("dense_3"): compare shapes, not paths.
         if [a.shape for a in arrays] != [tuple(v.shape) for v in variables]:
             raise ValueError(f"{self.directory / self._weights} holds other variables than "
-                             f"this game's; pass --overwrite to start again.")
+                             f"this game's; remove {self.directory} to start again.")
         for v, a in zip(variables, arrays):
             v.assign(a)
 

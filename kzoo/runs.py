@@ -114,9 +114,11 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
                             records={"step_timer": timer, **monitors})
     if resuming and verbose:
         print(f"Resuming {out} after epoch {checkpoint.epoch} of {epochs}.")
+    game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked
+    # The checkpoint goes last: the records it saves must hold this epoch's entries.
     game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
              initial_epoch=checkpoint.epoch, verbose=verbose, shuffle=False,  # batches order
-             callbacks=[checkpoint, *recipe.callbacks(), *monitors.values(), timer])
+             callbacks=[*recipe.callbacks(), *monitors.values(), timer, checkpoint])
     model_path = out / zoo.MODEL_FILE
     game.save(model_path)
     plot_history(checkpoint.history, out / "curves.png", title=recipe.name)
@@ -188,7 +190,7 @@ def generator_report(gan, ds, recipe, out=None):
     eps = [float(e) for e in spec.get("worst_noise_eps", [])]
     result = metrics.generator_report(gan, ds, n=spec.get("samples"), worst_eps=eps)
     if out is not None:
-        n = 2000 if "mixture" in ds.extras else GRID_SAMPLES
+        n = sample_count(ds)
         write_samples(gan, ds, Path(out) / "samples.png", n, name=recipe.name)
         if eps:
             write_samples(gan, ds, Path(out) / "samples_z_adv.png", n, eps=max(eps),
@@ -211,18 +213,23 @@ def evaluate(name_or_dir):
     return card, report(model, ds, recipe)
 
 
-def sample(name_or_dir, out, n=64, seed=0, worst_eps=0.0):
-    """Writes ``n`` samples of a generator preset or run to ``out`` (PNG): a grid of images,
-    or a scatter over the test data for 2-D samples. Returns the path."""
+def sample_count(ds):
+    """How many samples a picture of a generator on ``ds`` shows: a grid of 64 images, or
+    2,000 points over a 2-D mixture."""
+    return 2000 if "mixture" in ds.extras else GRID_SAMPLES
 
-    n = validate.integer("n", n, low=1)
-    seed = validate.integer("seed", seed, low=0, high=2**32 - 1)
+
+def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0):
+    """Writes ``n`` samples (default ``sample_count``) of a generator preset or run to
+    ``out`` (PNG): a grid of images, or a scatter over the test data for 2-D samples.
+    Returns ``(path, n)``."""
+    n = None if n is None else validate.integer("n", n, low=1)
+    seed = validate.seed("seed", seed)
     worst_eps = validate.number("worst_eps", worst_eps, low=0)
-    directory = zoo.resolve(name_or_dir)
-    card = zoo.read_card(directory)
     if Path(out).suffix.lower() != ".png":
         raise ValueError(f"out must be a .png path; got {str(out)!r}.")
-    check_writable(Path(out).parent)
+    directory = zoo.resolve(name_or_dir)
+    card = zoo.read_card(directory)
     model = zoo.load(directory)
     if not hasattr(model, "latent_dim"):
         import kzoo.games
@@ -230,8 +237,10 @@ def sample(name_or_dir, out, n=64, seed=0, worst_eps=0.0):
         generators = [c["name"] for c in zoo.presets() if kzoo.games.trains_generator(c["game"])]
         raise ValueError(f"{card['name']} is a {card['game']}, not a generator; generator "
                          f"presets: {', '.join(generators) or 'none'}.")
-    return write_samples(model, Recipe(card["recipe_spec"]).dataset(), out, n, seed, worst_eps,
-                         name=card["name"])
+    check_writable(Path(out).parent)
+    ds = Recipe(card["recipe_spec"]).dataset()
+    n = sample_count(ds) if n is None else n
+    return write_samples(model, ds, out, n, seed, worst_eps, name=card["name"]), n
 
 
 def write_samples(gan, ds, path, n, seed=0, eps=0.0, name=""):

@@ -5,9 +5,9 @@
   torch, else jax, and says so once on stderr; with none of the three installed it raises
   ``ImportError`` saying what to install and how to set ``KERAS_BACKEND``.
 - On a machine without an NVIDIA device, TensorFlow's start-up lines (CUDA probing, oneDNN,
-  CPU features) are silenced: its C++ log level is set to errors-only unless the user set
-  ``TF_CPP_MIN_LOG_LEVEL``, and stderr is muted while the ``tensorflow`` module itself
-  loads. Python exceptions are unaffected.
+  CPU features) are silenced: its C++ log level is raised unless the user set
+  ``TF_CPP_MIN_LOG_LEVEL`` (3: fatal messages only), and stderr is muted while the
+  ``tensorflow`` module itself loads. Python exceptions are unaffected.
 
 Nothing here imports Keras or a framework.
 """
@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-BACKENDS = ("tensorflow", "torch", "jax")
+BACKENDS = ("tensorflow", "torch", "jax")  # the Keras backends kzoo runs on
 
 
 def installed(name):
@@ -66,48 +66,66 @@ def has_nvidia_device():
 
 @contextlib.contextmanager
 def muted_stderr():
-    """Sends file descriptor 2 (C and C++ output too) to /dev/null for the block."""
+    """Sends file descriptor 2 (C and C++ output too) to /dev/null for the block; does
+    nothing where fd 2 or /dev/null cannot be opened."""
     sys.stderr.flush()
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
     os.dup2(null, 2)
     try:
         yield
     finally:
+        sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
 
 
-class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
+class _Loader(importlib.abc.Loader):
+    """Wraps a module's loader: ``before()`` runs, then the module loads, with stderr muted
+    when ``quiet``. Everything else is the wrapped loader's."""
+
+    def __init__(self, loader, before, quiet):
+        self.loader, self.before, self.quiet = loader, before, quiet
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
-        with muted_stderr():
+        self.before()
+        with muted_stderr() if self.quiet else contextlib.nullcontext():
             self.loader.exec_module(module)
 
 
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 class _Startup(importlib.abc.MetaPathFinder):
-    """Chooses the backend when ``keras`` is first imported (after the command line has
-    set ``--backend``), and loads ``tensorflow`` with stderr muted; imports nothing itself."""
+    """When ``keras`` is first imported (after the command line has set ``--backend``),
+    chooses the backend; when ``tensorflow`` is, loads it quietly on a machine without an
+    NVIDIA device. Looking a module up (``find_spec``) has no side effect."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname == "keras":
-            choose_backend()
+            before, quiet = choose_backend, False
+        elif fullname == "tensorflow" and not has_nvidia_device():
+            before, quiet = _quiet_tensorflow, True
+        else:
             return None
-        if fullname != "tensorflow" or has_nvidia_device():
-            return None
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         sys.meta_path.remove(self)
         try:
             spec = importlib.util.find_spec(fullname)
         finally:
             sys.meta_path.insert(0, self)
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _Loader(spec.loader, before, quiet)
         return spec
 
 

@@ -83,7 +83,7 @@ def int_tuple(name, values):
 
 def choice(name, value, allowed):
     """``value`` if it is one of ``allowed``, or ``ValueError`` listing them."""
-    if isinstance(value, (list, dict)) or value not in allowed:
+    if not any(type(value) is type(a) and value == a for a in allowed):
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; "
                          f"got {value!r}.")
     return value

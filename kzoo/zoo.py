@@ -32,7 +32,7 @@ CARD_KEYS = ("name", "game", "backend", "metrics", "sha256", "recipe_spec", "dat
 
 def presets():
     """The cards of every preset in the zoo, sorted by name. A card that cannot be read is
-    left out with a warning naming its file (``broken_cards()`` lists them)."""
+    left out with a warning naming its file (``scan()`` lists them)."""
     cards, broken = scan()
     for path, err in broken:
         warnings.warn(f"{path}: {err}; left out of the zoo.", stacklevel=2)
@@ -79,7 +79,7 @@ def read_card(directory):
     path = Path(directory) / CARD_FILE
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
+    except ValueError as err:  # UnicodeDecodeError is one
         raise ValueError(f"{path}: not a valid JSON card ({err}).") from err
     if not isinstance(card, dict):
         raise ValueError(f"{path}: a card is a JSON object; got {type(card).__name__}.")

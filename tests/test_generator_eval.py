@@ -4,6 +4,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import once
 from keras import ops
 
 import kzoo
@@ -70,6 +71,8 @@ def test_report_on_images_uses_the_features_of_unit_images():
         generative.inception_score(flat(fake)[1])[0], rel=1e-5)
 
 
+@once  # builds InceptionV3 (20 s on JAX); the same keras.ops plumbing as ClassifierFeatures,
+# whose metrics every backend computes in test_cli's GAN run
 def test_inception_features_plumbing(tmp_path, rng):
     """Random weights, saved and loaded by path: the features are InceptionV3's avg_pool
     on the resized RGB image scaled as keras.applications.inception_v3 does."""

@@ -14,6 +14,7 @@ import pytest
 from conftest import BACKEND, ROOT, once
 
 from kzoo import cli, resume, runs, zoo
+from kzoo.callbacks import StepTimer
 from kzoo.recipes import Recipe
 
 # Bit-identical on every backend here (CPU); the tolerance only documents the claim.
@@ -27,9 +28,10 @@ def tiny(game, **net):
             "net": {"arch": "small_cnn", "width": 8, **net}, "game": game,
             "optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9,
                           "schedule": "cosine"},
-            # no XLA: compiling three times per game is most of the cost, and the kill test
-            # below resumes a compiled run
-            "fit": {"epochs": 3, "batch_size": 64, "jit_compile": False}}
+            # compiling three times per game is most of the cost: XLA is slower to compile on
+            # TensorFlow, and faster overall on JAX; the kill test resumes a default run
+            "fit": {"epochs": 3, "batch_size": 64,
+                    "jit_compile": "auto" if BACKEND == "jax" else False}}
     if game["name"] in ("GAN", "RobustGAN"):
         spec["data"] = {"name": "digits", "scale": "signed"}
         spec["net"] = {"arch": "dcgan", "latent_dim": 8, "width": 8}
@@ -65,11 +67,14 @@ def assert_same_weights(a, b):
 
 
 def fit_with_checkpoint(recipe, ds, directory, stop_after=None):
-    """``runs.train``'s fit on a small data set: EpochBatches and Checkpoint, two epochs."""
+    """``runs.train``'s fit on a small data set (EpochBatches, a record, Checkpoint last as
+    there), two epochs; returns every variable's value and the record."""
     keras.utils.set_random_seed(recipe.seed)
     game = recipe.build(ds)
     batches = resume.EpochBatches(game.training_inputs(ds.x_train), ds.y_train, 32, 3)
-    checkpoint = resume.Checkpoint(directory, batches, {"run": "test"})
+    timer = StepTimer()
+    checkpoint = resume.Checkpoint(directory, batches, {"run": "test"},
+                                   records={"step_timer": timer})
 
     class Stop(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -77,9 +82,9 @@ def fit_with_checkpoint(recipe, ds, directory, stop_after=None):
                 raise KeyboardInterrupt  # as Ctrl-C, after that epoch's checkpoint
 
     game.fit(batches, epochs=2, initial_epoch=checkpoint.epoch, shuffle=False, verbose=0,
-             callbacks=[checkpoint, *recipe.callbacks(), Stop()])
+             callbacks=[*recipe.callbacks(), timer, checkpoint, Stop()])
     return [keras.ops.convert_to_numpy(v) for v in [*game.variables,
-                                                    *game.optimizer.variables]]
+                                                    *game.optimizer.variables]], timer.history
 
 
 # Every game on torch (cheapest here); on the compiled backends one game per kind of state:
@@ -95,11 +100,12 @@ def test_interrupted_game_resumes_to_the_same_state(name, tmp_path):
     recipe = Recipe(GAMES[name])
     ds = recipe.dataset()
     ds = dataclasses.replace(ds, x_train=ds.x_train[:160], y_train=ds.y_train[:160])
-    full = fit_with_checkpoint(recipe, ds, tmp_path / "full")
+    full, _ = fit_with_checkpoint(recipe, ds, tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
         fit_with_checkpoint(recipe, ds, tmp_path / "stopped", stop_after=0)
     assert resume.read_progress(tmp_path / "stopped")["epoch"] == 1
-    resumed = fit_with_checkpoint(recipe, ds, tmp_path / "stopped")
+    resumed, record = fit_with_checkpoint(recipe, ds, tmp_path / "stopped")
+    assert len(record) == 2, "a record lost the epoch before the interruption"
     assert len(full) == len(resumed)
     worst = max(float(np.max(np.abs(a - b), initial=0.0)) for a, b in zip(full, resumed))
     assert worst <= TOLERANCE, f"resumed state differs by {worst:g} on {BACKEND}"
@@ -158,7 +164,7 @@ def test_leftovers_of_a_kill_do_not_block_the_same_command(tmp_path):
     (out / ".tmp-abc.keras").write_bytes(b"half")
     with pytest.raises(FileExistsError, match="different run"):
         runs.train(recipe, out, epochs=1, verbose=0)  # no checkpoint: not known as this run
-    # the same command, interrupted after writing its model but before its card:
+    # the same command, interrupted in its first epoch, a model.keras of another run there:
     ident = {"recipe_sha256": runs._spec_sha256(recipe.spec), "epochs": 1,
              "backend": BACKEND}
     resume.Checkpoint(out / runs.CHECKPOINT_DIR, resume.EpochBatches(np.zeros((1, 1)),
