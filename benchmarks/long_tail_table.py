@@ -22,7 +22,6 @@ import keras
 import numpy as np
 
 import kzoo
-from kzoo.games import DRW
 from kzoo.metrics.plots import plt
 from kzoo.recipes import Recipe
 
@@ -55,10 +54,10 @@ class FromNet(Recipe):
         self._given = net
         super().__init__(spec_)
 
-    def net(self, ds):
+    def players(self, ds):
         clone = keras.models.clone_model(self._given)
         clone.set_weights(self._given.get_weights())
-        return clone
+        return {"net": clone}
 
 
 def train(recipe, ds, callbacks=()):
@@ -66,7 +65,7 @@ def train(recipe, ds, callbacks=()):
     game = recipe.build(ds)
     history = game.fit(ds.x_train, ds.y_train, epochs=recipe.fit["epochs"],
                        batch_size=recipe.fit["batch_size"],
-                       callbacks=[*recipe.callbacks(), *callbacks], verbose=0)
+                       callbacks=list(callbacks), verbose=0)
     pred = kzoo.metrics.predict_proba(game, ds.x_test).argmax(-1)
     return game, kzoo.metrics.classification_report(ds, pred), history.history
 
@@ -83,21 +82,20 @@ def run_seed(imbalance, seed, aegl_lr=None):
     }
     for label, (recipe_name, game, drw) in variants.items():
         s = spec(recipe_name, imbalance, seed, game)
-        s["fit"].pop("drw_epoch", None)
+        s["game"].pop("reweight_epoch", None)
         if drw is not None:
-            s["fit"]["drw_epoch"] = drw
+            s["game"]["reweight_epoch"] = drw
         model, report, _ = train(Recipe(s), ds)
         rows[label], nets[label] = report, model.net
     tail = TAIL_THRESHOLD[imbalance]
     for label, start, extra in (
         ("CE + fine-tune (control)", "CE", {"cross_weight": 0.0}),
         ("AEGL (on CE)", "CE", {}),
-        ("AEGL (on LDAM-DRW)", "LDAM-DRW", {"loss": "ldam"}),
+        ("AEGL (on LDAM-DRW)", "LDAM-DRW", {"loss": "ldam", "reweight_epoch": 0}),
     ):
         s = spec("AEGL", imbalance, seed, {"tail_threshold": tail, "seed": seed, **extra},
                  lr=aegl_lr)
-        callbacks = [DRW(0)] if start == "LDAM-DRW" else []
-        rows[label] = train(FromNet(s, nets[start]), ds, callbacks)[1]
+        rows[label] = train(FromNet(s, nets[start]), ds)[1]
     ablation = {}
     if imbalance == 10:
         for k in KS:

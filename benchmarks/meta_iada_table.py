@@ -72,9 +72,9 @@ def spec(recipe, setting, seed, game=None, drw=None):
     s["seed"] = seed
     s["data"]["bias"] = [{**b, "seed": seed} for b in bias]
     s["game"].update(game or {})
-    s["fit"].pop("drw_epoch", None)
+    s["game"].pop("reweight_epoch", None)
     if drw is not None:
-        s["fit"]["drw_epoch"] = drw
+        s["game"]["reweight_epoch"] = drw
     if s["game"]["name"] == "MetaIADA":
         s["game"]["seed"] = seed
         s["game"]["warmup_steps"] = warm_epochs  # in epochs here; steps set in train()
@@ -96,7 +96,7 @@ def train(s, ds, shares=None, fit_ds=None):
     recipe = Recipe(s)
     keras.utils.set_random_seed(recipe.seed)
     game = recipe.build(fit_ds)
-    callbacks = [*recipe.callbacks(), *([shares] if shares else [])]
+    callbacks = [shares] if shares else []
     game.fit(fit_ds.x_train, fit_ds.y_train, epochs=s["fit"]["epochs"],
              batch_size=s["fit"]["batch_size"], callbacks=callbacks, verbose=0)
     pred = kzoo.metrics.predict_proba(game, ds.x_test).argmax(-1)

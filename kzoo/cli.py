@@ -129,7 +129,7 @@ def _train(args):
     out = Path(args.out or Path("runs") / recipe.name)
     card = runs.train(recipe, out, overwrite=args.overwrite, epochs=args.epochs,
                       verbose=0 if args.quiet else "auto")
-    print(f"{card['name']} [{card['backend']}]: {runs.headline(card['metrics'])}; "
+    print(f"{card['name']} [{card['backend']}]: {runs.headline(card)}; "
           f"{card['wall_time_s']:.1f} s, {card['ms_per_step']:.2f} ms/step -> {out}")
 
 
@@ -162,7 +162,7 @@ def _list(args):
     for path, why in broken:
         print(f"kzoo list: warning: {path}: {why}; left out of the zoo.", file=sys.stderr)
     rows = [(c["name"], c["game"], c["data"].get("provenance_hash", "?"),
-             runs.headline(c["metrics"]), c["backend"], c["sha256"][:12]) for c in cards]
+             runs.headline(c), c["backend"], c["sha256"][:12]) for c in cards]
     print(format_table(rows, ["preset", "game", "data", "test metrics", "trained on",
                               "sha256"]))
 
@@ -176,6 +176,7 @@ def _sample(args):
 
 
 def _compare(args):
+    from kzoo import runs, zoo
     from kzoo.tables import format_table
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -184,7 +185,7 @@ def _compare(args):
         raise ValueError(f"--backends has {unknown or 'nothing'}; allowed: {', '.join(BACKENDS)}.")
     if not Path(args.recipe).is_file():
         raise FileNotFoundError(f"No recipe file at {args.recipe}.")
-    rows = []
+    cards = {}
     with tempfile.TemporaryDirectory() as tmp:
         for b in backends:
             out = Path(tmp) / b
@@ -198,15 +199,18 @@ def _compare(args):
             total = time.perf_counter() - start
             if done.returncode:
                 print(done.stderr[-2000:], file=sys.stderr)
-                rows.append((b, "failed", "", "", "", "", ""))
+                cards[b] = None
                 continue
-            card = json.loads((out / "card.json").read_text())
-            m = card["metrics"]
-            rows.append((b, m["accuracy"], m["balanced_accuracy"], m.get("tail_accuracy", "-"),
-                         card["wall_time_s"], round(total, 1), card["ms_per_step"]))
-    print(format_table(rows, ["backend", "accuracy", "balanced", "tail", "fit s",
-                              "process s", "ms/step"]))
-    return 0 if all(r[1] != "failed" for r in rows) else 1
+            cards[b] = json.loads((out / "card.json").read_text())
+            cards[b]["process_s"] = round(total, 1)
+    ok = [c for c in cards.values() if c is not None]
+    keys = [] if not ok else [k for part in zoo.serves(ok[0]) for k in runs.HEADLINES[part]
+                              if k in ok[0]["metrics"]]
+    rows = [(b, "failed", *[""] * (len(keys) + 2)) if c is None else
+            (b, *[c["metrics"].get(k, "-") for k in keys], c["wall_time_s"], c["process_s"],
+             c["ms_per_step"]) for b, c in cards.items()]
+    print(format_table(rows, ["backend", *keys, "fit s", "process s", "ms/step"]))
+    return 0 if len(ok) == len(cards) else 1
 
 
 def _demo(args):

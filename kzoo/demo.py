@@ -47,7 +47,7 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
     start = time.perf_counter()
     print(f"kzoo demo on the {backend.name} backend\n\n1. The zoo ({zoo.ZOO_DIR}):")
     cards = zoo.presets()
-    print(format_table([(c["name"], c["game"], runs.headline(c["metrics"]), c["backend"])
+    print(format_table([(c["name"], c["game"], runs.headline(c), c["backend"])
                         for c in cards], ["preset", "game", "card metrics", "trained on"]))
 
     print("\n2. Long tail: digits at imbalance 10 (110 ... 11 training images per class)")
@@ -61,7 +61,7 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
     print(f"Fine-tuning {CE_PRESET} for {fine_tune_epochs} epoch(s) with class-balanced "
           f"weights on {ds.summary()}")
     keras.utils.set_random_seed(0)
-    tuned = games.Classifier(zoo.load(CE_PRESET).net, loss="class_balanced",
+    tuned = games.Classifier(zoo.load(CE_PRESET).classifier, loss="class_balanced",
                              class_counts=ds.class_counts())
     tuned.compile(keras.optimizers.SGD(0.01, momentum=0.9))
     tuned.fit(ds.x_train, ds.y_train, validation_data=(ds.x_val, ds.y_val),
@@ -90,9 +90,9 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
     print(f"\n5. Generators: samples written to {out}/")
     written = []
     for c in cards:
-        if games.trains_generator(c["game"]):
+        if "generator" in zoo.serves(c):
             written.append(runs.sample(c["name"], out / f"{c['name']}.png")[0])
-            print(f"{c['name']:<24} {c['game']:<10} {runs.headline(c['metrics'])} -> "
+            print(f"{c['name']:<24} {c['game']:<10} {runs.headline(c)} -> "
                   f"{written[-1]}")
     print(f"\ndone in {time.perf_counter() - start:.1f} s. Next: kzoo train "
           f"recipes/classifier/digits-lt10-ldam-drw.toml, kzoo sample digits-robust-wgan-gp, "

@@ -22,15 +22,27 @@ A recipe looks like::
 
 A bias entry names its transform with ``kind``, or with ``transform`` when the
 transform itself takes a ``kind`` (``{transform = "label_noise", rate = 0.4,
-kind = "flip"}``). An optional ``[eval]`` table adds accuracy under PGD (``robust_epsilons``,
-``robust_steps``) to the card. Unknown keys are refused with the key and the
-allowed ones named.
+kind = "flip"}``). ``[game] name`` is a registered game (``kzoo.games.GAMES``) or
+``"module:Class"`` for a game defined elsewhere; the game takes what it needs from
+the data itself (``Game.from_dataset``). Unknown keys are refused with the key and
+the allowed ones named.
 
-A GAN recipe ("GAN" or "RobustGAN") names a generator and critic pair in ``[net]``
-(``arch = "dcgan"``, "resnet" or "mlp", with ``latent_dim``, ``width`` or ``hidden``,
-``spectral_norm``, ``conditional``); ``[data] scale = "signed"`` maps images to
-[-1, 1]; ``[eval]`` takes ``samples`` and ``worst_noise_eps`` (the radii of the
-worst-input-noise metrics).
+Players: ``[net]`` is the game's first player (``arch`` from ``kzoo.nets.ARCHS`` and
+its arguments, or ``preset``), or, with ``arch = "dcgan"``, "resnet" or "mlp", a
+generator and critic pair (``latent_dim``, ``width`` or ``hidden``,
+``spectral_norm``, ``conditional``). ``[net.<player>]`` tables name each player
+apart. ``preset`` is a preset name or a run directory; the player is taken from
+that game: its player of the same name, else its served classifier, or the one
+named by ``player = "..."``. ``[optimizer]`` is the game's optimizer (a game of
+several players copies it or sets its own defaults); ``[optimizer.<player>]``
+tables give each player its own, their keys overriding the top-level ones.
+
+``[eval]``: for a game serving a classifier, accuracy under PGD
+(``robust_epsilons``, ``robust_steps``); for a generator, ``samples``,
+``worst_noise_eps`` (the radii of the worst-input-noise metrics) and ``features``
+(the classifier preset whose features the image metrics use; default: the data
+set's own, ``kzoo.metrics.feature_preset``). ``[data] scale = "signed"`` maps images
+to [-1, 1], for games that serve no classifier.
 """
 
 import hashlib
@@ -44,13 +56,15 @@ from kzoo import validate
 KEYS = {
     "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval"},
     "data": {"name", "bias", "scale"},
-    "optimizer": {"name", "learning_rate", "momentum", "weight_decay", "schedule", "beta_1",
-                  "beta_2"},
-    "fit": {"epochs", "batch_size", "drw_epoch", "jit_compile"},
-    "eval": {"robust_epsilons", "robust_steps", "samples", "worst_noise_eps"},
+    "fit": {"epochs", "batch_size", "jit_compile"},
+    "eval": {"robust_epsilons", "robust_steps", "samples", "worst_noise_eps", "features"},
 }
+OPTIMIZER_KEYS = {"name", "learning_rate", "momentum", "weight_decay", "schedule", "beta_1",
+                  "beta_2"}
+EVAL_KEYS = {"classifier": {"robust_epsilons", "robust_steps"},
+             "generator": {"samples", "worst_noise_eps", "features"}}
 REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "game": {"name"},
-            "fit": {"epochs"}}
+            "fit": {"epochs"}, "net": set()}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 SCHEDULES = ("constant", "cosine")
 SCALES = ("unit", "signed")
@@ -104,11 +118,24 @@ class Recipe:
         return self.spec["fit"]
 
     @property
-    def is_gan(self):
-        """Whether the game trains a generator (GAN or a game built on it)."""
+    def game_class(self):
+        """The class of ``[game] name``."""
         import kzoo.games
 
-        return kzoo.games.trains_generator(self.spec["game"]["name"])
+        return kzoo.games.get(self.spec["game"]["name"])
+
+    @property
+    def serves(self):
+        return self.game_class.serves
+
+    @property
+    def player_specs(self):
+        """``{player: table}`` of ``[net]``: one entry per ``[net.<player>]`` table, or
+        the shorthand under the key ``""``."""
+        net = self.spec["net"]
+        if net and all(isinstance(v, dict) for v in net.values()):
+            return dict(net)
+        return {"": net}
 
     def _fail(self, message):
         raise RecipeError(f"{self.path or 'recipe'}: {message}")
@@ -116,7 +143,6 @@ class Recipe:
     def _validate(self):
         import kzoo.data
         import kzoo.games
-        import kzoo.nets
 
         for section in (*KEYS, *(REQUIRED.keys() - KEYS.keys())):
             table = self.spec if section == "" else self.spec.get(section, {})
@@ -131,7 +157,7 @@ class Recipe:
             if unknown:
                 self._fail(f"unknown key(s) {sorted(unknown)} in {where}; "
                            f"allowed: {', '.join(sorted(allowed))}.")
-        data, net, game = self.spec["data"], self.spec["net"], self.spec["game"]
+        data, game = self.spec["data"], self.spec["game"]
         self._check(validate.choice, "[data] name", data["name"], kzoo.data.NAMES)
         bias = data.get("bias", [])
         if not isinstance(bias, list):
@@ -142,24 +168,63 @@ class Recipe:
                 self._fail(f"each [data] bias needs kind in {sorted(kzoo.data.TRANSFORMS)}; "
                            f"got {step!r}.")
         self._check(validate.choice, "[data] scale", data.get("scale", "unit"), SCALES)
-        self._check(validate.choice, "[game] name", game["name"], tuple(kzoo.games.GAMES))
-        if self.is_gan:
-            if not isinstance(net.get("arch"), str) or net.get("arch") not in kzoo.nets.PAIRS:
-                self._fail(f"[net] of a {game['name']} needs arch in "
-                           f"{', '.join(kzoo.nets.PAIRS)} (a generator and critic pair); "
-                           f"got {net.get('arch', net.get('preset'))!r}.")
-        elif "preset" in net:
-            if set(net) != {"preset"} or not isinstance(net["preset"], str):
-                self._fail(f"[net] with preset takes one string and no other key; got {net!r}.")
-        elif not isinstance(net.get("arch"), str) or net.get("arch") not in kzoo.nets.BUILDERS:
-            self._fail(f"[net] needs arch in {', '.join(kzoo.nets.BUILDERS)} or a preset; "
-                       f"got arch {net.get('arch')!r}.")
-        opt = self.spec.get("optimizer", {})
-        self._check(validate.choice, "[optimizer] name", opt.get("name", "adam"),
-                    tuple(OPTIMIZERS))
-        self._check(validate.choice, "[optimizer] schedule", opt.get("schedule", "constant"),
-                    SCHEDULES)
+        self._check(kzoo.games.get, game["name"])
+        self._check_players()
+        for where, opt in self._optimizer_tables():
+            unknown = set(opt) - OPTIMIZER_KEYS
+            if unknown:
+                self._fail(f"unknown key(s) {sorted(unknown)} in {where}; "
+                           f"allowed: {', '.join(sorted(OPTIMIZER_KEYS))}.")
+            self._check(validate.choice, f"{where} name", opt.get("name", "adam"),
+                        tuple(OPTIMIZERS))
+            self._check(validate.choice, f"{where} schedule", opt.get("schedule", "constant"),
+                        SCHEDULES)
         self._check_values()
+
+    def _check_players(self):
+        """``[net]``: the shorthand, or one table per player of the game."""
+        import kzoo.nets
+
+        game = self.game_class
+        for player, spec in self.player_specs.items():
+            where = f"[net.{player}]" if player else "[net]"
+            if player and player not in game.players:
+                self._fail(f"{where}: {self.spec['game']['name']} has no player {player!r}; "
+                           f"its players: {', '.join(game.players)}.")
+            if "preset" in spec:
+                if not set(spec) <= {"preset", "player"} or not all(
+                        isinstance(v, str) for v in spec.values()):
+                    self._fail(f"{where} with preset takes a preset name or run directory "
+                               f"(and optionally player = \"<name>\"), strings, and no other "
+                               f"key; got {spec!r}.")
+                continue
+            pair = not player and set(game.players) == {"generator", "critic"}
+            archs = kzoo.nets.PAIRS if pair else kzoo.nets.ARCHS
+            if not isinstance(spec.get("arch"), str) or spec["arch"] not in archs:
+                self._fail(f"{where} needs arch in {', '.join(archs)} or a preset; "
+                           f"got arch {spec.get('arch')!r}.")
+            self._check(validate.boolean, f"{where} conditional", spec.get("conditional",
+                                                                            False))
+            if "num_classes" in spec and spec["arch"] not in kzoo.nets.BUILDERS:
+                self._fail(f"{where} num_classes is set from the data; write "
+                           f"conditional = true for a class-conditional net.")
+
+    def _optimizer_tables(self):
+        """``[(where, keys)]``: ``[optimizer]``, or each ``[optimizer.<player>]`` merged over
+        the top-level keys."""
+        opt = self.spec.get("optimizer", {})
+        if not isinstance(opt, dict):
+            self._fail("[optimizer] must be a table.")
+        common = {k: v for k, v in opt.items() if not isinstance(v, dict)}
+        per_player = {k: v for k, v in opt.items() if isinstance(v, dict)}
+        for player in per_player:
+            if player not in self.game_class.players:
+                self._fail(f"[optimizer.{player}]: {self.spec['game']['name']} has no player "
+                           f"{player!r}; its players: {', '.join(self.game_class.players)}.")
+        if not per_player:
+            return [("[optimizer]", common)]
+        return [(f"[optimizer.{p}]", {**common, **per_player.get(p, {})})
+                for p in self.game_class.players]
 
     def _check(self, check, key, *args, **kwargs):
         """``check(key, ...)`` from ``kzoo.validate``, its ValueError as a RecipeError."""
@@ -179,36 +244,34 @@ class Recipe:
         if not isinstance(spec.get("description", ""), str):
             self._fail(f"description must be a string; got {spec['description']!r}.")
         self._check(validate.seed, "seed", spec.get("seed", 0))
-        epochs = self._check(validate.integer, "[fit] epochs", fit["epochs"], low=1)
+        self._check(validate.integer, "[fit] epochs", fit["epochs"], low=1)
         self._check(validate.integer, "[fit] batch_size", fit.get("batch_size", 32), low=1)
-        if "drw_epoch" in fit:
-            self._check(validate.integer, "[fit] drw_epoch", fit["drw_epoch"], low=0,
-                        high=epochs - 1)
         if fit.get("jit_compile", "auto") != "auto" and not isinstance(fit["jit_compile"], bool):
             self._fail(f"[fit] jit_compile must be true, false or \"auto\"; "
                        f"got {fit['jit_compile']!r}.")
-        opt = spec.get("optimizer", {})
         bounds = {"learning_rate": {"low": 0, "low_open": True}, "weight_decay": {"low": 0},
                   **{k: {"low": 0, "high": 1, "high_open": True}
                      for k in ("momentum", "beta_1", "beta_2")}}
-        for key, kwargs in bounds.items():
-            if key in opt:
-                self._check(validate.number, f"[optimizer] {key}", opt[key], **kwargs)
+        for where, opt in self._optimizer_tables():
+            for key, kwargs in bounds.items():
+                if key in opt:
+                    self._check(validate.number, f"{where} {key}", opt[key], **kwargs)
         evaluation = spec.get("eval", {})
-        kind, other = (("a generator", {"robust_epsilons", "robust_steps", "drw_epoch"})
-                       if self.is_gan else ("a classifier", {"samples", "worst_noise_eps"}))
-        misplaced = sorted(other & (set(evaluation) | set(fit)))
+        misplaced = sorted(set(evaluation) - set().union(*(EVAL_KEYS[s] for s in self.serves)))
         if misplaced:
-            self._fail(f"{misplaced} do not apply to {spec['game']['name']}, {kind} game.")
-        if spec["data"].get("scale") == "signed" and not self.is_gan:
-            self._fail("[data] scale = \"signed\" is for GAN recipes; kzoo's classifiers and "
-                       "attacks take [0, 1] inputs.")
-        if self.is_gan:
-            self._check(validate.boolean, "[net] conditional", spec["net"].get("conditional",
-                                                                             False))
-        if self.is_gan and "num_classes" in spec["net"]:
-            self._fail("[net] num_classes is set from the data; write conditional = true "
-                       "for a class-conditional pair.")
+            self._fail(f"[eval] {misplaced} do not apply to {spec['game']['name']}, which "
+                       f"serves {' and '.join(self.serves) or 'nothing'}.")
+        if spec["data"].get("scale") == "signed" and "classifier" in self.serves:
+            self._fail(f"[data] scale = \"signed\" is for games that serve no classifier; "
+                       f"{spec['game']['name']} serves one, and kzoo's classifiers and attacks "
+                       f"take [0, 1] inputs.")
+        if "generator" in self.serves:
+            from kzoo.metrics.generator import feature_preset
+
+            try:
+                feature_preset(spec["data"]["name"], evaluation.get("features"))
+            except ValueError as err:
+                self._fail(f"[eval] features: {err}")
         for key in ("robust_epsilons", "worst_noise_eps"):
             if key in evaluation:
                 self._check(validate.numbers_list, f"[eval] {key}", evaluation[key], low=0)
@@ -230,68 +293,91 @@ class Recipe:
         return ds
 
     def build(self, ds, epochs=None):
-        """The compiled game for ``ds`` (nets built, optimizer and schedule set)."""
+        """The compiled game for ``ds`` (players built, optimizers and schedule set)."""
+        game_cls = self.game_class
+        game_kwargs = {k: v for k, v in self.spec["game"].items() if k != "name"}
+        players = self.players(ds)
+        _check_keywords(self, game_cls, "[game]", {**players, **game_kwargs})
+        try:
+            game = game_cls.from_dataset(ds, **players, **game_kwargs)
+        except (TypeError, ValueError) as err:
+            self._fail(f"[game]: {err}")
+        tables = self._optimizer_tables()
+        if len(tables) == 1:
+            optimizer = self._optimizer(tables[0], ds, epochs)
+        else:
+            optimizer = {p: self._optimizer(t, ds, epochs)
+                         for p, t in zip(game_cls.players, tables)}
+        try:
+            game.compile(optimizer, jit_compile=self.fit.get("jit_compile", "auto"))
+        except ValueError as err:
+            self._fail(f"[optimizer]: {err}")
+        return game
+
+    def _optimizer(self, table, ds, epochs):
         import keras
 
-        import kzoo.games
-
-        net = self.net(ds)
-        game_kwargs = {k: v for k, v in self.spec["game"].items() if k != "name"}
-        game_cls = kzoo.games.GAMES[self.spec["game"]["name"]]
-        params = _parameters(game_cls)
-        if "class_counts" in params:
-            game_kwargs.setdefault("class_counts", ds.class_counts())
-        if "num_samples" in params:
-            game_kwargs.setdefault("num_samples", len(ds.y_train))
-        if "meta_data" in params:
-            if "x_meta" not in ds.extras:
-                self._fail(f"game {game_cls.__name__} needs a meta set: add "
-                           f"{{kind = \"meta_split\"}} to [data] bias.")
-            game_kwargs.setdefault("meta_data", (ds.extras["x_meta"], ds.extras["y_meta"]))
-        players = net if self.is_gan else (net,)
-        game = _call(self, game_cls, "[game]", *players, **game_kwargs)
-        opt = dict(self.spec.get("optimizer", {}))
+        where, opt = table[0], dict(table[1])
         name = OPTIMIZERS[opt.pop("name", "adam")]
         lr = opt.pop("learning_rate", 1e-3)
         if opt.pop("schedule", "constant") == "cosine":
             steps = (epochs or self.fit["epochs"]) * math.ceil(
                 len(ds.y_train) / self.fit.get("batch_size", 32))
             lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
-        optimizer = _call(self, getattr(keras.optimizers, name), "[optimizer]",
-                          learning_rate=lr, **opt)
-        game.compile(optimizer, jit_compile=self.fit.get("jit_compile", "auto"))
-        return game
+        return _call(self, getattr(keras.optimizers, name), where, learning_rate=lr, **opt)
 
-    def net(self, ds):
-        """A fresh net from ``[net]``: built by its builder, or a preset's trained net;
-        for a GAN, the ``(generator, critic)`` pair."""
+    def players(self, ds):
+        """``{player: keras.Model}`` from ``[net]`` for the data set ``ds``: built fresh or
+        taken from a preset or run."""
         import kzoo.nets
+
+        game = self.game_class
+        players = {}
+        for player, spec in self.player_specs.items():
+            where = f"[net.{player}]" if player else "[net]"
+            if "preset" in spec:
+                players[player or game.players[0]] = self._trained_player(
+                    where, spec, player or game.players[0], ds)
+                continue
+            kwargs = {k: v for k, v in spec.items() if k != "arch"}
+            if not player and set(game.players) == {"generator", "critic"}:
+                conditional = kwargs.pop("conditional", False)
+                kwargs.setdefault("latent_dim", 64 if len(ds.input_shape) == 3 else 2)
+                players["generator"], players["critic"] = _call(
+                    self, kzoo.nets.gan_pair, where, spec["arch"], ds.input_shape,
+                    num_classes=ds.num_classes if conditional else None, **kwargs)
+                continue
+            _check_keywords(self, kzoo.nets.ARCHS[spec["arch"]][1], where,
+                            {k: v for k, v in kwargs.items() if k != "conditional"},
+                            taken=("input_shape", "image_shape", "data_dim", "num_classes"))
+            try:
+                players[player or game.players[0]] = kzoo.nets.build_for_data(
+                    spec["arch"], ds.input_shape, ds.num_classes, **kwargs)
+            except (TypeError, ValueError) as err:
+                self._fail(f"{where}: {err}")
+        return players
+
+    def _trained_player(self, where, spec, player, ds):
+        """The trained ``player`` of the preset or run ``spec["preset"]``: the player of
+        that name (or ``spec["player"]``), else the served classifier."""
         from kzoo import zoo
 
-        spec = self.spec["net"]
-        if self.is_gan:
-            kwargs = {k: v for k, v in spec.items() if k not in ("arch", "conditional")}
-            if spec.get("conditional"):
-                kwargs["num_classes"] = ds.num_classes
-            kwargs.setdefault("latent_dim", 64 if len(ds.input_shape) == 3 else 2)
-            return _call(self, kzoo.nets.gan_pair, "[net]", spec["arch"], ds.input_shape,
-                         **kwargs)
-        if "preset" in spec:
-            model = zoo.load(spec["preset"])
-            if not hasattr(model, "net"):
-                self._fail(f"[net] preset {spec['preset']!r} is a {type(model).__name__} "
-                           f"(a generator); a classifier recipe starts from a classifier "
-                           f"preset.")
-            net = model.net
-            if tuple(net.input_shape[1:]) != ds.input_shape or net.output_shape[-1] != \
-                    ds.num_classes:
-                self._fail(f"preset {spec['preset']!r} takes {net.input_shape[1:]} -> "
-                           f"{net.output_shape[-1]} classes; the data is {ds.input_shape} -> "
-                           f"{ds.num_classes}.")
-            return net
-        kwargs = {k: v for k, v in spec.items() if k != "arch"}
-        builder = kzoo.nets.BUILDERS[spec["arch"]]
-        return _call(self, builder, "[net]", ds.input_shape, ds.num_classes, **kwargs)
+        source = self._check(lambda _, name: zoo.load(name), where, spec["preset"])
+        parts = {p: getattr(source, p) for p in source.players}
+        if "classifier" in source.serves:
+            parts.setdefault("classifier", source.classifier)
+        name = spec.get("player") or (player if player in parts else "classifier")
+        if name not in parts:
+            self._fail(f"{where}: preset {spec['preset']!r} is a {type(source).__name__} "
+                       f"with players {', '.join(parts)}; name one with player = "
+                       f"\"<name>\".")
+        net = parts[name]
+        if name == "classifier" or parts.get("classifier") is net:
+            shape, classes = tuple(net.input_shape[1:]), net.output_shape[-1]
+            if shape != tuple(ds.input_shape) or classes != ds.num_classes:
+                self._fail(f"{where}: preset {spec['preset']!r} takes {shape} -> {classes} "
+                           f"classes; the data is {ds.input_shape} -> {ds.num_classes}.")
+        return net
 
     @property
     def robust_eval(self):
@@ -300,12 +386,6 @@ class Recipe:
         if "robust_epsilons" not in spec:
             return None
         return list(map(float, spec["robust_epsilons"])), spec.get("robust_steps", 10)
-
-    def callbacks(self):
-        import kzoo.games
-
-        drw = self.fit.get("drw_epoch")
-        return [] if drw is None else [kzoo.games.DRW(drw)]
 
 
 def _transform(step):
@@ -331,14 +411,21 @@ def _parameters(fn):
     return params
 
 
+def _check_keywords(recipe, fn, where, kwargs, taken=()):
+    """A RecipeError naming the allowed keys when ``fn`` takes no keyword of ``kwargs``
+    (``taken``: parameters the recipe sets itself)."""
+    allowed = [n for n, p in _parameters(fn).items()
+               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in taken]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        recipe._fail(f"unknown key(s) {unknown} in {where}; allowed: {', '.join(allowed)}.")
+
+
 def _call(recipe, fn, where, *args, **kwargs):
     """Calls ``fn``; an unexpected keyword becomes a RecipeError naming the allowed ones."""
     named = [n for n, p in _parameters(fn).items()
              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    allowed = named[len(args):]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        recipe._fail(f"unknown key(s) {unknown} in {where}; allowed: {', '.join(allowed)}.")
+    _check_keywords(recipe, fn, where, kwargs, taken=named[:len(args)])
     try:
         return fn(*args, **kwargs)
     except (TypeError, ValueError) as err:

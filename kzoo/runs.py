@@ -1,10 +1,11 @@
 """Training a recipe into a run directory, and re-evaluating a run or preset.
 
 A run directory holds ``model.keras``, ``card.json``, ``curves.png`` (every
-logged curve), ``confusion.png`` (test confusion matrix) and the game's own
-figures (``Game.training_monitors``; MetaIADA: ``epsilon_shares.png``). A
-generator's run has ``samples.png`` (and ``samples_z_adv.png``, samples at the
-worst input noise) in place of the confusion matrix.
+logged curve, training beside validation) and the game's own figures
+(``Game.training_monitors``; MetaIADA: ``epsilon_shares.png``), and a report per
+part the game serves (``Game.serves``): for a classifier, its metrics and
+``confusion.png`` (and ``robust.png``); for a generator, its metrics and
+``samples.png`` (and ``samples_z_adv.png``, samples at the worst input noise).
 """
 
 import hashlib
@@ -16,18 +17,9 @@ from pathlib import Path
 
 from kzoo import validate, zoo
 from kzoo.files import check_writable, is_temporary, write_json
+from kzoo.games.game import game_name
 from kzoo.recipes import Recipe, RecipeError
 
-PAPERS = {
-    "Classifier": "Cao et al., NeurIPS 2019 (LDAM, DRW); baselines of AEGL and Meta-IADA",
-    "PGDAdversarialTraining": "Madry et al., ICLR 2018",
-    "AEGL": "Zhang et al., Adversarial Examples for Good (AEGL), ICIP 2022",
-    "MetaIADA": "Zhou et al., Boosting Model Resilience via Implicit Adversarial Data "
-                "Augmentation (Meta-IADA), IJCAI 2024",
-    "GAN": "Goodfellow et al. 2014; Radford et al. 2016 (DCGAN); Gulrajani et al. 2017 "
-           "(WGAN-GP); Adler and Lunz 2018 (BWGAN)",
-    "RobustGAN": "Liu et al., Robust Generative Adversarial Network, 2019",
-}
 GRID_SAMPLES = 64
 CHECKPOINT_DIR = "checkpoint"
 
@@ -118,7 +110,7 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
     # The checkpoint goes last: the records it saves must hold this epoch's entries.
     game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
              initial_epoch=checkpoint.epoch, verbose=verbose, shuffle=False,  # batches order
-             callbacks=[*recipe.callbacks(), *monitors.values(), timer, checkpoint])
+             callbacks=[*monitors.values(), timer, checkpoint])
     model_path = out / zoo.MODEL_FILE
     game.save(model_path)
     plot_history(checkpoint.history, out / "curves.png", title=recipe.name)
@@ -128,8 +120,9 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
     card = {
         "name": recipe.name,
         "served": served_description(game, ds),
-        "game": type(game).__name__,
-        "paper": PAPERS.get(type(game).__name__, ""),
+        "serves": list(game.serves),
+        "game": game_name(type(game)),
+        "paper": type(game).paper,
         "recipe": _relative(recipe.path),
         "recipe_sha256": identity["recipe_sha256"],
         "recipe_spec": recipe.spec,
@@ -157,15 +150,22 @@ def _spec_sha256(spec):
 
 
 def report(model, ds, recipe, out=None):
-    """The card metrics of ``model`` on ``ds``'s test split.
+    """The card metrics of the game ``model`` on ``ds``'s test split: the report of each
+    part it serves, in one dict."""
+    result = {}
+    if "classifier" in model.serves:
+        result.update(classifier_report(model.classifier, ds, recipe, out))
+    if "generator" in model.serves:
+        result.update(generator_report(model, ds, recipe, out))
+    return result
 
-    With ``out``, also writes confusion.png and, for a recipe with a robust
-    evaluation, robust.png (accuracy under PGD against epsilon).
-    """
+
+def classifier_report(model, ds, recipe, out=None):
+    """The test metrics of the classifier ``model`` (inputs to logits); with ``out``, also
+    writes confusion.png and, for a recipe with a robust evaluation, robust.png (accuracy
+    under PGD against epsilon)."""
     from kzoo import metrics
 
-    if recipe.is_gan:
-        return generator_report(model, ds, recipe, out)
     pred = metrics.predict_proba(model, ds.x_test).argmax(-1)
     result = metrics.classification_report(ds, pred)
     if recipe.robust_eval:
@@ -188,7 +188,8 @@ def generator_report(gan, ds, recipe, out=None):
 
     spec = recipe.spec.get("eval", {})
     eps = [float(e) for e in spec.get("worst_noise_eps", [])]
-    result = metrics.generator_report(gan, ds, n=spec.get("samples"), worst_eps=eps)
+    result = metrics.generator_report(gan, ds, n=spec.get("samples"), worst_eps=eps,
+                                      features=spec.get("features"))
     if out is not None:
         n = sample_count(ds)
         write_samples(gan, ds, Path(out) / "samples.png", n, name=recipe.name)
@@ -230,13 +231,11 @@ def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0):
         raise ValueError(f"out must be a .png path; got {str(out)!r}.")
     directory = zoo.resolve(name_or_dir)
     card = zoo.read_card(directory)
+    if "generator" not in zoo.serves(card):
+        generators = [c["name"] for c in zoo.presets() if "generator" in zoo.serves(c)]
+        raise ValueError(f"{card['name']} is a {card['game']}, which serves no generator; "
+                         f"generator presets: {', '.join(generators) or 'none'}.")
     model = zoo.load(directory)
-    if not hasattr(model, "latent_dim"):
-        import kzoo.games
-
-        generators = [c["name"] for c in zoo.presets() if kzoo.games.trains_generator(c["game"])]
-        raise ValueError(f"{card['name']} is a {card['game']}, not a generator; generator "
-                         f"presets: {', '.join(generators) or 'none'}.")
     check_writable(Path(out).parent)
     ds = Recipe(card["recipe_spec"]).dataset()
     n = sample_count(ds) if n is None else n
@@ -256,33 +255,40 @@ def write_samples(gan, ds, path, n, seed=0, eps=0.0, name=""):
     return metrics.plot_samples(x, path, title=title, real=ds.x_test if x.ndim == 2 else None)
 
 
-def headline(m):
-    """The card's main numbers in one line (FCD: Frechet classifier distance)."""
-    known = ({"accuracy", "balanced_accuracy"}, {"modes", "high_quality", "log_density"},
-             {"frechet_classifier_distance", "frechet_classifier_distance_real",
-              "classifier_score"})
-    if not any(keys <= set(m) for keys in known):
+HEADLINES = {
+    "classifier": ("accuracy", "balanced_accuracy", "tail_accuracy"),
+    "generator": ("modes", "high_quality", "log_density", "frechet_classifier_distance",
+                  "frechet_classifier_distance_real", "classifier_score"),
+}
+
+
+def headline(card):
+    """The card's main numbers in one line: the headline metrics of each part its game
+    serves (FCD: Frechet classifier distance)."""
+    short = {"balanced_accuracy": "balanced", "tail_accuracy": "tail",
+             "high_quality": "high quality", "log_density": "log density",
+             "frechet_classifier_distance": "FCD",
+             "frechet_classifier_distance_real": "FCD of real data",
+             "classifier_score": "classifier score"}
+    m = card["metrics"]
+    keys = [k for part in zoo.serves(card) for k in HEADLINES[part] if k in m]
+    if not keys:
         return ", ".join(f"{k} {v}" for k, v in list(m.items())[:3]) or "no metrics"
-    if "accuracy" in m:
-        tail = f", tail {m['tail_accuracy']:.4f}" if "tail_accuracy" in m else ""
-        return f"accuracy {m['accuracy']:.4f}, balanced {m['balanced_accuracy']:.4f}{tail}"
-    if "modes" in m:
-        return (f"modes {m['modes']}, high quality {m['high_quality']:.3f}, "
-                f"log density {m['log_density']:.2f}")
-    return (f"FCD {m['frechet_classifier_distance']:.3f} (real data "
-            f"{m['frechet_classifier_distance_real']:.3f}), classifier score "
-            f"{m['classifier_score']:.2f}")
+    return ", ".join(f"{short.get(k, k)} {m[k]:.4g}" for k in keys)
 
 
 def served_description(game, ds):
-    if hasattr(game, "latent_dim"):
+    """What a user takes from ``game``, one clause per part it serves."""
+    parts = []
+    if "classifier" in game.serves:
+        parts.append(f"logits over {ds.num_classes} classes of {ds.name} (game.classifier); "
+                     f"input {'x'.join(map(str, ds.input_shape))} in [0, 1]")
+    if "generator" in game.serves:
         scale = "[-1, 1]" if ds.extras.get("signed") else "data units"
         given = " and a label" if game.conditional else ""
-        return (f"{type(game).__name__}: samples of {ds.name} "
-                f"({'x'.join(map(str, ds.input_shape))}, {scale}) from z ~ N(0, I_"
-                f"{game.latent_dim}){given}")
-    return (f"{type(game).__name__}: logits over {ds.num_classes} classes of {ds.name}; "
-            f"input {'x'.join(map(str, ds.input_shape))} in [0, 1]")
+        parts.append(f"samples of {ds.name} ({'x'.join(map(str, ds.input_shape))}, {scale}) "
+                     f"from z ~ N(0, I_{game.latent_dim}){given}")
+    return f"{type(game).__name__}: " + "; ".join(parts)
 
 
 def _relative(path):

@@ -81,6 +81,16 @@ def int_tuple(name, values):
     return tuple(integer(f"{name}[{i}]", v, low=1) for i, v in enumerate(values))
 
 
+def counts(name, value, num_classes=None):
+    """``value`` as a list of ints >= 1, one count per class (``num_classes`` of them, when
+    given), or ``ValueError``."""
+    if np.ndim(value) != 1 or not len(value) or len(value) != (num_classes or len(value)):
+        many = "" if num_classes is None else f"{num_classes} "
+        raise ValueError(f"{name} must hold {many}positive counts (ints >= 1), one per "
+                         f"class; got {value!r}.")
+    return [integer(f"{name}[{i}]", c, low=1) for i, c in enumerate(value)]
+
+
 def choice(name, value, allowed):
     """``value`` if it is one of ``allowed``, or ``ValueError`` listing them."""
     if not any(type(value) is type(a) and value == a for a in allowed):

@@ -53,6 +53,13 @@ def scan():
     return cards, broken
 
 
+def serves(card):
+    """What the game of ``card`` serves (``Game.serves``), read from its class."""
+    import kzoo.games
+
+    return kzoo.games.get(card["game"]).serves
+
+
 def preset_names():
     return [card["name"] for card in scan()[0]]
 
@@ -110,6 +117,7 @@ def load(name_or_dir, verify=True):
             f"{path}: sha256 {sha256(path)[:16]}... does not match its card "
             f"({str(card.get('sha256'))[:16]}...); the file changed or is corrupt."
         )
+    serves(card)  # imports the module of a game defined outside kzoo, which registers it
     return load_file(path)
 
 

@@ -89,7 +89,7 @@ def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace("[fit]", "[fit]\nepocs = 3"),
-     r"unknown key\(s\) \['epocs'\] in \[fit\]; allowed: batch_size, drw_epoch"),
+     r"unknown key\(s\) \['epocs'\] in \[fit\]; allowed: batch_size, epochs"),
     (lambda t: t.replace('loss = "ce"', 'loss = "ce"\ntemperature = 2'),
      r"unknown key\(s\) \['temperature'\] in \[game\]; allowed: loss, class_counts"),
     (lambda t: t.replace('name = "digits"', 'name = "mnist-lt"'),
@@ -97,7 +97,7 @@ def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
     (lambda t: t.replace("imbalance = 10", "imbalance = 0.5"),
      r"imbalance must be a finite number >= 1; got 0.5"),
     (lambda t: t.replace('arch = "small_cnn"', 'arch = "vgg"'),
-     "needs arch in small_cnn, resnet32, mlp or a preset; got arch 'vgg'"),
+     "needs arch in small_cnn, resnet32, mlp, dcgan_generator, .* or a preset; got arch 'vgg'"),
 ])
 def test_bad_recipe_names_the_problem_and_writes_nothing(tmp_path, capsys, edit, message):
     path = tmp_path / "bad.toml"
@@ -134,6 +134,7 @@ def test_sample_every_generator_preset(tmp_path, capsys):
     assert worst.is_file()
     assert cli.main(["sample", "digits-lt10-cnn-ce", "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
-    assert "digits-lt10-cnn-ce is a Classifier, not a generator; generator presets: " in err
+    assert ("digits-lt10-cnn-ce is a Classifier, which serves no generator; generator "
+            "presets: ") in err
     assert cli.main(["sample", generators[0], "--n", "0", "--out", str(worst)]) == 2
     assert "argument --n: must be an int >= 1; got 0." in capsys.readouterr().err

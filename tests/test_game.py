@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import toy_games
 from harness import check_game
+from keras import ops
 
-from kzoo.games import OptimizerGroup
+from kzoo import backend
+from kzoo.games import Game, OptimizerGroup, Stage
 
 
 def _compiled():
@@ -61,3 +63,52 @@ def test_same_numbers_as_two_separate_keras_optimizers(rng):
     reference.fit(x, y.astype("float32"), batch_size=8, epochs=1, shuffle=False, verbose=0)
     for got, want in zip(game.a.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+class _Staged(Game):
+    """Three stages, each logging its own mark (not registered: underscore)."""
+
+    players = ("net",)
+    log_names = ("loss",)
+
+    def __init__(self, net, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+        self.entered = []
+        self.built = True
+
+    def call(self, x, training=False):
+        return self.net(x, training=training)
+
+    def stages(self):
+        return [Stage("first", until_step=3), Stage("second", until_epoch=2), Stage("third")]
+
+    def enter_stage(self, name):
+        self.entered.append(name)
+
+    def train_step(self, data):
+        x, _ = data
+        mark = {"first": 1.0, "second": 2.0, "third": 3.0}[self.stage]
+        variables = self.net.trainable_variables
+        (loss, _), grads = backend.value_and_grad(
+            lambda: ops.mean(self.net(x, training=True) ** 2), variables)
+        backend.apply(self.optimizer, grads, variables)
+        return {**self.record({"loss": loss}), "mark": ops.convert_to_tensor(mark)}
+
+
+@pytest.mark.parametrize("jit_compile", [False, "auto"])
+def test_stages_switch_between_steps_and_show_in_the_logs(rng, jit_compile):
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    game = _Staged(net)
+    game.compile("sgd", jit_compile=jit_compile)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(
+        (float(logs["mark"]), float(logs["stage"]))))
+    x = rng.normal(size=(16, 4)).astype("float32")
+    history = game.fit(x, x[:, 0], batch_size=4, epochs=3, verbose=0, callbacks=[record])
+    marks = [1.0] * 3 + [2.0] * 5 + [3.0] * 4
+    assert seen == [(m, m - 1.0) for m in marks]
+    assert game.entered == ["second", "third"] and history.history["stage"] == [1.0, 1.0, 2.0]
+    # A resumed fit finds its stage from its first epoch and the optimizer's step count.
+    game.fit(x, x[:, 0], batch_size=4, epochs=4, initial_epoch=3, verbose=0)
+    assert game.stage == "third" and game.entered == ["second", "third"]

@@ -1,11 +1,12 @@
-"""GAN and RobustGAN: the harness for every base loss, the worst cases in closed form,
-spectral normalisation, and the refusals."""
+"""GAN and RobustGAN: the harness for every base loss, a subclass extending the step, the
+worst cases and the logs in closed form, spectral normalisation, and the refusals."""
 
 import keras
 import numpy as np
 import pytest
 from harness import check_game
 from keras import ops
+from toy_games import RealScoreGAN
 
 from kzoo import backend, data, nets
 from kzoo.games import GAN, RobustGAN
@@ -48,15 +49,32 @@ def test_harness_conditional_image_perturbation(digits, tmp_path):
     assert game.sample(5, labels=[0, 1, 2, 3, 4]).shape == (5, 8, 8, 1)
 
 
-def test_validation_reports_only_what_it_computes(digits):
+def test_a_subclass_step_adds_its_own_log(digits, tmp_path):
+    """``super().train_step(data)`` runs the GAN's step; the subclass's log comes with it."""
+    game = RealScoreGAN(*_pair(), loss="wgan_gp", seed=0)
+    game.compile()
+    check_game(game, *digits, tmp_path, probe=_z(), cross_backend=False)
+    x = digits[0][:16]
+    logs = game.fit(x, batch_size=16, epochs=1, verbose=0).history
+    assert set(logs) == {"d_loss", "g_loss", "d_penalty", "real_score"}
+    expected = float(np.mean(ops.convert_to_numpy(game.critic(x, training=False))))
+    assert logs["real_score"][0] == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_validation_reports_the_training_names_it_computes(digits):
+    x, y = digits
     game = RobustGAN(*_pair(), loss="ns", seed=0)
     game.compile()
-    x, y = digits
     logs = game.fit(x, y, validation_data=(x[:32], y[:32]), epochs=1, batch_size=32,
                     verbose=0).history
-    assert set(logs) == {"d_loss", "g_loss", "g_loss_z", "g_loss_z_adv", "val_d_loss",
-                         "val_g_loss"}
+    paired = {"d_loss", "g_loss", "g_loss_z_adv", "d_loss_adv"}
+    assert set(logs) == paired | {f"val_{k}" for k in paired} | {"g_objective", "d_objective"}
     assert all(np.isfinite(v[0]) for v in logs.values())
+    game = GAN(*_pair(), loss="wgan_gp", seed=0)
+    game.compile()
+    logs = game.fit(x, validation_data=(x[:32],), epochs=1, batch_size=32, verbose=0).history
+    paired = {"d_loss", "g_loss", "d_penalty"}
+    assert set(logs) == paired | {f"val_{k}" for k in paired}
 
 
 @pytest.mark.parametrize("pair", ["resnet", "mlp"])
@@ -123,9 +141,69 @@ def test_losses_mix_as_documented(rng):
         assert float(ops.convert_to_numpy(loss)) == pytest.approx(expected, rel=1e-5)
         assert float(ops.convert_to_numpy(logs["g_loss_z_adv"])) == pytest.approx(loss_adv,
                                                                                   rel=1e-5)
+        assert float(ops.convert_to_numpy(logs["g_loss"])) == pytest.approx(loss_z, rel=1e-5)
+        assert float(ops.convert_to_numpy(logs["g_objective"])) == pytest.approx(expected,
+                                                                                rel=1e-5)
     game = RobustGAN(generator, critic, loss="wgan_gp", lam=0.2, eps1=0.5, robust_g=False)
     loss, _ = game.generator_objective(ops.convert_to_tensor(z), None)
     assert float(ops.convert_to_numpy(loss)) == pytest.approx(loss_z, rel=1e-5)
+
+
+def test_gan_logs_base_losses_apart_from_the_penalty(rng):
+    """One WGAN-GP step with linear players: d_loss is the Wasserstein critic loss on the
+    step's own fake batch, without the penalty 10 (||w|| - 1)^2 (logged as d_penalty), and
+    g_loss the generator loss at the step's second z, against the updated critic."""
+    generator, critic, a, w0 = _linear_players(rng)
+    game = GAN(generator, critic, loss="wgan_gp", seed=3)
+    game.compile()
+    x = rng.normal(size=(6, 4)).astype("float32")
+    logs = {k: v[0] for k, v in
+            game.fit(x, batch_size=6, epochs=1, shuffle=False, verbose=0).history.items()}
+    draws = keras.random.SeedGenerator(3)  # the step's draws: z, interpolates, z
+    z1 = ops.convert_to_numpy(keras.random.normal((6, 3), seed=draws))
+    keras.random.uniform((6, 1), seed=draws)
+    z2 = ops.convert_to_numpy(keras.random.normal((6, 3), seed=draws))
+    w1 = ops.convert_to_numpy(critic.trainable_variables[0])[:, 0]
+    penalty = 10 * (np.linalg.norm(w0) - 1) ** 2
+    assert penalty > 1  # the check below tells the base loss from the whole loss
+    assert logs["d_penalty"] == pytest.approx(penalty, rel=1e-4)
+    assert logs["d_loss"] == pytest.approx(np.mean(z1 @ a @ w0) - np.mean(x @ w0),
+                                           rel=1e-4, abs=1e-5)
+    assert logs["g_loss"] == pytest.approx(-np.mean(z2 @ a @ w1), rel=1e-4, abs=1e-5)
+
+
+def test_robust_gan_logs_in_closed_form(rng):
+    """With linear players and Wasserstein losses every log has a closed form: the worst
+    images raise the critic loss by 2 eps2 ||w||, the worst noise the generator loss by
+    eps1 ||A w||, in the training step and in validation alike."""
+    generator, critic, a0, w0 = _linear_players(rng)
+    game = RobustGAN(generator, critic, loss="wgan_gp", lam=0.2, eps1=0.5, eps2=2.0, seed=0)
+    game.compile()
+    x = rng.normal(size=(6, 4)).astype("float32")
+    history = game.fit(x, batch_size=6, epochs=1, shuffle=False, validation_data=(x,),
+                       verbose=0).history
+    logs = {k: v[0] for k, v in history.items()}
+    paired = {"d_loss", "g_loss", "d_penalty", "g_loss_z_adv", "d_loss_adv"}
+    assert set(logs) == paired | {f"val_{k}" for k in paired} | {"d_objective", "g_objective"}
+    a1 = ops.convert_to_numpy(generator.trainable_variables[0])
+    w1 = ops.convert_to_numpy(critic.trainable_variables[0])[:, 0]
+    # training: the critic step at (A0, w0), then the generator step at (A0, w1)
+    penalty = 10 * (np.linalg.norm(w0) - 1) ** 2
+    assert logs["d_penalty"] == pytest.approx(penalty, rel=1e-4)
+    assert logs["d_loss_adv"] - logs["d_loss"] == pytest.approx(
+        2 * 2.0 * np.linalg.norm(w0), rel=1e-4)
+    assert logs["d_objective"] == pytest.approx(
+        0.8 * logs["d_loss"] + 0.2 * logs["d_loss_adv"] + penalty, rel=1e-4)
+    assert logs["g_loss_z_adv"] - logs["g_loss"] == pytest.approx(
+        0.5 * np.linalg.norm(a0 @ w1), rel=1e-4)
+    assert logs["g_objective"] == pytest.approx(
+        0.8 * logs["g_loss"] + 0.2 * logs["g_loss_z_adv"], rel=1e-4)
+    # validation: the same values at the trained (A1, w1)
+    assert logs["val_d_penalty"] == pytest.approx(10 * (np.linalg.norm(w1) - 1) ** 2, rel=1e-4)
+    assert logs["val_d_loss_adv"] - logs["val_d_loss"] == pytest.approx(
+        2 * 2.0 * np.linalg.norm(w1), rel=1e-4)
+    assert logs["val_g_loss_z_adv"] - logs["val_g_loss"] == pytest.approx(
+        0.5 * np.linalg.norm(a1 @ w1), rel=1e-4)
 
 
 def test_spectral_norm_matches_the_largest_singular_value(rng):

@@ -60,21 +60,46 @@ def test_sobolev_norm_by_parseval(rng):
                                np.sqrt((g**2).reshape(2, -1).sum(1)), rtol=1e-5)
 
 
-def test_gradient_penalty_of_a_linear_critic(rng):
-    """D(x) = w . x has gradient w everywhere: penalty 10 (||w|| - 1)^2, and its gradient
-    in w is 20 (||w|| - 1) w / ||w|| (second order through the input gradient)."""
+def _linear_critic(rng):
+    """D(x) = w . x on 5-D samples, with a real and a fake batch of 8."""
     inputs = keras.Input((5,))
     critic = keras.Model(inputs, keras.layers.Dense(1, use_bias=False)(inputs))
     w = rng.normal(size=(5, 1)).astype("float32")
     critic.set_weights([w])
     real = rng.normal(size=(8, 5)).astype("float32")
     fake = rng.normal(size=(8, 5)).astype("float32")
+    return critic, w, real, fake
+
+
+def test_gradient_penalty_of_a_linear_critic(rng):
+    """D(x) = w . x has gradient w everywhere: penalty 10 (||w|| - 1)^2, and its gradient
+    in w is 20 (||w|| - 1) w / ||w|| (second order through the input gradient)."""
+    critic, w, real, fake = _linear_critic(rng)
     seed = keras.random.SeedGenerator(0)
     (value, _), (grad,) = backend.value_and_grad(
         lambda: gan.gradient_penalty(critic, real, fake, seed), critic.trainable_variables)
     norm = np.linalg.norm(w)
     assert float(_np(value)) == pytest.approx(10 * (norm - 1) ** 2, rel=1e-4)
     np.testing.assert_allclose(_np(grad), 20 * (norm - 1) * w / norm, rtol=1e-3, atol=1e-5)
+
+
+def test_critic_loss_returns_its_base_and_penalty_apart(rng):
+    """``base / gamma + penalty``, with both parts; in inference mode the penalty of a linear
+    critic is the same 10 (||w|| / gamma - 1)^2."""
+    critic, w, real, fake = _linear_critic(rng)
+    real_out, fake_out = critic(real)[:, 0], critic(fake)[:, 0]
+    base = float(np.mean(fake @ w) - np.mean(real @ w))
+    loss = gan.get("bwgan", p=2.0, gamma=2.0)
+    expected = 10 * (np.linalg.norm(w) / 2.0 - 1) ** 2
+    for training in (True, False):
+        total, (got_base, penalty) = loss.critic_loss(critic, real, fake, real_out, fake_out,
+                                                      0, training=training)
+        assert float(_np(got_base)) == pytest.approx(base, rel=1e-5, abs=1e-6)
+        assert float(_np(penalty)) == pytest.approx(expected, rel=1e-4)
+        assert float(_np(total)) == pytest.approx(base / 2.0 + expected, rel=1e-4)
+    total, (got_base, penalty) = gan.LOSSES["hinge"].critic_loss(critic, real, fake, real_out,
+                                                                 fake_out, 0)
+    assert penalty is None and total is got_base
 
 
 def test_get_and_refusals():

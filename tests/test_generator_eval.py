@@ -117,7 +117,7 @@ def _gan_spec(**net):
 def test_gan_recipes_build_pairs_and_refuse_what_they_cannot():
     recipe = Recipe(_gan_spec(latent_dim=3))
     game = recipe.build(recipe.dataset())
-    assert recipe.is_gan and isinstance(game, GAN) and game.latent_dim == 3
+    assert recipe.serves == ("generator",) and isinstance(game, GAN) and game.latent_dim == 3
     assert {type(game.optimizer[p]).__name__ for p in game.players} == {"Adam"}
     with pytest.raises(RecipeError, match=r"needs arch in dcgan, resnet, mlp \(a generator and "):
         Recipe(_gan_spec(arch="small_cnn"))
@@ -143,5 +143,5 @@ def test_gan_pair_refusals():
 
 def test_classifier_features_refuse_a_generator():
     gan = GAN(*nets.gan_pair("mlp", (2,), 2, hidden=(4,)))
-    with pytest.raises(ValueError, match="is not a classifier"):
+    with pytest.raises(ValueError, match="which serves no classifier"):
         kzoo.metrics.ClassifierFeatures(gan)

@@ -8,7 +8,7 @@ from keras import ops
 
 from kzoo import data, nets
 from kzoo.games import MetaIADA
-from kzoo.games.characteristics import NAMES
+from kzoo.nets.characteristics import NAMES
 
 D_IN, D, C = 5, 4, 3
 
@@ -108,7 +108,28 @@ def test_meta_iada_harness(lt, tmp_path, scope):
 
 
 def test_harness_without_history(lt, tmp_path):
-    check_game(_game(lt, history=False), lt.x_train, lt.y_train, tmp_path, cross_backend=False)
+    game = _game(lt, history=False)
+    check_game(game, lt.x_train, lt.y_train, tmp_path, cross_backend=False)
+    assert game.sample_epsilon is None and game.training_monitors(lt) == {}
+    assert not game.get_config()["history"]
+
+
+def test_history_state_saves_where_the_game_keeps_it(lt, tmp_path):
+    """The last epsilons are the game's own variable (after its class weights), the five
+    statistics the history layer's; both come back from a saved file."""
+    game = _game(lt, num_samples=16, warmup_steps=1)
+    game.fit(lt.x_train[:16], lt.y_train[:16], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    own = {}
+    game.save_own_variables(own)
+    assert [own[str(i)].name for i in range(len(own))] == ["class_weights", "sample_epsilon",
+                                                           "meta_x", "total_steps"]
+    assert set(game.training_monitors(lt)) == {"epsilon_shares.png"}
+    game.save(tmp_path / "game.keras")
+    loaded = keras.saving.load_model(tmp_path / "game.keras")
+    for a, b in zip([game.sample_epsilon, *game.sample_history.weights],
+                    [loaded.sample_epsilon, *loaded.sample_history.weights]):
+        np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+    assert np.abs(ops.convert_to_numpy(loaded.sample_epsilon)[8:]).min() > 0
 
 
 def test_warmup_then_meta_steps(lt):
@@ -119,7 +140,7 @@ def test_warmup_then_meta_steps(lt):
     opts = game.optimizer.optimizers
     assert int(opts["net"].iterations) == 5
     assert int(opts["perturbation_net"].iterations) == 2
-    assert not game.warming_up and np.isfinite(logs.history["meta_loss"]).all()
+    assert game.stage == "meta" and np.isfinite(logs.history["meta_loss"]).all()
     eps = ops.convert_to_numpy(game.sample_epsilon)
     assert (eps[:24] == 0).all() and (eps[24:] != 0).all()  # rows seen in meta steps only
     assert np.all(np.abs(eps) < 1)
@@ -200,5 +221,5 @@ def test_ids_are_needed_with_history(lt):
     """A dataset that carries no ids cannot feed the history characteristics."""
     game = _game(lt, num_samples=len(lt.y_train))
     batches = [(lt.x_train[:8], lt.y_train[:8])]
-    with pytest.raises(ValueError, match="needs sample ids"):
+    with pytest.raises(ValueError, match="needs each batch.s sample ids"):
         game.fit((b for b in batches * 2), steps_per_epoch=1, shuffle=False, verbose=0)

@@ -42,7 +42,8 @@ def tiny(game, **net):
 
 
 GAMES = {
-    "classifier-drw": tiny({"name": "Classifier", "loss": "ldam"}, normed_head=True),
+    "classifier-drw": tiny({"name": "Classifier", "loss": "ldam", "reweight_epoch": 1},
+                           normed_head=True),
     "madry": tiny({"name": "PGDAdversarialTraining", "epsilon": 0.1, "steps": 2,
                    "random_start": True, "seed": 1}),
     "aegl": tiny({"name": "AEGL", "tail_threshold": 31, "steps": 2, "epsilon": 0.125,
@@ -52,7 +53,6 @@ GAMES = {
     "gan": tiny({"name": "GAN", "loss": "wgan_gp", "n_critic": 2, "seed": 1}),
     "robust-gan": tiny({"name": "RobustGAN", "loss": "ns", "eps2": 0.5, "seed": 1}),
 }
-GAMES["classifier-drw"]["fit"]["drw_epoch"] = 1
 
 
 def weights(run):
@@ -82,14 +82,15 @@ def fit_with_checkpoint(recipe, ds, directory, stop_after=None):
                 raise KeyboardInterrupt  # as Ctrl-C, after that epoch's checkpoint
 
     game.fit(batches, epochs=2, initial_epoch=checkpoint.epoch, shuffle=False, verbose=0,
-             callbacks=[*recipe.callbacks(), timer, checkpoint, Stop()])
+             callbacks=[timer, checkpoint, Stop()])
     return [keras.ops.convert_to_numpy(v) for v in [*game.variables,
                                                     *game.optimizer.variables]], timer.history
 
 
 # Every game on torch (cheapest here); on the compiled backends one game per kind of state:
-# class weights and DRW; an optimizer group, per-sample history and covariances; an optimizer
-# group and a seed generator (Madry's and AEGL's random starts are seed generators too).
+# class weights and the re-weighting stage; an optimizer group, per-sample history and
+# covariances; an optimizer group and a seed generator (Madry's and AEGL's random starts are
+# seed generators too).
 EACH_STATE = ("classifier-drw", "meta-iada", "robust-gan")
 
 

@@ -1,10 +1,11 @@
-"""A two-player game for testing the Game machinery (imported by the harness's loaders)."""
+"""Games for testing the Game machinery (imported by the harness's loaders): a two-player
+game, and a GAN subclass that extends the GAN's step."""
 
 import keras
 from keras import ops
 
 from kzoo import backend
-from kzoo.games import Game
+from kzoo.games import GAN, Game
 
 
 @keras.saving.register_keras_serializable(package="kzoo_tests")
@@ -39,6 +40,20 @@ class TwoPlayers(Game):
     @property
     def metrics(self):
         return [self.a_loss, self.b_loss]
+
+
+@keras.saving.register_keras_serializable(package="kzoo_tests")
+class RealScoreGAN(GAN):
+    """A ``GAN`` whose step is the GAN's, plus one log of its own: ``real_score``, the
+    critic's mean score of the real batch after the step (inference mode)."""
+
+    log_names = (*GAN.log_names, "real_score")
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        real, labels = self.unpack(data)
+        score = ops.mean(self.score(real, labels, training=False))
+        return {**logs, **self.record({"real_score": score})}
 
 
 def make(input_dim=4):

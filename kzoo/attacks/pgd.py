@@ -16,6 +16,8 @@ import numpy as np
 from keras import ops
 
 from kzoo import backend, validate
+from kzoo.losses.classification import per_example_cross_entropy
+from kzoo.ops import example_norms, unit_rows
 
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "margin")
@@ -155,38 +157,31 @@ def _check_clip(clip):
 
 
 def _per_example_loss(loss, y, logits):
+    if loss == "ce":
+        return per_example_cross_entropy(y, logits)
     onehot = ops.one_hot(y, ops.shape(logits)[-1], dtype=logits.dtype)
-    if loss == "margin":
-        true = ops.sum(onehot * logits, axis=-1)
-        other = ops.max(logits - 1e9 * onehot, axis=-1)
-        return other - true
-    return -ops.sum(onehot * ops.log_softmax(logits, axis=-1), axis=-1)
-
-
-def _batch_norm(v):
-    """Per-example l2 norm, shaped to broadcast against ``v``."""
-    axes = tuple(range(1, len(v.shape)))
-    return ops.sqrt(ops.sum(ops.square(v), axis=axes, keepdims=True))
+    true = ops.sum(onehot * logits, axis=-1)
+    other = ops.max(logits - 1e9 * onehot, axis=-1)
+    return other - true
 
 
 def _ascent(grad, norm):
     if norm == "linf":
         return ops.sign(grad)
-    return grad / (_batch_norm(grad) + 1e-12)
+    return unit_rows(grad)
 
 
 def _project(delta, epsilon, norm):
     if norm == "linf":
         return ops.clip(delta, -epsilon, epsilon)
-    scale = ops.minimum(1.0, epsilon / (_batch_norm(delta) + 1e-12))
+    scale = ops.minimum(1.0, epsilon / (example_norms(delta) + 1e-12))
     return delta * scale
 
 
 def _random_in_ball(shape, epsilon, norm, seed):
     if norm == "linf":
         return keras.random.uniform(shape, -epsilon, epsilon, seed=seed)
-    direction = keras.random.normal(shape, seed=seed)
-    direction = direction / (_batch_norm(direction) + 1e-12)
+    direction = unit_rows(keras.random.normal(shape, seed=seed))
     radius_seed = (seed + 1) % (validate.SEED_MAX + 1) if isinstance(seed, int) else seed
     radius = keras.random.uniform((shape[0],) + (1,) * (len(shape) - 1), 0.0, epsilon,
                                   seed=radius_seed)

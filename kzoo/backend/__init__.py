@@ -13,7 +13,10 @@ Games are written once with ``keras.ops`` and the few functions here:
   is ``(grad, aux)``.
 - ``apply(optimizer, grads, variables)``: one optimizer update.
 - ``stateful_step(step)``: adapts a ``step(self, data)`` method to the calling
-  convention of the backend's trainer (JAX passes and returns the state).
+  convention of the backend's trainer (JAX passes and returns the state; a call
+  with the data alone, as a subclass's ``super().train_step(data)``, runs the step).
+- ``sync_state(model)``: during ``fit``, makes the model's variables current, so that a
+  callback may read and assign them between steps (JAX carries the state outside them).
 - ``versions()``: the framework versions, for model cards.
 """
 
@@ -38,6 +41,7 @@ input_grad = _impl.input_grad
 apply = _impl.apply
 stateful_step = _impl.stateful_step
 stateful_test_step = _impl.stateful_test_step
+sync_state = _impl.sync_state
 
 
 def versions():

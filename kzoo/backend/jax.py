@@ -82,28 +82,32 @@ def _run(model, step, groups, values, data):
     return logs, new
 
 
-def stateful_step(step):
-    def train_step(self, state, data):
-        groups = (
-            self.trainable_variables,
-            self.non_trainable_variables,
-            self.optimizer.variables,
-            self.metrics_variables,
-        )
-        return _run(self, step, groups, state, data)
+def sync_state(model):
+    """Writes the state the trainer carries back into ``model``'s variables; the trainer
+    reads them again before its next step, so a host-side assignment takes effect."""
+    model.jax_state_sync()
 
-    train_step.__doc__ = step.__doc__
-    return train_step
+
+def _stateful(step, groups_of):
+    """``step(self, data)`` as the JAX trainer's ``step(self, state, data)``, the state
+    being ``groups_of(self)``; called with the data alone (a subclass's
+    ``super().train_step(data)``), it runs the step as it is."""
+
+    def wrapped(self, *args):
+        if len(args) == 1:
+            return step(self, args[0])
+        state, data = args
+        return _run(self, step, groups_of(self), state, data)
+
+    wrapped.__doc__ = step.__doc__
+    return wrapped
+
+
+def stateful_step(step):
+    return _stateful(step, lambda m: (m.trainable_variables, m.non_trainable_variables,
+                                      m.optimizer.variables, m.metrics_variables))
 
 
 def stateful_test_step(step):
-    def test_step(self, state, data):
-        groups = (
-            self.trainable_variables,
-            self.non_trainable_variables,
-            self.metrics_variables,
-        )
-        return _run(self, step, groups, state, data)
-
-    test_step.__doc__ = step.__doc__
-    return test_step
+    return _stateful(step, lambda m: (m.trainable_variables, m.non_trainable_variables,
+                                      m.metrics_variables))

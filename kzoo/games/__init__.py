@@ -1,25 +1,20 @@
-"""kzoo's games: ``keras.Model`` subclasses whose ``train_step`` plays the game."""
+"""kzoo's games: ``keras.Model`` subclasses whose ``train_step`` plays the game.
+
+Every module of this package is imported here, and defining a ``Game`` subclass
+registers it: a new game is one new file. ``GAMES`` maps each registered name to its
+class; ``get(name)`` also takes ``"module:Class"`` for a game defined outside kzoo.
+"""
+
+import importlib
+import pkgutil
 
 import kzoo.nets  # noqa: F401  (registers the layers players are made of)
-from kzoo.games.aegl import AEGL
-from kzoo.games.classifier import Classifier
-from kzoo.games.drw import DRW
-from kzoo.games.game import Game
-from kzoo.games.gan import GAN
-from kzoo.games.madry import PGDAdversarialTraining
-from kzoo.games.meta_iada import MetaIADA
+from kzoo.games.game import GAMES, Game, Stage, get
 from kzoo.games.optimizer_group import OptimizerGroup
-from kzoo.games.robust_gan import RobustGAN
 
-GAMES = {"Classifier": Classifier, "PGDAdversarialTraining": PGDAdversarialTraining,
-         "AEGL": AEGL, "MetaIADA": MetaIADA, "GAN": GAN, "RobustGAN": RobustGAN}
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+globals().update({name: cls for name, cls in GAMES.items() if ":" not in name})
 
-
-
-def trains_generator(name):
-    """Whether the game called ``name`` (a key of ``GAMES``) trains a generator."""
-    return name in GAMES and issubclass(GAMES[name], GAN)
-
-
-__all__ = ["AEGL", "Classifier", "DRW", "GAN", "Game", "GAMES", "MetaIADA", "OptimizerGroup",
-           "PGDAdversarialTraining", "RobustGAN", "trains_generator"]
+__all__ = ["GAMES", "Game", "OptimizerGroup", "Stage", "get"]
+__all__ += sorted(name for name in GAMES if ":" not in name)

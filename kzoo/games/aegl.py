@@ -6,7 +6,7 @@ from keras import ops
 
 from kzoo import backend, validate
 from kzoo.attacks.pgd import check_attack, pgd_with_predictions
-from kzoo.games.classifier import Classifier
+from kzoo.games.classifier import Classifier, hits
 
 CROSSINGS = ("head", "any")
 
@@ -21,16 +21,19 @@ class AEGL(Classifier):
     (GAEs) are the attacked tail examples now predicted as a head class
     (``crossing="head"``, the paper) or misclassified at any step
     (``crossing="any"``, the official code). The loss is the base criterion
-    (the ``Classifier`` loss: CE, LDAM, ..., with optional ``DRW``) on the
+    (the ``Classifier`` loss: CE, LDAM, ..., with optional deferred re-weighting,
+    ``reweight_epoch``) on the
     batch plus ``cross_weight`` times the base criterion on the GAEs with
     their original labels. Attack passes run the net in inference mode; the
     clean and the GAE passes of the update run it in training mode, one after
     the other (batch norm sees each batch as it is: a GAE pass in inference
     mode, or one pass over both batches concatenated, trained much worse on
     long-tailed digits). A batch with no GAE (or no tail example) takes the
-    base step alone. Logs the GAEs per batch.
+    base step alone. Logs ``loss`` (the base criterion on the batch, as in
+    validation), ``accuracy``, ``gae_loss`` (the criterion on the GAEs; the step
+    minimises ``loss + cross_weight * gae_loss``) and ``gae_per_batch``.
 
-    Start from a trained classifier, e.g. ``kzoo.load("digits-lt10-cnn-ce").net``.
+    Start from a trained classifier, e.g. ``kzoo.load("digits-lt10-cnn-ce").classifier``.
 
     Args:
         net: keras.Model. Maps [0, 1] inputs to logits.
@@ -44,11 +47,12 @@ class AEGL(Classifier):
         crossing: str. "head" or "any". Default "head".
         cross_weight: float >= 0. Weight of the GAE loss. Default 1.0.
         seed: int in [0, 2**32 - 1] or None. Default None.
-        **kwargs: the other ``Classifier`` arguments (``loss``, ...).
+        **kwargs: the other ``Classifier`` arguments (``loss``, ``loss_args``,
+            ``reweight_epoch``, ...).
 
     Example:
         >>> ds = kzoo.data.long_tail(kzoo.data.load("digits"), 10)
-        >>> model = kzoo.games.AEGL(kzoo.load("digits-lt10-cnn-ce").net,
+        >>> model = kzoo.games.AEGL(kzoo.load("digits-lt10-cnn-ce").classifier,
         ...                         class_counts=ds.class_counts(), tail_threshold=41)
         >>> model.compile(keras.optimizers.SGD(0.01, momentum=0.9))
         >>> model.fit(ds.x_train, ds.y_train, epochs=10)
@@ -57,6 +61,9 @@ class AEGL(Classifier):
         Zhang et al., "Adversarial Examples for Good: Adversarial Examples
         Guided Imbalanced Learning", ICIP 2022.
     """
+
+    log_names = ("loss", "accuracy", "gae_loss", "gae_per_batch")
+    paper = "Zhang et al., Adversarial Examples for Good (AEGL), ICIP 2022"
 
     def __init__(self, net, *, class_counts, tail_threshold, steps=3, epsilon=8 / 255,
                  step_size=None, random_start=True, crossing="head", cross_weight=1.0,
@@ -86,7 +93,6 @@ class AEGL(Classifier):
         self.cross_weight = float(cross_weight)
         self.seed = validate.seed("seed", seed, optional=True)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.gae_tracker = keras.metrics.Mean(name="gae_per_batch")
 
     def guiding_examples(self, x, y):
         """``(x_adv, gae_mask)``: attacked batch (non-tail rows unchanged) and the GAE mask."""
@@ -114,18 +120,13 @@ class AEGL(Classifier):
             logits = self.net(x, training=True)
             gae_logits = self.net(x_adv, training=True)
             loss = self.criterion(y, logits)
-            loss = loss + self.cross_weight * self.criterion(y, gae_logits, sample_weight=gae)
-            return loss, logits
+            gae_loss = self.criterion(y, gae_logits, sample_weight=gae)
+            return loss + self.cross_weight * gae_loss, (loss, gae_loss, logits)
 
-        (loss, logits), grads = backend.value_and_grad(loss_fn, variables)
+        (_, (loss, gae_loss, logits)), grads = backend.value_and_grad(loss_fn, variables)
         backend.apply(self.optimizer, grads, variables)
-        self.gae_tracker.update_state(ops.sum(gae))
-        logs = self._log(loss, y, logits)
-        return {**logs, "gae_per_batch": self.gae_tracker.result()}
-
-    @property
-    def metrics(self):
-        return [*super().metrics, self.gae_tracker]
+        return self.record({"loss": loss, "accuracy": hits(y, logits), "gae_loss": gae_loss,
+                            "gae_per_batch": ops.sum(gae)})
 
     def get_config(self):
         return {**super().get_config(), "tail_threshold": self.tail_threshold,

@@ -1,35 +1,38 @@
-"""Empirical risk minimisation with the long-tail losses."""
+"""Empirical risk minimisation with the long-tail losses, and deferred re-weighting."""
 
 import keras
 import numpy as np
+from keras import ops
 
 from kzoo import backend, losses, validate
-from kzoo.games.game import Game, check_labels
-
-LOSSES = ("ce", "class_balanced", "focal", "ldam", "logit_adjusted")
-_NEEDS_COUNTS = ("class_balanced", "ldam", "logit_adjusted")
+from kzoo.games.game import Game, Stage, check_labels
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class Classifier(Game):
     """A classifier trained by empirical risk minimisation with one of kzoo's losses.
 
-    The served model returns logits. Per-class loss weights live in a
-    non-trainable variable: all ones, except with ``loss="class_balanced"``
-    (effective-number weights from the start); the ``DRW`` callback switches
-    them to class-balanced weights from a given epoch (deferred re-weighting).
+    The served model returns logits. The loss is ``kzoo.losses.get(loss, class_counts,
+    **loss_args)``, called with per-class weights kept in the non-trainable variable
+    ``class_weights``: all ones, except with ``loss="class_balanced"`` (effective-number
+    weights from the start). With ``reweight_epoch`` set, training plays two stages
+    (deferred re-weighting, DRW): "plain" until epoch ``reweight_epoch`` (0-based), then
+    "reweighted", whose entry sets ``class_weights`` to the class-balanced weights of
+    ``class_counts`` (beta ``reweight_beta``); the logs carry the stage index.
 
     Args:
         net: keras.Model. Maps inputs to logits (e.g. ``kzoo.nets.small_cnn``).
-        loss: str. One of "ce", "class_balanced", "focal", "ldam",
+        loss: str. One of ``kzoo.losses.LOSSES``: "ce", "class_balanced", "focal", "ldam",
             "logit_adjusted". Default "ce".
+        loss_args: dict or None. The loss's own arguments ("class_balanced": ``beta``;
+            "focal": ``gamma``; "ldam": ``max_margin``, ``scale``; "logit_adjusted":
+            ``tau``); the others take their defaults. Default None.
         class_counts: list of int >= 1 or None. Training count per class; needed by
-            "class_balanced", "ldam", "logit_adjusted" and by ``DRW``. Default None.
-        focal_gamma: float >= 0. Focal exponent. Default 2.0.
-        ldam_max_margin: float > 0. Largest LDAM margin. Default 0.5.
-        ldam_scale: float > 0. LDAM logit scale. Default 30.0.
-        la_tau: float >= 0. Logit-adjustment temperature. Default 1.0.
-        cb_beta: float in [0, 1). Effective-number beta for class-balanced weights.
+            "class_balanced", "ldam", "logit_adjusted" and by ``reweight_epoch``.
+            Default None.
+        reweight_epoch: int >= 0 or None. First epoch with class-balanced weights (DRW).
+            Default None (no re-weighting stage).
+        reweight_beta: float in [0, 1). Effective-number beta of the DRW weights.
             Default 0.9999.
 
     Every argument is checked here, whatever the loss: a bad one is refused before
@@ -38,10 +41,12 @@ class Classifier(Game):
     Example:
         >>> ds = kzoo.data.long_tail(kzoo.data.load("digits"), imbalance=10)
         >>> net = kzoo.nets.small_cnn(ds.input_shape, ds.num_classes, normed_head=True)
-        >>> model = kzoo.games.Classifier(net, loss="ldam", class_counts=ds.class_counts())
+        >>> model = kzoo.games.Classifier(net, loss="ldam", loss_args={"scale": 30.0},
+        ...                               class_counts=ds.class_counts(), reweight_epoch=20)
         >>> model.compile(keras.optimizers.SGD(0.05, momentum=0.9))
-        >>> model.fit(ds.x_train, ds.y_train, epochs=30,
-        ...           callbacks=[kzoo.games.DRW(start_epoch=20)])
+        >>> history = model.fit(ds.x_train, ds.y_train, epochs=30)
+        >>> history.history["stage"][19:21]
+        [0.0, 1.0]
 
     Reference:
         Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
@@ -49,40 +54,73 @@ class Classifier(Game):
     """
 
     players = ("net",)
+    serves = ("classifier",)
+    log_names = ("loss", "accuracy")
+    paper = "Cao et al., NeurIPS 2019 (LDAM, DRW); baselines of AEGL and Meta-IADA"
 
-    def __init__(self, net, *, loss="ce", class_counts=None, focal_gamma=2.0,
-                 ldam_max_margin=0.5, ldam_scale=30.0, la_tau=1.0, cb_beta=0.9999, **kwargs):
+    def __init__(self, net, *, loss="ce", loss_args=None, class_counts=None,
+                 reweight_epoch=None, reweight_beta=0.9999, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(net, keras.Model):
             raise ValueError(f"net must be a keras.Model mapping inputs to logits; got {net!r}.")
-        self.loss_name = validate.choice("loss", loss, LOSSES)
         self.net = net
         self.num_classes = int(net.output_shape[-1])
         if class_counts is not None:
-            class_counts = check_counts("class_counts", class_counts, self.num_classes)
-        elif loss in _NEEDS_COUNTS:
-            raise ValueError(f"loss={loss!r} needs class_counts (training count per class).")
+            class_counts = validate.counts("class_counts", class_counts, self.num_classes)
         self.class_counts = class_counts
-        self.focal_gamma = validate.number("focal_gamma", focal_gamma, low=0)
-        self.ldam_max_margin = validate.number("ldam_max_margin", ldam_max_margin, low=0,
-                                               low_open=True)
-        self.ldam_scale = validate.number("ldam_scale", ldam_scale, low=0, low_open=True)
-        self.la_tau = validate.number("la_tau", la_tau, low=0)
-        self.cb_beta = validate.number("cb_beta", cb_beta, low=0, high=1, high_open=True)
-        initial = self.balanced_weights() if loss == "class_balanced" else np.ones(self.num_classes)
+        if not isinstance(loss_args, (dict, type(None))):
+            raise ValueError(f"loss_args must be a dict of the loss's arguments; got "
+                             f"{loss_args!r}.")
+        self.loss_object = losses.get(loss, class_counts, **(loss_args or {}))
+        if reweight_epoch is not None:
+            reweight_epoch = validate.integer("reweight_epoch", reweight_epoch, low=0)
+            if class_counts is None:
+                raise ValueError("reweight_epoch needs class_counts (training count per "
+                                 "class).")
+        self.reweight_epoch = reweight_epoch
+        self.reweight_beta = validate.number("reweight_beta", reweight_beta, low=0, high=1,
+                                             high_open=True)
         self.class_weights = self.add_weight(
-            shape=(self.num_classes,), initializer=keras.initializers.Constant(initial),
-            trainable=False, name="class_weights",
+            shape=(self.num_classes,), initializer=keras.initializers.Constant(
+                self.initial_weights()), trainable=False, name="class_weights",
         )
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.built = True
 
+    @classmethod
+    def from_dataset(cls, ds, **kwargs):
+        """Takes ``class_counts`` from ``ds`` unless given."""
+        kwargs.setdefault("class_counts", ds.class_counts())
+        return super().from_dataset(ds, **kwargs)
+
+    @property
+    def classifier(self):
+        """The served classifier: ``net``, [0, 1] inputs to logits."""
+        return self.net
+
+    def initial_weights(self):
+        """The class weights of the first stage: the loss's own, or all ones."""
+        if self.loss_object.class_weight is None:
+            return np.ones(self.num_classes, "float32")
+        return self.loss_object.class_weight
+
     def balanced_weights(self):
-        """Class-balanced (effective number) weights from ``class_counts``."""
+        """The DRW weights: class-balanced (effective number, beta ``reweight_beta``)
+        weights from ``class_counts``."""
         if self.class_counts is None:
             raise ValueError("class-balanced weights need class_counts.")
-        return losses.class_balanced_weights(self.class_counts, self.cb_beta)
+        return losses.class_balanced_weights(self.class_counts, self.reweight_beta)
+
+    def stages(self):
+        """The stages: "plain", then "reweighted" from epoch ``reweight_epoch`` (when set)."""
+        if self.reweight_epoch is None:
+            return super().stages()
+        return [Stage("plain", until_epoch=self.reweight_epoch), Stage("reweighted")]
+
+    def enter_stage(self, name):
+        """Sets ``class_weights`` to the DRW weights in "reweighted", to the first stage's
+        in "plain" (a new fit from epoch 0)."""
+        weights = self.balanced_weights() if name == "reweighted" else self.initial_weights()
+        self.class_weights.assign(weights)
 
     def criterion(self, y, logits, sample_weight=None):
         """The training loss of a batch, with the current class weights.
@@ -90,15 +128,8 @@ class Classifier(Game):
         ``sample_weight`` (batch,) restricts or reweights the average, e.g. to a
         masked subset of the batch; an all-zero mask gives 0.
         """
-        w = {"class_weight": self.class_weights, "sample_weight": sample_weight}
-        if self.loss_name == "focal":
-            return losses.focal(y, logits, self.focal_gamma, **w)
-        if self.loss_name == "ldam":
-            return losses.ldam(y, logits, self.class_counts, self.ldam_max_margin,
-                               self.ldam_scale, **w)
-        if self.loss_name == "logit_adjusted":
-            return losses.logit_adjusted(y, logits, self.class_counts, self.la_tau, **w)
-        return losses.cross_entropy(y, logits, **w)
+        return self.loss_object(y, logits, class_weight=self.class_weights,
+                            sample_weight=sample_weight)
 
     def call(self, x, training=False):
         return self.net(x, training=training)
@@ -113,21 +144,12 @@ class Classifier(Game):
 
         (loss, logits), grads = backend.value_and_grad(loss_fn, variables)
         backend.apply(self.optimizer, grads, variables)
-        return self._log(loss, y, logits)
+        return self.record({"loss": loss, "accuracy": hits(y, logits)})
 
     def test_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         logits = self.net(x, training=False)
-        return self._log(self.criterion(y, logits), y, logits)
-
-    def _log(self, loss, y, logits):
-        self.loss_tracker.update_state(loss)
-        self.accuracy.update_state(y, logits)
-        return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy.result()}
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.accuracy]
+        return self.record({"loss": self.criterion(y, logits), "accuracy": hits(y, logits)})
 
     def check_data(self, x, y=None):
         super().check_data(x, y)
@@ -137,21 +159,17 @@ class Classifier(Game):
     def get_config(self):
         return {
             **super().get_config(),
-            "loss": self.loss_name,
+            "loss": self.loss_object.name,
+            "loss_args": self.loss_object.get_config(),
             "class_counts": self.class_counts,
-            "focal_gamma": self.focal_gamma,
-            "ldam_max_margin": self.ldam_max_margin,
-            "ldam_scale": self.ldam_scale,
-            "la_tau": self.la_tau,
-            "cb_beta": self.cb_beta,
+            "reweight_epoch": self.reweight_epoch,
+            "reweight_beta": self.reweight_beta,
         }
 
 
-def check_counts(name, counts, num_classes=None):
-    """``counts`` as a list of ints >= 1, one per class (``num_classes`` of them, when
-    given), or ``ValueError``."""
-    if np.ndim(counts) != 1 or not len(counts) or len(counts) != (num_classes or len(counts)):
-        many = "" if num_classes is None else f"{num_classes} "
-        raise ValueError(f"{name} must hold {many}positive counts (ints >= 1), one per "
-                         f"class; got {counts!r}.")
-    return [validate.integer(f"{name}[{i}]", c, low=1) for i, c in enumerate(counts)]
+def hits(y, logits):
+    """1.0 where the largest logit is the label, else 0.0 (per example): ``record`` averages
+    it into the accuracy."""
+    y = ops.reshape(ops.cast(y, "int32"), (-1,))
+    return ops.cast(ops.argmax(logits, axis=-1) == y, "float32")
+

@@ -1,13 +1,57 @@
-"""The base class of every kzoo game."""
+"""The base class of every kzoo game, and the registry of games."""
 
+import importlib
 import os
+from typing import NamedTuple
 
 import keras
 import numpy as np
+from keras import ops
 
 from kzoo import backend, validate
 from kzoo.files import atomic_path
 from kzoo.games.optimizer_group import OptimizerGroup
+
+GAMES = {}  # registered name -> Game subclass; filled as each game's class is defined
+SERVED = ("classifier", "generator")
+
+
+def game_name(cls):
+    """The name a recipe and a card use for ``cls``: its class name for kzoo's own games,
+    ``"module:Class"`` for a game defined elsewhere."""
+    if cls.__module__.split(".")[0] == "kzoo":
+        return cls.__name__
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def get(name):
+    """The game class registered as ``name``; ``"module:Class"`` imports ``module`` first."""
+    if not isinstance(name, str):
+        raise ValueError(f"a game name must be a string; got {name!r}.")
+    if name not in GAMES and ":" in name:
+        module = name.split(":")[0]
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ValueError(f"game {name!r}: cannot import {module!r} ({err}).") from err
+    if name not in GAMES:
+        known = ", ".join(n for n in GAMES if ":" not in n)
+        raise ValueError(f"unknown game {name!r}; allowed: {known}, or \"module:Class\" "
+                         f"naming a kzoo.games.Game subclass.")
+    return GAMES[name]
+
+
+class Stage(NamedTuple):
+    """One stage of a game's play: ``name`` until epoch ``until_epoch`` or training step
+    ``until_step`` (absolute, 0-based, exclusive); the last stage has neither."""
+
+    name: str
+    until_epoch: int = None
+    until_step: int = None
+
+    def covers(self, epoch, step):
+        return not ((self.until_epoch is not None and epoch >= self.until_epoch)
+                    or (self.until_step is not None and step >= self.until_step))
 
 
 def optimizer_config(optimizer):
@@ -25,13 +69,29 @@ def optimizer_from_config(config):
 class Game(keras.Model):
     """A ``keras.Model`` whose ``train_step`` plays one round of a game.
 
-    Subclasses list their sub-models (players) in ``players``, write
-    ``train_step(self, data)`` and ``test_step(self, data)`` once with
-    ``keras.ops`` and ``kzoo.backend``, and return every ``__init__`` argument
-    from ``get_config``. The base class provides:
+    A game declares, on its class:
+
+    - ``players``: the attribute names of its sub-models (each saved, each with its
+      optimizer when there are several);
+    - ``serves``: what a user takes from a trained game, among ``"classifier"``
+      (``game.classifier``, a ``keras.Model`` from [0, 1] inputs to logits) and
+      ``"generator"`` (the game itself: ``latent_dim``, ``conditional``, ``generate``,
+      ``sample``; ``game.generator`` is the generator network);
+    - ``log_names``: every value its steps log (``record`` keeps a mean of each), with
+      one meaning in training and validation;
+    - ``paper``: the reference a card names.
+
+    It writes ``train_step(self, data)`` and ``test_step(self, data)`` once with
+    ``keras.ops`` and ``kzoo.backend`` (a subclass may call ``super().train_step(data)``
+    on every backend), returns every ``__init__`` argument from ``get_config``, and may
+    override ``from_dataset`` (what it takes from a data set), ``stages`` (a play that
+    changes during training) and ``plan_training``. Defining the class registers it
+    (``kzoo.games.get``). The base class provides:
 
     - the JAX ``train_step(state, data)`` bridge (applied to subclasses'
       ``train_step``/``test_step`` when they are defined);
+    - stages: ``fit`` switches ``self.stage`` between steps (each stage is traced and
+      compiled on its own) and logs the stage index when there are several;
     - ``get_config``/``from_config`` that serialise and rebuild the players;
     - a compile config that names optimizers without a backend module, so a
       ``.keras`` file saved under one backend loads under the others;
@@ -41,13 +101,70 @@ class Game(keras.Model):
     """
 
     players = ()
+    serves = ()
+    log_names = ()
+    paper = ""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "train_step" in cls.__dict__:
-            cls.train_step = backend.stateful_step(cls.__dict__["train_step"])
+            cls.train_step = backend.stateful_step(_logs_stage(cls.__dict__["train_step"]))
         if "test_step" in cls.__dict__:
             cls.test_step = backend.stateful_test_step(cls.__dict__["test_step"])
+        unknown = set(cls.serves) - set(SERVED)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.serves names {sorted(unknown)}; allowed: "
+                            f"{', '.join(SERVED)}.")
+        if not cls.__name__.startswith("_"):
+            GAMES[game_name(cls)] = cls
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.log_names}
+        self._stage = None
+
+    @classmethod
+    def from_dataset(cls, ds, **kwargs):
+        """The game for the data set ``ds`` (a ``kzoo.data.Dataset``): ``kwargs`` are the
+        players and arguments; a game adds what it takes from the data (class counts,
+        sample count, meta set) unless given."""
+        return cls(**kwargs)
+
+    # ----------------------------------------------------------------- stages
+    def stages(self):
+        """The game's stages, in order (``Stage``); one by default."""
+        return [Stage("train")]
+
+    @property
+    def stage(self):
+        """The name of the stage the next training step plays (the first stage until
+        ``fit`` says otherwise)."""
+        return self._stage or self.stages()[0].name
+
+    @stage.setter
+    def stage(self, name):
+        self._stage = name
+
+    def enter_stage(self, name):
+        """Called on the host when training enters stage ``name`` (after ``self.stage`` is
+        set, before its first step). Nothing by default."""
+
+    def plan_training(self, step, total_steps):
+        """Called once per ``fit``, before its first step: the training step it starts at
+        and the step it will end at. Nothing by default."""
+
+    # -------------------------------------------------------------------- logs
+    def record(self, values):
+        """Folds ``values`` (``{log name: scalar or per-example tensor}``) into the running
+        means and returns those logs only (a step that does not compute a value does not
+        report it)."""
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: self.trackers[name].result() for name in values}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
 
     # ----------------------------------------------------------------- config
     def get_config(self):
@@ -142,6 +259,7 @@ class Game(keras.Model):
         for key, low in (("epochs", 1), ("batch_size", 1), ("initial_epoch", 0)):
             if kwargs.get(key) is not None:
                 validate.integer(key, kwargs[key], low=low)
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _Stages()]
         self.check_data(x, y)
         if isinstance(x, np.ndarray):
             x = self.training_inputs(x)
@@ -153,6 +271,60 @@ class Game(keras.Model):
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y)
         return super().evaluate(x, y, *args, **kwargs)
+
+
+def call_frozen(model, inputs, training=True):
+    """``model(inputs, training=training)`` leaving its non-trainable state (batch-norm
+    statistics, spectral-norm vectors) as it is."""
+    out, _ = model.stateless_call([v.value for v in model.trainable_variables],
+                                  [v.value for v in model.non_trainable_variables], inputs,
+                                  training=training)
+    return out
+
+
+def _logs_stage(step):
+    """``step`` whose logs carry the stage index when the game has several stages."""
+
+    def train_step(self, data):
+        logs = step(self, data)
+        names = [s.name for s in self.stages()]
+        if len(names) > 1:
+            logs = {**logs, "stage": ops.convert_to_tensor(float(names.index(self.stage)))}
+        return logs
+
+    train_step.__doc__ = step.__doc__
+    return train_step
+
+
+class _Stages(keras.callbacks.Callback):
+    """Host side of stages: plans the steps of the fit (``Game.plan_training``) and
+    switches ``game.stage`` between steps, retracing the train function on a switch."""
+
+    def on_train_begin(self, logs=None):
+        self.step = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        game, self.epoch = self.model, epoch
+        if self.step is None:  # here, not at train begin: a resumed fit starts at epoch > 0
+            self.step = int(ops.convert_to_numpy(game.optimizer.iterations))
+            left = ((self.params.get("epochs") or 0) - epoch) * (self.params.get("steps") or 0)
+            game.plan_training(self.step, self.step + left)
+        self._switch()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._switch()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += self.model.steps_per_execution
+
+    def _switch(self):
+        game = self.model
+        name = next(s.name for s in game.stages() if s.covers(self.epoch, self.step))
+        if name != game.stage:
+            game.stage = name
+            backend.sync_state(game)
+            game.enter_stage(name)
+            game.make_train_function(force=True)
 
 
 def check_inputs(x, expected_shape):

@@ -5,9 +5,14 @@ import numpy as np
 from keras import ops
 
 from kzoo import backend, validate
-from kzoo.games.game import Game, check_inputs, check_labels
+from kzoo.games.game import Game, call_frozen, check_inputs, check_labels
 from kzoo.games.optimizer_group import OptimizerGroup
 from kzoo.losses import gan as gan_losses
+from kzoo.ops import unit_rows
+
+# The seed of the penalty's interpolates in validation: a fixed one, so that a validation
+# pass leaves the game's random stream (and with it the training that follows) as it is.
+VALIDATION_PENALTY_SEED = 0
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -23,6 +28,19 @@ class GAN(Game):
 
     The data is what the generator should produce: kzoo's DCGAN generators end in
     tanh, so pass images in [-1, 1] (``2 * x - 1`` for kzoo's [0, 1] images).
+
+    Logs, each with one meaning in training and validation (``val_`` prefix; validation
+    runs both players in inference mode on fresh ``z``):
+
+    - ``d_loss``: the base critic loss on (real batch, ``G(z)``), without penalty
+      (training: the last critic step's, before its update);
+    - ``g_loss``: the base generator loss at ``z`` (training: before the generator's
+      update);
+    - ``d_penalty``: the gradient penalty at random interpolates of the same pair, its
+      weight included ("wgan_gp" and "bwgan" only; validation draws the interpolates
+      from a fixed seed). A critic step minimises ``d_loss / gamma + d_penalty``
+      (``gamma`` = 1 unless set), one without penalty ``d_loss``; the generator step
+      minimises ``g_loss``.
 
     Args:
         generator: keras.Model. ``z`` (batch, latent_dim) -> samples; with a second
@@ -49,7 +67,10 @@ class GAN(Game):
     """
 
     players = ("generator", "critic")
-    log_names = ("d_loss", "g_loss")
+    serves = ("generator",)
+    log_names = ("d_loss", "g_loss", "d_penalty")
+    paper = ("Goodfellow et al. 2014; Radford et al. 2016 (DCGAN); Gulrajani et al. 2017 "
+             "(WGAN-GP); Adler and Lunz 2018 (BWGAN)")
 
     def __init__(self, generator, critic, *, loss="wgan_gp", penalty=None, n_critic=1,
                  seed=None, **kwargs):
@@ -85,7 +106,6 @@ class GAN(Game):
         self.loss_name, self.penalty, self.n_critic = loss, penalty, n_critic
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.log_names}
         self.built = True
 
     def compile(self, optimizer="auto", **kwargs):
@@ -109,21 +129,27 @@ class GAN(Game):
         inputs = z if labels is None else [z, labels]
         if keep_state:
             return self.generator(inputs, training=training)
-        g = self.generator
-        out, _ = g.stateless_call([v.value for v in g.trainable_variables],
-                                  [v.value for v in g.non_trainable_variables], inputs,
-                                  training=training)
-        return out
+        return call_frozen(self.generator, inputs, training=training)
 
     def score(self, samples, labels=None, training=True):
         return self.critic(samples if labels is None else [samples, labels], training=training)
 
-    def critic_loss(self, real, fake, labels):
-        """The base critic loss (with its penalty) on ``real`` against ``fake``."""
+    def critic_loss(self, real, fake, labels, training=True):
+        """``(loss, logs)``: the critic's whole loss on ``real`` against ``fake`` (what a
+        critic step minimises: ``d_loss / gamma + d_penalty``, or ``d_loss`` for a loss
+        without penalty) and its parts ``{"d_loss": base loss, "d_penalty": penalty}``
+        (no ``d_penalty`` without one). ``training=False``: the critic in inference mode
+        and the penalty's interpolates from ``VALIDATION_PENALTY_SEED``."""
         critic = self.critic if labels is None else (
             lambda x, training=True: self.score(x, labels, training))
-        return self.base_loss.critic_loss(critic, real, fake, self.score(real, labels),
-                                          self.score(fake, labels), self.seed_generator)
+        seed = self.seed_generator if training else VALIDATION_PENALTY_SEED
+        loss, (base, penalty) = self.base_loss.critic_loss(
+            critic, real, fake, self.score(real, labels, training),
+            self.score(fake, labels, training), seed, training=training)
+        logs = {"d_loss": base}
+        if penalty is not None:
+            logs["d_penalty"] = penalty
+        return loss, logs
 
     def generator_loss(self, fake, labels):
         return self.base_loss.generator(self.score(fake, labels, training=False))
@@ -149,37 +175,40 @@ class GAN(Game):
         for _ in range(self.n_critic):
             z = self.latent(batch)
             fake = ops.stop_gradient(self.generate(z, labels))
-            (d_loss, _), grads = backend.value_and_grad(
+            (_, d_logs), grads = backend.value_and_grad(
                 lambda fake=fake: self.critic_objective(real, fake, labels), d_vars)
             backend.apply(self.optimizer["critic"], grads, d_vars)
         g_vars = self.generator.trainable_variables
         z = self.latent(batch)
-        (g_loss, logs), grads = backend.value_and_grad(
+        (_, g_logs), grads = backend.value_and_grad(
             lambda: self.generator_objective(z, labels), g_vars)
         backend.apply(self.optimizer["generator"], grads, g_vars)
-        return self.record({"d_loss": d_loss, "g_loss": g_loss, **(logs or {})})
+        return self.record({name: ops.stop_gradient(value)
+                            for name, value in {**d_logs, **g_logs}.items()})
 
     def critic_objective(self, real, fake, labels):
-        """The critic's loss in one critic step (a subclass may add terms)."""
+        """``(loss, logs)``: what one critic step minimises and what it logs (at least
+        ``d_loss``, the base loss; a subclass may add terms and logs)."""
         return self.critic_loss(real, fake, labels)
 
     def generator_objective(self, z, labels):
-        """The generator's loss, or ``(loss, extra logs)``."""
-        return self.generator_loss(self.generate(z, labels), labels)
+        """``(loss, logs)``: what the generator step minimises and what it logs (at least
+        ``g_loss``, the base loss at ``z``; a subclass may add terms and logs)."""
+        loss = self.generator_loss(self.generate(z, labels), labels)
+        return loss, {"g_loss": loss}
 
     def test_step(self, data):
         real, labels = self.unpack(data)
-        fake = self.generate(self.latent(ops.shape(real)[0]), labels, training=False)
-        d_loss = self.base_loss.critic(self.score(real, labels, False),
-                                       self.score(fake, labels, False))
-        return self.record({"d_loss": d_loss, "g_loss": self.generator_loss(fake, labels)})
+        z = self.latent(ops.shape(real)[0])
+        fake = self.generate(z, labels, training=False)
+        return self.record(self.test_logs(real, z, fake, labels))
 
-    def record(self, values):
-        """Updates the trackers of ``values``; returns those only (a validation step that
-        does not compute a log does not report it as 0)."""
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: self.trackers[name].result() for name in values}
+    def test_logs(self, real, z, fake, labels):
+        """The logs of one validation batch, in inference mode: the values a training step
+        logs under the same names, for the real batch ``real``, noise ``z`` and its samples
+        ``fake`` (a subclass adds its own)."""
+        _, logs = self.critic_loss(real, fake, labels, training=False)
+        return {**logs, "g_loss": self.generator_loss(fake, labels)}
 
     def unpack(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -188,10 +217,6 @@ class GAN(Game):
         if y is None:
             raise ValueError("a conditional GAN trains on (samples, labels); fit(x, y).")
         return x, ops.reshape(ops.cast(y, "int32"), (-1,))
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     # ---------------------------------------------------------------- serving
     def call(self, inputs, training=False):
@@ -239,9 +264,3 @@ def _embedding_classes(generator):
         if isinstance(layer, keras.layers.Embedding):
             return layer.input_dim
     raise ValueError("a conditional generator needs a label Embedding layer.")
-
-
-def unit_rows(grad):
-    """Each example's gradient scaled to unit l2 norm."""
-    axes = tuple(range(1, len(grad.shape)))
-    return grad / (ops.sqrt(ops.sum(grad**2, axis=axes, keepdims=True)) + 1e-12)

@@ -5,7 +5,7 @@ from keras import ops
 
 from kzoo import backend, validate
 from kzoo.attacks.pgd import check_attack, pgd
-from kzoo.games.classifier import Classifier
+from kzoo.games.classifier import Classifier, hits
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -17,7 +17,8 @@ class PGDAdversarialTraining(Classifier):
     classifier's loss at the adversarial inputs; with ``clean_weight > 0``
     the loss is ``(1 - clean_weight) * L(x_adv) + clean_weight * L(x)``, both
     in one pass over the concatenated batch. Logs the loss and the clean and
-    adversarial accuracy of the batch.
+    adversarial accuracy, in training and (attacking each validation batch the
+    same way) in validation.
 
     Args:
         net: keras.Model. Maps [0, 1] inputs to logits.
@@ -41,6 +42,9 @@ class PGDAdversarialTraining(Classifier):
         Attacks", ICLR 2018.
     """
 
+    log_names = ("loss", "clean_accuracy", "adv_accuracy")
+    paper = "Madry et al., ICLR 2018"
+
     def __init__(self, net, *, epsilon=0.1, step_size=None, steps=7, norm="linf",
                  random_start=True, clean_weight=0.0, seed=None, **kwargs):
         super().__init__(net, **kwargs)
@@ -54,14 +58,16 @@ class PGDAdversarialTraining(Classifier):
         self.clean_weight = validate.number("clean_weight", clean_weight, low=0, high=1)
         self.seed = validate.seed("seed", seed, optional=True)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.adv_accuracy = keras.metrics.SparseCategoricalAccuracy(name="adv_accuracy")
-        self.clean_accuracy = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
+
+    def attack(self, x, y):
+        """The PGD adversarial examples of the batch (the net in inference mode)."""
+        return pgd(self.net, x, y, epsilon=self.epsilon, step_size=self.step_size,
+                   steps=self.steps, norm=self.norm, random_start=self.random_start,
+                   seed=self.seed_generator)
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x_adv = pgd(self.net, x, y, epsilon=self.epsilon, step_size=self.step_size,
-                    steps=self.steps, norm=self.norm, random_start=self.random_start,
-                    seed=self.seed_generator)
+        x_adv = self.attack(x, y)
         variables = self.net.trainable_variables
         n = ops.shape(x)[0]
 
@@ -79,18 +85,17 @@ class PGDAdversarialTraining(Classifier):
         backend.apply(self.optimizer, grads, variables)
         if clean_logits is None:
             clean_logits = self.net(x, training=False)
-        self.loss_tracker.update_state(loss)
-        self.adv_accuracy.update_state(y, adv_logits)
-        self.clean_accuracy.update_state(y, clean_logits)
-        return {m.name: m.result() for m in self._train_metrics}
+        return self.record({"loss": loss, "clean_accuracy": hits(y, clean_logits),
+                            "adv_accuracy": hits(y, adv_logits)})
 
-    @property
-    def _train_metrics(self):
-        return [self.loss_tracker, self.clean_accuracy, self.adv_accuracy]
-
-    @property
-    def metrics(self):
-        return [*super().metrics, self.clean_accuracy, self.adv_accuracy]
+    def test_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        logits = self.net(ops.concatenate([self.attack(x, y), x]), training=False)
+        adv_logits, clean_logits = logits[:ops.shape(x)[0]], logits[ops.shape(x)[0]:]
+        loss = ((1.0 - self.clean_weight) * self.criterion(y, adv_logits)
+                + self.clean_weight * self.criterion(y, clean_logits))
+        return self.record({"loss": loss, "clean_accuracy": hits(y, clean_logits),
+                            "adv_accuracy": hits(y, adv_logits)})
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "step_size": self.step_size,

@@ -5,10 +5,16 @@ import numpy as np
 from keras import ops
 
 from kzoo import backend, losses, validate
-from kzoo.games.characteristics import NAMES, SampleHistory, characteristics, standardize
-from kzoo.games.classifier import Classifier, check_counts
-from kzoo.games.game import check_inputs, check_labels
+from kzoo.games.classifier import Classifier, hits
+from kzoo.games.game import Stage, call_frozen, check_inputs, check_labels
 from kzoo.games.optimizer_group import OptimizerGroup
+from kzoo.nets.characteristics import (
+    NAMES,
+    NoHistory,
+    SampleHistory,
+    characteristics,
+    standardize,
+)
 from kzoo.nets.covariance import ClassCovariance
 from kzoo.nets.heads import FEATURES, dense_head, feature_dim
 from kzoo.nets.perturbation import perturbation_net as default_perturbation_net
@@ -26,7 +32,7 @@ class MetaIADA(Classifier):
     dense ``"logits"`` layer ``(W, b)``) are augmented, implicitly, from
     N(h + eps * sign(grad_h CE), alpha * Sigma_y): ``kzoo.losses.iada_loss``
     (Eq. 6). The perturbation network maps 15 training characteristics
-    (``kzoo.games.characteristics.NAMES``) to ``eps`` in (-1, 1): positive
+    (``kzoo.nets.characteristics.NAMES``) to ``eps`` in (-1, 1): positive
     is adversarial, negative anti-adversarial. One step (Eqs. 7-10):
 
     1. virtual step ``Phi_bar = Phi - eta1 * grad_Phi L_IADA(Phi; Sigma, Omega)``,
@@ -47,15 +53,19 @@ class MetaIADA(Classifier):
 
     Characteristics are standardised over the batch, except training
     progress (constant over a batch), which enters as its value in [0, 1].
-    The history ones (running loss mean and variance, forgetting events)
-    need each sample's id: ``fit(x, y)`` on arrays numbers the rows of ``x``;
-    other inputs pass ``(x, ids)`` as ``x``. ``history=False`` feeds zeros.
+    The history ones (running loss mean and variance, forgetting events) come
+    from ``sample_history``, a ``kzoo.nets.SampleHistory`` that needs each sample's
+    id: ``fit(x, y)`` on arrays numbers the rows of ``x``; other inputs pass
+    ``(x, ids)`` as ``x``. With ``history=False`` it is a ``kzoo.nets.NoHistory``:
+    zeros, no ids needed.
 
-    Logs ``loss`` (IADA), ``accuracy``, ``meta_loss`` (CE on the meta batch
-    through ``Phi_bar``; through ``Phi`` during warm-up) and ``adv_share``
-    (share of samples with eps > 0). With a history, the last eps of each
-    sample is kept in ``sample_epsilon``; ``kzoo.callbacks.EpsilonShares`` turns it
-    into the share of adversarial samples per class and for noisy vs clean labels.
+    Logs ``loss`` (the ``Classifier`` criterion on the batch, as in validation),
+    ``accuracy``, ``iada_loss`` (the meta steps' objective), ``meta_loss`` (CE on
+    the meta batch through ``Phi_bar``; through ``Phi`` during warm-up),
+    ``adv_share`` (share of samples with eps > 0) and ``stage`` (0 warm-up, 1
+    meta, when there is a warm-up). A history also keeps the last eps of each
+    sample, ``sample_epsilon`` (None without); ``kzoo.callbacks.EpsilonShares`` turns
+    it into the share of adversarial samples per class and for noisy vs clean labels.
 
     Args:
         net: keras.Model with a ``"features"`` layer of shape (batch, d) and a
@@ -79,7 +89,8 @@ class MetaIADA(Classifier):
         virtual_lr: float > 0 or None. eta1; None takes the net optimizer's
             current learning rate. Default None.
         diagonal: bool or None. Diagonal covariances; None: when d > 512.
-        history: bool. Per-sample history characteristics. Default True.
+        history: bool. Per-sample history characteristics (and ``sample_epsilon``);
+            False feeds zeros. Default True.
         meta_counts: list of int. Meta examples per class; set when loading a
             saved model (whose meta set is in its weights), not by hand.
         seed: int in [0, 2**32 - 1] or None. Meta batch sampling. Default None.
@@ -100,12 +111,19 @@ class MetaIADA(Classifier):
     """
 
     players = ("net", "perturbation_net")
+    log_names = ("loss", "accuracy", "iada_loss", "meta_loss", "adv_share")
+    paper = ("Zhou et al., Boosting Model Resilience via Implicit Adversarial Data "
+             "Augmentation (Meta-IADA), IJCAI 2024")
 
     def __init__(self, net, *, class_counts, meta_data=None, num_samples=None,
                  perturbation_net=None, alpha=0.5, beta=1.0, perturb=True, meta_scope="full",
                  warmup_steps=0, meta_batch_size=100, meta_lr=1e-3, covariance_lr=1e-3,
                  virtual_lr=None, diagonal=None, history=True, meta_counts=None, seed=None,
                  **kwargs):
+        if kwargs.get("reweight_epoch") is not None:
+            raise ValueError(f"MetaIADA plays its own stages (warm-up, then meta steps); "
+                             f"reweight_epoch={kwargs['reweight_epoch']!r} (deferred "
+                             f"re-weighting) is for the other classifier games.")
         super().__init__(net, class_counts=class_counts, **kwargs)
         for name, value in (("alpha", alpha), ("beta", beta), ("covariance_lr", covariance_lr)):
             validate.number(name, value, low=0)
@@ -121,9 +139,6 @@ class MetaIADA(Classifier):
             validate.boolean("diagonal", diagonal)
         if num_samples is not None:
             num_samples = validate.integer("num_samples", num_samples, low=1)
-        elif history:
-            raise ValueError("history=True needs num_samples, the training set size (an int "
-                             ">= 1); got None. Or pass history=False.")
         dim = feature_dim(net, "MetaIADA")
         self.head = dense_head(net, "MetaIADA")
         if diagonal is None:
@@ -151,12 +166,10 @@ class MetaIADA(Classifier):
             name=f"{net.name}_features_and_logits")
         self.covariance = ClassCovariance(self.num_classes, dim, diagonal=self.diagonal,
                                           name="class_covariance")
-        self.sample_history = None
-        self.num_samples = num_samples
-        if history:
-            self.sample_history = SampleHistory(self.num_samples, name="sample_history")
-            self.sample_epsilon = self.add_weight(shape=(self.num_samples,), initializer="zeros",
-                                                  trainable=False, name="sample_epsilon")
+        self.num_samples, self.keep_history = num_samples, history
+        self.sample_history = (SampleHistory(num_samples, name="sample_history") if history
+                               else NoHistory())
+        self.sample_epsilon = self.sample_history.epsilon  # saved among the game's variables
         x_meta, self.meta_counts = self._meta_set(meta_data, meta_counts)
         per_class = max(1, meta_batch_size // self.num_classes)
         self.meta_batch_size, self._meta_per_class = meta_batch_size, per_class
@@ -166,11 +179,21 @@ class MetaIADA(Classifier):
         self.total_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                            name="total_steps")
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.meta_tracker = keras.metrics.Mean(name="meta_loss")
-        self.share_tracker = keras.metrics.Mean(name="adv_share")
-        self.warming_up = self.warmup_steps > 0
 
     # ------------------------------------------------------------------ set-up
+    @classmethod
+    def from_dataset(cls, ds, **kwargs):
+        """Takes ``num_samples`` and the meta set (``kzoo.data.meta_split``) from ``ds``
+        unless given, and the class counts as a ``Classifier`` does."""
+        kwargs.setdefault("num_samples", len(ds.y_train))
+        if "meta_data" not in kwargs:
+            if "x_meta" not in ds.extras:
+                raise ValueError(f"{cls.__name__} needs a meta set: split one off the data "
+                                 f"with kzoo.data.meta_split (in a recipe, add "
+                                 f"{{kind = \"meta_split\"}} to [data] bias).")
+            kwargs["meta_data"] = (ds.extras["x_meta"], ds.extras["y_meta"])
+        return super().from_dataset(ds, **kwargs)
+
     def _meta_set(self, meta_data, meta_counts):
         """The meta images sorted by class, and the count per class."""
         shape = self.served_input_shape
@@ -178,7 +201,7 @@ class MetaIADA(Classifier):
             if meta_counts is None:
                 raise ValueError("MetaIADA needs meta_data=(x_meta, y_meta), a small clean "
                                  "balanced set (kzoo.data.meta_split).")
-            counts = check_counts("meta_counts", meta_counts, self.num_classes)
+            counts = validate.counts("meta_counts", meta_counts, self.num_classes)
             return np.zeros((sum(counts), *shape), "float32"), counts
         if not isinstance(meta_data, (tuple, list)) or len(meta_data) != 2:
             raise ValueError("meta_data must be a pair (x_meta, y_meta).")
@@ -208,16 +231,6 @@ class MetaIADA(Classifier):
         super().compile(optimizer, **kwargs)
 
     # ----------------------------------------------------------------- pieces
-    def _forward(self, x, keep_state=True):
-        """``(h, logits)`` in training mode; ``keep_state=False`` leaves batch norm as it is."""
-        model = self.features_and_logits
-        if keep_state:
-            return model(x, training=True)
-        out, _ = model.stateless_call([v.value for v in model.trainable_variables],
-                                      [v.value for v in model.non_trainable_variables], x,
-                                      training=True)
-        return out
-
     def _characteristics(self, h, logits, y, history):
         """Standardised characteristics (no gradient); progress enters unstandardised."""
         iterations = ops.cast(self.optimizer["net"].iterations, "float32")
@@ -260,7 +273,7 @@ class MetaIADA(Classifier):
             variables = [self.head.kernel, self.head.bias]
 
         def iada():
-            h, logits = self._forward(x, keep_state=False)
+            h, logits = call_frozen(self.features_and_logits, x)
             f = self._characteristics(h, logits, y, history)
             return self._iada(h, y, self._epsilon(f)), (f, h, logits)
 
@@ -274,7 +287,7 @@ class MetaIADA(Classifier):
                 moved, [v.value for v in self.net.non_trainable_variables], x_meta,
                 training=True)
         else:
-            h_meta, _ = self._forward(x_meta, keep_state=False)
+            h_meta, _ = call_frozen(self.features_and_logits, x_meta)
             meta_logits = ops.matmul(ops.stop_gradient(h_meta), moved[0]) + moved[1]
         return losses.cross_entropy(y_meta, meta_logits), (f, h, logits)
 
@@ -289,42 +302,32 @@ class MetaIADA(Classifier):
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         x, ids = _split_ids(x)
-        if self.sample_history is not None and ids is None:
-            raise ValueError("MetaIADA with history=True needs sample ids: pass arrays to fit "
-                             "(rows are numbered), or (x, ids) as x, or set history=False.")
         y = ops.reshape(ops.cast(y, "int32"), (-1,))
-        history = (self.sample_history.read(ids) if self.sample_history is not None
-                   else (ops.zeros(ops.shape(y), "float32"),) * 3)
-        if self.warming_up:
-            loss, h, logits, eps = self._warmup_step(x, y)
+        history = self.sample_history.read(ids)
+        if self.stage == "warmup":
+            logs, h, logits, eps = self._warmup_step(x, y)
         else:
-            loss, h, logits, eps = self._meta_step(x, y, history)
+            logs, h, logits, eps = self._meta_step(x, y, history)
         self.covariance.update(ops.stop_gradient(h), y)
-        if self.sample_history is not None:
-            logits = ops.stop_gradient(logits)
-            ce = -ops.sum(ops.one_hot(y, self.num_classes) * ops.log_softmax(logits), axis=-1)
-            correct = ops.cast(ops.argmax(logits, axis=-1) == y, "float32")
-            self.sample_history.update(ids, ce, correct)
-            index = ops.reshape(ops.cast(ids, "int32"), (-1, 1))
-            self.sample_epsilon.assign(ops.scatter_update(
-                self.sample_epsilon.value, index, ops.stop_gradient(eps)))
-        self.share_tracker.update_state(ops.mean(ops.cast(eps > 0, "float32")))
-        return {**self._log(loss, y, logits), "meta_loss": self.meta_tracker.result(),
-                "adv_share": self.share_tracker.result()}
+        logits = ops.stop_gradient(logits)
+        correct = hits(y, logits)
+        self.sample_history.update(ids, losses.per_example_cross_entropy(y, logits), correct, eps)
+        return self.record({**logs, "accuracy": correct,
+                            "adv_share": ops.cast(eps > 0, "float32")})
 
     def _warmup_step(self, x, y):
         variables = self.net.trainable_variables
 
         def loss_fn():
-            h, logits = self._forward(x)
+            h, logits = self.features_and_logits(x, training=True)
             return self.criterion(y, logits), (h, logits)
 
         (loss, (h, logits)), grads = backend.value_and_grad(loss_fn, variables)
         backend.apply(self.optimizer["net"], grads, variables)
         x_meta, y_meta = self.meta_batch()
-        self.meta_tracker.update_state(
-            losses.cross_entropy(y_meta, self.net(x_meta, training=False)))
-        return loss, h, logits, ops.zeros(ops.shape(y), "float32")
+        meta_loss = losses.cross_entropy(y_meta, self.net(x_meta, training=False))
+        return ({"loss": loss, "meta_loss": meta_loss}, h, logits,
+                ops.zeros(ops.shape(y), "float32"))
 
     def _meta_step(self, x, y, history):
         x_meta, y_meta = self.meta_batch()
@@ -336,47 +339,46 @@ class MetaIADA(Classifier):
         variables = self.net.trainable_variables
 
         def loss_fn():
-            h, logits = self._forward(x)
+            h, logits = self.features_and_logits(x, training=True)
             eps = ops.stop_gradient(self._epsilon(f))
             return self._iada(h, y, eps), (logits, eps)
 
-        (loss, (logits, eps)), grads = backend.value_and_grad(loss_fn, variables)
+        (iada_loss, (logits, eps)), grads = backend.value_and_grad(loss_fn, variables)
         backend.apply(self.optimizer["net"], grads, variables)
-        self.meta_tracker.update_state(meta_loss)
-        return loss, h, logits, eps
+        logs = {"loss": self.criterion(y, ops.stop_gradient(logits)), "iada_loss": iada_loss,
+                "meta_loss": meta_loss}
+        return logs, h, logits, eps
 
     # ---------------------------------------------------------------- fitting
     def training_inputs(self, x):
-        """Arrays get their row numbers as sample ids (for the history)."""
-        return x if self.sample_history is None else (x, np.arange(len(x)))
+        """With a history, arrays get their row numbers as sample ids."""
+        return self.sample_history.training_inputs(x)
 
-    def fit(self, x=None, y=None, *args, **kwargs):
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _Schedule()]
-        return super().fit(x, y, *args, **kwargs)
+    def stages(self):
+        """Plain-criterion warm-up for ``warmup_steps`` steps, then meta steps."""
+        if self.warmup_steps == 0:
+            return [Stage("meta")]
+        return [Stage("warmup", until_step=self.warmup_steps), Stage("meta")]
+
+    def plan_training(self, step, total_steps):
+        """The planned step count, for the training-progress characteristic."""
+        self.total_steps.assign(float(total_steps))
 
     def check_data(self, x, y=None):
-        if isinstance(x, (tuple, list)) and len(x) == 2:
-            x, ids = x
+        """Also checks the sample ids of ``(x, ids)``: one integer per row (in range, with a
+        history)."""
+        x, ids = _split_ids(x)
+        if ids is not None:
             ids = np.asarray(ids)
             if ids.shape != (len(x),) or not np.issubdtype(ids.dtype, np.integer):
                 raise ValueError(f"sample ids must be {len(x)} integers, one per row of x; "
                                  f"got shape {ids.shape}, dtype {ids.dtype}.")
-            limit = self.num_samples or 0
-            if self.sample_history is not None and (ids.min() < 0 or ids.max() >= limit):
-                raise ValueError(f"sample ids must lie in [0, num_samples={limit}); got "
-                                 f"[{ids.min()}, {ids.max()}].")
+            self.sample_history.check_ids(ids)
         super().check_data(x, y)
 
     def training_monitors(self, ds):
-        if self.sample_history is None:
-            return {}
-        from kzoo.callbacks import EpsilonShares
-
-        return {"epsilon_shares.png": EpsilonShares(ds.y_train, ds.extras.get("noisy"))}
-
-    @property
-    def metrics(self):
-        return [*super().metrics, self.meta_tracker, self.share_tracker]
+        """With a history, the share of adversarial samples per epoch."""
+        return self.sample_history.training_monitors(ds)
 
     def get_config(self):
         return {**super().get_config(), "num_samples": self.num_samples, "alpha": self.alpha,
@@ -384,40 +386,8 @@ class MetaIADA(Classifier):
                 "warmup_steps": self.warmup_steps, "meta_batch_size": self.meta_batch_size,
                 "meta_lr": self.meta_lr, "covariance_lr": self.covariance_lr,
                 "virtual_lr": self.virtual_lr, "diagonal": self.diagonal,
-                "history": self.sample_history is not None, "meta_counts": self.meta_counts,
+                "history": self.keep_history, "meta_counts": self.meta_counts,
                 "seed": self.seed}
-
-
-class _Schedule(keras.callbacks.Callback):
-    """Host side of MetaIADA: the planned step count (for the progress
-    characteristic) and the switch from warm-up to meta steps between steps."""
-
-    def on_train_begin(self, logs=None):
-        self.step, self._planned = None, False
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._planned:
-            return
-        # Here, not in on_train_begin: a resumed fit starts at epoch > 0, with the
-        # iterations of the earlier epochs restored.
-        game, self._planned = self.model, True
-        self.step = int(ops.convert_to_numpy(game.optimizer["net"].iterations))
-        left = ((self.params.get("epochs") or 0) - epoch) * (self.params.get("steps") or 0)
-        game.total_steps.assign(float(self.step + left))
-        self._switch(game)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.model.warming_up:
-            self._switch(self.model)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.step += self.model.steps_per_execution
-
-    def _switch(self, game):
-        warm = self.step < game.warmup_steps
-        if warm != game.warming_up:
-            game.warming_up = warm
-            game.make_train_function(force=True)
 
 
 def _split_ids(x):

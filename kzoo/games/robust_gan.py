@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from kzoo import backend, validate
-from kzoo.games.gan import GAN, unit_rows
+from kzoo.games.gan import GAN
+from kzoo.ops import unit_rows
 
 PERTURB = ("latent", "image")
 MIX = ("convex", "additive")
@@ -25,9 +26,25 @@ class RobustGAN(GAN):
     L_D(x, G(z)) + lam L_D(x_adv, G(z)_adv)`` (``mix="convex"``, Eq. 11;
     ``"additive"`` drops the ``1 - lam``, as Algorithm 1). ``robust_g`` and
     ``robust_d`` turn either side off (the paper's table 2). Attack passes leave
-    batch-norm statistics and spectral-norm vectors as they are. Logs
-    ``g_loss_z`` and ``g_loss_z_adv``: the generator's loss at ``z`` and at the
-    worst noise (the gap a robust generator keeps small), computed with either flag.
+    batch-norm statistics and spectral-norm vectors as they are.
+
+    Logs, each with one meaning in training and validation (``val_`` prefix; validation
+    runs in inference mode, its worst cases from input gradients only):
+
+    - ``d_loss``, ``g_loss``, ``d_penalty``: as ``GAN`` (the base losses at the clean
+      pair and at ``z``, and the gradient penalty);
+    - ``g_loss_z_adv``: the base generator loss at the worst noise, ``L_G(z_adv)`` (the
+      gap to ``g_loss`` is what a robust generator keeps small); with either flag;
+    - ``d_loss_adv``: the base critic loss on the worst images ``(x_adv, G(z)_adv)``,
+      without penalty; when ``robust_d``.
+
+    Training only (validation makes no step to report them):
+
+    - ``g_objective``: the generator's mixed loss ``(1 - lam) g_loss + lam
+      g_loss_z_adv`` (or additive), what its step minimises; when ``robust_g``
+      (otherwise it minimises ``g_loss``);
+    - ``d_objective``: the critic's mixed loss, each side with its penalty, what its
+      step minimises; when ``robust_d`` (otherwise as ``GAN``).
 
     Args:
         generator, critic, loss, penalty, n_critic, seed: as ``GAN``.
@@ -51,7 +68,9 @@ class RobustGAN(GAN):
         Liu et al., "Robust Generative Adversarial Network", 2019.
     """
 
-    log_names = ("d_loss", "g_loss", "g_loss_z", "g_loss_z_adv")
+    log_names = ("d_loss", "g_loss", "d_penalty", "g_loss_z_adv", "d_loss_adv",
+                 "g_objective", "d_objective")
+    paper = "Liu et al., Robust Generative Adversarial Network, 2019"
 
     def __init__(self, generator, critic, *, lam=0.1, eps1=0.01, eps2=4.0, perturb="latent",
                  mix="convex", robust_g=True, robust_d=True, **kwargs):
@@ -68,27 +87,32 @@ class RobustGAN(GAN):
         keep = 1.0 - self.lam if self.mix == "convex" else 1.0
         return keep * clean + self.lam * worst
 
-    def worst_noise(self, z, labels):
-        """``z_adv`` (``perturb="latent"``) or the offset added to ``G(z)`` ("image")."""
+    def worst_noise(self, z, labels, training=True):
+        """``z_adv`` (``perturb="latent"``) or the offset added to ``G(z)`` ("image");
+        ``training=False`` for evaluation."""
         if self.perturb == "latent":
-            return self.worst_latent(z, self.eps1, labels)
-        fake = ops.stop_gradient(self.generate(z, labels, keep_state=False))
+            return self.worst_latent(z, self.eps1, labels, training=training)
+        fake = ops.stop_gradient(self.generate(z, labels, training=training, keep_state=False))
         grad = backend.input_grad(lambda f: self.generator_loss(f, labels), fake)
         return ops.stop_gradient(self.eps1 * unit_rows(grad))
+
+    def worst_noise_loss(self, worst, fake, labels, training=True):
+        """The base generator loss at the worst noise ``worst`` (``worst_noise``), given the
+        samples ``fake`` of the clean noise."""
+        if self.perturb == "latent":
+            return self.generator_loss(
+                self.generate(worst, labels, training=training, keep_state=False), labels)
+        return self.generator_loss(fake + worst, labels)
 
     def generator_objective(self, z, labels):
         worst = self.worst_noise(z, labels)
         fake = self.generate(z, labels)
         loss_z = self.generator_loss(fake, labels)
-        if self.perturb == "latent":
-            loss_adv = self.generator_loss(self.generate(worst, labels, keep_state=False), labels)
-        else:
-            loss_adv = self.generator_loss(fake + worst, labels)
-        if self.robust_g:
-            loss = self._mix(loss_z, loss_adv)
-        else:
-            loss, loss_adv = loss_z, ops.stop_gradient(loss_adv)
-        return loss, {"g_loss_z": loss_z, "g_loss_z_adv": loss_adv}
+        loss_adv = self.worst_noise_loss(worst, fake, labels)
+        if not self.robust_g:
+            return loss_z, {"g_loss": loss_z, "g_loss_z_adv": ops.stop_gradient(loss_adv)}
+        loss = self._mix(loss_z, loss_adv)
+        return loss, {"g_loss": loss_z, "g_loss_z_adv": loss_adv, "g_objective": loss}
 
     def worst_images(self, real, fake, labels):
         """``(x_adv, fake_adv)``: each moved by ``eps2`` to raise the critic's base loss."""
@@ -108,11 +132,23 @@ class RobustGAN(GAN):
                 ops.stop_gradient(fake + self.eps2 * r2))
 
     def critic_objective(self, real, fake, labels):
-        loss = self.critic_loss(real, fake, labels)
+        loss, logs = self.critic_loss(real, fake, labels)
         if not self.robust_d:
-            return loss
+            return loss, logs
         real_adv, fake_adv = self.worst_images(real, fake, labels)
-        return self._mix(loss, self.critic_loss(real_adv, fake_adv, labels))
+        loss_adv, adv_logs = self.critic_loss(real_adv, fake_adv, labels)
+        loss = self._mix(loss, loss_adv)
+        return loss, {**logs, "d_loss_adv": adv_logs["d_loss"], "d_objective": loss}
+
+    def test_logs(self, real, z, fake, labels):
+        logs = super().test_logs(real, z, fake, labels)
+        worst = self.worst_noise(z, labels, training=False)
+        logs["g_loss_z_adv"] = self.worst_noise_loss(worst, fake, labels, training=False)
+        if self.robust_d:
+            real_adv, fake_adv = self.worst_images(real, fake, labels)
+            logs["d_loss_adv"] = self.base_loss.critic(self.score(real_adv, labels, False),
+                                                       self.score(fake_adv, labels, False))
+        return logs
 
     def get_config(self):
         return {**super().get_config(), "lam": self.lam, "eps1": self.eps1, "eps2": self.eps2,

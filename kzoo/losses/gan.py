@@ -69,19 +69,21 @@ def sobolev_dual_norm(grad, s=0.0, p=2.0):
     return (ops.sum(ops.abs(flat) ** dual, axis=-1) + 1e-12) ** (1.0 / dual)
 
 
-def gradient_penalty(critic, real, fake, seed, weight=10.0, s=0.0, p=2.0, gamma=1.0):
+def gradient_penalty(critic, real, fake, seed, weight=10.0, s=0.0, p=2.0, gamma=1.0,
+                     training=True):
     """``weight * E (||grad D(x_hat)||_* / gamma - 1)^2`` at random interpolates x_hat.
 
-    The norm is ``sobolev_dual_norm`` (l2 by default: WGAN-GP). Differentiable
-    in the critic's weights (second order).
+    The norm is ``sobolev_dual_norm`` (l2 by default: WGAN-GP). With ``training`` (the
+    default) the critic runs in training mode and the penalty is differentiable in its
+    weights (second order); ``training=False`` evaluates it in inference mode.
     """
     import keras
 
     shape = (ops.shape(real)[0],) + (1,) * (len(real.shape) - 1)
     t = keras.random.uniform(shape, seed=seed)
     x_hat = t * real + (1.0 - t) * fake
-    grad = backend.input_grad(lambda x: ops.sum(critic(x, training=True)), x_hat,
-                              create_graph=True)
+    grad = backend.input_grad(lambda x: ops.sum(critic(x, training=training)), x_hat,
+                              create_graph=training)
     norm = sobolev_dual_norm(grad, s, p)
     return weight * ops.mean((norm / gamma - 1.0) ** 2)
 
@@ -99,13 +101,16 @@ class GANLoss:
     generator: callable
     penalty: dict = None
 
-    def critic_loss(self, critic, real, fake, real_out, fake_out, seed):
-        """The critic's whole loss, penalty included (needs the critic for it)."""
-        loss = self.critic(real_out, fake_out)
+    def critic_loss(self, critic, real, fake, real_out, fake_out, seed, training=True):
+        """``(loss, (base, penalty))``: the critic's whole loss ``base / gamma + penalty``
+        (``base`` itself without a penalty), its base loss ``critic(real_out, fake_out)``
+        and its gradient penalty (None without one; needs the critic for it, in training
+        mode unless ``training=False``)."""
+        base = self.critic(real_out, fake_out)
         if self.penalty is None:
-            return loss
-        return loss / self.penalty.get("gamma", 1.0) + gradient_penalty(
-            critic, real, fake, seed, **self.penalty)
+            return base, (base, None)
+        penalty = gradient_penalty(critic, real, fake, seed, training=training, **self.penalty)
+        return base / self.penalty.get("gamma", 1.0) + penalty, (base, penalty)
 
 
 LOSSES = {

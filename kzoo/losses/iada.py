@@ -4,6 +4,7 @@ import numpy as np
 from keras import ops
 
 from kzoo import validate
+from kzoo.losses.classification import cross_entropy
 
 
 def iada_loss(features, kernel, bias, y_true, epsilon, covariance, class_prior, alpha=0.5,
@@ -69,5 +70,4 @@ def iada_loss(features, kernel, bias, y_true, epsilon, covariance, class_prior, 
     self_term = ops.sum(diag * onehot, axis=-1, keepdims=True)           # M_y[y, y]
     rho = 0.5 * (diag - 2.0 * cross + self_term)
     z = logits + ops.matmul(delta, w) + alpha * rho + beta * log_prior
-    log_p = ops.log_softmax(z, axis=-1)
-    return -ops.mean(ops.sum(onehot * log_p, axis=-1))
+    return cross_entropy(y, z)

@@ -5,7 +5,6 @@ import numpy as np
 
 from kzoo import validate
 from kzoo.attacks.pgd import check_batch
-from kzoo.games.classifier import check_counts
 from kzoo.games.game import check_labels
 
 
@@ -49,7 +48,7 @@ def shot_groups(train_counts, head_min=None, tail_max=None):
     ``head_min = n_max * r ** (-1/3)``, ``tail_max = n_max * r ** (-2/3)``,
     ``r = n_max / n_min``.
     """
-    counts = np.asarray(check_counts("train_counts", train_counts), dtype="float64")
+    counts = np.asarray(validate.counts("train_counts", train_counts), dtype="float64")
     for name, value in (("head_min", head_min), ("tail_max", tail_max)):
         if value is not None:
             validate.number(name, value, low=0)

@@ -10,36 +10,32 @@ from pathlib import Path
 import keras
 import numpy as np
 
-# The digits feature network: a small CNN trained on all ten classes by
-# recipes/classifier/digits-ce.toml.
-DIGITS_FEATURES = "digits-cnn-ce"
-
 
 class ClassifierFeatures:
     """Penultimate features and softmax probabilities of a kzoo classifier.
 
     Args:
-        model: str or Classifier. A preset name (default: the digits feature
-            network, ``"digits-cnn-ce"``) or a loaded kzoo classifier.
+        model: str or Game. A preset name or run directory (e.g. the digits feature
+            network, ``"digits-cnn-ce"``), or a loaded game that serves a classifier.
         batch_size: int. Default 500.
 
     Example:
-        >>> features, probs = ClassifierFeatures()(kzoo.data.load("digits").x_test)
+        >>> features, probs = ClassifierFeatures("digits-cnn-ce")(kzoo.data.load("digits").x_test)
         >>> features.shape, probs.shape
         ((540, 64), (540, 10))
     """
 
-    def __init__(self, model=DIGITS_FEATURES, batch_size=500):
+    def __init__(self, model, batch_size=500):
         from kzoo import zoo
         from kzoo.nets import features_model
 
-        self.name = model if isinstance(model, str) else model.name
-        if isinstance(model, str):
+        self.name = str(model) if isinstance(model, (str, Path)) else model.name
+        if isinstance(model, (str, Path)):
             model = zoo.load(model)
-        net = getattr(model, "net", None)
-        if net is None:
-            raise ValueError(f"{self.name} is not a classifier (it has no net to take "
-                             f"features from); choose a classifier preset.")
+        if "classifier" not in getattr(model, "serves", ()):
+            raise ValueError(f"{self.name} is a {type(model).__name__}, which serves no "
+                             f"classifier to take features from; choose a classifier preset.")
+        net = model.classifier
         self.input_shape = tuple(net.input_shape[1:])
         probs = keras.layers.Softmax()(net.output)
         self.model = keras.Model(net.input, [features_model(net).output, probs])

@@ -22,6 +22,29 @@ from kzoo.metrics.generative import (
     mixture_report,
 )
 
+# The feature network of each data set's image metrics (a classifier preset), and the
+# data sets whose metrics are exact (mixtures of known density) and need none.
+FEATURE_PRESETS = {"digits": "digits-cnn-ce"}
+EXACT = ("ring8", "grid25")
+
+
+def feature_preset(data_name, features=None):
+    """The classifier preset (or run directory) whose features measure a generator of the
+    data set ``data_name``: ``features`` when given, else the data set's own; None for a
+    data set with exact metrics. ``ValueError`` when there is none."""
+    if features is not None:
+        if not isinstance(features, str) or not features:
+            raise ValueError(f"features must name a classifier preset or run directory; "
+                             f"got {features!r}.")
+        return features
+    if data_name in EXACT:
+        return None
+    if data_name not in FEATURE_PRESETS:
+        raise ValueError(f"the zoo has no feature network for {data_name!r} (it has one for "
+                         f"{', '.join(FEATURE_PRESETS)}); name a classifier preset or run "
+                         f"trained on it.")
+    return FEATURE_PRESETS[data_name]
+
 
 def latent_batch(gan, n, seed=0):
     """``n`` (int >= 1) latent vectors (and labels, if conditional) from NumPy, drawn with
@@ -67,8 +90,9 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         seed: int in [0, 2**32 - 1]. Seed of the latent draw. Default 0.
         worst_eps: list of float >= 0. Radii of the worst input noise; each adds the
             metrics with the suffix ``@z_adv<eps>``. Default () (none).
-        features: callable or None. Images in [0, 1] -> (features, probs);
-            default ``ClassifierFeatures()`` (the digits feature network).
+        features: str, callable or None. A classifier preset or run directory (its
+            ``ClassifierFeatures``), or images in [0, 1] -> (features, probs); default
+            the data set's feature network (``feature_preset``).
 
     Returns:
         Mixtures: ``modes``, ``high_quality``, ``log_density``. Images:
@@ -92,10 +116,10 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
             return mixture_report(samples, mixture)
         result = {}
     else:
-        if features is None:
+        if not callable(features):
             from kzoo.metrics.features import ClassifierFeatures
 
-            features = ClassifierFeatures()
+            features = ClassifierFeatures(feature_preset(ds.name, features))
         unit = to_unit if ds.extras.get("signed") else np.asarray
         real, _ = features(unit(ds.x_test))
 
