@@ -168,7 +168,10 @@ class Recipe:
                 self._fail(f"each [data] bias needs kind in {sorted(kzoo.data.TRANSFORMS)}; "
                            f"got {step!r}.")
         self._check(validate.choice, "[data] scale", data.get("scale", "unit"), SCALES)
-        self._check(kzoo.games.get, game["name"])
+        try:
+            kzoo.games.get(game["name"])
+        except ValueError as err:
+            self._fail(f"[game] name: {err}")
         self._check_players()
         for where, opt in self._optimizer_tables():
             unknown = set(opt) - OPTIMIZER_KEYS
@@ -297,7 +300,7 @@ class Recipe:
         game_cls = self.game_class
         game_kwargs = {k: v for k, v in self.spec["game"].items() if k != "name"}
         players = self.players(ds)
-        _check_keywords(self, game_cls, "[game]", {**players, **game_kwargs})
+        _check_keywords(self, game_cls, "[game]", game_kwargs, taken=game_cls.players)
         try:
             game = game_cls.from_dataset(ds, **players, **game_kwargs)
         except (TypeError, ValueError) as err:
@@ -368,8 +371,9 @@ class Recipe:
             parts.setdefault("classifier", source.classifier)
         name = spec.get("player") or (player if player in parts else "classifier")
         if name not in parts:
-            self._fail(f"{where}: preset {spec['preset']!r} is a {type(source).__name__} "
-                       f"with players {', '.join(parts)}; name one with player = "
+            served = "" if "classifier" in parts else ", which serves no classifier,"
+            self._fail(f"{where}: preset {spec['preset']!r} is a {type(source).__name__}"
+                       f"{served} with players {', '.join(parts)}; name one with player = "
                        f"\"<name>\".")
         net = parts[name]
         if name == "classifier" or parts.get("classifier") is net:

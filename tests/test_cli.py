@@ -49,7 +49,8 @@ def test_meta_iada_run_writes_its_figure(tmp_path, capsys):
     bad.write_text(text.replace('{ kind = "meta_split", per_class = 10 }, ', ""))
     capsys.readouterr()
     assert cli.main(["train", str(bad), "--out", str(tmp_path / "bad"), "--quiet"]) == 2
-    assert "needs a meta set: add {kind = \"meta_split\"}" in capsys.readouterr().err
+    assert "needs a meta set: split one off the data with kzoo.data.meta_split (in a " \
+           "recipe, add {kind = \"meta_split\"} to [data] bias)" in capsys.readouterr().err
 
 
 def test_gan_run_writes_samples_and_reproduces(tmp_path, capsys):
@@ -72,7 +73,7 @@ def test_gan_run_writes_samples_and_reproduces(tmp_path, capsys):
     classifier.write_text(RECIPE.read_text().replace('arch = "small_cnn"\nwidth = 32',
                                                      f'preset = "{out}"'))
     assert cli.main(["train", str(classifier), "--out", str(tmp_path / "c"), "--quiet"]) == 2
-    assert "is a RobustGAN (a generator); a classifier recipe starts from a classifier" in \
+    assert "is a RobustGAN, which serves no classifier, with players generator, critic" in \
         capsys.readouterr().err
 
 
@@ -91,7 +92,7 @@ def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
     (lambda t: t.replace("[fit]", "[fit]\nepocs = 3"),
      r"unknown key\(s\) \['epocs'\] in \[fit\]; allowed: batch_size, epochs"),
     (lambda t: t.replace('loss = "ce"', 'loss = "ce"\ntemperature = 2'),
-     r"unknown key\(s\) \['temperature'\] in \[game\]; allowed: loss, class_counts"),
+     r"unknown key\(s\) \['temperature'\] in \[game\]; allowed: loss, loss_args, class_counts"),
     (lambda t: t.replace('name = "digits"', 'name = "mnist-lt"'),
      r"\[data\] name must be one of 'digits', .*; got 'mnist-lt'"),
     (lambda t: t.replace("imbalance = 10", "imbalance = 0.5"),

@@ -91,12 +91,13 @@ def edited(**changes):
     ({"eval__robust_epsilons": 0.1}, ["[eval] robust_epsilons", "list of numbers"]),
     ({"eval__robust_steps": 0}, ["[eval] robust_steps", "got 0"]),
     ({"data__bias": "long_tail"}, ["[data] bias must be a list", "'long_tail'"]),
-    ({"game__name": ["Classifier"]}, ["[game] name must be one of", "['Classifier']"]),
+    ({"game__name": ["Classifier"]},
+     ["[game] name: a game name must be a string", "['Classifier']"]),
     ({"optimizer__name": "rmsprop"}, ["[optimizer] name must be one of", "'rmsprop'"]),
     ({"net__width": "32"}, ["[net]", "width", "'32'"]),
     ({"game__loss": "hinge"}, ["[game]", "loss", "'hinge'"]),
     ({"eval__samples": 100}, ["['samples'] do not apply to Classifier"]),
-    ({"data__scale": "signed"}, ["scale = \"signed\" is for GAN recipes"]),
+    ({"data__scale": "signed"}, ["scale = \"signed\" is for games that serve no classifier"]),
 ])
 def test_bad_recipe_values_are_refused_before_training(changes, needles, tmp_path, capsys,
                                                        monkeypatch):

@@ -119,7 +119,7 @@ def test_gan_recipes_build_pairs_and_refuse_what_they_cannot():
     game = recipe.build(recipe.dataset())
     assert recipe.serves == ("generator",) and isinstance(game, GAN) and game.latent_dim == 3
     assert {type(game.optimizer[p]).__name__ for p in game.players} == {"Adam"}
-    with pytest.raises(RecipeError, match=r"needs arch in dcgan, resnet, mlp \(a generator and "):
+    with pytest.raises(RecipeError, match=r"\[net\] needs arch in dcgan, resnet, mlp or a preset"):
         Recipe(_gan_spec(arch="small_cnn"))
     with pytest.raises(RecipeError, match="the mlp pair takes hidden"):
         Recipe(_gan_spec(width=4)).build(data.load("grid25"))

@@ -40,7 +40,7 @@ def test_python_block_runs(index, tmp_path, monkeypatch, capsys):
     exec(compile(code, f"README python block {index + 1}", "exec"), {"__name__": "__main__"})
     if "robust_accuracy" in code:  # the comment beside it: clean accuracy of the CE preset
         out = capsys.readouterr().out
-        assert "0.0: 0.9555" in out, out
+        assert "0.0: 0.9425" in out, out
 
 
 @once
