@@ -29,11 +29,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check kzoo tests benchmarks
 
 # ruff, then pytest once per backend; backend-independent tests (they start
-# their own processes for every backend) run in the first pass only.
+# their own processes for every backend) run in the first pass only. Two pytest workers,
+# one thread each: two workers of two threads on two cores made torch ops up to 9x slower.
+ONE_THREAD := OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 \
+	XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 test: lint
 	@first=1; for b in $(BACKENDS); do \
 		echo "== pytest, KERAS_BACKEND=$$b =="; \
-		KZOO_TEST_ONCE=$$first KERAS_BACKEND=$$b $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 \
+		$(ONE_THREAD) KZOO_TEST_ONCE=$$first KERAS_BACKEND=$$b $(BIN)/python -m pytest -q \
+			-n 2 -p no:cacheprovider --durations=15 \
 			|| exit 1; \
 		first=0; \
 	done

@@ -1,4 +1,4 @@
-"""The ``kzoo`` command: train | eval | sample | list | compare-backends | demo.
+"""The ``kzoo`` command: train | eval | sample | list | card | compare-backends | demo.
 
 ``--backend`` sets ``KERAS_BACKEND`` before Keras is imported, so every
 command can run on tensorflow, torch or jax.
@@ -69,7 +69,7 @@ EPOCHS = _checked(validate.integer, int, low=1)
 
 
 def _parser():
-    parser = _Parser(prog="kzoo", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="kzoo", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name, func, help_):
@@ -88,6 +88,8 @@ def _parser():
     p = command("eval", _eval, "Recompute a preset's or run's metrics and compare to its card.")
     p.add_argument("name", help="preset name or run directory")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--autoattack", action="store_true",
+                   help="also recompute the card's AutoAttack numbers (torch, slow)")
     p.add_argument("--tol", type=_checked(validate.number, float, low=0), default=1e-5,
                    help="allowed |card - now| / max(1, |card|) (default 1e-5; cards round "
                         "to 1e-6)")
@@ -103,7 +105,12 @@ def _parser():
     p.add_argument("--worst-eps", type=_checked(validate.number, float, low=0), default=0.0,
                    help="sample at the worst input noise within this l2 radius (default 0)")
 
-    command("list", _list, "List the presets in the zoo.")
+    p = command("list", _list, "List the presets in the zoo.")
+    p.add_argument("--verbose", action="store_true",
+                   help="each preset's whole card as Markdown (as `kzoo card NAME`)")
+
+    p = command("card", _card, "Print a preset's or run's card as Markdown (its README.md).")
+    p.add_argument("name", help="preset name, run directory, URL or hub handle")
 
     p = command("compare-backends", _compare,
                 "Train one recipe on several backends, each in its own process; compare.")
@@ -137,7 +144,7 @@ def _eval(args):
     from kzoo import runs
     from kzoo.tables import format_table
 
-    card, now = runs.evaluate(args.name)
+    card, now = runs.evaluate(args.name, autoattack=args.autoattack)
     diffs = {k: abs(now[k] - card["metrics"].get(k, float("nan"))) for k in now}
     scaled = {k: d / max(1.0, abs(card["metrics"].get(k, 1.0))) for k, d in diffs.items()}
     worst = max(scaled.values())
@@ -151,20 +158,35 @@ def _eval(args):
         print(format_table(rows, ["metric", "card", "now", "|diff|"]))
         print(f"{card['name']}: {'reproduces' if ok else 'does NOT reproduce'} its card "
               f"(max |diff| / max(1, |card|) {worst:.2g}, tol {args.tol:g}).")
+        skipped = sorted(set(card["metrics"]) - set(now))
+        if skipped:
+            print(f"Not recomputed: {', '.join(skipped)} (kzoo eval --autoattack).")
     return 0 if ok else 1
 
 
 def _list(args):
     from kzoo import runs, zoo
+    from kzoo.cards import markdown
     from kzoo.tables import format_table
 
     cards, broken = zoo.scan()
     for path, why in broken:
         print(f"kzoo list: warning: {path}: {why}; left out of the zoo.", file=sys.stderr)
+    if args.verbose:
+        print("\n---\n\n".join(markdown(c) for c in cards), end="")
+        return
     rows = [(c["name"], c["game"], c["data"].get("provenance_hash", "?"),
-             runs.headline(c), c["backend"], c["sha256"][:12]) for c in cards]
-    print(format_table(rows, ["preset", "game", "data", "test metrics", "trained on",
-                              "sha256"]))
+             c.get("evaluation", {}).get("test_examples", "?"), runs.headline(c),
+             c["backend"], c["sha256"][:12]) for c in cards]
+    print(format_table(rows, ["preset", "game", "data", "test n", "test metrics",
+                              "trained on", "sha256"]))
+
+
+def _card(args):
+    from kzoo import zoo
+    from kzoo.cards import markdown
+
+    print(markdown(zoo.read_card(zoo.resolve(args.name))), end="")
 
 
 def _sample(args):

@@ -1,6 +1,26 @@
 """Tensor helpers written once with ``keras.ops``, shared by games, attacks and losses."""
 
+import keras
+import numpy as np
 from keras import ops
+
+HOST_TYPES = (np.ndarray, np.generic, int, float)
+
+
+def numpy_if_host(inputs, result):
+    """``result`` (a tensor or a nested tuple/list/dict of them) as NumPy when ``inputs`` is
+    host data: a NumPy array or scalar, a Python number, or a list/tuple of them; otherwise
+    ``result`` as it is. So a public function returns NumPy for NumPy, and keeps backend
+    tensors (also symbolic or traced ones, inside a compiled ``train_step``) for tensors.
+
+    Example:
+        >>> type(numpy_if_host(np.zeros(2), keras.ops.ones(2))).__name__
+        'ndarray'
+    """
+    leaves = keras.tree.flatten(inputs)
+    if leaves and all(isinstance(leaf, HOST_TYPES) for leaf in leaves):
+        return keras.tree.map_structure(ops.convert_to_numpy, result)
+    return result
 
 
 def example_norms(v):

@@ -37,12 +37,14 @@ named by ``player = "..."``. ``[optimizer]`` is the game's optimizer (a game of
 several players copies it or sets its own defaults); ``[optimizer.<player>]``
 tables give each player its own, their keys overriding the top-level ones.
 
-``[eval]``: for a game serving a classifier, accuracy under PGD
-(``robust_epsilons``, ``robust_steps``); for a generator, ``samples``,
-``worst_noise_eps`` (the radii of the worst-input-noise metrics) and ``features``
-(the classifier preset whose features the image metrics use; default: the data
-set's own, ``kzoo.metrics.feature_preset``). ``[data] scale = "signed"`` maps images
-to [-1, 1], for games that serve no classifier.
+``[eval]``: for a game serving a classifier, accuracy under PGD (``robust_epsilons``,
+``robust_steps``) and under AutoAttack (``autoattack_epsilons``,
+``autoattack_square_queries``; computed where an engine is installed, on torch); for a
+generator, ``samples``, ``worst_noise_eps`` (the radii of the worst-input-noise metrics)
+and ``features`` (the classifier preset whose features the image metrics use; default:
+the data set's own, ``kzoo.metrics.feature_preset``). ``[card]``: ``intended_use`` and
+``limitations`` added to the card's own (``kzoo.cards``). ``[data] scale = "signed"``
+maps images to [-1, 1], for games that serve no classifier.
 """
 
 import hashlib
@@ -54,14 +56,18 @@ from pathlib import Path
 from kzoo import validate
 
 KEYS = {
-    "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval"},
+    "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval",
+         "card"},
+    "card": {"intended_use", "limitations"},
     "data": {"name", "bias", "scale"},
     "fit": {"epochs", "batch_size", "jit_compile"},
-    "eval": {"robust_epsilons", "robust_steps", "samples", "worst_noise_eps", "features"},
+    "eval": {"robust_epsilons", "robust_steps", "autoattack_epsilons",
+             "autoattack_square_queries", "samples", "worst_noise_eps", "features"},
 }
 OPTIMIZER_KEYS = {"name", "learning_rate", "momentum", "weight_decay", "schedule", "beta_1",
                   "beta_2"}
-EVAL_KEYS = {"classifier": {"robust_epsilons", "robust_steps"},
+EVAL_KEYS = {"classifier": {"robust_epsilons", "robust_steps", "autoattack_epsilons",
+                            "autoattack_square_queries"},
              "generator": {"samples", "worst_noise_eps", "features"}}
 REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "game": {"name"},
             "fit": {"epochs"}, "net": set()}
@@ -163,8 +169,8 @@ class Recipe:
         if not isinstance(bias, list):
             self._fail(f"[data] bias must be a list of tables; got {bias!r}.")
         for step in bias:
-            if not isinstance(step, dict) or not isinstance(_transform(step)[0], str) or \
-                    _transform(step)[0] not in kzoo.data.TRANSFORMS:
+            if not isinstance(step, dict) or not isinstance(bias_step(step)[0], str) or \
+                    bias_step(step)[0] not in kzoo.data.TRANSFORMS:
                 self._fail(f"each [data] bias needs kind in {sorted(kzoo.data.TRANSFORMS)}; "
                            f"got {step!r}.")
         self._check(validate.choice, "[data] scale", data.get("scale", "unit"), SCALES)
@@ -278,6 +284,12 @@ class Recipe:
         for key in ("robust_epsilons", "worst_noise_eps"):
             if key in evaluation:
                 self._check(validate.numbers_list, f"[eval] {key}", evaluation[key], low=0)
+        card = spec.get("card", {})
+        if not isinstance(card.get("intended_use", ""), str):
+            self._fail(f"[card] intended_use must be a string; got {card['intended_use']!r}.")
+        limits = card.get("limitations", [])
+        if not isinstance(limits, list) or not all(isinstance(x, str) for x in limits):
+            self._fail(f"[card] limitations must be a list of strings; got {limits!r}.")
         for key in ("robust_steps", "samples"):
             if key in evaluation:
                 self._check(validate.integer, f"[eval] {key}", evaluation[key], low=1)
@@ -289,7 +301,7 @@ class Recipe:
         data = self.spec["data"]
         ds = kzoo.data.load(data["name"], seed=self.seed)
         for step in data.get("bias", []):
-            name, kwargs = _transform(step)
+            name, kwargs = bias_step(step)
             ds = _call(self, kzoo.data.TRANSFORMS[name], f"bias {name}", ds, **kwargs)
         if data.get("scale") == "signed":
             ds = _call(self, kzoo.data.signed, "[data] scale", ds)
@@ -384,6 +396,15 @@ class Recipe:
         return net
 
     @property
+    def autoattack_eval(self):
+        """``(epsilons, square_queries)`` of the card's AutoAttack numbers, or None."""
+        spec = self.spec.get("eval", {})
+        if "autoattack_epsilons" not in spec:
+            return None
+        return (list(map(float, spec["autoattack_epsilons"])),
+                spec.get("autoattack_square_queries", 5000))
+
+    @property
     def robust_eval(self):
         """``(epsilons, steps)`` of the card's robustness curve, or None."""
         spec = self.spec.get("eval", {})
@@ -392,7 +413,7 @@ class Recipe:
         return list(map(float, spec["robust_epsilons"])), spec.get("robust_steps", 10)
 
 
-def _transform(step):
+def bias_step(step):
     """A bias entry's transform name and arguments: ``{kind = "long_tail", ...}``, or
     ``{transform = "label_noise", kind = "flip", ...}`` when the transform has a ``kind``."""
     key = "transform" if "transform" in step else "kind"

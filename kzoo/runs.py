@@ -1,6 +1,7 @@
 """Training a recipe into a run directory, and re-evaluating a run or preset.
 
-A run directory holds ``model.keras``, ``card.json``, ``curves.png`` (every
+A run directory holds ``model.keras``, ``card.json`` (and the card as ``README.md``,
+``kzoo.cards``), ``curves.png`` (every
 logged curve, training beside validation) and the game's own figures
 (``Game.training_monitors``; MetaIADA: ``epsilon_shares.png``), and a report per
 part the game serves (``Game.serves``): for a classifier, its metrics and
@@ -15,8 +16,8 @@ import platform
 import shutil
 from pathlib import Path
 
-from kzoo import validate, zoo
-from kzoo.files import check_writable, is_temporary, write_json
+from kzoo import cards, validate, zoo
+from kzoo.files import atomic_path, check_writable, is_temporary, write_json
 from kzoo.games.game import game_name
 from kzoo.recipes import Recipe, RecipeError
 
@@ -116,9 +117,12 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
     plot_history(checkpoint.history, out / "curves.png", title=recipe.name)
     for filename, monitor in monitors.items():
         monitor.save(out / filename)
-    metrics = report(zoo.load_file(model_path), ds, recipe, out)
+    trained = zoo.load_file(model_path)
+    metrics = report(trained, ds, recipe, out)
+    autoattack, autoattack_settings = autoattack_report(trained, ds, recipe)
     card = {
         "name": recipe.name,
+        **cards.describe(game, ds, recipe),
         "served": served_description(game, ds),
         "serves": list(game.serves),
         "game": game_name(type(game)),
@@ -135,12 +139,16 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "wall_time_s": round(checkpoint.wall_time_s, 2),
         "ms_per_step": round(timer.ms_per_step, 3),
-        "metrics": metrics,
+        "metrics": {**metrics, **autoattack},
         "metrics_split": "test",
         "metrics_command": f"kzoo eval {recipe.name}",
         "sha256": zoo.sha256(model_path),
     }
+    if autoattack_settings:
+        card["evaluation"]["autoattack"] = autoattack_settings
     write_json(out / zoo.CARD_FILE, card)
+    with atomic_path(out / cards.README) as tmp:
+        Path(tmp).write_text(cards.markdown(card), encoding="utf-8")
     checkpoint.remove()
     return card
 
@@ -170,7 +178,10 @@ def classifier_report(model, ds, recipe, out=None):
     result = metrics.classification_report(ds, pred)
     if recipe.robust_eval:
         epsilons, steps = recipe.robust_eval
-        curve = metrics.robust_accuracy(model, ds.x_test, ds.y_test, epsilons, steps=steps)
+        attack = cards.ROBUST_ATTACK
+        curve = metrics.robust_accuracy(model, ds.x_test, ds.y_test, epsilons, steps=steps,
+                                        step_ratio=attack["step_ratio"], norm=attack["norm"],
+                                        random_start=attack["random_start"])
         result.update({f"robust_accuracy@{e:g}": a for e, a in curve.items()})
         if out is not None:
             metrics.plot_robust_accuracy({recipe.name: curve}, Path(out) / "robust.png",
@@ -179,6 +190,25 @@ def classifier_report(model, ds, recipe, out=None):
         cm = metrics.confusion_matrix(ds.y_test, pred, ds.num_classes)
         metrics.plot_confusion_matrix(cm, ds.class_names, Path(out) / "confusion.png")
     return {k: round(v, 6) for k, v in result.items()}
+
+
+def autoattack_report(model, ds, recipe):
+    """``(metrics, settings)``: accuracy under AutoAttack at the recipe's
+    ``autoattack_epsilons`` (``autoattack_accuracy@eps``) and the settings behind it, where
+    an engine runs here (``kzoo.metrics.autoattack_available``: torch); else ``({}, None)``."""
+    from kzoo import metrics
+
+    if recipe.autoattack_eval is None or "classifier" not in model.serves or \
+            metrics.autoattack_available() is None:
+        return {}, None
+    epsilons, queries = recipe.autoattack_eval
+    result, settings = {}, None
+    for eps in epsilons:
+        acc, settings = metrics.autoattack_accuracy(model.classifier, ds.x_test, ds.y_test, eps,
+                                                    square_queries=queries)
+        result[f"autoattack_accuracy@{eps:g}"] = round(acc, 6)
+    settings = {k: v for k, v in settings.items() if k != "epsilon"}
+    return result, {**settings, "epsilons": epsilons}
 
 
 def generator_report(gan, ds, recipe, out=None):
@@ -199,8 +229,10 @@ def generator_report(gan, ds, recipe, out=None):
     return {k: v if isinstance(v, int) else round(float(v), 6) for k, v in result.items()}
 
 
-def evaluate(name_or_dir):
-    """Recomputes a preset's or run's metrics from its card; returns ``(card, metrics)``."""
+def evaluate(name_or_dir, autoattack=False):
+    """Recomputes a preset's or run's metrics from its card; returns ``(card, metrics)``.
+    AutoAttack numbers (slow: about 90 s per radius on the digits test set here) are
+    recomputed only with ``autoattack=True``, and need an engine (``autoattack_report``)."""
     directory = zoo.resolve(name_or_dir)
     card = zoo.read_card(directory)
     model = zoo.load(directory)
@@ -211,7 +243,16 @@ def evaluate(name_or_dir):
             f"the data rebuilt for {card['name']} has provenance {ds.provenance_hash}, "
             f"the card says {card['data']['provenance_hash']}."
         )
-    return card, report(model, ds, recipe)
+    metrics = report(model, ds, recipe)
+    if autoattack:
+        from kzoo import metrics as kzoo_metrics
+
+        if kzoo_metrics.autoattack_available() is None:
+            raise RuntimeError("autoattack=True needs an AutoAttack engine: the torch backend "
+                               "with the autoattack, torchattacks or "
+                               "adversarial-robustness-toolbox package installed.")
+        metrics.update(autoattack_report(model, ds, recipe)[0])
+    return card, metrics
 
 
 def sample_count(ds):
@@ -292,9 +333,10 @@ def served_description(game, ds):
 
 
 def _relative(path):
+    """``path`` relative to the project checkout holding kzoo (recipes/...), else as given."""
     if path is None:
         return None
     try:
-        return str(Path(path).resolve().relative_to(zoo.ZOO_DIR.parent))
+        return str(Path(path).resolve().relative_to(Path(__file__).resolve().parents[1]))
     except ValueError:
         return str(path)

@@ -1,5 +1,9 @@
 """The model zoo: presets in ``saved_models/<name>/`` (``model.keras`` + ``card.json``).
 
+The zoo is ``kzoo/saved_models`` (in the wheel; a link to ``saved_models/`` in a checkout),
+or the directory named by ``KZOO_ZOO``. ``load`` also takes a run directory, a URL of a
+published preset directory or a hub handle (``kzoo.hub``; downloaded once, then cached).
+
 Example:
     >>> import kzoo
     >>> [card["name"] for card in kzoo.presets()]
@@ -14,7 +18,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-ZOO_DIR = Path(os.environ.get("KZOO_ZOO", Path(__file__).resolve().parents[1] / "saved_models"))
+ZOO_DIR = Path(os.environ.get("KZOO_ZOO") or Path(__file__).resolve().parent / "saved_models")
 MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
 
@@ -65,10 +69,16 @@ def preset_names():
 
 
 def resolve(name_or_dir):
-    """The directory of a preset name, or of a run directory holding a card."""
+    """The directory of a preset name, of a run directory holding a card, or the cache
+    directory of a published preset (a URL or a hub handle, ``kzoo.hub``; downloaded on
+    first use)."""
+    from kzoo import hub
+
     if not isinstance(name_or_dir, (str, os.PathLike)):
-        raise ValueError(f"name_or_dir must be a preset name or a run directory; "
-                         f"got {name_or_dir!r}.")
+        raise ValueError(f"name_or_dir must be a preset name, a run directory, a URL or a hub "
+                         f"handle; got {name_or_dir!r}.")
+    if hub.is_remote(name_or_dir):
+        return hub.fetch(name_or_dir)
     path = Path(name_or_dir)
     if path.is_dir() and (path / CARD_FILE).is_file():
         return path
@@ -103,8 +113,10 @@ def load(name_or_dir, verify=True):
     ``safe_mode=True``. Works whatever backend trained it.
 
     Args:
-        name_or_dir: str. A preset name (``kzoo.presets()``) or a directory
-            written by ``kzoo train``.
+        name_or_dir: str. A preset name (``kzoo.presets()``), a directory
+            written by ``kzoo train``, the URL of a published preset directory
+            (``https://host/path/preset``) or a hub handle (``hf://owner/repo``);
+            remote presets are downloaded once into ``kzoo.hub.cache_dir()``.
         verify: bool. Check the sha256. Default True.
     """
     directory = resolve(name_or_dir)

@@ -6,10 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import art  # noqa: F401  (see below)
 import keras
 import numpy as np
 import pytest
 
+# The Adversarial Robustness Toolbox (the `test` extra) binds a logging handler to the
+# sys.stdout of its first import; imported here, outside any test's output capture, that is
+# the real stream and not a captured one that is closed after its test.
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("tensorflow", "torch", "jax")
 BACKEND = keras.config.backend()

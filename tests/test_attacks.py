@@ -1,4 +1,5 @@
-"""kzoo.attacks: closed forms, projections, batch-norm safety, errors, and ART as oracle."""
+"""kzoo.attacks: closed forms, projections, batch-norm safety, errors, ART as oracle, and
+AutoAttack against PGD."""
 
 import keras
 import numpy as np
@@ -8,6 +9,7 @@ from scipy.special import softmax
 
 import kzoo
 from kzoo.attacks import fgsm, pgd
+from kzoo.metrics import robustness
 
 
 def _np(x):
@@ -31,17 +33,17 @@ def test_fgsm_closed_form(linear):
     p = softmax(x @ w, axis=1)
     grad = (p - np.eye(3)[y]) @ w.T  # d CE / dx for logits x W
     expected = np.clip(x + 0.05 * np.sign(grad), 0, 1)
-    np.testing.assert_allclose(_np(fgsm(model, x, y, epsilon=0.05)), expected, atol=1e-6)
+    np.testing.assert_allclose(fgsm(model, x, y, epsilon=0.05), expected, atol=1e-6)
     l2 = np.clip(x + 0.05 * grad / np.linalg.norm(grad, axis=1, keepdims=True), 0, 1)
-    np.testing.assert_allclose(_np(fgsm(model, x, y, epsilon=0.05, norm="l2")), l2, atol=1e-6)
+    np.testing.assert_allclose(fgsm(model, x, y, epsilon=0.05, norm="l2"), l2, atol=1e-6)
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 @pytest.mark.parametrize("random_start", [False, True])
 def test_pgd_stays_in_ball_and_range(linear, norm, random_start):
     model, _, x, y = linear
-    x_adv = _np(pgd(model, x, y, epsilon=0.3, step_size=0.1, steps=6, norm=norm,
-                    random_start=random_start, seed=3))
+    x_adv = pgd(model, x, y, epsilon=0.3, step_size=0.1, steps=6, norm=norm,
+                random_start=random_start, seed=3)
     delta = x_adv - x
     size = np.abs(delta).max(1) if norm == "linf" else np.linalg.norm(delta, axis=1)
     assert np.all(size <= 0.3 + 1e-5) and np.all((x_adv >= 0) & (x_adv <= 1))
@@ -110,3 +112,53 @@ def test_pgd_matches_art(norm, eps, step):
     print(f"\n{norm}: ART {art_acc:.4f}, kzoo {our_acc:.4f}, clean {clean:.4f}")
     assert our_acc < clean - 0.1  # the attack bites
     assert abs(our_acc - art_acc) <= 0.01, (our_acc, art_acc)
+
+
+TORCH_ONLY = pytest.mark.skipif(BACKEND != "torch",
+                                reason="AutoAttack engines here are torch-only")
+
+
+@TORCH_ONLY
+def test_autoattack_is_at_least_as_strong_as_pgd():
+    """ART's engine on the Madry preset at its training radius: no more robust accuracy than
+    PGD-20 (AutoAttack starts with a 100-step APGD and adds targeted runs), and not zero."""
+    pytest.importorskip("art")
+    net = kzoo.load("digits-cnn-madry").classifier
+    ds = kzoo.data.load("digits")
+    x, y = ds.x_test[:100], ds.y_test[:100]
+    acc, settings = robustness.autoattack_accuracy(net, x, y, 0.2, engine="art",
+                                                   square_queries=200)
+    pgd20 = kzoo.metrics.robust_accuracy(net, x, y, [0.2], steps=20)[0.2]
+    print(f"\nAutoAttack {acc:.2f}, PGD-20 {pgd20:.2f}")
+    assert 0 < acc <= pgd20 + 0.01
+    assert settings == {"engine": "art", "version": settings["version"], "norm": "linf",
+                        "epsilon": 0.2, "attacks": ["apgd-ce", "apgd-t", "square"],
+                        "apgd_steps": 100, "square_queries": 200, "seed": 0, "n": 100}
+    assert robustness.autoattack_available() in robustness.ENGINES
+
+
+@TORCH_ONLY
+def test_autoattack_refusals(linear):
+    model, _, x, y = linear
+    images = np.zeros((2, 4, 4, 1), "float32")
+    with pytest.raises(ValueError, match="engine must be one of 'autoattack', 'torchattacks', "
+                                         "'art'; got 'cw'"):
+        robustness.autoattack_accuracy(model, images, [0, 1], 0.1, engine="cw")
+    if robustness.autoattack_available() is None:
+        with pytest.raises(ImportError, match="pip install adversarial-robustness-toolbox"):
+            robustness.autoattack_accuracy(model, images, [0, 1], 0.1)
+        return
+    with pytest.raises(ValueError, match="epsilon must be a finite number > 0; got 0"):
+        robustness.autoattack_accuracy(model, images, [0, 1], 0)
+    with pytest.raises(ValueError, match=r"x must be images \(n, h, w, c\) in \[0, 1\]; got "
+                                         r"shape \(5, 6\)"):
+        robustness.autoattack_accuracy(model, x, y, 0.1)
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="checks the refusal on tensorflow and jax")
+def test_autoattack_refuses_other_backends(linear):
+    model, _, x, y = linear
+    assert robustness.autoattack_available() is None
+    with pytest.raises(RuntimeError, match=f"torch backend only .* KERAS_BACKEND is "
+                                           f"'{BACKEND}': set KERAS_BACKEND=torch"):
+        robustness.autoattack_accuracy(model, x, y, 0.1)

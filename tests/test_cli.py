@@ -24,8 +24,8 @@ def tiny_recipe(tmp_path):
 def test_train_then_eval(tiny_recipe, tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--quiet"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["card.json", "confusion.png", "curves.png",
-                                                     "model.keras"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "card.json", "confusion.png",
+                                                     "curves.png", "model.keras"]
     card = json.loads((out / "card.json").read_text())
     assert card["sha256"] == zoo.sha256(out / "model.keras") and card["epochs"] == 2
     capsys.readouterr()
@@ -60,8 +60,9 @@ def test_gan_run_writes_samples_and_reproduces(tmp_path, capsys):
                     .replace("n_critic = 5", "n_critic = 1"))
     out = tmp_path / "run"
     assert cli.main(["train", str(path), "--out", str(out), "--quiet"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["card.json", "curves.png", "model.keras",
-                                                     "samples.png", "samples_z_adv.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "card.json", "curves.png",
+                                                     "model.keras", "samples.png",
+                                                     "samples_z_adv.png"]
     card = json.loads((out / "card.json").read_text())
     assert card["game"] == "RobustGAN" and "FCD" in capsys.readouterr().out
     assert {"frechet_classifier_distance", "classifier_score",

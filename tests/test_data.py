@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds  # the `data` extra, installed by make test
 from scipy.stats import multivariate_normal
 
 from kzoo import data
@@ -132,26 +131,3 @@ def test_transform_errors(digits, call, match):
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(ValueError, match="name must be one of 'digits', 'ring8', 'grid25', 'mn"):
         data.load("imagenet")
-
-
-@pytest.mark.parametrize("name, shape, classes", [
-    ("mnist", (28, 28, 1), 10), ("fashion_mnist", (28, 28, 1), 10), ("cifar10", (32, 32, 3), 10),
-    ("cifar100", (32, 32, 3), 100), ("svhn_cropped", (32, 32, 3), 10),
-])
-def test_tfds_loaders_with_mock_data(name, shape, classes):
-    with tfds.testing.mock_data(num_examples=40):
-        ds = data.load(name)
-    assert ds.x_train.shape[1:] == shape and ds.x_train.dtype == np.float32
-    assert 0 <= ds.x_train.min() and ds.x_train.max() <= 1
-    assert ds.num_classes == classes and len(ds.class_names) == classes
-    assert len(ds.y_train) + len(ds.y_val) == 40 and len(ds.y_test) == 40
-    assert ds.y_train.max() < classes
-
-
-def test_tfds_failure_is_explained(monkeypatch):
-    def offline(*args, **kwargs):
-        raise ConnectionError("no route to host")
-
-    monkeypatch.setattr(tfds, "load", offline)
-    with pytest.raises(OSError, match="could not load 'cifar10'.*needs internet access once"):
-        data.load("cifar10")

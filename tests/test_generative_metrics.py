@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from scipy import linalg
+from scipy import linalg, stats
 
 from kzoo.data.embedded import grid25_mixture, ring8_mixture
 from kzoo.metrics import generative
@@ -34,13 +34,32 @@ def test_frechet_distance_of_features(rng):
 
 def test_inception_score_closed_forms():
     c = 5
-    confident = np.eye(c)[np.arange(100) % c]  # sure and balanced: exp(log C) = C
-    assert generative.inception_score(confident)[0] == pytest.approx(c, rel=1e-6)
+    confident = np.eye(c)[np.arange(100) % c]  # sure and balanced in every split: exp(log C)
+    assert generative.inception_score(confident) == pytest.approx((c, 0), rel=1e-6, abs=1e-9)
     assert generative.inception_score(np.full((50, c), 1 / c))[0] == pytest.approx(1.0)
     one_class = np.eye(c)[np.zeros(40, int)]  # sure but one class: 1
     assert generative.inception_score(one_class)[0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="rows of class probabilities"):
         generative.inception_score(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"splits must be an int in \[1, 9\]; got 10"):
+        generative.inception_score(confident[:9])  # the default 10 splits need 10 rows
+
+
+def _inception_score_oracle(p, splits):
+    """Salimans et al.'s split formula with SciPy's KL divergence."""
+    scores = [np.exp(np.mean([stats.entropy(row, part.mean(0)) for row in part]))
+              for part in np.array_split(p, splits)]
+    return np.mean(scores), np.std(scores)
+
+
+def test_inception_score_matches_scipy_entropy(rng):
+    probs = rng.dirichlet(np.full(7, 0.5), size=233)
+    assert generative.inception_score(probs) == pytest.approx(
+        _inception_score_oracle(probs, 10), rel=1e-7)  # ten splits by default
+    assert generative.inception_score(probs, splits=3) == pytest.approx(
+        _inception_score_oracle(probs, 3), rel=1e-7)
+    # one split over all rows estimates p(y) best: a higher score than ten small splits
+    assert generative.inception_score(probs, splits=1)[0] > generative.inception_score(probs)[0]
 
 
 def test_kid_equals_a_direct_loop(rng):

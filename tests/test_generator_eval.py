@@ -10,7 +10,7 @@ from keras import ops
 import kzoo
 from kzoo import data, nets
 from kzoo.games import GAN
-from kzoo.metrics import InceptionFeatures, generative, generator
+from kzoo.metrics import InceptionFeatures, features, generative, generator
 from kzoo.recipes import Recipe, RecipeError
 
 
@@ -81,20 +81,58 @@ def test_inception_features_plumbing(tmp_path, rng):
     net.save_weights(path)
     extractor = InceptionFeatures(path, size=75)
     images = rng.uniform(size=(3, 8, 8, 1)).astype("float32")
-    features, probs = extractor(images)
+    feats, probs = extractor(images)
     rgb = np.repeat(ops.convert_to_numpy(ops.image.resize(images, (75, 75))), 3, axis=-1)
     pool = keras.Model(net.input, net.get_layer("avg_pool").output)
     expected = ops.convert_to_numpy(pool(keras.applications.inception_v3.preprocess_input(
         255.0 * rgb)))
-    assert features.shape == (3, 2048) and probs.shape == (3, 1000)
-    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
+    assert isinstance(feats, np.ndarray) and isinstance(probs, np.ndarray)
+    assert feats.shape == (3, 2048) and probs.shape == (3, 1000)
+    np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
-    with pytest.raises(ValueError, match="weights: no InceptionV3 weights file at"):
-        InceptionFeatures(tmp_path / "missing.h5")
     with pytest.raises(ValueError, match="size must be >= 75"):
         InceptionFeatures(None, size=32)
     with pytest.raises(ValueError, match=r"takes images \(n, h, w, 1 or 3\)"):
         extractor(np.zeros((2, 8, 8, 2), "float32"))
+
+
+def _tiny_inception(size, classes):
+    """A stand-in with InceptionV3's interface (an ``avg_pool`` layer, softmax outputs)."""
+    inputs = keras.Input((size, size, 3))
+    pool = keras.layers.GlobalAveragePooling2D(name="avg_pool")(
+        keras.layers.Conv2D(4, 3, strides=8)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(pool))
+
+
+@pytest.mark.filterwarnings("ignore:Skipping nested container")  # Keras, on a refused file
+def test_inception_features_load_weights_by_path_and_refuse_others(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(features, "_inception_v3", _tiny_inception)
+    source = _tiny_inception(75, 1008)
+    path = tmp_path / "fid_inception.weights.h5"
+    source.save_weights(path)
+    extractor = InceptionFeatures(str(path), size=75, classes=1008)
+    images = rng.uniform(size=(3, 8, 8, 1)).astype("float32")
+    feats, probs = extractor(images)
+    rgb = np.repeat(ops.convert_to_numpy(ops.image.resize(images, (75, 75))), 3, axis=-1)
+    pool = keras.Model(source.input, source.get_layer("avg_pool").output)
+    np.testing.assert_allclose(feats, ops.convert_to_numpy(pool(2 * rgb - 1)), rtol=1e-5,
+                               atol=1e-6)
+    assert isinstance(probs, np.ndarray) and probs.shape == (3, 1008)
+    not_hdf5 = tmp_path / "junk.h5"
+    not_hdf5.write_bytes(b"not a weights file")
+    for weights, match in [
+        (tmp_path / "missing.h5", r"weights must be an existing InceptionV3 weights file; got "
+                                  r"'.*missing.h5': no such file"),
+        (tmp_path, r"weights must be a Keras weights file ending in .h5 or .weights.h5; got"),
+        (3, "weights must be a path to an InceptionV3 weights file"),
+        (not_hdf5, r"weights must be a weights file of keras.applications.InceptionV3\("
+                   r"include_top=True, classes=1000\); got '.*junk.h5', which does not load"),
+        (path, r"classes=1000\); got '.*fid_inception.weights.h5', which does not load"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            InceptionFeatures(weights, size=75)
+    with pytest.raises(ValueError, match="classes must be an int >= 1; got 0"):
+        InceptionFeatures(None, size=75, classes=0)
 
 
 def test_signed_scale():

@@ -82,3 +82,15 @@ def test_projection_critic_adds_the_label_embedding_dot_features():
 def test_builder_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_channels_first_view_gives_the_same_logits_with_the_same_weights(rng):
+    net = nets.small_cnn((8, 8, 3), 10)
+    view = nets.channels_first(net)
+    x = rng.random((4, 8, 8, 3)).astype("float32")
+    assert view.input_shape == (None, 3, 8, 8)
+    np.testing.assert_allclose(view.predict(x.transpose(0, 3, 1, 2), verbose=0),
+                               net.predict(x, verbose=0), atol=1e-6)
+    assert {id(v) for v in view.weights} == {id(v) for v in net.weights}  # a view, not a copy
+    with pytest.raises(ValueError, match=r"net must take images.*\(4,\)"):
+        nets.channels_first(nets.mlp((4,), 3))

@@ -5,6 +5,10 @@ function attacks inside any ``train_step`` and outside it, on every backend.
 The model runs in inference mode (``training=False``), so attack passes never
 move batch-norm statistics.
 
+Results follow the inputs (``kzoo.ops.numpy_if_host``): NumPy in, NumPy out (so
+``np.min(x_adv)`` works on every backend); backend tensors in, as inside a
+``train_step`` (also traced or symbolic ones), backend tensors out.
+
 Units: ``epsilon`` and ``step_size`` are in the units of the model's input
 range ``clip``. kzoo's classifiers take [0, 1] inputs; for a model taking
 [-1, 1] inputs pass ``clip=(-1, 1)`` and double the [0, 1] radii (e.g. 8/255 in
@@ -17,7 +21,7 @@ from keras import ops
 
 from kzoo import backend, validate
 from kzoo.losses.classification import per_example_cross_entropy
-from kzoo.ops import example_norms, unit_rows
+from kzoo.ops import example_norms, numpy_if_host, unit_rows
 
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "margin")
@@ -50,7 +54,8 @@ def pgd(model, x, y, *, epsilon, step_size, steps, norm="linf", random_start=Fal
         clip: (low, high), low < high. The model's input range. Default (0, 1).
 
     Returns:
-        The adversarial inputs, a tensor shaped like ``x``, with no gradient.
+        The adversarial inputs, shaped like ``x``: a NumPy array when ``x`` is NumPy
+        (or a list of numbers), else a backend tensor with no gradient.
 
     NumPy (host) inputs are checked first (``check_batch``); backend tensors, as
     inside a ``train_step``, are taken as they are.
@@ -58,6 +63,8 @@ def pgd(model, x, y, *, epsilon, step_size, steps, norm="linf", random_start=Fal
     Example:
         >>> x_adv = kzoo.attacks.pgd(model, ds.x_test, ds.y_test, epsilon=0.1,
         ...                          step_size=0.025, steps=10)
+        >>> float(np.abs(x_adv - ds.x_test).max()) <= 0.1 + 1e-6
+        True
     """
     x_adv, _ = pgd_with_predictions(
         model, x, y, epsilon=epsilon, step_size=step_size, steps=steps, norm=norm,
@@ -67,7 +74,13 @@ def pgd(model, x, y, *, epsilon, step_size, steps, norm="linf", random_start=Fal
 
 
 def fgsm(model, x, y, *, epsilon, norm="linf", loss="ce", targeted=False, clip=(0.0, 1.0)):
-    """The fast gradient (sign) method: one PGD step of size ``epsilon`` (> 0)."""
+    """The fast gradient (sign) method: one PGD step of size ``epsilon`` (> 0).
+
+    Returns what ``pgd`` returns: NumPy for NumPy ``x``, a backend tensor for a tensor.
+
+    Example:
+        >>> x_adv = kzoo.attacks.fgsm(model, ds.x_test, ds.y_test, epsilon=0.1)
+    """
     validate.number("epsilon", epsilon, low=0, low_open=True)
     return pgd(model, x, y, epsilon=epsilon, step_size=epsilon, steps=1, norm=norm, loss=loss,
                targeted=targeted, clip=clip)
@@ -79,10 +92,17 @@ def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
     """``pgd`` that also returns the predicted classes at every iterate.
 
     Returns:
-        ``(x_adv, predictions)``: ``predictions`` is an int tensor (steps, batch)
-        whose row ``t`` holds the classes predicted for the iterate after ``t``
-        steps, for ``t = 0 .. steps - 1`` (read off the gradient passes, so it
-        costs nothing); the prediction for ``x_adv`` itself needs one more pass.
+        ``(x_adv, predictions)``, both NumPy for NumPy ``x``, else backend tensors:
+        ``predictions`` (int32, shape (steps, batch)) holds in row ``t`` the classes
+        predicted for the iterate after ``t`` steps, for ``t = 0 .. steps - 1`` (read
+        off the gradient passes, so it costs nothing); the prediction for ``x_adv``
+        itself needs one more pass.
+
+    Example:
+        >>> x_adv, preds = kzoo.attacks.pgd_with_predictions(
+        ...     model, ds.x_test, ds.y_test, epsilon=0.1, step_size=0.025, steps=10)
+        >>> preds.shape == (10, len(ds.x_test))
+        True
     """
     check_attack(epsilon=epsilon, step_size=step_size, steps=steps, norm=norm, loss=loss)
     validate.boolean("random_start", random_start)
@@ -91,7 +111,7 @@ def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
         seed = validate.seed("seed", seed)
     low, high = _check_clip(clip)
     check_batch(model, x, y)
-    x = ops.convert_to_tensor(x)
+    inputs, x = x, ops.convert_to_tensor(x)
     y = ops.reshape(ops.cast(y, "int32"), (-1,))
     x_adv = x
     if random_start and epsilon > 0:
@@ -109,7 +129,8 @@ def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
         x_adv = x + _project(x_adv - x + direction * step_size * _ascent(grad, norm),
                              epsilon, norm)
         x_adv = ops.clip(x_adv, low, high)
-    return ops.stop_gradient(x_adv), ops.stop_gradient(ops.stack(predictions))
+    return numpy_if_host(inputs, (ops.stop_gradient(x_adv),
+                                  ops.stop_gradient(ops.stack(predictions))))
 
 
 def check_attack(*, epsilon, step_size, steps, norm, loss="ce"):
@@ -133,12 +154,12 @@ def check_batch(model, x, y=None):
                              f"{x.dtype}.")
         check_inputs(x, x.shape[1:])  # not empty, finite (the model checks the shape)
     if isinstance(y, (np.ndarray, list, tuple)):
-        check_labels(y, _num_classes(model, x))
+        check_labels(y, num_classes_of(model, x))
         if len(y) != len(x):
             raise ValueError(f"y must hold one label per row of x ({len(x)}); got {len(y)}.")
 
 
-def _num_classes(model, x):
+def num_classes_of(model, x):
     """The width of ``model``'s logits: a game's ``num_classes``, a net's output width, or,
     for any other callable, that of its logits for the first row of ``x``."""
     width = getattr(model, "num_classes", None) or getattr(model, "output_shape", (None,))[-1]

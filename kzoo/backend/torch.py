@@ -46,3 +46,16 @@ def apply(optimizer, grads, variables):
 
 sync_state = no_sync
 stateful_step = stateful_test_step = unchanged
+
+
+def channels_first_module(model):
+    """For torch attack libraries (AutoAttack, torchattacks, ART): ``(module, loss, device)``.
+
+    ``module`` is ``kzoo.nets.channels_first(model)``: the Keras ``model`` (NHWC images ->
+    logits) on NCHW images, a ``torch.nn.Module`` on this backend, in inference mode when
+    called without ``training``; ``loss`` is ``torch.nn.CrossEntropyLoss()``; ``device``
+    is the type of the device Keras puts tensors on ("cpu" or "cuda")."""
+    from kzoo.nets import channels_first
+
+    device = torch.as_tensor(model.variables[0].value).device.type
+    return channels_first(model), torch.nn.CrossEntropyLoss(), device

@@ -39,6 +39,12 @@ def load(name, seed=0, **kwargs):
         name: str. "digits" (embedded), "ring8", "grid25", or a
             tensorflow-datasets name in ``kzoo.data.tfds.NAMES``.
         seed: int in [0, 2**32 - 1]. Seed of the splits. Default 0.
+        **kwargs: for tensorflow-datasets names, ``data_dir`` (folder of
+            prepared data sets) and ``download`` (bool); see
+            ``kzoo.data.tfds.load_tfds``.
+
+    Example:
+        >>> ds = kzoo.data.load("mnist", data_dir="/data/tfds", download=False)
     """
     validate.choice("name", name, NAMES)
     seed = validate.seed("seed", seed)

@@ -8,7 +8,7 @@ from kzoo import backend, validate
 from kzoo.games.game import Game, call_frozen, check_inputs, check_labels
 from kzoo.games.optimizer_group import OptimizerGroup
 from kzoo.losses import gan as gan_losses
-from kzoo.ops import unit_rows
+from kzoo.ops import numpy_if_host, unit_rows
 
 # The seed of the penalty's interpolates in validation: a fixed one, so that a validation
 # pass leaves the game's random stream (and with it the training that follows) as it is.
@@ -125,11 +125,12 @@ class GAN(Game):
         return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
 
     def generate(self, z, labels=None, training=True, keep_state=True):
-        """Samples from ``z``; ``keep_state=False`` leaves batch-norm statistics as they are."""
+        """Samples from ``z`` (NumPy for NumPy ``z``; a tensor inside a step);
+        ``keep_state=False`` leaves batch-norm statistics as they are."""
         inputs = z if labels is None else [z, labels]
         if keep_state:
-            return self.generator(inputs, training=training)
-        return call_frozen(self.generator, inputs, training=training)
+            return numpy_if_host(z, self.generator(inputs, training=training))
+        return numpy_if_host(z, call_frozen(self.generator, inputs, training=training))
 
     def score(self, samples, labels=None, training=True):
         return self.critic(samples if labels is None else [samples, labels], training=training)
@@ -158,14 +159,14 @@ class GAN(Game):
         """``z + eps * normalize(grad_z L_G(G(z)))``: the noise within ``eps`` (l2, one
         normalised-gradient step per sample) whose samples the critic scores worst.
         ``eps`` >= 0. Leaves batch-norm statistics as they are; ``training=False`` for
-        evaluation."""
+        evaluation. NumPy for NumPy ``z``."""
         validate.number("eps", eps, low=0)
-        z = ops.convert_to_tensor(z)
+        z_in, z = z, ops.convert_to_tensor(z)
         if labels is not None:
             labels = ops.convert_to_tensor(labels)
         grad = backend.input_grad(lambda z_: self.generator_loss(
             self.generate(z_, labels, training=training, keep_state=False), labels), z)
-        return ops.stop_gradient(z + eps * unit_rows(grad))
+        return numpy_if_host(z_in, ops.stop_gradient(z + eps * unit_rows(grad)))
 
     # ------------------------------------------------------------------- step
     def train_step(self, data):

@@ -5,7 +5,7 @@ from keras import ops
 
 from kzoo import backend, validate
 from kzoo.games.gan import GAN
-from kzoo.ops import unit_rows
+from kzoo.ops import numpy_if_host, unit_rows
 
 PERTURB = ("latent", "image")
 MIX = ("convex", "additive")
@@ -89,12 +89,13 @@ class RobustGAN(GAN):
 
     def worst_noise(self, z, labels, training=True):
         """``z_adv`` (``perturb="latent"``) or the offset added to ``G(z)`` ("image");
-        ``training=False`` for evaluation."""
+        ``training=False`` for evaluation. NumPy for NumPy ``z``."""
         if self.perturb == "latent":
             return self.worst_latent(z, self.eps1, labels, training=training)
+        z_in, z = z, ops.convert_to_tensor(z)
         fake = ops.stop_gradient(self.generate(z, labels, training=training, keep_state=False))
         grad = backend.input_grad(lambda f: self.generator_loss(f, labels), fake)
-        return ops.stop_gradient(self.eps1 * unit_rows(grad))
+        return numpy_if_host(z_in, ops.stop_gradient(self.eps1 * unit_rows(grad)))
 
     def worst_noise_loss(self, worst, fake, labels, training=True):
         """The base generator loss at the worst noise ``worst`` (``worst_noise``), given the

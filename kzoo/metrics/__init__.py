@@ -22,10 +22,17 @@ from kzoo.metrics.generative import (
 )
 from kzoo.metrics.generator import generate, generator_report, latent_batch
 from kzoo.metrics.plots import plot_confusion_matrix, plot_history, plot_samples
-from kzoo.metrics.robustness import plot_robust_accuracy, robust_accuracy
+from kzoo.metrics.robustness import (
+    autoattack_accuracy,
+    autoattack_available,
+    plot_robust_accuracy,
+    robust_accuracy,
+)
 
 __all__ = [
     "ClassifierFeatures",
+    "autoattack_accuracy",
+    "autoattack_available",
     "InceptionFeatures",
     "accuracy",
     "balanced_accuracy",

@@ -1,4 +1,5 @@
-"""Classification metrics on NumPy labels and predictions."""
+"""Classification metrics on NumPy labels and predictions: Python floats for scalar metrics,
+NumPy arrays otherwise, on every backend."""
 
 import keras
 import numpy as np

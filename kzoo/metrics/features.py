@@ -1,14 +1,19 @@
 """Feature extractors for the generative metrics: a kzoo classifier, or Keras' InceptionV3.
 
-Both take images in [0, 1] (NHWC) and return ``(features, class probabilities)`` as
+Both take images in [0, 1] (NHWC, NumPy) and return ``(features, class probabilities)`` as
 NumPy arrays. The Frechet distance on a kzoo classifier's features is reported as
-"Frechet classifier distance"; only InceptionV3 with its ImageNet weights gives FID.
+"Frechet classifier distance". ``InceptionFeatures`` is Keras' ImageNet InceptionV3
+(``keras.applications``), not the reference FID/IS network (TensorFlow's
+``inception-2015-12-05`` graph, ``pt_inception-2015-12-05`` in pytorch-fid): its Frechet
+distance and inception score are not comparable with published FIDs and ISs.
 """
 
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from kzoo import validate
 
 
 class ClassifierFeatures:
@@ -50,37 +55,59 @@ class ClassifierFeatures:
 
 
 class InceptionFeatures:
-    """InceptionV3's 2048 pool features and 1000-way probabilities (FID, IS, KID).
+    """Keras' InceptionV3 (``keras.applications``): 2048 pool features and class probabilities.
 
     Images in [0, 1] of any size and 1 or 3 channels are resized to ``size``
-    (bilinear), grey ones repeated to RGB, and scaled to [-1, 1] as InceptionV3
-    expects. FID and IS as published need the ImageNet weights and ``size=299``.
+    (bilinear), grey ones repeated to RGB, and scaled to [-1, 1] as InceptionV3 expects.
+
+    None of the choices of ``weights`` is the reference network of published FIDs and ISs
+    (TensorFlow's 2015 Inception graph, ``pt_inception-2015-12-05`` in pytorch-fid). Keras'
+    ImageNet weights are another training of a slightly different graph: their Frechet
+    distance is not comparable with published FIDs, so do not call it FID. The reference
+    weights can be converted to this architecture (``classes=1008``, variable by variable),
+    but Keras' InceptionV3 still differs from the graph in one place (its last block,
+    ``mixed10``, average-pools its pool branch where the graph max-pools) and in the
+    resizing, so even then the numbers approximate the reference and do not reproduce it.
+    For numbers to set beside published ones, run the reference code on saved samples.
 
     Args:
-        weights: str, Path or None. Path to InceptionV3's weights (the
-            ``inception_v3_weights_tf_dim_ordering_tf_kernels.h5`` file Keras
-            downloads, or a ``.weights.h5``); None builds random weights (for tests:
-            the numbers then mean nothing).
+        weights: str, Path or None. A weights file of
+            ``keras.applications.InceptionV3(include_top=True, classes=classes)``, loaded
+            with ``model.load_weights``: Keras' ImageNet file
+            (``inception_v3_weights_tf_dim_ordering_tf_kernels.h5``), or a ``.weights.h5``
+            saved from that architecture (e.g. converted from the FID network, with
+            ``classes=1008``). None builds random weights (for tests: the numbers then
+            mean nothing). A missing file, another suffix, or a file that does not match
+            the architecture raises ``ValueError``.
         size: int >= 75. Input side. Default 299.
-        batch_size: int. Default 64.
+        batch_size: int >= 1. Default 64.
+        classes: int >= 1. Width of the weights' classifier layer: 1000 for Keras'
+            ImageNet weights, 1008 for weights converted from the FID network. Default 1000.
 
     Example:
-        >>> inception = InceptionFeatures("~/inception_v3_weights.h5")
-        >>> fid = kzoo.metrics.frechet_distance_of(inception(real)[0], inception(fake)[0])
+        >>> inception = InceptionFeatures("~/inception_v3_weights_tf_dim_ordering_tf_kernels.h5")
+        >>> real_features, _ = inception(real)
+        >>> fake_features, fake_probs = inception(fake)
+        >>> kzoo.metrics.frechet_distance_of(real_features, fake_features)  # not a published FID
+        >>> kzoo.metrics.inception_score(fake_probs)  # (mean, std) over 10 splits
     """
 
-    def __init__(self, weights, size=299, batch_size=64):
-        if weights is not None:
-            weights = Path(weights).expanduser()
-            if not weights.is_file():
-                raise ValueError(f"weights: no InceptionV3 weights file at {weights}.")
+    def __init__(self, weights, size=299, batch_size=64, classes=1000):
         if int(size) < 75:
             raise ValueError(f"size must be >= 75 (InceptionV3's smallest input); got {size}.")
-        self.size, self.batch_size = int(size), int(batch_size)
-        net = keras.applications.InceptionV3(
-            include_top=True, weights=None, input_shape=(self.size, self.size, 3))
-        if weights is not None:
-            net.load_weights(str(weights))
+        self.size = int(size)
+        self.batch_size = validate.integer("batch_size", batch_size, low=1)
+        classes = validate.integer("classes", classes, low=1)
+        path = _weights_path(weights)
+        net = _inception_v3(self.size, classes)
+        if path is not None:
+            try:
+                net.load_weights(str(path))
+            except (ValueError, OSError, KeyError) as error:
+                raise ValueError(
+                    f"weights must be a weights file of keras.applications.InceptionV3("
+                    f"include_top=True, classes={classes}); got {str(weights)!r}, which does "
+                    f"not load into it: {error}") from error
         self.model = keras.Model(net.input, [net.get_layer("avg_pool").output, net.output])
 
     def __call__(self, images):
@@ -95,6 +122,28 @@ class InceptionFeatures:
         if x.shape[-1] == 1:
             x = keras.ops.repeat(x, 3, axis=-1)
         return self.model(2.0 * x - 1.0, training=False)
+
+
+def _weights_path(weights):
+    """``weights`` as an existing ``.h5`` path, or None; ``ValueError`` otherwise."""
+    if weights is None:
+        return None
+    if not isinstance(weights, (str, Path)):
+        raise ValueError(f"weights must be a path to an InceptionV3 weights file (.h5) or "
+                         f"None; got {weights!r}.")
+    path = Path(weights).expanduser()
+    if not path.name.endswith(".h5"):
+        raise ValueError(f"weights must be a Keras weights file ending in .h5 or "
+                         f".weights.h5; got {str(weights)!r}.")
+    if not path.is_file():
+        raise ValueError(f"weights must be an existing InceptionV3 weights file; got "
+                         f"{str(weights)!r}: no such file.")
+    return path
+
+
+def _inception_v3(size, classes):
+    return keras.applications.InceptionV3(include_top=True, weights=None,
+                                          input_shape=(size, size, 3), classes=classes)
 
 
 def _features_and_probs(model, x, batch_size):

@@ -1,9 +1,11 @@
-"""Generative metrics (NumPy): Frechet distance, inception score, kernel inception distance,
-and exact metrics for samples of the 2-D Gaussian mixtures.
+"""Generative metrics (NumPy in, Python floats and NumPy out): Frechet distance, inception
+score, kernel inception distance, and exact metrics for samples of the 2-D Gaussian mixtures.
 
-The Frechet distance and KID take features from any extractor: Keras'
-InceptionV3 pool features give FID and KID; kzoo's digits feature network gives
-what kzoo reports as "Frechet classifier distance" (never "FID").
+The Frechet distance and KID take features from any extractor
+(``kzoo.metrics.features``): on a kzoo classifier's features kzoo reports a "Frechet
+classifier distance"; on Keras' ImageNet InceptionV3 (``InceptionFeatures``) the numbers
+follow FID's and KID's formulas but are not comparable with published FIDs (another
+network than the reference one).
 """
 
 import numpy as np
@@ -42,9 +44,22 @@ def frechet_distance_of(features_a, features_b):
     return frechet_distance(*feature_statistics(features_a), *feature_statistics(features_b))
 
 
-def inception_score(probs, splits=1):
-    """``exp(E_x KL(p(y|x) || p(y)))`` over ``splits`` (an int in [1, n]) equal parts:
-    (mean, std)."""
+def inception_score(probs, splits=10):
+    """The inception score ``exp(E_x KL(p(y|x) || p(y)))`` (Salimans et al., 2016), computed
+    on each of ``splits`` consecutive parts of ``probs``, with ``p(y)`` the part's mean:
+    ``(mean, std)`` over the parts, as Python floats.
+
+    Args:
+        probs: (n, classes) rows of class probabilities (NumPy or a list).
+        splits: int in [1, n]. Parts; 10 as in the papers (which use 50,000 samples, so
+            5,000 per part). Smaller parts estimate ``p(y)`` worse and lower the score:
+            compare scores only at equal ``n`` and ``splits``. Default 10.
+
+    Example:
+        >>> mean, std = inception_score(np.eye(5)[np.arange(100) % 5])  # sure, balanced
+        >>> round(mean, 6), std
+        (5.0, 0.0)
+    """
     p = np.asarray(probs, "float64")
     if p.ndim != 2 or not len(p) or not np.allclose(p.sum(1), 1, atol=1e-4) or (p < 0).any():
         raise ValueError("probs must be rows of class probabilities (n, classes).")

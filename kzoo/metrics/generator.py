@@ -5,8 +5,10 @@
 kernel distances between the features of samples and of the test images (a kzoo
 classifier's features: "Frechet classifier distance", never FID) and the
 classifier score (the inception score's formula on the classifier's
-probabilities). ``worst_eps`` adds each metric at the worst input noise within
-that radius (RobustGAN's figure 3).
+probabilities, over all samples at once: one split, not IS's ten). ``worst_eps``
+adds each metric at the worst input noise within that radius (RobustGAN's figure 3).
+
+Every function here returns NumPy arrays or Python numbers, on every backend.
 """
 
 import numpy as np
@@ -95,10 +97,12 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
             the data set's feature network (``feature_preset``).
 
     Returns:
-        Mixtures: ``modes``, ``high_quality``, ``log_density``. Images:
-        ``frechet_classifier_distance``, ``kernel_classifier_distance``,
-        ``classifier_score``, and ``frechet_classifier_distance_real`` (training
-        images against test images: what a perfect generator would score).
+        A dict of Python numbers. Mixtures: ``modes``, ``high_quality``,
+        ``log_density``. Images: ``frechet_classifier_distance``,
+        ``kernel_classifier_distance``, ``classifier_score`` (``inception_score`` with
+        ``splits=1``, the convention the presets' cards were measured with), and
+        ``frechet_classifier_distance_real`` (training images against test images:
+        what a perfect generator would score).
 
     Example:
         >>> gan = kzoo.load("grid25-wgan-gp")
@@ -128,7 +132,7 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
             return {"frechet_classifier_distance": frechet_distance_of(real, fake),
                     "kernel_classifier_distance": kernel_inception_distance(
                         real, fake, subset_size=min(len(real), len(fake)))[0],
-                    "classifier_score": inception_score(probs)[0]}
+                    "classifier_score": inception_score(probs, splits=1)[0]}
         result = {"frechet_classifier_distance_real": frechet_distance_of(
             real, features(unit(ds.x_train))[0])}
     result.update(measure(generate(gan, z, labels)))

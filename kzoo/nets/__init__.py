@@ -18,7 +18,7 @@ from kzoo.nets.gan import (
     resnet_critic,
     resnet_generator,
 )
-from kzoo.nets.heads import features_model
+from kzoo.nets.heads import channels_first, features_model
 from kzoo.nets.layers import NormedDense
 from kzoo.nets.mlp import mlp
 from kzoo.nets.perturbation import perturbation_net
@@ -71,8 +71,7 @@ def build_for_data(arch, input_shape, num_classes, *, conditional=False, **kwarg
 
 
 __all__ = ["ARCHS", "BUILDERS", "PAIRS", "ClassCovariance", "NoHistory", "NormedDense",
-           "SampleHistory", "SpectralNorm", "build",
-           "build_for_data",
+           "SampleHistory", "SpectralNorm", "build", "build_for_data", "channels_first",
            "dcgan_critic", "dcgan_generator", "features_model", "gan_pair", "mlp", "mlp_critic",
            "mlp_generator", "perturbation_net", "resnet32", "resnet_critic", "resnet_generator",
            "small_cnn"]

@@ -1,0 +1,157 @@
+"""What a card says beyond its numbers, and the card as Markdown.
+
+``kzoo train`` writes, beside the metrics, the intended use, the limitations, the licences
+(code and weights; the data's), and how the numbers were measured (the split, its size, every
+setting of the attack behind a robust number). ``markdown(card)`` is what ``kzoo card NAME``
+prints and what each run directory and preset holds as ``README.md``.
+
+A recipe may add to them in a ``[card]`` table: ``intended_use`` (replaces the default
+sentence) and ``limitations`` (a list of sentences added to the defaults).
+
+Example:
+    >>> from kzoo import cards, zoo
+    >>> print(cards.markdown(zoo.read_card(zoo.resolve("digits-cnn-madry"))))
+"""
+
+from kzoo.recipes import bias_step
+
+README = "README.md"
+LICENCE = "Apache-2.0"
+DATA_LICENCES = {
+    "digits": "UCI ML hand-written digits (Alpaydin and Kaynak, 1998), as shipped by "
+              "scikit-learn's load_digits: CC BY 4.0",
+    "ring8": "synthetic (a 2-D Gaussian mixture kzoo draws): no terms",
+    "grid25": "synthetic (a 2-D Gaussian mixture kzoo draws): no terms",
+}
+DATA_WORDS = {
+    "digits": "8x8 grey-scale hand-written digits (1,797 images in all)",
+    "ring8": "2-D points from a ring of 8 Gaussians",
+    "grid25": "2-D points from a 5x5 grid of Gaussians",
+}
+# The attack behind every robust number on a card (kzoo.metrics.robust_accuracy's settings).
+ROBUST_ATTACK = {"attack": "PGD", "norm": "linf", "step_ratio": 2.5, "random_start": False,
+                 "restarts": 1, "loss": "cross-entropy", "units": "[0, 1] inputs"}
+BIAS_WORDS = {
+    "long_tail": "a long-tailed training set (its tail classes are weaker: see the per-class "
+                 "accuracies)",
+    "label_noise": "corrupted training labels",
+    "reduce": "a reduced training set",
+    "spurious_colour": "a training set whose colour goes with the label, unlike its test set",
+    "corrupt_test": "clean training data, tested on corrupted images",
+    "meta_split": "a training set less a small clean meta set taken from it",
+}
+
+
+def describe(game, ds, recipe):
+    """The card fields of a run of ``recipe`` (``game`` trained on ``ds``)."""
+    extra = recipe.spec.get("card", {})
+    return {
+        "description": recipe.spec.get("description", ""),
+        "intended_use": extra.get("intended_use") or _intended_use(game, ds),
+        "limitations": _limitations(game, ds, recipe) + list(extra.get("limitations", [])),
+        "licence": {"code_and_weights": LICENCE, "data": DATA_LICENCES.get(
+            ds.name, f"{ds.name} via tensorflow-datasets: see its catalogue entry")},
+        "evaluation": evaluation(game, ds, recipe),
+    }
+
+
+def evaluation(game, ds, recipe):
+    """How the card's numbers are measured: split, size, and the attack settings."""
+    out = {"split": "test", "test_examples": int(len(ds.y_test))}
+    if recipe.robust_eval:
+        epsilons, steps = recipe.robust_eval
+        ratio = ROBUST_ATTACK["step_ratio"]
+        out["robust_attack"] = {**ROBUST_ATTACK, "steps": steps, "epsilons": epsilons,
+                                "step_size": f"{ratio:g} * epsilon / {steps}"}
+    if "generator" in game.serves:
+        spec = recipe.spec.get("eval", {})
+        from kzoo.metrics.generator import feature_preset
+
+        out["generator"] = {"samples": spec.get("samples", "as many as test examples"),
+                            "features": feature_preset(ds.name, spec.get("features"))
+                            or "none: exact metrics of the known mixture"}
+    return out
+
+
+def _intended_use(game, ds):
+    what = {"classifier": f"a classifier of {ds.name} to compare with the zoo's other "
+                          f"methods, to attack (kzoo.attacks, ART, torchattacks) and to "
+                          f"fine-tune",
+            "generator": f"a generator of {ds.name} samples to study sample quality and "
+                         f"worst-case input noise"}
+    parts = " and ".join(what[s] for s in game.serves)
+    return (f"Research and teaching on learning from bad data: {parts}. Not for decisions "
+            f"about people or anything in production.")
+
+
+def _limitations(game, ds, recipe):
+    shape = "x".join(map(str, ds.input_shape))
+    out = [f"Trained and tested only on {DATA_WORDS.get(ds.name, ds.name)}, inputs {shape}; "
+           f"it is not a model of MNIST, CIFAR or any other data set."]
+    for step in recipe.spec["data"].get("bias", []):
+        kind, kwargs = bias_step(step)
+        settings = ", ".join(f"{k} {v}" for k, v in kwargs.items())
+        out.append(f"Trained on {BIAS_WORDS[kind]}" + (f" ({settings})." if settings else "."))
+    if "classifier" in game.serves:
+        n = len(ds.y_test)
+        out.append(f"Test numbers are on {n} images: one image is {100 / n:.2f} points of "
+                   f"accuracy.")
+        out.append("Robust only as far as the attack under Evaluation measures; a stronger or "
+                   "adaptive attack can lower the robust accuracy." if recipe.robust_eval else
+                   "Not trained for robustness: small adversarial changes flip its predictions.")
+    if "generator" in game.serves and ds.name not in ("ring8", "grid25"):
+        out.append("Sample quality is measured with a kzoo classifier's features (Frechet "
+                   "classifier distance), not Inception features: not comparable with "
+                   "published FIDs.")
+    return out
+
+
+def markdown(card):
+    """The card as Markdown: what ``kzoo card NAME`` prints and README.md holds."""
+    ev, licence = card.get("evaluation", {}), card.get("licence", {})
+    lines = [f"# {card['name']}", ""]
+    if card.get("description"):
+        lines += [card["description"], ""]
+    lines += [f"- **Serves**: {card.get('served', ', '.join(card.get('serves', [])))}",
+              f"- **Game**: {card['game']} ({card.get('paper', '')})",
+              f"- **Intended use**: {card.get('intended_use', 'not stated')}",
+              f"- **Licence**: code and weights {licence.get('code_and_weights', '?')}; "
+              f"data: {licence.get('data', '?')}", "",
+              "## Limitations", ""]
+    lines += [f"- {x}" for x in card.get("limitations", ["not stated"])]
+    lines += ["", f"## Evaluation: {ev.get('split', card.get('metrics_split', 'test'))} split, "
+                  f"{ev.get('test_examples', '?')} examples", "",
+              f"Reproduce with `{card.get('metrics_command', 'kzoo eval ' + card['name'])}`.",
+              "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |"
+              for k, v in card["metrics"].items()]
+    attack = ev.get("robust_attack")
+    if attack:
+        lines += ["", f"robust_accuracy@epsilon: {attack['norm']} {attack['attack']}, "
+                      f"{attack['steps']} steps of {attack['step_size']}, random start "
+                      f"{'yes' if attack['random_start'] else 'no'}, {attack['restarts']} "
+                      f"restart(s), {attack['loss']} loss, epsilon in {attack['units']}."]
+    if ev.get("autoattack"):
+        a = ev["autoattack"]
+        lines += ["", f"autoattack_accuracy@epsilon: AutoAttack by {a['engine']} {a['version']} "
+                      f"({', '.join(a['attacks'])}; APGD {a['apgd_steps']} steps, Square "
+                      f"{a['square_queries']} queries, seed {a['seed']}), {a['norm']}, "
+                      f"{a['n']} test images; `kzoo eval {card['name']} --autoattack` "
+                      f"recomputes it."]
+    if ev.get("generator"):
+        g = ev["generator"]
+        lines += ["", f"Generator metrics: {g['samples']} samples; features: {g['features']}."]
+    lines += ["", "## Training", "",
+              f"- recipe `{card.get('recipe')}` (sha256 {str(card.get('recipe_sha256'))[:12]}), "
+              f"seed {card.get('seed')}, {card.get('epochs')} epochs",
+              f"- data: {card['data'].get('summary', '')}",
+              f"- {card['backend']} backend, {_versions(card)}; {card.get('machine', '?')}; "
+              f"{card.get('wall_time_s', '?')} s, {card.get('ms_per_step', '?')} ms per step",
+              f"- model.keras sha256 {card['sha256']}", "",
+              "## Use", "", "```python", "import kzoo", "",
+              f"model = kzoo.load({card['name']!r})", "```", ""]
+    return "\n".join(lines)
+
+
+def _versions(card):
+    return ", ".join(f"{k} {v}" for k, v in card.get("versions", {}).items())

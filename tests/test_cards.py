@@ -1,0 +1,64 @@
+"""Cards a user can trust: every preset says what it is for and not, its licences, the split
+and size behind its numbers and the attack behind a robust one; `kzoo card` prints it."""
+
+import pytest
+from conftest import ROOT
+
+from kzoo import cards, cli, recipes, zoo
+
+RECIPE = ROOT / "recipes/classifier/digits-ce.toml"
+NAMES = [c["name"] for c in zoo.presets()]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_card_carries_use_limits_licence_and_evaluation(name):
+    card = zoo.read_card(zoo.resolve(name))
+    assert "Research" in card["intended_use"] and card["limitations"]
+    assert any("not a model of MNIST, CIFAR" in x for x in card["limitations"])
+    assert card["licence"]["code_and_weights"] == "Apache-2.0" and card["licence"]["data"]
+    ev = card["evaluation"]
+    assert ev["split"] == "test" and ev["test_examples"] > 0
+    robust = [k for k in card["metrics"] if k.startswith("robust_accuracy@")]
+    if robust:
+        attack = ev["robust_attack"]
+        assert {"norm", "steps", "step_size", "random_start", "restarts", "epsilons"} <= set(attack)
+        assert sorted(f"robust_accuracy@{e:g}" for e in attack["epsilons"]) == sorted(robust)
+    if "generator" in card["serves"]:
+        assert ev["generator"]["features"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_kzoo_card_prints_the_readme_beside_the_preset(name, capsys):
+    assert cli.main(["card", name]) == 0
+    out = capsys.readouterr().out
+    assert out == (zoo.resolve(name) / cards.README).read_text(encoding="utf-8")
+    card = zoo.read_card(zoo.resolve(name))
+    assert out.startswith(f"# {name}\n") and card["sha256"] in out
+    for key in card["metrics"]:
+        assert f"| {key} | " in out
+
+
+def test_list_verbose_prints_every_card(capsys):
+    assert cli.main(["list", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n## Limitations\n") == len(NAMES)
+
+
+def test_a_recipe_adds_to_the_card():
+    spec = recipes.Recipe.from_file(RECIPE).spec
+    spec = {**spec, "card": {"intended_use": "A demo.", "limitations": ["Tiny."]}}
+    recipe = recipes.Recipe(spec)
+    ds = recipe.dataset()
+    described = cards.describe(recipe.build(ds), ds, recipe)
+    assert described["intended_use"] == "A demo." and described["limitations"][-1] == "Tiny."
+
+
+@pytest.mark.parametrize("card, message", [
+    ({"intended_use": 3}, r"\[card\] intended_use must be a string; got 3"),
+    ({"limitations": "short"}, r"\[card\] limitations must be a list of strings; got 'short'"),
+    ({"licence": "MIT"}, r"unknown key\(s\) \['licence'\] in \[card\]"),
+])
+def test_bad_card_tables_are_refused(card, message):
+    spec = recipes.Recipe.from_file(RECIPE).spec
+    with pytest.raises(recipes.RecipeError, match=message):
+        recipes.Recipe({**spec, "card": card})

@@ -1,0 +1,130 @@
+"""tensorflow-datasets loaders: prepared files, mock data, and offline failures.
+
+The loaders hand back NumPy arrays, so these tests run under every Keras backend.
+"""
+
+import socket
+import time
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds  # the `data` extra, installed by make test
+
+from kzoo import data
+
+
+class _Connection:
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Every network connection fails, and no proxy is set; returns the list of attempts."""
+    for proxy in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return attempts
+
+
+@pytest.fixture
+def reachable(monkeypatch):
+    """Every download host answers, without a connection being made."""
+    monkeypatch.setattr(socket, "create_connection", lambda *args, **kwargs: _Connection())
+
+
+@pytest.fixture
+def prepared_mnist(tmp_path):
+    """A tiny MNIST (30 train, 12 test) prepared in ``tmp_path`` as tfds writes it."""
+    builder = tfds.builder("mnist", data_dir=tmp_path)
+    rng = np.random.default_rng(0)
+
+    def examples(n):
+        return [(i, {"image": rng.integers(0, 256, (28, 28, 1), dtype=np.uint8), "label": i % 10})
+                for i in range(n)]
+
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="mnist", version=str(builder.version), features=builder.info.features,
+        split_datasets={"train": examples(30), "test": examples(12)}, data_dir=tmp_path,
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize("name, shape, classes", [
+    ("mnist", (28, 28, 1), 10), ("fashion_mnist", (28, 28, 1), 10), ("cifar10", (32, 32, 3), 10),
+    ("cifar100", (32, 32, 3), 100), ("svhn_cropped", (32, 32, 3), 10),
+])
+def test_tfds_loaders_with_mock_data(reachable, name, shape, classes):
+    # The mock makes download_and_prepare a no-op; `reachable` passes the host check before it.
+    with tfds.testing.mock_data(num_examples=40):
+        ds = data.load(name)
+    assert ds.x_train.shape[1:] == shape and ds.x_train.dtype == np.float32
+    assert 0 <= ds.x_train.min() and ds.x_train.max() <= 1
+    assert ds.num_classes == classes and len(ds.class_names) == classes
+    assert len(ds.y_train) + len(ds.y_val) == 40 and len(ds.y_test) == 40
+    assert ds.y_train.max() < classes
+
+
+def test_prepared_data_dir_loads_without_network(prepared_mnist, offline):
+    ds = data.load("mnist", data_dir=prepared_mnist)
+    assert not offline, "loading a prepared data set tried to connect"
+    assert ds.x_train.shape[1:] == (28, 28, 1) and ds.x_train.dtype == np.float32
+    assert len(ds.y_train) + len(ds.y_val) == 30 and ds.x_test.shape == (12, 28, 28, 1)
+    assert 0 <= ds.x_train.min() and ds.x_train.max() <= 1 and ds.x_train.max() > 0.9
+    assert sorted(ds.y_test) == sorted(i % 10 for i in range(12)) and ds.y_test.dtype == np.int64
+    assert ds.num_classes == 10 and ds.class_names == tuple("0123456789")
+
+
+@pytest.mark.parametrize("download, reason", [
+    (True, "storage.googleapis.com:443, through which it downloads from https://storage.goo"),
+    (False, "download=False forbids downloading it"),
+])
+def test_offline_load_fails_fast_and_says_how_to_provide(tmp_path, offline, download, reason):
+    start = time.monotonic()
+    with pytest.raises(OSError) as caught:
+        data.load("mnist", data_dir=tmp_path, download=download)
+    elapsed = time.monotonic() - start
+    assert elapsed < 10, f"an offline load took {elapsed:.1f} s to fail"
+    assert len(offline) == int(download)
+    message = str(caught.value)
+    for part in ("'mnist'", f"{tmp_path / 'mnist' / '3.0.1'}/", reason, "tfds build mnist",
+                 "data_dir=", "TFDS_DATA_DIR"):
+        assert part in message, f"{part!r} not in {message!r}"
+    assert "\n" not in message
+
+
+def test_offline_check_goes_through_the_proxy(tmp_path, offline, monkeypatch):
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    with pytest.raises(OSError, match="proxy.example:3128, through which it downloads from "
+                                      "https://storage.googleapis.com/cvdf-datasets/mnist/"):
+        data.load("mnist", data_dir=tmp_path)
+    assert offline == [(("proxy.example", 3128),)]
+
+
+def test_download_failure_is_explained(tmp_path, reachable, monkeypatch):
+    def fail(*args, **kwargs):
+        raise ConnectionError("no route\n  to host")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", fail)
+    with pytest.raises(OSError, match=r"'cifar10' is not prepared in .*downloading it from "
+                                      r"https://www.cs.toronto.edu/\S+ failed \(ConnectionError: "
+                                      r"no route to host\).*tfds build cifar10"):
+        data.load("cifar10", data_dir=tmp_path)
+
+
+def test_missing_dependency_is_named(monkeypatch):
+    def builder(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'importlib_resources'",
+                                  name="importlib_resources")
+
+    monkeypatch.setattr(tfds, "builder", builder)
+    with pytest.raises(ImportError, match=r"'importlib_resources' is missing: "
+                                          r"pip install 'kzoo\[data\]'"):
+        data.load("mnist")
