@@ -292,8 +292,12 @@ def write_samples(gan, ds, path, n, seed=0, eps=0.0, name=""):
     x = metrics.generate(gan, *metrics.latent_batch(gan, n, seed), eps)
     if ds.extras.get("signed"):
         x = to_unit(x)
-    title = f"{name}: {n} samples" + (f", worst noise eps {eps:g}" if eps else "")
-    return metrics.plot_samples(x, path, title=title, real=ds.x_test if x.ndim == 2 else None)
+    # A conditional generator's labels cycle through the classes: one class per column.
+    columns = gan.num_classes if gan.conditional and x.ndim == 4 else None
+    title = (f"{name}: {n} samples" + (", a class per column" if columns else "")
+             + (f", worst noise eps {eps:g}" if eps else ""))
+    return metrics.plot_samples(x, path, title=title, real=ds.x_test if x.ndim == 2 else None,
+                                columns=columns)
 
 
 HEADLINES = {

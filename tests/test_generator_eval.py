@@ -8,7 +8,7 @@ from conftest import once
 from keras import ops
 
 import kzoo
-from kzoo import data, nets
+from kzoo import data, nets, runs
 from kzoo.games import GAN
 from kzoo.metrics import InceptionFeatures, features, generative, generator
 from kzoo.recipes import Recipe, RecipeError
@@ -183,3 +183,19 @@ def test_classifier_features_refuse_a_generator():
     gan = GAN(*nets.gan_pair("mlp", (2,), 2, hidden=(4,)))
     with pytest.raises(ValueError, match="which serves no classifier"):
         kzoo.metrics.ClassifierFeatures(gan)
+
+
+def test_a_conditional_generators_grid_has_a_class_per_column(tmp_path, monkeypatch):
+    ds = data.signed(data.load("digits"))
+    gan = GAN(nets.dcgan_generator((8, 8, 1), 8, width=8, num_classes=10),
+                    nets.dcgan_critic((8, 8, 1), width=8, num_classes=10))
+    seen = {}
+
+    def plot(x, path, title, real=None, columns=None):
+        seen.update(columns=columns, title=title, n=len(x))
+
+    monkeypatch.setattr(kzoo.metrics, "plot_samples", plot)
+    runs.write_samples(gan, ds, tmp_path / "s.png", 30, name="g")
+    assert seen == {"columns": 10, "title": "g: 30 samples, a class per column", "n": 30}
+    labels = kzoo.metrics.latent_batch(gan, 30)[1]
+    assert list(labels[:10]) == list(range(10)) and list(labels[10:20]) == list(range(10))
