@@ -54,6 +54,7 @@ import tomllib
 from pathlib import Path
 
 from kzoo import validate
+from kzoo.recipe_keywords import call, check_keywords
 
 KEYS = {
     "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval",
@@ -244,7 +245,7 @@ class Recipe:
 
     def _check_values(self):
         """The value of every key kzoo itself reads (players' and games' arguments are
-        checked by their constructors, and named by ``_call``)."""
+        checked by their constructors, and named by ``kzoo.recipe_keywords.call``)."""
         spec, fit = self.spec, self.fit
         name = spec["name"]
         if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name) or ".." in name:
@@ -302,9 +303,9 @@ class Recipe:
         ds = kzoo.data.load(data["name"], seed=self.seed)
         for step in data.get("bias", []):
             name, kwargs = bias_step(step)
-            ds = _call(self, kzoo.data.TRANSFORMS[name], f"bias {name}", ds, **kwargs)
+            ds = call(self, kzoo.data.TRANSFORMS[name], f"bias {name}", ds, **kwargs)
         if data.get("scale") == "signed":
-            ds = _call(self, kzoo.data.signed, "[data] scale", ds)
+            ds = call(self, kzoo.data.signed, "[data] scale", ds)
         return ds
 
     def build(self, ds, epochs=None):
@@ -312,7 +313,7 @@ class Recipe:
         game_cls = self.game_class
         game_kwargs = {k: v for k, v in self.spec["game"].items() if k != "name"}
         players = self.players(ds)
-        _check_keywords(self, game_cls, "[game]", game_kwargs, taken=game_cls.players)
+        check_keywords(self, game_cls, "[game]", game_kwargs, taken=game_cls.players)
         try:
             game = game_cls.from_dataset(ds, **players, **game_kwargs)
         except (TypeError, ValueError) as err:
@@ -339,7 +340,7 @@ class Recipe:
             steps = (epochs or self.fit["epochs"]) * math.ceil(
                 len(ds.y_train) / self.fit.get("batch_size", 32))
             lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
-        return _call(self, getattr(keras.optimizers, name), where, learning_rate=lr, **opt)
+        return call(self, getattr(keras.optimizers, name), where, learning_rate=lr, **opt)
 
     def players(self, ds):
         """``{player: keras.Model}`` from ``[net]`` for the data set ``ds``: built fresh or
@@ -358,11 +359,11 @@ class Recipe:
             if not player and set(game.players) == {"generator", "critic"}:
                 conditional = kwargs.pop("conditional", False)
                 kwargs.setdefault("latent_dim", 64 if len(ds.input_shape) == 3 else 2)
-                players["generator"], players["critic"] = _call(
+                players["generator"], players["critic"] = call(
                     self, kzoo.nets.gan_pair, where, spec["arch"], ds.input_shape,
                     num_classes=ds.num_classes if conditional else None, **kwargs)
                 continue
-            _check_keywords(self, kzoo.nets.ARCHS[spec["arch"]][1], where,
+            check_keywords(self, kzoo.nets.ARCHS[spec["arch"]][1], where,
                             {k: v for k, v in kwargs.items() if k != "conditional"},
                             taken=("input_shape", "image_shape", "data_dim", "num_classes"))
             try:
@@ -418,40 +419,3 @@ def bias_step(step):
     ``{transform = "label_noise", kind = "flip", ...}`` when the transform has a ``kind``."""
     key = "transform" if "transform" in step else "kind"
     return step.get(key), {k: v for k, v in step.items() if k != key}
-
-
-def _parameters(fn):
-    """Named parameters of ``fn``; for a class, of every ``__init__`` in its MRO
-    (a game forwards ``**kwargs`` to the game it extends)."""
-    import inspect
-
-    if not inspect.isclass(fn):
-        return inspect.signature(fn).parameters
-    params = {}
-    for cls in fn.__mro__:
-        if cls is not object and "__init__" in cls.__dict__:
-            for name, p in inspect.signature(cls.__init__).parameters.items():
-                if name != "self":
-                    params.setdefault(name, p)
-    return params
-
-
-def _check_keywords(recipe, fn, where, kwargs, taken=()):
-    """A RecipeError naming the allowed keys when ``fn`` takes no keyword of ``kwargs``
-    (``taken``: parameters the recipe sets itself)."""
-    allowed = [n for n, p in _parameters(fn).items()
-               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in taken]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        recipe._fail(f"unknown key(s) {unknown} in {where}; allowed: {', '.join(allowed)}.")
-
-
-def _call(recipe, fn, where, *args, **kwargs):
-    """Calls ``fn``; an unexpected keyword becomes a RecipeError naming the allowed ones."""
-    named = [n for n, p in _parameters(fn).items()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    _check_keywords(recipe, fn, where, kwargs, taken=named[:len(args)])
-    try:
-        return fn(*args, **kwargs)
-    except (TypeError, ValueError) as err:
-        recipe._fail(f"{where}: {err}")

@@ -1,0 +1,43 @@
+"""A recipe table's keys against the parameters of the function or class it configures:
+unknown keys and refused values become ``RecipeError``s naming the table and what is allowed.
+
+Example:
+    >>> call(recipe, kzoo.data.long_tail, "bias long_tail", ds, imbalance=10)
+"""
+
+import inspect
+
+
+def parameters(fn):
+    """Named parameters of ``fn``; for a class, of every ``__init__`` in its MRO
+    (a game forwards ``**kwargs`` to the game it extends)."""
+    if not inspect.isclass(fn):
+        return inspect.signature(fn).parameters
+    params = {}
+    for cls in fn.__mro__:
+        if cls is not object and "__init__" in cls.__dict__:
+            for name, p in inspect.signature(cls.__init__).parameters.items():
+                if name != "self":
+                    params.setdefault(name, p)
+    return params
+
+
+def check_keywords(recipe, fn, where, kwargs, taken=()):
+    """A RecipeError naming the allowed keys when ``fn`` takes no keyword of ``kwargs``
+    (``taken``: parameters the recipe sets itself)."""
+    allowed = [n for n, p in parameters(fn).items()
+               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in taken]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        recipe._fail(f"unknown key(s) {unknown} in {where}; allowed: {', '.join(allowed)}.")
+
+
+def call(recipe, fn, where, *args, **kwargs):
+    """Calls ``fn``; an unexpected keyword becomes a RecipeError naming the allowed ones."""
+    named = [n for n, p in parameters(fn).items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    check_keywords(recipe, fn, where, kwargs, taken=named[:len(args)])
+    try:
+        return fn(*args, **kwargs)
+    except (TypeError, ValueError) as err:
+        recipe._fail(f"{where}: {err}")
