@@ -21,14 +21,12 @@ worst-noise figure to ``rgan_worst_noise.png``.
     python benchmarks/rgan_table.py [--seeds 3] [--out benchmarks/results] [--report-only]
 """
 
-import argparse
-import json
 import time
 import tomllib
-from pathlib import Path
 
 import keras
 import numpy as np
+from common import ROOT, parse_args, read_cache
 
 from kzoo import backend, runs
 from kzoo.data import to_unit
@@ -37,7 +35,6 @@ from kzoo.metrics import generate, latent_batch
 from kzoo.metrics.plots import image_grid, plt, show_grid
 from kzoo.recipes import Recipe
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = {"digits": ("gan/digits-wgan-gp.toml", "gan/digits-robust-wgan-gp.toml"),
         "grid25": ("gan/grid25-wgan-gp.toml", "gan/grid25-robust-wgan-gp.toml")}
 BASES = {  # name: (game keys, net keys, datasets)
@@ -203,16 +200,9 @@ def worst_noise_figure(results, seeds, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    parser.add_argument("--report-only", action="store_true",
-                        help="write the tables and figures from the cached runs; train nothing")
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args, out = parse_args(__doc__, seeds=3)
     cache, sample_cache = out / "rgan_runs.json", out / "rgan_samples.npz"
-    results = json.loads(cache.read_text()) if cache.is_file() else {}
+    results = read_cache(cache)
     samples = dict(np.load(sample_cache)) if sample_cache.is_file() else {}
     real = {}
     start = time.perf_counter()

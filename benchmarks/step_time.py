@@ -21,7 +21,14 @@ the robust critic step adds two input-gradient passes (worst real, worst fake) a
 critic loss, the robust generator step a gradient pass for the worst noise and a second
 generator pass, so about 3x.
 
+Table 4, BadDataGAN's step against its parts: a conditional WGAN-GP step (DCGAN pair,
+5 critic steps; for the JS form a conditional DCGAN step, 1 critic step) plus an ERM
+step of the classifier. BadDataGAN runs its classifier step on twice the batch (real and
+generated) and adds a classifier forward and backward pass inside the generator's step:
+its ideal is about the GAN step plus three classifier steps.
+
     python benchmarks/step_time.py [--backends tensorflow,torch,jax] [--rounds 7]
+        [--tables fit,games,gans,bad_data_gan]
 """
 
 import argparse
@@ -33,9 +40,26 @@ import sys
 
 BATCH = 128
 STEPS_PER_EPOCH = 40
+TABLES = ("fit", "games", "gans", "bad_data_gan")
 
 
-def worker(rounds, jit_modes):
+def median_ms(game, x, y, rounds):
+    """The median ms/step of ``rounds`` epochs of ``game.fit(x, y)``, after one epoch of
+    warm-up (compilation)."""
+    import numpy as np
+
+    from kzoo.callbacks import StepTimer
+
+    ms = []
+    for r in range(rounds + 1):
+        timer = StepTimer()
+        game.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[timer])
+        if r:
+            ms.extend(timer.history)
+    return float(np.median(ms))
+
+
+def worker(rounds, jit_modes, tables):
     import keras
     import numpy as np
 
@@ -48,7 +72,7 @@ def worker(rounds, jit_modes):
     x = np.tile(ds.x_train, (reps, 1, 1, 1))[: BATCH * STEPS_PER_EPOCH]
     y = np.tile(ds.y_train, reps)[: BATCH * STEPS_PER_EPOCH]
     rows = []
-    for jit in jit_modes:
+    for jit in jit_modes if "fit" in tables else ():
         keras.utils.set_random_seed(0)
         net = kzoo.nets.small_cnn(ds.input_shape, ds.num_classes)
         plain = keras.models.clone_model(net)
@@ -84,37 +108,45 @@ def worker(rounds, jit_modes):
            for scope, ideal in (("full", 3), ("last_layer", 2))},
     }
     game_rows = []
-    for label, (make, ideal) in games.items():
+    for label, (make, ideal) in games.items() if "games" in tables else ():
         keras.utils.set_random_seed(0)
         game = make(kzoo.nets.small_cnn(ds.input_shape, ds.num_classes))
         game.compile(keras.optimizers.SGD(0.01, momentum=0.9))
-        ms = []
-        for r in range(rounds + 1):
-            timer = StepTimer()
-            game.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
-                     callbacks=[timer])
-            if r:
-                ms.extend(timer.history)
-        game_rows.append({"game": label, "ms": float(np.median(ms)), "ideal": ideal})
+        game_rows.append({"game": label, "ms": median_ms(game, x, y, rounds), "ideal": ideal})
     gan_rows = []
     images = 2 * x - 1
-    for loss in GAN_LOSSES:
+    for loss in GAN_LOSSES if "gans" in tables else ():
         row = {"loss": loss}
         for cls in (kzoo.games.GAN, kzoo.games.RobustGAN):
             keras.utils.set_random_seed(0)
             game = cls(kzoo.nets.dcgan_generator(ds.input_shape, 64),
                        kzoo.nets.dcgan_critic(ds.input_shape), loss=loss)
             game.compile()
-            ms = []
-            for r in range(rounds + 1):
-                timer = StepTimer()
-                game.fit(images, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
-                         callbacks=[timer])
-                if r:
-                    ms.extend(timer.history)
-            row[cls.__name__] = float(np.median(ms))
+            row[cls.__name__] = median_ms(game, images, None, rounds)
         gan_rows.append(row)
-    print(json.dumps({"fit": rows, "games": game_rows, "gans": gan_rows}))
+    bad_rows = []
+    k = ds.num_classes
+
+    def pair():
+        return (kzoo.nets.dcgan_generator(ds.input_shape, 64, num_classes=k),
+                kzoo.nets.dcgan_critic(ds.input_shape, num_classes=k))
+
+    for form, loss, n_critic in (("wasserstein", "wgan_gp", 5), ("js", "ns", 1)) \
+            if "bad_data_gan" in tables else ():
+        keras.utils.set_random_seed(0)
+        gan = kzoo.games.GAN(*pair(), loss=loss, n_critic=n_critic)
+        gan.compile()
+        classifier = kzoo.games.Classifier(kzoo.nets.small_cnn(ds.input_shape, k))
+        classifier.compile(keras.optimizers.SGD(0.01, momentum=0.9))
+        game = kzoo.games.BadDataGAN(*pair(), kzoo.nets.small_cnn(ds.input_shape, k), form=form,
+                                     n_critic=n_critic)
+        game.compile({"classifier": keras.optimizers.SGD(0.01, momentum=0.9)})
+        bad_rows.append({"form": form, "n_critic": n_critic,
+                         "gan": median_ms(gan, images, y, rounds),
+                         "classifier": median_ms(classifier, x, y, rounds),
+                         "bad_data_gan": median_ms(game, x, y, rounds)})
+    print(json.dumps({"fit": rows, "games": game_rows, "gans": gan_rows,
+                      "bad_data_gan": bad_rows}))
 
 
 def main():
@@ -122,11 +154,17 @@ def main():
     parser.add_argument("--backends", default="tensorflow,torch,jax")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--jit", default="false,true", help="jit_compile modes to time")
+    parser.add_argument("--tables", default=",".join(TABLES),
+                        help=f"tables to time, among {','.join(TABLES)}")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     jit_modes = [m.strip() == "true" for m in args.jit.split(",")]
+    tables = [t.strip() for t in args.tables.split(",")]
+    unknown = set(tables) - set(TABLES)
+    if unknown:
+        parser.error(f"--tables: unknown {sorted(unknown)}; allowed: {', '.join(TABLES)}")
     if args.worker:
-        return worker(args.rounds, jit_modes)
+        return worker(args.rounds, jit_modes, tables)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; batch {BATCH}, "
           f"{STEPS_PER_EPOCH} steps/epoch, median of {args.rounds} epochs each\n")
     results = {}
@@ -134,14 +172,15 @@ def main():
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
         done = subprocess.run(
             [sys.executable, __file__, "--worker", "--rounds", str(args.rounds), "--jit",
-             args.jit], capture_output=True, text=True, env=env,
+             args.jit, "--tables", args.tables], capture_output=True, text=True, env=env,
         )
         if done.returncode:
             print(f"{backend}: failed: {done.stderr.strip().splitlines()[-1][:200]}")
             continue
         results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
-    print("| backend | jit_compile | kzoo Classifier ms/step | Keras fit ms/step | ratio |")
-    print("|---|---|---|---|---|")
+    if "fit" in tables:
+        print("| backend | jit_compile | kzoo Classifier ms/step | Keras fit ms/step | ratio |")
+        print("|---|---|---|---|---|")
     for backend, result in results.items():
         for row in result["fit"]:
             if "error" in row:
@@ -149,20 +188,31 @@ def main():
             else:
                 print(f"| {backend} | {row['jit_compile']} | {row['kzoo_ms']:.2f} | "
                       f"{row['keras_ms']:.2f} | {row['ratio']:.3f} |")
-    print("\n| backend | game | ms/step | ratio to ERM | ideal ratio |")
-    print("|---|---|---|---|---|")
+    if "games" in tables:
+        print("\n| backend | game | ms/step | ratio to ERM | ideal ratio |")
+        print("|---|---|---|---|---|")
     for backend, result in results.items():
-        erm = result["games"][0]["ms"]
         for row in result["games"]:
+            erm = result["games"][0]["ms"]
             print(f"| {backend} | {row['game']} | {row['ms']:.2f} | {row['ms'] / erm:.2f} | "
                   f"~{row['ideal']} |")
-    print("\n| backend | base loss | GAN ms/step | RobustGAN ms/step | ratio | ideal ratio |")
-    print("|---|---|---|---|---|---|")
+    if "gans" in tables:
+        print("\n| backend | base loss | GAN ms/step | RobustGAN ms/step | ratio | ideal ratio |")
+        print("|---|---|---|---|---|---|")
     for backend, result in results.items():
         for row in result["gans"]:
             print(f"| {backend} | {row['loss']} | {row['GAN']:.2f} | {row['RobustGAN']:.2f} | "
                   f"{row['RobustGAN'] / row['GAN']:.2f} | ~3 |")
-
+    if "bad_data_gan" in tables:
+        print("\n| backend | form | conditional GAN ms/step | classifier ms/step | ideal "
+              "(GAN + 3 classifier) | BadDataGAN ms/step | ratio to ideal |")
+        print("|---|---|---|---|---|---|---|")
+    for backend, result in results.items():
+        for row in result["bad_data_gan"]:
+            ideal = row["gan"] + 3 * row["classifier"]
+            print(f"| {backend} | {row['form']} (n_critic {row['n_critic']}) | "
+                  f"{row['gan']:.2f} | {row['classifier']:.2f} | {ideal:.2f} | "
+                  f"{row['bad_data_gan']:.2f} | {row['bad_data_gan'] / ideal:.2f} |")
 
 if __name__ == "__main__":
     main()

@@ -31,11 +31,12 @@ Players: ``[net]`` is the game's first player (``arch`` from ``kzoo.nets.ARCHS``
 its arguments, or ``preset``), or, with ``arch = "dcgan"``, "resnet" or "mlp", a
 generator and critic pair (``latent_dim``, ``width`` or ``hidden``,
 ``spectral_norm``, ``conditional``). ``[net.<player>]`` tables name each player
-apart. ``preset`` is a preset name or a run directory; the player is taken from
-that game: its player of the same name, else its served classifier, or the one
-named by ``player = "..."``. ``[optimizer]`` is the game's optimizer (a game of
-several players copies it or sets its own defaults); ``[optimizer.<player>]``
-tables give each player its own, their keys overriding the top-level ones.
+apart (beside ``[net]``'s own keys, which stay the first player's). ``preset`` is a
+preset name or a run directory; the player is taken from that game: its player of
+the same name, else its served classifier, or the one named by ``player = "..."``.
+``[optimizer]`` is the game's optimizer (a game of several players copies it or sets
+its own defaults); ``[optimizer.<player>]`` tables give each player its own, their
+keys overriding the top-level ones.
 
 ``[eval]``: for a game serving a classifier, accuracy under PGD (``robust_epsilons``,
 ``robust_steps``) and under AutoAttack (``autoattack_epsilons``,
@@ -137,12 +138,12 @@ class Recipe:
 
     @property
     def player_specs(self):
-        """``{player: table}`` of ``[net]``: one entry per ``[net.<player>]`` table, or
-        the shorthand under the key ``""``."""
+        """``{player: table}`` of ``[net]``: one entry per ``[net.<player>]`` table, and
+        the shorthand (``[net]``'s own keys, the first player) under the key ``""``."""
         net = self.spec["net"]
-        if net and all(isinstance(v, dict) for v in net.values()):
-            return dict(net)
-        return {"": net}
+        tables = {k: v for k, v in net.items() if isinstance(v, dict)}
+        shorthand = {k: v for k, v in net.items() if not isinstance(v, dict)}
+        return {**({"": shorthand} if shorthand or not tables else {}), **tables}
 
     def _fail(self, message):
         raise RecipeError(f"{self.path or 'recipe'}: {message}")
@@ -196,7 +197,11 @@ class Recipe:
         import kzoo.nets
 
         game = self.game_class
-        for player, spec in self.player_specs.items():
+        specs = self.player_specs
+        if "" in specs and game.players[0] in specs:
+            self._fail(f"[net] keys and a [net.{game.players[0]}] table both configure "
+                       f"{game.players[0]!r} (the first player); keep one.")
+        for player, spec in specs.items():
             where = f"[net.{player}]" if player else "[net]"
             if player and player not in game.players:
                 self._fail(f"{where}: {self.spec['game']['name']} has no player {player!r}; "

@@ -24,22 +24,28 @@ def optimizers_of(game):
 
 
 def check_game(game, x, y, tmp_path, batch_size=8, cross_backend=True, imports=(), probe=None,
-               updates_per_step=None):
+               updates_per_step=None, frozen=()):
     """Runs the checks above.
 
     ``imports``: test modules the loaders must import. ``probe``: what the served
     model takes (an array, or a list of arrays), default ``x[:16]``.
     ``updates_per_step``: ``{player: k}`` for players updated k times a step.
+    ``frozen``: players that must not move (every weight kept).
     """
     n = batch_size * STEPS
-    before = {p: _weights(getattr(game, p)) for p in game.players}
+    before = {p: _weights(getattr(game, p)) for p in game.players if p not in frozen}
+    kept = {p: [keras.ops.convert_to_numpy(v).copy() for v in getattr(game, p).weights]
+            for p in frozen}
     history = game.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     for key, values in history.history.items():
         assert np.all(np.isfinite(values)), f"log {key} is not finite: {values}"
     for player, opt in optimizers_of(game).items():
         expected = STEPS * (updates_per_step or {}).get(player, 1)
         assert int(keras.ops.convert_to_numpy(opt.iterations)) == expected, opt.name
-    for p in game.players:
+    for p, weights in kept.items():
+        for a, b in zip(weights, getattr(game, p).weights):
+            np.testing.assert_array_equal(a, keras.ops.convert_to_numpy(b), err_msg=p)
+    for p in before:
         after = _weights(getattr(game, p))
         moved = max(float(np.abs(a - b).max()) for a, b in zip(after, before[p]))
         assert moved > 0, f"player {p} did not move"

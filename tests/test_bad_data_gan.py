@@ -171,7 +171,7 @@ def test_each_players_loss_by_hand(rng, form):
         assert float(_numpy(logs["d_penalty"])) == pytest.approx(d_penalty, rel=1e-4)
     else:
         assert "d_penalty" not in logs
-    for role, sign in (("adversarial", -1.0), ("cooperative", 1.0)):
+    for role, sign in (("adversarial", -1.0), ("cooperative", 1.0), ("independent", 0.0)):
         game.generator_role = role
         loss, logs = game.generator_objective(ops.convert_to_tensor(z), ops.convert_to_tensor(y))
         expected = _generator_loss(form, p, fake, y, lam=2.0, sign=sign)
@@ -242,11 +242,11 @@ def test_one_step_and_validation_logs_by_hand(rng, classifier_first):
         assert logs[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
 
 
-@pytest.mark.parametrize("role", ["adversarial", "cooperative"])
+@pytest.mark.parametrize("role", ["adversarial", "cooperative", "independent"])
 def test_generator_classifier_term_sign(rng, role):
     """One generator gradient step, the critic's term negligible (eps 1e6): the
     adversarial generator raises the classifier's loss on its samples, the cooperative
-    one lowers it."""
+    one lowers it, the independent one leaves it (it does not see the classifier)."""
     players, _ = _linear_players(rng)
     game = BadDataGAN(*players, eps=1e6, generator_role=role)
     z = ops.convert_to_tensor(rng.normal(size=(32, D_LATENT)).astype("float32"))
@@ -261,7 +261,10 @@ def test_generator_classifier_term_sign(rng, role):
     _, grads = backend.value_and_grad(lambda: game.generator_objective(z, y), variables)
     backend.apply(keras.optimizers.SGD(0.1), grads, variables)
     after = classifier_loss()
-    assert (after > before + 1e-3) if role == "adversarial" else (after < before - 1e-3)
+    if role == "independent":
+        assert after == pytest.approx(before, abs=1e-4)
+    else:
+        assert (after > before + 1e-3) if role == "adversarial" else (after < before - 1e-3)
 
 
 # --------------------------------------------------------------------- label priors
@@ -310,7 +313,7 @@ def test_refusals(lt):
         ({"labels": "balanced"}, r"labels must be one of 'empirical', 'uniform'; "
                                  r"got 'balanced'"),
         ({"generator_role": "friendly"}, r"generator_role must be one of 'adversarial', "
-                                         r"'cooperative'; got 'friendly'"),
+                                         r"'cooperative', 'independent'; got 'friendly'"),
         ({"classifier_first": "yes"}, r"classifier_first must be true or false; got 'yes'"),
         ({"class_counts": [5, 4]}, r"class_counts must hold 10 positive counts"),
         ({"class_counts": [5] * 9 + [0]}, r"class_counts\[9\] must be an int >= 1; got 0"),

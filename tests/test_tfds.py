@@ -1,16 +1,26 @@
-"""tensorflow-datasets loaders: prepared files, mock data, and offline failures.
+"""tensorflow-datasets loaders: prepared files, mock data, offline failures, and the
+paper-scale recipes for two steps on mock data.
 
 The loaders hand back NumPy arrays, so these tests run under every Keras backend.
 """
 
 import socket
 import time
+import tomllib
 
+import keras
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds  # the `data` extra, installed by make test
+from conftest import ROOT
+from harness import optimizers_of
 
 from kzoo import data
+from kzoo.recipes import Recipe
+
+# Every recipe on a tensorflow-datasets data set (the papers' scale).
+PAPER_SCALE = sorted(p for p in (ROOT / "recipes").rglob("*.toml")
+                     if tomllib.loads(p.read_text())["data"]["name"] in data.tfds.NAMES)
 
 
 class _Connection:
@@ -128,3 +138,25 @@ def test_missing_dependency_is_named(monkeypatch):
     with pytest.raises(ImportError, match=r"'importlib_resources' is missing: "
                                           r"pip install 'kzoo\[data\]'"):
         data.load("mnist")
+
+
+def test_paper_scale_recipes_are_found():
+    names = {f"{p.parent.name}/{p.name}" for p in PAPER_SCALE}
+    assert {"bad_data_gan/mnist-lt100.toml", "bad_data_gan/fashion_mnist-lt20.toml",
+            "bad_data_gan/cifar10-lt10.toml"} <= names
+
+
+@pytest.mark.parametrize("path", PAPER_SCALE, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_paper_scale_recipe_runs_two_steps_on_mock_data(reachable, path):
+    """The recipe as a user with the download runs it (its data, bias, nets, game and
+    optimizers), for two steps of batch 8 on tensorflow-datasets' mock data."""
+    recipe = Recipe.from_file(path)
+    with tfds.testing.mock_data(num_examples=200):
+        ds = recipe.dataset()
+    assert len(ds.y_train) >= 16
+    game = recipe.build(ds)
+    history = game.fit(ds.x_train[:16], ds.y_train[:16], batch_size=8, epochs=1, verbose=0)
+    for key, value in history.history.items():
+        assert np.isfinite(value).all(), key
+    for player, opt in optimizers_of(game).items():
+        assert int(keras.ops.convert_to_numpy(opt.iterations)) >= 2, player

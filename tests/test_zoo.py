@@ -13,9 +13,13 @@ from kzoo import zoo
 PRESETS = ["digits-cnn-ce", "digits-cnn-madry", "digits-colour-cnn-meta-iada",
            "digits-flip40-cnn-meta-iada", "digits-lt10-cnn-aegl", "digits-lt10-cnn-ce",
            "digits-lt10-cnn-ldam-drw", "digits-lt10-cnn-meta-iada", "digits-lt20-cnn-aegl",
-           "digits-lt20-cnn-ce", "digits-lt10-cnn-bad-data-gan"]
+           "digits-lt20-cnn-ce", "digits-lt10-cnn-bad-data-gan", "digits-lt10-gan-without-c",
+           "digits-lt10-cnn-dagan-style", "digits-reduced20-cnn-bad-data-gan",
+           "digits-noisy-test-cnn-bad-data-gan"]
 GENERATORS = ["digits-dcgan", "digits-robust-dcgan", "digits-robust-wgan-gp", "digits-wgan-gp",
-              "grid25-robust-wgan-gp", "grid25-wgan-gp", "digits-lt10-cnn-bad-data-gan"]
+              "grid25-robust-wgan-gp", "grid25-wgan-gp", "digits-lt10-cnn-bad-data-gan",
+              "digits-lt10-gan-without-c", "digits-reduced20-cnn-bad-data-gan",
+              "digits-noisy-test-cnn-bad-data-gan"]
 
 
 def test_presets_listed():

@@ -18,7 +18,7 @@ from kzoo.data.bias import (
     spurious_colour,
 )
 from kzoo.data.dataset import Dataset
-from kzoo.data.scaling import signed, to_signed, to_unit
+from kzoo.data.scaling import from_signed, signed, to_signed, to_unit
 
 LOADERS = {"digits": embedded.digits, "ring8": embedded.ring8, "grid25": embedded.grid25}
 NAMES = (*LOADERS, *tfds.NAMES)
@@ -54,4 +54,4 @@ def load(name, seed=0, **kwargs):
 
 
 __all__ = ["Dataset", "LOADERS", "NAMES", "TRANSFORMS", "check_dataset", "load",
-           "signed", "to_signed", "to_unit", *TRANSFORMS]
+           "from_signed", "signed", "to_signed", "to_unit", *TRANSFORMS]

@@ -34,6 +34,12 @@ def to_signed(x):
     return (2.0 * np.asarray(x, "float32") - 1.0).astype("float32")
 
 
+def from_signed(x):
+    """``(x + 1) / 2``: a tanh generator's [-1, 1] samples in [0, 1], for NumPy arrays and
+    backend tensors alike (inside a training step too), without clipping."""
+    return (x + 1.0) / 2.0
+
+
 def to_unit(x):
-    """[-1, 1] back to [0, 1], clipped (for display and for [0, 1] classifiers)."""
-    return np.clip((np.asarray(x, "float32") + 1.0) / 2.0, 0.0, 1.0)
+    """[-1, 1] back to [0, 1] as NumPy, clipped (for display and for [0, 1] classifiers)."""
+    return np.clip(from_signed(np.asarray(x, "float32")), 0.0, 1.0)

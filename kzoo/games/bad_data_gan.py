@@ -6,21 +6,31 @@ import numpy as np
 from keras import ops
 
 from kzoo import backend, losses, validate
+from kzoo.data.scaling import from_signed
 from kzoo.games.classifier import hits
 from kzoo.games.game import Game
 from kzoo.games.gan import GAN, VALIDATION_PENALTY_SEED
 
 FORMS = {"wasserstein": "wgan_gp", "js": "ns"}  # form -> kzoo.losses.gan base loss
 LABEL_PRIORS = ("empirical", "uniform")
-ROLES = ("adversarial", "cooperative")
+ROLES = {"adversarial": -1.0, "cooperative": 1.0, "independent": 0.0}  # sign of G's C term
 N_CRITIC = {"wasserstein": 5, "js": 1}  # default critic steps per generator step
 
 
-def _to_unit(samples):
-    """A tanh generator's [-1, 1] samples in [0, 1]: ``(g + 1) / 2``, for tensors inside a
-    step and NumPy arrays alike (``kzoo.data.to_unit`` is its NumPy form, which also
-    clips, for display)."""
-    return (samples + 1.0) / 2.0
+def prior_labels(labels, prior, num_classes, class_counts, seed_generator):
+    """A batch of labels as large as ``labels`` (the real batch's) drawn from a label
+    prior: ``prior="uniform"``, or ``"empirical"``, the share of each class in
+    ``class_counts`` (the real batch's own labels when ``class_counts`` is None)."""
+    batch = ops.shape(labels)[0]
+    if prior == "uniform":
+        return keras.random.randint((batch,), 0, num_classes, dtype="int32",
+                                    seed=seed_generator)
+    if class_counts is None:
+        return labels
+    counts = np.asarray(class_counts, "float32")
+    log_prior = ops.convert_to_tensor(np.log(counts / counts.sum())[None, :])
+    drawn = keras.random.categorical(log_prior, batch, dtype="int32", seed=seed_generator)
+    return ops.reshape(drawn, (-1,))
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -102,7 +112,8 @@ class BadDataGAN(GAN):
         labels: "empirical" or "uniform". Label prior of ``Q``. Default "empirical".
         class_counts: list of int >= 1 or None. Training count per class, the empirical
             prior (``from_dataset`` sets it). Default None (the batch's labels).
-        generator_role: "adversarial" or "cooperative". Default "adversarial".
+        generator_role: "adversarial", "cooperative" or "independent". Default
+            "adversarial".
         classifier_first: bool. Play the classifier step first. Default False.
         seed: int in [0, 2**32 - 1] or None. Default None.
 
@@ -147,7 +158,7 @@ class BadDataGAN(GAN):
             raise ValueError("real_weight and fake_weight are both 0: the classifier would "
                              "not learn; set at least one > 0.")
         labels = validate.choice("labels", labels, LABEL_PRIORS)
-        generator_role = validate.choice("generator_role", generator_role, ROLES)
+        generator_role = validate.choice("generator_role", generator_role, tuple(ROLES))
         classifier_first = validate.boolean("classifier_first", classifier_first)
         for player, model in (("generator", generator), ("critic", critic),
                               ("classifier", classifier)):
@@ -219,23 +230,14 @@ class BadDataGAN(GAN):
     # ----------------------------------------------------------------- pieces
     def generate(self, z, labels=None, training=True, keep_state=True):
         """``G``'s samples in [0, 1] (NumPy for NumPy ``z``; a tensor inside a step)."""
-        return _to_unit(super().generate(z, labels, training, keep_state))
+        return from_signed(super().generate(z, labels, training, keep_state))
 
     def fake_labels(self, labels):
         """Labels of a batch of ``Q`` as large as the real batch ``labels``: drawn from the
         label prior (the real batch's own labels under "empirical" without
         ``class_counts``)."""
-        batch = ops.shape(labels)[0]
-        if self.label_prior == "uniform":
-            return keras.random.randint((batch,), 0, self.num_classes, dtype="int32",
-                                        seed=self.seed_generator)
-        if self.class_counts is None:
-            return labels
-        counts = np.asarray(self.class_counts, "float32")
-        log_prior = ops.convert_to_tensor(np.log(counts / counts.sum())[None, :])
-        drawn = keras.random.categorical(log_prior, batch, dtype="int32",
-                                         seed=self.seed_generator)
-        return ops.reshape(drawn, (-1,))
+        return prior_labels(labels, self.label_prior, self.num_classes, self.class_counts,
+                            self.seed_generator)
 
     def critic_objective(self, real, fake, labels, training=True):
         """``(loss, logs)``: what a critic step minimises, ``lam`` times the base loss and
@@ -263,10 +265,12 @@ class BadDataGAN(GAN):
     def generator_terms(self, fake, labels):
         """``(loss, {"g_loss": loss})``: ``lam`` times the base generator loss of ``D``
         plus (cooperative) or minus (adversarial) ``C``'s cross-entropy on ``(fake,
-        labels)``; ``D`` and ``C`` in inference mode."""
-        ce = losses.cross_entropy(labels, self.classifier(fake, training=False))
-        sign = 1.0 if self.generator_role == "cooperative" else -1.0
-        loss = self.lam * self.generator_loss(fake, labels) + sign * ce
+        labels)``, or without it (independent); ``D`` and ``C`` in inference mode."""
+        loss = self.lam * self.generator_loss(fake, labels)
+        sign = ROLES[self.generator_role]
+        if sign:
+            loss = loss + sign * losses.cross_entropy(
+                labels, self.classifier(fake, training=False))
         return loss, {"g_loss": loss}
 
     def classifier_objective(self, real, labels, fake, fake_labels, training=True):
@@ -317,11 +321,11 @@ class BadDataGAN(GAN):
     # ---------------------------------------------------------------- serving
     def call(self, inputs, training=False):
         """``G``'s samples in [0, 1] for ``[z, labels]``."""
-        return _to_unit(super().call(inputs, training=training))
+        return from_signed(super().call(inputs, training=training))
 
     def sample(self, n, labels=None, seed=None):
         """As ``GAN.sample``, in [0, 1]."""
-        return _to_unit(super().sample(n, labels, seed))
+        return from_signed(super().sample(n, labels, seed))
 
     def check_data(self, x, y=None):
         super().check_data(x, y)

@@ -101,7 +101,7 @@ class GAN(Game):
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.num_classes = None
         if self.conditional:
-            self.num_classes = int(_embedding_classes(generator))
+            self.num_classes = int(label_classes(generator))
         self.generator, self.critic = generator, critic
         self.loss_name, self.penalty, self.n_critic = loss, penalty, n_critic
         self.seed = seed
@@ -260,7 +260,8 @@ class GAN(Game):
                 "n_critic": self.n_critic, "seed": self.seed}
 
 
-def _embedding_classes(generator):
+def label_classes(generator):
+    """The number of classes a conditional generator's label ``Embedding`` takes."""
     for layer in generator.layers:
         if isinstance(layer, keras.layers.Embedding):
             return layer.input_dim
