@@ -17,10 +17,13 @@ of C's features of real test images and generated samples (reduced 20%, seed 0).
 
 Seeds 0..n-1 set the data split, the bias draw and the initialisation. Each comparison
 with C alone is paired by seed: mean difference and its 95% t-interval. Runs are cached
-in ``bad_data_runs.json`` under ``--out`` (a rerun continues where it stopped); tables go
-to ``bad_data_table.md``, the figure to ``bad_data_features.png``.
+in ``bad_data_runs.json`` under ``--out`` (a rerun continues where it stopped; ``--shard
+I/N`` runs every N-th job, so that N processes share the work, and leaves the tables to
+``--report-only``); tables go to
+``bad_data_table.md``, the figure to ``bad_data_features.png``.
 
     python benchmarks/bad_data_table.py [--seeds 5] [--out benchmarks/results] [--report-only]
+        [--shard I/N]
 """
 
 import time
@@ -28,11 +31,10 @@ import tomllib
 
 import keras
 import numpy as np
-from common import ROOT, fmt_interval, paired_interval, parse_args, read_cache
+from common import ROOT, add_to_cache, fmt_interval, paired_interval, parse_args, read_cache
 
 import kzoo
 from kzoo import backend, runs
-from kzoo.files import write_json
 from kzoo.metrics.plots import plt
 from kzoo.recipes import Recipe
 
@@ -149,6 +151,12 @@ def jobs(seeds):
     return out
 
 
+def missing(key, results):
+    """Whether the job ``key`` has a run to make (GAN w/o C's job makes DAGAN-style's too)."""
+    return key not in results or (
+        "|GAN w/o C|" in key and key.replace("GAN w/o C", "DAGAN-style") not in results)
+
+
 def run(job, results, out):
     kind = job[0]
     if kind == "main":
@@ -178,7 +186,7 @@ def fmt(v, scale=100.0, digits=1):
     if not v:
         return "-"
     v = scale * np.asarray(v, "float64")
-    return f"{v.mean():.{digits}f} +- {v.std():.{digits}f}"
+    return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}"
 
 
 def paired(results, a, b, metric, seeds, scale=100.0, digits=1):
@@ -196,7 +204,7 @@ def tables(results, seeds):
     n_runs = len(results)
     lines = [f"BadDataGAN and its baselines on digits ({backend.name} backend, seeds "
              f"0-{seeds - 1}, {n_runs} runs; `python benchmarks/bad_data_table.py`).", "",
-             "Test accuracy in %, mean +- std over seeds:", ""]
+             "Test accuracy in %, mean +- standard deviation (ddof 1) over seeds:", ""]
     columns = [(p, "accuracy") for p in PROTOCOLS] + [("IF 1", f"noisy {n}") for n in NOISY]
     heads = [p for p in PROTOCOLS] + [f"noisy test: {n}" for n in NOISY]
     lines += ["| method | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
@@ -312,16 +320,22 @@ def figure(out):
 
 
 def main():
-    args, out = parse_args(__doc__, seeds=5)
+    args, out = parse_args(__doc__, seeds=5, shards=True)
     cache = out / "bad_data_runs.json"
     results = read_cache(cache)
-    todo = [(k, j) for k, j in jobs(args.seeds) if k not in results]
+    shard, shards = args.shard
+    todo = [(k, j) for i, (k, j) in enumerate(jobs(args.seeds))
+            if missing(k, results) and i % shards == shard]
     start = time.perf_counter()
     for i, (key, job) in enumerate([] if args.report_only else todo):
-        results[key] = run(job, results, out)
-        write_json(cache, results)
+        new = {}
+        new[key] = run(job, new, out)  # GAN w/o C's job adds DAGAN-style's record to new
+        results = add_to_cache(cache, new)
         print(f"[{i + 1}/{len(todo)}] {key}: accuracy {results[key]['accuracy']:.4f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
+    if shards > 1:
+        print(f"shard {shard}/{shards} done; the tables: --report-only once every shard is.")
+        return
     text = tables(results, args.seeds)
     print("\n" + text)
     (out / "bad_data_table.md").write_text(text + "\n")

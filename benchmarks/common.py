@@ -2,6 +2,7 @@
 comparisons over seeds (the mean difference and its 95% t-interval)."""
 
 import argparse
+import fcntl
 import json
 from pathlib import Path
 
@@ -11,15 +12,25 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def parse_args(doc, seeds):
+def parse_args(doc, seeds, shards=False):
     """``(args, out)`` of a comparison script: ``--seeds`` (default ``seeds``), ``--out``
-    (the output folder, made if absent) and ``--report-only``."""
+    (the output folder, made if absent), ``--report-only`` and, with ``shards``, ``--shard
+    I/N`` (``args.shard`` is ``(I, N)``)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=seeds)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--report-only", action="store_true",
                         help="write the tables and figures from the cached runs; train nothing")
+    if shards:
+        parser.add_argument("--shard", default="0/1", help="I/N: run every N-th job from the "
+                            "I-th (N processes, one per core, share one cache)")
     args = parser.parse_args()
+    if shards:
+        parts = args.shard.split("/")
+        if len(parts) != 2 or not all(v.isdigit() for v in parts) or \
+                not int(parts[0]) < int(parts[1]):
+            parser.error(f"--shard must be I/N with 0 <= I < N; got {args.shard!r}")
+        args.shard = (int(parts[0]), int(parts[1]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     return args, out
@@ -28,6 +39,19 @@ def parse_args(doc, seeds):
 def read_cache(path):
     """The runs cached at ``path`` (a JSON object), or ``{}``."""
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def add_to_cache(path, runs):
+    """Writes ``runs`` into the cache at ``path`` (atomically), keeping the runs other
+    processes wrote there since it was read (the read and the write hold a lock on
+    ``path.lock``); returns the union."""
+    from kzoo.files import write_json
+
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = {**read_cache(path), **runs}
+        write_json(path, merged)
+    return merged
 
 
 def paired_interval(a, b, level=0.95):

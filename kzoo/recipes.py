@@ -49,6 +49,7 @@ maps images to [-1, 1], for games that serve no classifier.
 """
 
 import hashlib
+import inspect
 import math
 import re
 import tomllib
@@ -198,9 +199,20 @@ class Recipe:
 
         game = self.game_class
         specs = self.player_specs
-        if "" in specs and game.players[0] in specs:
-            self._fail(f"[net] keys and a [net.{game.players[0]}] table both configure "
-                       f"{game.players[0]!r} (the first player); keep one.")
+        pair = set(game.players) == {"generator", "critic"}
+        shorthand = ("generator", "critic") if pair else game.players[:1]
+        for player in shorthand if "" in specs else ():
+            if player in specs:
+                self._fail(f"[net] keys and a [net.{player}] table both configure {player!r} "
+                           f"([net]'s keys build {' and '.join(shorthand)}); keep one.")
+        configured = set(specs) - {""} | (set(shorthand) if "" in specs else set())
+        signature = inspect.signature(game.__init__).parameters
+        missing = [p for p in game.players if p not in configured and p in signature
+                   and signature[p].default is inspect.Parameter.empty]
+        if missing:
+            self._fail(f"{self.spec['game']['name']} needs a net for each of its players "
+                       f"{', '.join(game.players)}; no [net.{missing[0]}] table (or [net] keys "
+                       f"for the first player) configures {missing[0]!r}.")
         for player, spec in specs.items():
             where = f"[net.{player}]" if player else "[net]"
             if player and player not in game.players:

@@ -110,10 +110,10 @@ def test_bad_recipe_names_the_problem_and_writes_nothing(tmp_path, capsys, edit,
     assert not out.exists()
 
 
-def test_eval_presets_reproduce_cards(capsys):
-    for name in [c["name"] for c in zoo.presets()]:
-        assert cli.main(["eval", name]) == 0
-        assert "reproduces its card" in capsys.readouterr().out
+@pytest.mark.parametrize("name", [c["name"] for c in zoo.presets()])
+def test_eval_presets_reproduce_cards(name, capsys):
+    assert cli.main(["eval", name]) == 0
+    assert "reproduces its card" in capsys.readouterr().out
 
 
 def test_list_and_unknown_preset(capsys):

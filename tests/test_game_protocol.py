@@ -100,7 +100,8 @@ def test_players_start_from_a_run_directory(run):
     gan = pair.build(pair.dataset())
     assert gan.latent_dim == source.latent_dim
     np.testing.assert_array_equal(gan.critic.get_weights()[0], source.critic.get_weights()[0])
-    bad = {**pair.spec, "net": {"generator": {"preset": str(run), "player": "head"}}}
+    bad = {**pair.spec, "net": {**pair.spec["net"],
+                                "generator": {"preset": str(run), "player": "head"}}}
     with pytest.raises(recipes.RecipeError, match=r"\[net.generator\]: .* with players "
                                                   r"generator, critic, classifier"):
         recipes.Recipe(bad).build(pair.dataset())
@@ -119,6 +120,15 @@ def test_recipes_refuse_players_and_eval_keys_the_game_does_not_have():
                                                   r"feature network for 'mnist'"):
         recipes.Recipe(gan)
     recipes.Recipe({**gan, "eval": {"features": "runs/mnist-cnn"}})  # named: accepted
+    both = {**gan, "net": {"arch": "dcgan", "critic": {"arch": "dcgan_critic"}},
+            "eval": {"features": "x"}}
+    with pytest.raises(recipes.RecipeError, match=r"\[net\] keys and a \[net.critic\] "
+                                                  r"table both configure 'critic' \(\[net\]'s "
+                                                  r"keys build generator and critic\)"):
+        recipes.Recipe(both)
+    with pytest.raises(recipes.RecipeError, match=r"GAN needs a net for each of its players "
+                                                  r"generator, critic; no \[net.critic\]"):
+        recipes.Recipe({**both, "net": {"generator": {"arch": "dcgan_generator"}}})
     with pytest.raises(recipes.RecipeError, match=r"\['robust_epsilons'\] do not apply to "
                                                   r"GAN, which serves generator"):
         recipes.Recipe({**gan, "eval": {"features": "x", "robust_epsilons": [0.1]}})

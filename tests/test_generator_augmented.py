@@ -2,6 +2,8 @@
 and a generator whose samples are known, the samples' units and labels, the recipe that
 takes its generator from a run directory, and the refusals."""
 
+import shutil
+
 import keras
 import numpy as np
 import pytest
@@ -9,12 +11,12 @@ from conftest import ROOT
 from harness import check_game
 from keras import ops
 
-from kzoo import data, nets, recipes, runs
+from kzoo import data, nets, recipes, zoo
 from kzoo.games import GeneratorAugmented
 
 K, LATENT, D = 3, 2, 4
+SHAPE = (2, 2, 1)  # D pixels
 RECIPE = ROOT / "recipes" / "generator_augmented" / "digits-lt10.toml"
-SOURCE = ROOT / "recipes" / "bad_data_gan" / "digits-lt10-gan-without-c.toml"
 
 
 def _numpy(t):
@@ -22,15 +24,16 @@ def _numpy(t):
 
 
 def _linear(rng):
-    """G(z, y) = tanh(E[y]) (z ignored: its samples are known), net(x) = x W + b."""
+    """G(z, y) = tanh(E[y]) as a 2x2x1 image (z ignored: its samples are known),
+    net(x) = flat(x) W + b."""
     z_in, label = keras.Input((LATENT,)), keras.Input((), dtype="int32")
     zero = keras.layers.Dense(D, kernel_initializer="zeros", use_bias=False)
     embed = keras.layers.Embedding(K, D)
     out = keras.layers.Activation("tanh")(keras.layers.Add()([zero(z_in), embed(label)]))
-    generator = keras.Model([z_in, label], out)
-    x_in = keras.Input((D,))
+    generator = keras.Model([z_in, label], keras.layers.Reshape(SHAPE)(out))
+    x_in = keras.Input(SHAPE)
     dense = keras.layers.Dense(K)
-    net = keras.Model(x_in, dense(x_in))
+    net = keras.Model(x_in, dense(keras.layers.Flatten()(x_in)))
     e = rng.normal(size=(K, D)).astype("float32")
     w, b = rng.normal(size=(D, K)).astype("float32"), rng.normal(size=K).astype("float32")
     embed.set_weights([e])
@@ -72,10 +75,11 @@ def test_one_step_by_hand(rng, real_weight, fake_weight):
     game = GeneratorAugmented(net, generator, real_weight=real_weight,
                               fake_weight=fake_weight, seed=0)
     game.compile(keras.optimizers.SGD(0.1))
-    x = rng.uniform(size=(6, D)).astype("float32")
+    x = rng.uniform(size=(6, *SHAPE)).astype("float32")
     y = (np.arange(6) % K).astype("int32")
     fake = (np.tanh(e[y]) + 1) / 2
     history = game.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0).history
+    x = x.reshape(6, D)
     loss, gw, gb = _ce_and_grads(x, y, w, b)
     fake_loss, fw, fb = _ce_and_grads(fake, y, w, b)
     assert history["loss"][0] == pytest.approx(loss, rel=1e-5)
@@ -98,18 +102,19 @@ def test_samples_and_label_priors(rng):
     fake, labels = (_numpy(t) for t in game.fakes(real))
     np.testing.assert_allclose(np.bincount(labels, minlength=K) / 3000, [0.6, 0.3, 0.1],
                                atol=0.03)
-    np.testing.assert_allclose(fake, (np.tanh(e[labels]) + 1) / 2, atol=1e-6)
+    np.testing.assert_allclose(fake.reshape(-1, D), (np.tanh(e[labels]) + 1) / 2, atol=1e-6)
     game = GeneratorAugmented(net, generator, labels="uniform", seed=0)
     labels = _numpy(game.fakes(real)[1])
     np.testing.assert_allclose(np.bincount(labels, minlength=K) / 3000, [1 / 3] * 3, atol=0.03)
 
 
 def test_recipe_takes_its_generator_from_a_run(tmp_path):
-    """The generator-without-C recipe trained one epoch into a run directory; the DAGAN-style
-    recipe, pointed at it, carries that run's generator weights."""
+    """The DAGAN-style recipe, pointed at a copy of the GAN-without-C preset's directory
+    (a run directory as kzoo train writes it), carries that run's generator weights."""
     source = tmp_path / "gan-without-c"
-    runs.train(SOURCE, source, epochs=1, verbose=0)
+    shutil.copytree(zoo.resolve("digits-lt10-gan-without-c"), source)
     spec = recipes.Recipe.from_file(RECIPE).spec
+    assert spec["net"]["generator"] == {"preset": "digits-lt10-gan-without-c"}
     spec["net"]["generator"]["preset"] = str(source)
     recipe = recipes.Recipe(spec)
     ds = recipe.dataset()
@@ -124,6 +129,14 @@ def test_recipe_takes_its_generator_from_a_run(tmp_path):
     with pytest.raises(recipes.RecipeError, match=r"\[net\] keys and a \[net.net\] table "
                                                   r"both configure 'net'"):
         recipes.Recipe(spec)
+    del spec["net"]["net"], spec["net"]["generator"]
+    with pytest.raises(recipes.RecipeError, match=r"GeneratorAugmented needs a net for each "
+                                                  r"of its players net, generator; no "
+                                                  r"\[net.generator\] table"):
+        recipes.Recipe(spec)
+    spec["net"]["generator"] = {"preset": str(source)}
+    spec["optimizer"] = {"net": {"name": "sgd", "learning_rate": 0.1}}
+    assert type(recipes.Recipe(spec).build(ds).optimizer).__name__ == "SGD"
 
 
 def test_refusals(rng):
@@ -139,11 +152,19 @@ def test_refusals(rng):
     for kwargs, message in bad:
         with pytest.raises(ValueError, match=message):
             GeneratorAugmented(net, generator, **kwargs)
-    with pytest.raises(ValueError, match="generator must be a conditional keras.Model"):
+    with pytest.raises(ValueError, match="generator must be a conditional functional keras.Model"):
         GeneratorAugmented(net, nets.dcgan_generator((8, 8, 1), 8, width=8))
     with pytest.raises(ValueError, match="the generator takes labels of 10 classes; the net "
                                          "classifies 3"):
         GeneratorAugmented(net, nets.dcgan_generator((8, 8, 1), 8, width=8, num_classes=10))
+    with pytest.raises(ValueError, match=r"takes image generators .* makes samples of shape "
+                                         r"\(4,\)"):
+        GeneratorAugmented(net, nets.mlp_generator(4, LATENT, num_classes=K))
+    game = GeneratorAugmented(net, generator)
+    with pytest.raises(ValueError, match=r"trains one player, net .*got \['critic'\]"):
+        game.compile({"critic": "sgd"})
+    game.compile({"net": keras.optimizers.SGD(0.1), "generator": "adam"})
+    assert type(game.optimizer).__name__ == "SGD"
     cnn = nets.small_cnn((8, 8, 1), 10, width=4)
     with pytest.raises(ValueError, match=r"makes samples of shape \(28, 28, 1\); the net "
                                          r"takes \(8, 8, 1\)"):

@@ -34,19 +34,22 @@ class GeneratorAugmented(Classifier):
 
     Args:
         net: keras.Model. [0, 1] inputs -> logits.
-        generator: keras.Model. ``[z, label]`` -> samples in [-1, 1] (tanh) of the net's
-            input shape, with a label ``Embedding`` over the net's classes. Frozen.
+        generator: keras.Model. ``[z, label]`` -> images in [-1, 1] (tanh) of the net's
+            input shape, with a label ``Embedding`` over the net's classes. Frozen: its
+            ``trainable`` is set to False (on the object given, which stays shared with
+            the game it came from).
         real_weight: float >= 0. Default 1.
         fake_weight: float >= 0 (not both 0). Default 1.
-        labels: "empirical" (the training share of each class, ``class_counts``) or
-            "uniform". Default "empirical".
+        labels: "empirical" (the training share of each class, ``class_counts``, which
+            ``from_dataset`` takes from the data; without them, the real batch's own
+            labels) or "uniform". Default "empirical".
         seed: int in [0, 2**32 - 1] or None. Seed of ``z`` and the labels. Default None.
         **kwargs: ``Classifier``'s (``loss``, ``loss_args``, ``class_counts``,
             ``reweight_epoch``, ``reweight_beta``), mixup excepted.
 
     Example:
         >>> ds = kzoo.data.long_tail(kzoo.data.load("digits"), imbalance=10)
-        >>> source = kzoo.load("runs/digits-lt10-gan-without-c")  # a conditional generator
+        >>> source = kzoo.load("digits-lt10-gan-without-c")  # a GAN trained without C
         >>> game = kzoo.games.GeneratorAugmented.from_dataset(
         ...     ds, net=kzoo.nets.small_cnn((8, 8, 1), 10), generator=source.generator)
         >>> game.compile(keras.optimizers.SGD(0.05, momentum=0.9))
@@ -79,19 +82,36 @@ class GeneratorAugmented(Classifier):
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def _check_generator(self, generator):
-        if not isinstance(generator, keras.Model) or len(generator.inputs) != 2:
-            raise ValueError(f"generator must be a conditional keras.Model taking [z, label] "
-                             f"(a kzoo generator built with num_classes=..., or conditional = "
-                             f"true in a recipe); got {generator!r}.")
+        if not isinstance(generator, keras.Model) or len(getattr(generator, "inputs", None)
+                                                         or ()) != 2:
+            raise ValueError(f"generator must be a conditional functional keras.Model taking "
+                             f"[z, label] (a kzoo generator built with num_classes=..., or "
+                             f"conditional = true in a recipe); got {generator!r}.")
         classes = label_classes(generator)
         if classes != self.num_classes:
             raise ValueError(f"the generator takes labels of {classes} classes; the net "
                              f"classifies {self.num_classes}.")
         made = tuple(generator.outputs[0].shape[1:])
         taken = tuple(self.net.input_shape[1:])
+        if len(made) != 3:
+            raise ValueError(f"GeneratorAugmented takes image generators (tanh, [-1, 1], "
+                             f"shape (h, w, c)); this one makes samples of shape {made}.")
         if made != taken:
             raise ValueError(f"the generator makes samples of shape {made}; the net takes "
                              f"{taken}.")
+
+    def compile(self, optimizer="adam", **kwargs):
+        """As ``Classifier.compile``: one optimizer, the net's (the generator is frozen);
+        a dict ``{player: optimizer}`` (what a recipe with ``[optimizer.net]`` makes) gives
+        the ``"net"`` entry."""
+        if isinstance(optimizer, dict) and "class_name" not in optimizer:
+            unknown = set(optimizer) - set(self.players)
+            if unknown or "net" not in optimizer:
+                raise ValueError(f"GeneratorAugmented trains one player, net (its generator "
+                                 f"is frozen): give one optimizer or {{'net': ...}}; got "
+                                 f"{sorted(optimizer)}.")
+            optimizer = optimizer["net"]
+        super().compile(optimizer, **kwargs)
 
     def fakes(self, labels):
         """``(samples in [0, 1], their labels)``: a generated batch as large as ``labels``
