@@ -308,11 +308,12 @@ def figure(out):
     for fake, marker, label in ((False, "o", "real (test)"), (True, "x", "generated")):
         sel = d["fake"] == fake
         ax.scatter(d["xy"][sel, 0], d["xy"][sel, 1], c=cmap(d["y"][sel] % 10), s=10,
-                   marker=marker, alpha=0.6, linewidths=0.8, label=label)
+                   marker=marker, alpha=0.6, linewidths=0.8)
+        ax.scatter([], [], c="k", marker=marker, s=10, label=label)  # legend: shape only
     protocol, method, seed = FIGURE
     ax.set(title=f"t-SNE of C's features, {method}, digits {protocol}, seed {seed}",
            xticks=[], yticks=[])
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title="colour: label", title_fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "bad_data_features.png", dpi=120)
     plt.close(fig)
