@@ -49,6 +49,18 @@ def test_harness_conditional_image_perturbation(digits, tmp_path):
     assert game.sample(5, labels=[0, 1, 2, 3, 4]).shape == (5, 8, 8, 1)
 
 
+@pytest.mark.parametrize("jit_compile", [False, "auto"])
+def test_conditional_gan_trains_compiled_or_not(digits, jit_compile):
+    """Without jit, JAX hands the step NumPy batches: the critic's [images, labels] must
+    still be one kind of input (it raised "cannot mix tensors and non-tensors")."""
+    gan = GAN(*_pair(conditional=True), loss="wgan_gp", n_critic=2, seed=0)
+    gan.compile(jit_compile=jit_compile)
+    x, y = digits
+    logs = gan.fit(x[:16], y[:16], batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(logs["d_loss"]).all()
+    assert int(ops.convert_to_numpy(gan.optimizer["critic"].iterations)) == 4
+
+
 def test_a_subclass_step_adds_its_own_log(digits, tmp_path):
     """``super().train_step(data)`` runs the GAN's step; the subclass's log comes with it."""
     game = RealScoreGAN(*_pair(), loss="wgan_gp", seed=0)

@@ -213,6 +213,7 @@ class GAN(Game):
 
     def unpack(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = ops.convert_to_tensor(x)  # JAX without jit passes NumPy; the critic takes [x, y]
         if not self.conditional:
             return x, None
         if y is None:
