@@ -12,13 +12,16 @@ PRESET_RECIPES := recipes/classifier/digits-ce.toml recipes/classifier/digits-lt
 	recipes/meta_iada/digits-lt10.toml recipes/meta_iada/digits-flip40.toml \
 	recipes/meta_iada/digits-colour.toml
 # GAN presets (and BadDataGAN's, a GAN with a classifier, and the DAGAN-style classifier,
-# which takes the generator of the one before it) train on tensorflow (its compiled GAN
+# which takes the generator of the one before it; Rob-GAN's fine-tuning takes the
+# co-training preset before it) train on tensorflow (its compiled GAN
 # steps are 2x faster than torch's here).
 GAN_RECIPES := recipes/gan/digits-dcgan.toml recipes/gan/digits-robust-dcgan.toml \
 	recipes/gan/digits-wgan-gp.toml recipes/gan/digits-robust-wgan-gp.toml \
 	recipes/gan/grid25-wgan-gp.toml recipes/gan/grid25-robust-wgan-gp.toml \
-	recipes/bad_data_gan/digits-lt10.toml recipes/bad_data_gan/digits-lt10-gan-without-c.toml \
-	recipes/generator_augmented/digits-lt10.toml
+	recipes/bad_data_gan/digits-lt10.toml recipes/bad_data_gan/digits-reduced20.toml \
+	recipes/bad_data_gan/digits-noisy-test.toml recipes/bad_data_gan/digits-lt10-gan-without-c.toml \
+	recipes/generator_augmented/digits-lt10.toml recipes/acgan/digits.toml \
+	recipes/robgan/digits.toml recipes/robgan/digits-finetune.toml
 
 .PHONY: test demo lint presets bench
 

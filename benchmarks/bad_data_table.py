@@ -32,6 +32,7 @@ import tomllib
 import keras
 import numpy as np
 from common import ROOT, add_to_cache, fmt_interval, paired_interval, parse_args, read_cache
+from common import fmt_mean_std as fmt
 
 import kzoo
 from kzoo import backend, runs
@@ -180,13 +181,6 @@ def run(job, results, out):
 def values(results, key_of, metric, seeds):
     got = [results.get(key_of(s)) for s in range(seeds)]
     return [r[metric] for r in got if r is not None and metric in r]
-
-
-def fmt(v, scale=100.0, digits=1):
-    if not v:
-        return "-"
-    v = scale * np.asarray(v, "float64")
-    return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}"
 
 
 def paired(results, a, b, metric, seeds, scale=100.0, digits=1):

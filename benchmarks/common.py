@@ -73,6 +73,21 @@ def verdict(low, high):
     return "within noise"
 
 
+def fmt_mean_std(v, scale=100.0, digits=1):
+    """``97.1 +- 0.4``: the mean and standard deviation (ddof 1) of ``v`` times ``scale``
+    (points for accuracies); "-" for no values."""
+    if not len(v):
+        return "-"
+    v = scale * np.asarray(v, "float64")
+    return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}"
+
+
+def markdown_table(header, rows):
+    """The lines of a Markdown table: ``header`` (column names) and ``rows`` (cells)."""
+    return (["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+            + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
 def fmt_interval(mean, low, high, scale=100.0, digits=1):
     """``+1.2 [-0.3, +2.7]`` (in points for accuracies: ``scale`` 100)."""
     if np.isnan(low):

@@ -27,8 +27,13 @@ step of the classifier. BadDataGAN runs its classifier step on twice the batch (
 generated) and adds a classifier forward and backward pass inside the generator's step:
 its ideal is about the GAN step plus three classifier steps.
 
+Table 5, RobGAN's co-training step against AC-GAN's (conditional DCGAN generator, AC-GAN
+critic with batch norm, n_dis 1): RobGAN adds k PGD passes of the critic (forward and
+input gradient) on the real batch, so its ideal is the AC-GAN step plus k attack passes.
+An attack pass is timed as the difference between RobGAN with k = 5 and k = 1, over 4.
+
     python benchmarks/step_time.py [--backends tensorflow,torch,jax] [--rounds 7]
-        [--tables fit,games,gans,bad_data_gan]
+        [--tables fit,games,gans,bad_data_gan,robgan]
 """
 
 import argparse
@@ -40,7 +45,7 @@ import sys
 
 BATCH = 128
 STEPS_PER_EPOCH = 40
-TABLES = ("fit", "games", "gans", "bad_data_gan")
+TABLES = ("fit", "games", "gans", "bad_data_gan", "robgan")
 
 
 def median_ms(game, x, y, rounds):
@@ -145,8 +150,17 @@ def worker(rounds, jit_modes, tables):
                          "gan": median_ms(gan, images, y, rounds),
                          "classifier": median_ms(classifier, x, y, rounds),
                          "bad_data_gan": median_ms(game, x, y, rounds)})
+    robgan_rows = []
+    for steps in (0, 1, 5) if "robgan" in tables else ():
+        keras.utils.set_random_seed(0)
+        players = (kzoo.nets.dcgan_generator(ds.input_shape, 64, num_classes=k),
+                   kzoo.nets.acgan_critic(ds.input_shape, k, batch_norm=True))
+        game = (kzoo.games.RobGAN(*players, epsilon=0.1, steps=steps) if steps
+                else kzoo.games.ACGAN(*players, loss="split"))
+        game.compile()
+        robgan_rows.append({"steps": steps, "ms": median_ms(game, x, y, rounds)})
     print(json.dumps({"fit": rows, "games": game_rows, "gans": gan_rows,
-                      "bad_data_gan": bad_rows}))
+                      "bad_data_gan": bad_rows, "robgan": robgan_rows}))
 
 
 def main():
@@ -213,6 +227,17 @@ def main():
             print(f"| {backend} | {row['form']} (n_critic {row['n_critic']}) | "
                   f"{row['gan']:.2f} | {row['classifier']:.2f} | {ideal:.2f} | "
                   f"{row['bad_data_gan']:.2f} | {row['bad_data_gan'] / ideal:.2f} |")
+    if "robgan" in tables:
+        print("\n| backend | AC-GAN ms/step | RobGAN k=1 | RobGAN k=5 | attack pass | ideal "
+              "(AC-GAN + 5 passes) | RobGAN k=5 / ideal |")
+        print("|---|---|---|---|---|---|---|")
+    for backend, result in results.items():
+        if result["robgan"]:
+            acgan, one, five = (row["ms"] for row in result["robgan"])
+            attack = (five - one) / 4
+            ideal = acgan + 5 * attack
+            print(f"| {backend} | {acgan:.2f} | {one:.2f} | {five:.2f} | {attack:.2f} | "
+                  f"{ideal:.2f} | {five / ideal:.2f} |")
 
 if __name__ == "__main__":
     main()

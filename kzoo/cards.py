@@ -29,8 +29,9 @@ DATA_WORDS = {
     "grid25": "2-D points from a 5x5 grid of Gaussians",
 }
 # The attack behind every robust number on a card (kzoo.metrics.robust_accuracy's settings).
-ROBUST_ATTACK = {"attack": "PGD", "norm": "linf", "step_ratio": 2.5, "random_start": False,
-                 "restarts": 1, "loss": "cross-entropy", "units": "[0, 1] inputs"}
+# The recipe sets the steps and step_ratio ([eval] robust_steps, robust_step_ratio).
+ROBUST_ATTACK = {"attack": "PGD", "norm": "linf", "random_start": False, "restarts": 1,
+                 "loss": "cross-entropy", "units": "[0, 1] inputs"}
 BIAS_WORDS = {
     "long_tail": "a long-tailed training set (its tail classes are weaker: see the per-class "
                  "accuracies)",
@@ -59,9 +60,9 @@ def evaluation(game, ds, recipe):
     """How the card's numbers are measured: split, size, and the attack settings."""
     out = {"split": "test", "test_examples": int(len(ds.y_test))}
     if recipe.robust_eval:
-        epsilons, steps = recipe.robust_eval
-        ratio = ROBUST_ATTACK["step_ratio"]
-        out["robust_attack"] = {**ROBUST_ATTACK, "steps": steps, "epsilons": epsilons,
+        epsilons, steps, ratio = recipe.robust_eval
+        out["robust_attack"] = {**ROBUST_ATTACK, "step_ratio": ratio, "steps": steps,
+                                "epsilons": epsilons,
                                 "step_size": f"{ratio:g} * epsilon / {steps}"}
     if "generator" in game.serves:
         spec = recipe.spec.get("eval", {})

@@ -39,7 +39,8 @@ its own defaults); ``[optimizer.<player>]`` tables give each player its own, the
 keys overriding the top-level ones.
 
 ``[eval]``: for a game serving a classifier, accuracy under PGD (``robust_epsilons``,
-``robust_steps``) and under AutoAttack (``autoattack_epsilons``,
+``robust_steps``, ``robust_step_ratio``: steps of ``ratio * epsilon / steps``, 2.5 by
+default) and under AutoAttack (``autoattack_epsilons``,
 ``autoattack_square_queries``; computed where an engine is installed, on torch); for a
 generator, ``samples``, ``worst_noise_eps`` (the radii of the worst-input-noise metrics)
 and ``features`` (the classifier preset whose features the image metrics use; default:
@@ -64,18 +65,19 @@ KEYS = {
     "card": {"intended_use", "limitations"},
     "data": {"name", "bias", "scale"},
     "fit": {"epochs", "batch_size", "jit_compile"},
-    "eval": {"robust_epsilons", "robust_steps", "autoattack_epsilons",
+    "eval": {"robust_epsilons", "robust_steps", "robust_step_ratio", "autoattack_epsilons",
              "autoattack_square_queries", "samples", "worst_noise_eps", "features"},
 }
-OPTIMIZER_KEYS = {"name", "learning_rate", "momentum", "weight_decay", "schedule", "beta_1",
+OPTIMIZER_KEYS = {"name", "learning_rate", "momentum", "weight_decay", "schedule",
+                  "decay_epochs", "decay_factor", "beta_1",
                   "beta_2"}
-EVAL_KEYS = {"classifier": {"robust_epsilons", "robust_steps", "autoattack_epsilons",
-                            "autoattack_square_queries"},
+EVAL_KEYS = {"classifier": {"robust_epsilons", "robust_steps", "robust_step_ratio",
+                            "autoattack_epsilons", "autoattack_square_queries"},
              "generator": {"samples", "worst_noise_eps", "features"}}
 REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "game": {"name"},
             "fit": {"epochs"}, "net": set()}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "steps")
 SCALES = ("unit", "signed")
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -189,8 +191,22 @@ class Recipe:
                            f"allowed: {', '.join(sorted(OPTIMIZER_KEYS))}.")
             self._check(validate.choice, f"{where} name", opt.get("name", "adam"),
                         tuple(OPTIMIZERS))
-            self._check(validate.choice, f"{where} schedule", opt.get("schedule", "constant"),
-                        SCHEDULES)
+            schedule = self._check(validate.choice, f"{where} schedule",
+                                   opt.get("schedule", "constant"), SCHEDULES)
+            staged = {"decay_epochs", "decay_factor"} & set(opt)
+            if (schedule == "steps") != ("decay_epochs" in opt) or (
+                    staged and schedule != "steps"):
+                self._fail(f"{where}: schedule = \"steps\" goes with decay_epochs (and "
+                           f"optionally decay_factor), and they with it; got schedule "
+                           f"{schedule!r} and {sorted(staged) or 'neither'}.")
+            if schedule == "steps":
+                epochs = self._check(validate.int_tuple, f"{where} decay_epochs",
+                                     opt["decay_epochs"])
+                if list(epochs) != sorted(set(epochs)) or epochs[0] < 1:
+                    self._fail(f"{where} decay_epochs must be increasing epochs >= 1; got "
+                               f"{opt['decay_epochs']!r}.")
+                self._check(validate.number, f"{where} decay_factor",
+                            opt.get("decay_factor", 0.1), low=0, low_open=True)
         self._check_values()
 
     def _check_players(self):
@@ -311,6 +327,9 @@ class Recipe:
         for key in ("robust_steps", "samples"):
             if key in evaluation:
                 self._check(validate.integer, f"[eval] {key}", evaluation[key], low=1)
+        if "robust_step_ratio" in evaluation:
+            self._check(validate.number, "[eval] robust_step_ratio",
+                        evaluation["robust_step_ratio"], low=0, low_open=True)
 
     def dataset(self):
         """Loads the data and applies the biases in order."""
@@ -353,10 +372,14 @@ class Recipe:
         where, opt = table[0], dict(table[1])
         name = OPTIMIZERS[opt.pop("name", "adam")]
         lr = opt.pop("learning_rate", 1e-3)
-        if opt.pop("schedule", "constant") == "cosine":
-            steps = (epochs or self.fit["epochs"]) * math.ceil(
-                len(ds.y_train) / self.fit.get("batch_size", 32))
-            lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
+        schedule = opt.pop("schedule", "constant")
+        per_epoch = math.ceil(len(ds.y_train) / self.fit.get("batch_size", 32))
+        if schedule == "cosine":
+            lr = keras.optimizers.schedules.CosineDecay(
+                lr, decay_steps=(epochs or self.fit["epochs"]) * per_epoch)
+        elif schedule == "steps":
+            lr = staged_rate(lr, opt.pop("decay_epochs"), per_epoch,
+                             opt.pop("decay_factor", 0.1))
         return call(self, getattr(keras.optimizers, name), where, learning_rate=lr, **opt)
 
     def players(self, ds):
@@ -424,11 +447,29 @@ class Recipe:
 
     @property
     def robust_eval(self):
-        """``(epsilons, steps)`` of the card's robustness curve, or None."""
+        """``(epsilons, steps, step_ratio)`` of the card's robustness curve (PGD of
+        ``steps`` steps of ``step_ratio * epsilon / steps``), or None."""
         spec = self.spec.get("eval", {})
         if "robust_epsilons" not in spec:
             return None
-        return list(map(float, spec["robust_epsilons"])), spec.get("robust_steps", 10)
+        return (list(map(float, spec["robust_epsilons"])), spec.get("robust_steps", 10),
+                float(spec.get("robust_step_ratio", 2.5)))
+
+
+def staged_rate(learning_rate, decay_epochs, steps_per_epoch, factor=0.1):
+    """A learning rate multiplied by ``factor`` at the start of each epoch of
+    ``decay_epochs`` (0-based: the first update of that epoch takes the new rate).
+
+    Example:
+        >>> rate = staged_rate(1e-3, [10, 20], steps_per_epoch=17)   # 1e-3, 1e-4, 1e-5
+    """
+    import keras
+
+    # PiecewiseConstantDecay keeps a value while step <= boundary; the optimizer's
+    # iterations count from 0, so epoch e starts at step e * steps_per_epoch.
+    boundaries = [e * steps_per_epoch - 1 for e in decay_epochs]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries, [learning_rate * factor**i for i in range(len(boundaries) + 1)])
 
 
 def bias_step(step):

@@ -177,10 +177,10 @@ def classifier_report(model, ds, recipe, out=None):
     pred = metrics.predict_proba(model, ds.x_test).argmax(-1)
     result = metrics.classification_report(ds, pred)
     if recipe.robust_eval:
-        epsilons, steps = recipe.robust_eval
+        epsilons, steps, ratio = recipe.robust_eval
         attack = cards.ROBUST_ATTACK
         curve = metrics.robust_accuracy(model, ds.x_test, ds.y_test, epsilons, steps=steps,
-                                        step_ratio=attack["step_ratio"], norm=attack["norm"],
+                                        step_ratio=ratio, norm=attack["norm"],
                                         random_start=attack["random_start"])
         result.update({f"robust_accuracy@{e:g}": a for e, a in curve.items()})
         if out is not None:

@@ -15,11 +15,12 @@ PRESETS = ["digits-cnn-ce", "digits-cnn-madry", "digits-colour-cnn-meta-iada",
            "digits-lt10-cnn-ldam-drw", "digits-lt10-cnn-meta-iada", "digits-lt20-cnn-aegl",
            "digits-lt20-cnn-ce", "digits-lt10-cnn-bad-data-gan", "digits-lt10-gan-without-c",
            "digits-lt10-cnn-dagan-style", "digits-reduced20-cnn-bad-data-gan",
-           "digits-noisy-test-cnn-bad-data-gan"]
+           "digits-noisy-test-cnn-bad-data-gan", "digits-acgan", "digits-robgan",
+           "digits-robgan-finetune"]
 GENERATORS = ["digits-dcgan", "digits-robust-dcgan", "digits-robust-wgan-gp", "digits-wgan-gp",
               "grid25-robust-wgan-gp", "grid25-wgan-gp", "digits-lt10-cnn-bad-data-gan",
               "digits-lt10-gan-without-c", "digits-reduced20-cnn-bad-data-gan",
-              "digits-noisy-test-cnn-bad-data-gan"]
+              "digits-noisy-test-cnn-bad-data-gan", "digits-acgan", "digits-robgan"]
 
 
 def test_presets_listed():
@@ -77,7 +78,7 @@ def test_presets_agree_across_backends():
 
 
 def test_unknown_preset_lists_names():
-    with pytest.raises(ValueError, match="presets: digits-cnn-ce, digits-cnn-madry, digits-colour"):
+    with pytest.raises(ValueError, match="presets: digits-acgan, digits-cnn-ce, digits-cnn-m"):
         kzoo.load("resnet-imagenet")
 
 

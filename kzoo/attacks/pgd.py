@@ -46,8 +46,11 @@ def pgd(model, x, y, *, epsilon, step_size, steps, norm="linf", random_start=Fal
         norm: str. "linf" or "l2". Default "linf".
         random_start: bool. Start from a uniform point of the ball (linf) or a
             random direction at a uniform radius (l2). Default False.
-        loss: str. "ce" (cross-entropy) or "margin" (best other logit minus the
-            true logit, Carlini-Wagner style). Default "ce".
+        loss: str or callable. "ce" (cross-entropy), "margin" (best other logit minus
+            the true logit, Carlini-Wagner style), or ``loss(y, outputs)`` returning one
+            loss per example, for a model with several outputs. A model with several
+            outputs has its class logits last: "ce" and "margin" and the iterates'
+            predictions read them. Default "ce".
         targeted: bool. Move towards ``y`` instead of away. Default False.
         seed: int in [0, 2**32 - 1], ``keras.random.SeedGenerator`` or None. Random
             start's seed.
@@ -119,8 +122,10 @@ def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
     direction = -1.0 if targeted else 1.0
 
     def objective(t):
-        logits = model(t, training=False)
-        return ops.sum(_per_example_loss(loss, y, logits)), ops.argmax(logits, axis=-1)
+        outputs = model(t, training=False)
+        logits = outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+        per_example = loss(y, outputs) if callable(loss) else _per_example_loss(loss, y, logits)
+        return ops.sum(per_example), ops.argmax(logits, axis=-1)
 
     predictions = []
     for _ in range(int(steps)):
@@ -139,7 +144,8 @@ def check_attack(*, epsilon, step_size, steps, norm, loss="ce"):
     validate.integer("steps", steps, low=1)
     validate.number("step_size", step_size, low=0, low_open=True)
     validate.choice("norm", norm, NORMS)
-    validate.choice("loss", loss, LOSSES)
+    if not callable(loss):
+        validate.choice("loss", loss, LOSSES)
 
 
 def check_batch(model, x, y=None):
@@ -160,11 +166,15 @@ def check_batch(model, x, y=None):
 
 
 def num_classes_of(model, x):
-    """The width of ``model``'s logits: a game's ``num_classes``, a net's output width, or,
-    for any other callable, that of its logits for the first row of ``x``."""
-    width = getattr(model, "num_classes", None) or getattr(model, "output_shape", (None,))[-1]
+    """The width of ``model``'s logits (its last output's, when it has several): a game's
+    ``num_classes``, a net's output width, or, for any other callable, that of its logits
+    for the first row of ``x``."""
+    shape = getattr(model, "output_shape", (None,))
+    shape = shape[-1] if isinstance(shape, list) else shape  # several outputs: logits last
+    width = getattr(model, "num_classes", None) or shape[-1]
     if width is None:
-        width = ops.shape(model(x[:1], training=False))[-1]
+        outputs = model(x[:1], training=False)
+        width = ops.shape(outputs[-1] if isinstance(outputs, (list, tuple)) else outputs)[-1]
     return int(width)
 
 

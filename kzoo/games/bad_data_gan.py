@@ -6,10 +6,9 @@ import numpy as np
 from keras import ops
 
 from kzoo import backend, losses, validate
-from kzoo.data.scaling import from_signed
 from kzoo.games.classifier import hits
 from kzoo.games.game import Game
-from kzoo.games.gan import GAN, VALIDATION_PENALTY_SEED
+from kzoo.games.gan import VALIDATION_PENALTY_SEED, _UnitGAN
 
 FORMS = {"wasserstein": "wgan_gp", "js": "ns"}  # form -> kzoo.losses.gan base loss
 LABEL_PRIORS = ("empirical", "uniform")
@@ -34,7 +33,7 @@ def prior_labels(labels, prior, num_classes, class_counts, seed_generator):
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
-class BadDataGAN(GAN):
+class BadDataGAN(_UnitGAN):
     """Three players: a classifier ``C``, a conditional generator ``G(z, y)`` and a
     conditional critic ``D(x, y)``. ``G`` looks for the worst distribution ``Q`` (law of
     ``(G(z, y), y)``) within a distance of the training data, and ``C`` learns on the data
@@ -205,10 +204,6 @@ class BadDataGAN(GAN):
     def from_dataset(cls, ds, **kwargs):
         """Takes ``class_counts`` (the empirical label prior) from ``ds`` unless given;
         refuses [-1, 1] data (``kzoo.data.signed``): the game trains on [0, 1]."""
-        if ds.extras.get("signed"):
-            raise ValueError(f"BadDataGAN trains on images in [0, 1] (its classifier's units) "
-                             f"and maps its generator's [-1, 1] samples there itself; "
-                             f"{ds.name} is in [-1, 1] (drop [data] scale = \"signed\").")
         kwargs.setdefault("class_counts", ds.class_counts())
         return super().from_dataset(ds, **kwargs)
 
@@ -228,10 +223,6 @@ class BadDataGAN(GAN):
         super().compile(optimizer, **kwargs)
 
     # ----------------------------------------------------------------- pieces
-    def generate(self, z, labels=None, training=True, keep_state=True):
-        """``G``'s samples in [0, 1] (NumPy for NumPy ``z``; a tensor inside a step)."""
-        return from_signed(super().generate(z, labels, training, keep_state))
-
     def fake_labels(self, labels):
         """Labels of a batch of ``Q`` as large as the real batch ``labels``: drawn from the
         label prior (the real batch's own labels under "empirical" without
@@ -317,26 +308,6 @@ class BadDataGAN(GAN):
         logs.update(self.classifier_objective(real, labels, fake, fake_labels,
                                               training=False)[1])
         return self.record(logs)
-
-    # ---------------------------------------------------------------- serving
-    def call(self, inputs, training=False):
-        """``G``'s samples in [0, 1] for ``[z, labels]``."""
-        return from_signed(super().call(inputs, training=training))
-
-    def sample(self, n, labels=None, seed=None):
-        """As ``GAN.sample``, in [0, 1]."""
-        return from_signed(super().sample(n, labels, seed))
-
-    def check_data(self, x, y=None):
-        super().check_data(x, y)
-        if isinstance(x, np.ndarray):
-            if y is None:
-                raise ValueError("BadDataGAN trains on images and their labels: fit(x, y).")
-            if x.size and np.issubdtype(x.dtype, np.number) and (x.min() < 0 or x.max() > 1):
-                raise ValueError(
-                    f"x spans [{float(x.min()):g}, {float(x.max()):g}]; BadDataGAN trains on "
-                    f"images in [0, 1] (its classifier's units; it maps its generator's "
-                    f"[-1, 1] samples there itself), not on kzoo.data.signed images.")
 
     def get_config(self):
         return {**Game.get_config(self), "eps": self.eps, "form": self.form,

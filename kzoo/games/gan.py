@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from kzoo import backend, validate
+from kzoo.data.scaling import from_signed
 from kzoo.games.game import Game, call_frozen, check_inputs, check_labels
 from kzoo.games.optimizer_group import OptimizerGroup
 from kzoo.losses import gan as gan_losses
@@ -85,16 +86,8 @@ class GAN(Game):
             if not isinstance(model, keras.Model):
                 raise ValueError(f"{player} must be a keras.Model; got {model!r}.")
         self.conditional = len(generator.inputs) == 2
-        if len(critic.inputs) != len(generator.inputs):
-            raise ValueError(
-                f"the generator takes {len(generator.inputs)} input(s) and the critic "
-                f"{len(critic.inputs)}: both are conditional (a label input) or neither is.")
         self.sample_shape = tuple(generator.outputs[0].shape[1:])
-        taken = tuple(critic.inputs[0].shape[1:])
-        if len(taken) != len(self.sample_shape) or any(
-                t is not None and t != s for t, s in zip(taken, self.sample_shape)):
-            raise ValueError(f"the generator makes samples of shape {self.sample_shape}; the "
-                             f"critic takes {taken}.")
+        self.check_critic(generator, critic)
         if (self.base_loss.penalty or {}).get("s", 0.0) != 0 and len(self.sample_shape) != 3:
             raise ValueError(f"penalty s != 0 (a Sobolev norm) needs image samples (h, w, c); "
                              f"this generator makes {self.sample_shape}.")
@@ -107,6 +100,19 @@ class GAN(Game):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.built = True
+
+    def check_critic(self, generator, critic):
+        """Raises ``ValueError`` unless ``critic`` can score ``generator``'s samples: both
+        conditional (a label input) or neither, and the critic takes the samples' shape."""
+        if len(critic.inputs) != len(generator.inputs):
+            raise ValueError(
+                f"the generator takes {len(generator.inputs)} input(s) and the critic "
+                f"{len(critic.inputs)}: both are conditional (a label input) or neither is.")
+        taken = tuple(critic.inputs[0].shape[1:])
+        if len(taken) != len(self.sample_shape) or any(
+                t is not None and t != s for t, s in zip(taken, self.sample_shape)):
+            raise ValueError(f"the generator makes samples of shape {self.sample_shape}; the "
+                             f"critic takes {taken}.")
 
     def compile(self, optimizer="auto", **kwargs):
         """``"auto"``: Adam(2e-4, beta_1=0, beta_2=0.9) for each player; a dict
@@ -267,3 +273,45 @@ def label_classes(generator):
         if isinstance(layer, keras.layers.Embedding):
             return layer.input_dim
     raise ValueError("a conditional generator needs a label Embedding layer.")
+
+
+class _UnitGAN(GAN):
+    """A conditional GAN of images that trains on [0, 1] images (kzoo's classifier units)
+    and maps its generator's tanh samples there (``(g + 1) / 2``): ``generate``,
+    ``sample`` and ``game([z, labels])`` return [0, 1] images, the data's units, and its
+    critic and classifier see [0, 1] images. The base of the games that serve a
+    classifier beside their generator."""
+
+    @classmethod
+    def from_dataset(cls, ds, **kwargs):
+        """Refuses [-1, 1] data (``kzoo.data.signed``): the game trains on [0, 1]."""
+        if ds.extras.get("signed"):
+            raise ValueError(f"{cls.__name__} trains on images in [0, 1] (its classifier's "
+                             f"units) and maps its generator's [-1, 1] samples there itself; "
+                             f"{ds.name} is in [-1, 1] (drop [data] scale = \"signed\").")
+        return super().from_dataset(ds, **kwargs)
+
+    def generate(self, z, labels=None, training=True, keep_state=True):
+        """The generator's samples in [0, 1] (NumPy for NumPy ``z``; a tensor inside a
+        step)."""
+        return from_signed(super().generate(z, labels, training, keep_state))
+
+    def call(self, inputs, training=False):
+        """The generator's samples in [0, 1] for ``[z, labels]``."""
+        return from_signed(super().call(inputs, training=training))
+
+    def sample(self, n, labels=None, seed=None):
+        """As ``GAN.sample``, in [0, 1]."""
+        return from_signed(super().sample(n, labels, seed))
+
+    def check_data(self, x, y=None):
+        super().check_data(x, y)
+        if isinstance(x, np.ndarray):
+            name = type(self).__name__
+            if y is None:
+                raise ValueError(f"{name} trains on images and their labels: fit(x, y).")
+            if x.size and np.issubdtype(x.dtype, np.number) and (x.min() < 0 or x.max() > 1):
+                raise ValueError(
+                    f"x spans [{float(x.min()):g}, {float(x.max()):g}]; {name} trains on "
+                    f"images in [0, 1] (its classifier's units; it maps its generator's "
+                    f"[-1, 1] samples there itself), not on kzoo.data.signed images.")

@@ -123,10 +123,15 @@ class GeneratorAugmented(Classifier):
         fake = self.generator([z, fake_labels], training=False)
         return ops.stop_gradient(from_signed(fake)), fake_labels
 
+    def batches(self, x, y):
+        """``(x, y, fake, fake_y)``: what a step learns from, the real batch and a generated
+        one as large."""
+        return (x, y, *self.fakes(y))
+
     def objective(self, x, y, training=True):
         """``(loss, logs)``: the weighted loss on the real batch and a generated one."""
         y = ops.reshape(ops.cast(y, "int32"), (-1,))
-        fake, fake_y = self.fakes(y)
+        x, y, fake, fake_y = self.batches(x, y)
         n = ops.shape(x)[0]
         logits = self.net(ops.concatenate([ops.cast(x, fake.dtype), fake], axis=0),
                           training=training)

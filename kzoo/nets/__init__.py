@@ -5,6 +5,7 @@ Every net names its penultimate layer ``"features"`` and its last layer
 """
 
 from kzoo import validate
+from kzoo.nets.acgan import acgan_critic, check_acgan_critic, class_head
 from kzoo.nets.characteristics import NoHistory, SampleHistory
 from kzoo.nets.cnn import small_cnn
 from kzoo.nets.covariance import ClassCovariance
@@ -35,6 +36,7 @@ ARCHS = {
     "resnet_critic": ("critic", resnet_critic),
     "mlp_generator": ("generator", mlp_generator),
     "mlp_critic": ("critic", mlp_critic),
+    "acgan_critic": ("classifier", acgan_critic),  # images -> [score, class logits]
     "perturbation_net": ("other", perturbation_net),
 }
 
@@ -48,7 +50,8 @@ def build(arch, input_shape, num_classes, **kwargs):
 def build_for_data(arch, input_shape, num_classes, *, conditional=False, **kwargs):
     """The net ``arch`` (one of ``ARCHS``) for data of ``input_shape`` with ``num_classes``.
 
-    Classifiers map inputs to ``num_classes`` logits; generators map ``latent_dim``
+    Classifiers map inputs to ``num_classes`` logits (an AC-GAN critic to a score and
+    them); generators map ``latent_dim``
     (default 64 for images, 2 for flat data) to samples of ``input_shape``; critics score
     such samples; generators and critics take a label too when ``conditional``. Other
     nets (``perturbation_net``) take ``kwargs`` alone.
@@ -70,7 +73,8 @@ def build_for_data(arch, input_shape, num_classes, *, conditional=False, **kwarg
     return builder(shape, **kwargs)
 
 
-__all__ = ["ARCHS", "BUILDERS", "PAIRS", "ClassCovariance", "NoHistory", "NormedDense",
+__all__ = ["ARCHS", "BUILDERS", "PAIRS", "ClassCovariance", "acgan_critic",
+           "check_acgan_critic", "class_head", "NoHistory", "NormedDense",
            "SampleHistory", "SpectralNorm", "build", "build_for_data", "channels_first",
            "dcgan_critic", "dcgan_generator", "features_model", "gan_pair", "mlp", "mlp_critic",
            "mlp_generator", "perturbation_net", "resnet32", "resnet_critic", "resnet_generator",

@@ -65,16 +65,23 @@ def dcgan_critic(image_shape=(8, 8, 1), *, width=64, num_classes=None, spectral_
         >>> dcgan_critic((8, 8, 1)).output_shape
         (None,)
     """
-    _, ups = _geometry(image_shape, _START, "DCGAN")
-    width = validate.integer("width", width, low=1)
-    wrap = _wrapper(spectral_norm)
     image = keras.Input(tuple(image_shape), name="sample")
+    wrap = _wrapper(spectral_norm)
+    return _score(image, dcgan_features(image, width, wrap), num_classes, wrap, name)
+
+
+def dcgan_features(image, width, wrap, batch_norm=False):
+    """The DCGAN critic's body on the input tensor ``image``: its ``"features"`` tensor.
+    ``batch_norm``: batch norm after every conv but the first (DCGAN's discriminator)."""
+    _, ups = _geometry(image.shape[1:], _START, "DCGAN")
+    width = validate.integer("width", width, low=1)
     x = image
     for i in range(ups):
         x = wrap(layers.Conv2D(width * 2**i, 4, strides=2, padding="same"))(x)
+        if batch_norm and i > 0:
+            x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
-    h = layers.Flatten(name="features")(x)
-    return _score(image, h, num_classes, wrap, name)
+    return layers.Flatten(name="features")(x)
 
 
 def mlp_generator(data_dim=2, latent_dim=2, *, hidden=(128, 128), num_classes=None,
@@ -124,6 +131,17 @@ def _score(sample, h, num_classes, wrap, name):
     return keras.Model([sample, label], score, name=name)
 
 
+def conditional_affine(x, label, num_classes):
+    """``x * gamma[label] + beta[label]`` per channel: the class-wise scale (from 1) and
+    offset (from 0) of conditional batch norm, two label ``Embedding``s."""
+    channels = x.shape[-1]
+    shape = (1,) * (len(x.shape) - 2) + (channels,)
+    gamma = layers.Embedding(num_classes, channels, embeddings_initializer="ones")(label)
+    beta = layers.Embedding(num_classes, channels, embeddings_initializer="zeros")(label)
+    return layers.Add()([layers.Multiply()([x, layers.Reshape(shape)(gamma)]),
+                         layers.Reshape(shape)(beta)])
+
+
 def _latent_inputs(latent_dim, num_classes):
     latent_dim = validate.integer("latent_dim", latent_dim, low=1)
     num_classes = _classes(num_classes)
@@ -159,7 +177,7 @@ _RESNET = {8: (2, 2, 1), 32: (4, 3, 2)}  # side: (first side, up blocks, critic 
 
 
 def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_classes=None,
-                     name="resnet_generator"):
+                     conditional_bn=False, name="resnet_generator"):
     """The WGAN-GP "resnet" generator: dense to a 4x4 map (2x2 for 8x8 images), residual
     blocks that upsample 2x (batch norm, ReLU, 3x3 convs; 1x1 conv shortcut), then batch
     norm, ReLU, a 3x3 conv and tanh.
@@ -169,23 +187,40 @@ def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_
         latent_dim: int. Default 128.
         width: int. Channels of every block. Default 128.
         num_classes: int or None. Conditional on a label input when given.
+        conditional_bn: bool. With ``num_classes``: the label enters through conditional
+            batch norm (every batch norm's scale and offset looked up per class, as in
+            SN-GAN and Rob-GAN) instead of an embedding concatenated to ``z``. Default False.
         name: str.
 
     Example:
         >>> resnet_generator((8, 8, 1), 32, width=16).output_shape
         (None, 8, 8, 1)
+        >>> g = resnet_generator((8, 8, 1), 32, width=16, num_classes=10, conditional_bn=True)
     """
     side, blocks, _ = _geometry(image_shape, _RESNET, "ResNet GAN")
     width = validate.integer("width", width, low=1)
-    z, inputs = _latent_inputs(latent_dim, num_classes)
+    if validate.boolean("conditional_bn", conditional_bn):
+        if num_classes is None:
+            raise ValueError("conditional_bn=True needs num_classes (the labels it is "
+                             "conditional on).")
+        z, _ = _latent_inputs(latent_dim, None)
+        label = keras.Input((), dtype="int32", name="label")
+        inputs, classes = [z, label], validate.integer("num_classes", num_classes, low=2)
+    else:
+        z, inputs = _latent_inputs(latent_dim, num_classes)
+
+    def norm(t):
+        t = layers.BatchNormalization(center=not conditional_bn, scale=not conditional_bn)(t)
+        return conditional_affine(t, label, classes) if conditional_bn else t
+
     x = layers.Reshape((side, side, width))(layers.Dense(side * side * width)(z))
     for _ in range(blocks):
         shortcut = layers.Conv2D(width, 1)(layers.UpSampling2D()(x))
-        h = layers.ReLU()(layers.BatchNormalization()(x))
+        h = layers.ReLU()(norm(x))
         h = layers.Conv2D(width, 3, padding="same")(layers.UpSampling2D()(h))
-        h = layers.ReLU()(layers.BatchNormalization()(h))
+        h = layers.ReLU()(norm(h))
         x = layers.Add()([shortcut, layers.Conv2D(width, 3, padding="same")(h)])
-    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.ReLU()(norm(x))
     x = layers.Conv2D(image_shape[-1], 3, padding="same")(x)
     return keras.Model(inputs, layers.Activation("tanh", name="sample")(x), name=name)
 
@@ -200,22 +235,31 @@ def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spect
         >>> resnet_critic((8, 8, 1), width=16).output_shape
         (None,)
     """
-    _, _, downs = _geometry(image_shape, _RESNET, "ResNet GAN")
-    width = validate.integer("width", width, low=1)
-    wrap = _wrapper(spectral_norm)
     image = keras.Input(tuple(image_shape), name="sample")
+    wrap = _wrapper(spectral_norm)
+    return _score(image, resnet_features(image, width, wrap), num_classes, wrap, name)
+
+
+def resnet_features(image, width, wrap, batch_norm=False):
+    """The ResNet critic's body on the input tensor ``image``: its ``"features"`` tensor.
+    ``batch_norm``: batch norm before every ReLU inside the blocks."""
+    _, _, downs = _geometry(image.shape[1:], _RESNET, "ResNet GAN")
+    width = validate.integer("width", width, low=1)
+
+    def act(t):
+        return layers.ReLU()(layers.BatchNormalization()(t) if batch_norm else t)
+
     x = image
     for i in range(downs + 2):
         down = i < downs
-        h = x if i == 0 else layers.ReLU()(x)
+        h = x if i == 0 else act(x)
         h = wrap(layers.Conv2D(width, 3, padding="same"))(h)
-        h = wrap(layers.Conv2D(width, 3, padding="same"))(layers.ReLU()(h))
+        h = wrap(layers.Conv2D(width, 3, padding="same"))(act(h))
         shortcut = x if (i > 0 and not down) else wrap(layers.Conv2D(width, 1))(x)
         if down:
             h, shortcut = layers.AveragePooling2D(2)(h), layers.AveragePooling2D(2)(shortcut)
         x = layers.Add()([shortcut, h])
-    h = layers.GlobalAveragePooling2D(name="features")(layers.ReLU()(x))
-    return _score(image, h, num_classes, wrap, name)
+    return layers.GlobalAveragePooling2D(name="features")(layers.ReLU()(x))
 
 
 PAIRS = {"dcgan": (dcgan_generator, dcgan_critic), "resnet": (resnet_generator, resnet_critic),
