@@ -216,7 +216,10 @@ def tables(results, seeds):
               "split minus on the test split, in points, mean +- std:", ""]
     lines += markdown_table(["classifier", *(f"eps {e:g}" for e in gaps)], [
         [m, *(fmt_mean_std(gap_values(results, m, e, seeds)) for e in gaps)]
-        for m in CLASSIFIERS])
+        for m in CLASSIFIERS] + [
+        ["RobGAN + fine-tune - Madry (paired)", *(fmt_interval(*paired_interval(
+            gap_values(results, "RobGAN + fine-tune", e, seeds),
+            gap_values(results, "Madry", e, seeds))) for e in gaps)]])
     lines += ["", "Generators (1,000 samples against the test split, digits feature network; "
               f"lower FCD is better; FCD of the training images: {fmt_mean_std(real, 1, 3)}), "
               "mean +- std, the paired difference from RobGAN, and the accuracy of the "
@@ -228,11 +231,26 @@ def tables(results, seeds):
           "" if m == "RobGAN" else paired(results, m, "RobGAN",
                                           "frechet_classifier_distance", seeds, 1, 3),
           fmt_mean_std(values(results, m, "robust@0", seeds))] for m in GENERATORS])
+    epochs = sorted(int(e) for e in results["RobGAN|0"]["generator_curve"])
+    lines += ["", "Classifier score of the generators during training (figure 7), mean +- std; "
+              "then each one's paired difference from RobGAN's:", ""]
+    lines += markdown_table(["generator", *(f"epoch {e}" for e in epochs)], [
+        [m, *(fmt_mean_std(curve_values(results, m, e, seeds), 1, 2) for e in epochs)]
+        for m in GENERATORS] + [
+        [f"{m} - RobGAN", *(fmt_interval(*paired_interval(
+            curve_values(results, m, e, seeds), curve_values(results, "RobGAN", e, seeds)),
+            scale=1, digits=2) for e in epochs)] for m in GENERATORS if m != "RobGAN"])
     fit_s = {m: values(results, m, "fit_s", seeds) for m in ("Madry", *GENERATORS,
                                                              "RobGAN + fine-tune")}
     lines += ["", "Training time (s, mean): " + ", ".join(
         f"{m} {np.mean(v):.0f}" for m, v in fit_s.items() if v) + "."]
     return "\n".join(lines)
+
+
+def curve_values(results, method, epoch, seeds, index=1):
+    """The classifier score (``index`` 1; 0: FCD) of ``method``'s generator at ``epoch``."""
+    return [r["generator_curve"][str(epoch)][index] for s in range(seeds)
+            if (r := results.get(f"{method}|{s}"))]
 
 
 def gap_values(results, method, eps, seeds):

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds  # the `data` extra, installed by make test
-from conftest import ROOT
+from conftest import BACKEND, ROOT
 from harness import optimizers_of
 
 from kzoo import data
@@ -146,6 +146,10 @@ def test_paper_scale_recipes_are_found():
             "bad_data_gan/cifar10-lt10.toml"} <= names
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="two steps of the paper-scale nets cost seconds "
+                    "on torch and minutes of XLA compilation on tensorflow and jax; the games "
+                    "they build pass the harness on every backend, and the nets are built "
+                    "and called on every backend in the games' tests")
 @pytest.mark.parametrize("path", PAPER_SCALE, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_paper_scale_recipe_runs_two_steps_on_mock_data(reachable, path):
     """The recipe as a user with the download runs it (its data, bias, nets, game and
