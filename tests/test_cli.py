@@ -121,7 +121,7 @@ def test_list_and_unknown_preset(capsys):
     out = capsys.readouterr().out
     assert "digits-lt10-cnn-ce" in out and "digits-lt10-cnn-ldam-drw" in out
     assert cli.main(["eval", "nope"]) == 2
-    assert "presets: digits-cnn-ce, digits-cnn-madry" in capsys.readouterr().err
+    assert "presets: digits-acgan, digits-cnn-ce, digits-cnn-madry" in capsys.readouterr().err
 
 
 def test_sample_every_generator_preset(tmp_path, capsys):
