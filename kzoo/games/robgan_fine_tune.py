@@ -52,7 +52,8 @@ class RobGANFineTune(GeneratorAugmented):
         **kwargs: ``Classifier``'s (``loss``, ``class_counts``, ...), mixup excepted.
 
     Example:
-        >>> run = kzoo.load("digits-cnn-robgan")            # a RobGAN
+        >>> ds = kzoo.data.load("digits")
+        >>> run = kzoo.load("digits-robgan")        # a RobGAN preset (or a run directory)
         >>> game = kzoo.games.RobGANFineTune(run.critic, run.generator, epsilon=0.1)
         >>> game.compile(keras.optimizers.Adam(1e-3))
         >>> game.fit(ds.x_train, ds.y_train, epochs=20, batch_size=64)
