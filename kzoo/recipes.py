@@ -34,8 +34,10 @@ generator and critic pair (``latent_dim``, ``width`` or ``hidden``,
 apart (beside ``[net]``'s own keys, which stay the first player's). ``preset`` is a
 preset name or a run directory; the player is taken from that game: its player of
 the same name, else its served classifier, or the one named by ``player = "..."``.
-``[optimizer]`` is the game's optimizer (a game of several players copies it or sets
-its own defaults); ``[optimizer.<player>]`` tables give each player its own, their
+``[optimizer]`` is the game's optimizer (``name``, ``learning_rate``, ``schedule`` =
+"constant", "cosine" or "steps" with ``decay_epochs`` and ``decay_factor``, and the
+optimizer's own keys: ``kzoo.recipe_optimizers``; a game of several players copies it or
+sets its own defaults); ``[optimizer.<player>]`` tables give each player its own, their
 keys overriding the top-level ones.
 
 ``[eval]``: for a game serving a classifier, accuracy under PGD (``robust_epsilons``,
@@ -56,8 +58,11 @@ import re
 import tomllib
 from pathlib import Path
 
-from kzoo import validate
+from kzoo import recipe_optimizers, validate
 from kzoo.recipe_keywords import call, check_keywords
+from kzoo.recipe_optimizers import staged_rate
+
+__all__ = ["Recipe", "RecipeError", "bias_step", "staged_rate"]
 
 KEYS = {
     "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval",
@@ -68,16 +73,11 @@ KEYS = {
     "eval": {"robust_epsilons", "robust_steps", "robust_step_ratio", "autoattack_epsilons",
              "autoattack_square_queries", "samples", "worst_noise_eps", "features"},
 }
-OPTIMIZER_KEYS = {"name", "learning_rate", "momentum", "weight_decay", "schedule",
-                  "decay_epochs", "decay_factor", "beta_1",
-                  "beta_2"}
 EVAL_KEYS = {"classifier": {"robust_epsilons", "robust_steps", "robust_step_ratio",
                             "autoattack_epsilons", "autoattack_square_queries"},
              "generator": {"samples", "worst_noise_eps", "features"}}
 REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "game": {"name"},
             "fit": {"epochs"}, "net": set()}
-OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
-SCHEDULES = ("constant", "cosine", "steps")
 SCALES = ("unit", "signed")
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -185,28 +185,7 @@ class Recipe:
             self._fail(f"[game] name: {err}")
         self._check_players()
         for where, opt in self._optimizer_tables():
-            unknown = set(opt) - OPTIMIZER_KEYS
-            if unknown:
-                self._fail(f"unknown key(s) {sorted(unknown)} in {where}; "
-                           f"allowed: {', '.join(sorted(OPTIMIZER_KEYS))}.")
-            self._check(validate.choice, f"{where} name", opt.get("name", "adam"),
-                        tuple(OPTIMIZERS))
-            schedule = self._check(validate.choice, f"{where} schedule",
-                                   opt.get("schedule", "constant"), SCHEDULES)
-            staged = {"decay_epochs", "decay_factor"} & set(opt)
-            if (schedule == "steps") != ("decay_epochs" in opt) or (
-                    staged and schedule != "steps"):
-                self._fail(f"{where}: schedule = \"steps\" goes with decay_epochs (and "
-                           f"optionally decay_factor), and they with it; got schedule "
-                           f"{schedule!r} and {sorted(staged) or 'neither'}.")
-            if schedule == "steps":
-                epochs = self._check(validate.int_tuple, f"{where} decay_epochs",
-                                     opt["decay_epochs"])
-                if list(epochs) != sorted(set(epochs)) or epochs[0] < 1:
-                    self._fail(f"{where} decay_epochs must be increasing epochs >= 1; got "
-                               f"{opt['decay_epochs']!r}.")
-                self._check(validate.number, f"{where} decay_factor",
-                            opt.get("decay_factor", 0.1), low=0, low_open=True)
+            self._check(recipe_optimizers.check_table, where, opt)
         self._check_values()
 
     def _check_players(self):
@@ -292,13 +271,6 @@ class Recipe:
         if fit.get("jit_compile", "auto") != "auto" and not isinstance(fit["jit_compile"], bool):
             self._fail(f"[fit] jit_compile must be true, false or \"auto\"; "
                        f"got {fit['jit_compile']!r}.")
-        bounds = {"learning_rate": {"low": 0, "low_open": True}, "weight_decay": {"low": 0},
-                  **{k: {"low": 0, "high": 1, "high_open": True}
-                     for k in ("momentum", "beta_1", "beta_2")}}
-        for where, opt in self._optimizer_tables():
-            for key, kwargs in bounds.items():
-                if key in opt:
-                    self._check(validate.number, f"{where} {key}", opt[key], **kwargs)
         evaluation = spec.get("eval", {})
         misplaced = sorted(set(evaluation) - set().union(*(EVAL_KEYS[s] for s in self.serves)))
         if misplaced:
@@ -367,20 +339,8 @@ class Recipe:
         return game
 
     def _optimizer(self, table, ds, epochs):
-        import keras
-
-        where, opt = table[0], dict(table[1])
-        name = OPTIMIZERS[opt.pop("name", "adam")]
-        lr = opt.pop("learning_rate", 1e-3)
-        schedule = opt.pop("schedule", "constant")
         per_epoch = math.ceil(len(ds.y_train) / self.fit.get("batch_size", 32))
-        if schedule == "cosine":
-            lr = keras.optimizers.schedules.CosineDecay(
-                lr, decay_steps=(epochs or self.fit["epochs"]) * per_epoch)
-        elif schedule == "steps":
-            lr = staged_rate(lr, opt.pop("decay_epochs"), per_epoch,
-                             opt.pop("decay_factor", 0.1))
-        return call(self, getattr(keras.optimizers, name), where, learning_rate=lr, **opt)
+        return recipe_optimizers.build(self, *table, per_epoch, epochs or self.fit["epochs"])
 
     def players(self, ds):
         """``{player: keras.Model}`` from ``[net]`` for the data set ``ds``: built fresh or
@@ -454,22 +414,6 @@ class Recipe:
             return None
         return (list(map(float, spec["robust_epsilons"])), spec.get("robust_steps", 10),
                 float(spec.get("robust_step_ratio", 2.5)))
-
-
-def staged_rate(learning_rate, decay_epochs, steps_per_epoch, factor=0.1):
-    """A learning rate multiplied by ``factor`` at the start of each epoch of
-    ``decay_epochs`` (0-based: the first update of that epoch takes the new rate).
-
-    Example:
-        >>> rate = staged_rate(1e-3, [10, 20], steps_per_epoch=17)   # 1e-3, 1e-4, 1e-5
-    """
-    import keras
-
-    # PiecewiseConstantDecay keeps a value while step <= boundary; the optimizer's
-    # iterations count from 0, so epoch e starts at step e * steps_per_epoch.
-    boundaries = [e * steps_per_epoch - 1 for e in decay_epochs]
-    return keras.optimizers.schedules.PiecewiseConstantDecay(
-        boundaries, [learning_rate * factor**i for i in range(len(boundaries) + 1)])
 
 
 def bias_step(step):
