@@ -48,9 +48,14 @@ generator, ``samples``, ``worst_noise_eps`` (the radii of the worst-input-noise 
 and ``features`` (the classifier preset whose features the image metrics use; default:
 the data set's own, ``kzoo.metrics.feature_preset``). ``[card]``: ``intended_use`` and
 ``limitations`` added to the card's own (``kzoo.cards``). ``[data] scale = "signed"``
-maps images to [-1, 1], for games that serve no classifier.
+maps images to [-1, 1], for games that serve no classifier; ``[data] augment`` lists
+random augmentations of the training images (``kzoo.data.augment``: "crop", "flip").
+``[fit]``: ``epochs``, ``batch_size``, ``jit_compile``, ``precision`` ("float32",
+"mixed_bfloat16", "mixed_float16": ``Recipe.precision``) and ``workers`` (threads making
+batches ahead of the step).
 """
 
+import contextlib
 import hashlib
 import inspect
 import math
@@ -68,8 +73,8 @@ KEYS = {
     "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval",
          "card"},
     "card": {"intended_use", "limitations"},
-    "data": {"name", "bias", "scale"},
-    "fit": {"epochs", "batch_size", "jit_compile"},
+    "data": {"name", "bias", "scale", "augment"},
+    "fit": {"epochs", "batch_size", "jit_compile", "precision", "workers"},
     "eval": {"robust_epsilons", "robust_steps", "robust_step_ratio", "autoattack_epsilons",
              "autoattack_square_queries", "samples", "worst_noise_eps", "features"},
 }
@@ -79,6 +84,7 @@ EVAL_KEYS = {"classifier": {"robust_epsilons", "robust_steps", "robust_step_rati
 REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "game": {"name"},
             "fit": {"epochs"}, "net": set()}
 SCALES = ("unit", "signed")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -271,6 +277,17 @@ class Recipe:
         if fit.get("jit_compile", "auto") != "auto" and not isinstance(fit["jit_compile"], bool):
             self._fail(f"[fit] jit_compile must be true, false or \"auto\"; "
                        f"got {fit['jit_compile']!r}.")
+        self._check(validate.choice, "[fit] precision", fit.get("precision", "float32"),
+                    PRECISIONS)
+        self._check(validate.integer, "[fit] workers", fit.get("workers", 1), low=1)
+        if fit.get("precision") == "mixed_float16" and not self.game_class.loss_scaling:
+            self._fail(f"[fit] precision: {spec['game']['name']} does not train under "
+                       f"mixed_float16 (its updates are not all loss-scaled); use "
+                       f"\"mixed_bfloat16\", which needs no loss scaling.")
+        if "augment" in spec["data"]:
+            from kzoo.data.augment import check_names
+
+            self._check(check_names, "[data] augment", spec["data"]["augment"])
         evaluation = spec.get("eval", {})
         misplaced = sorted(set(evaluation) - set().union(*(EVAL_KEYS[s] for s in self.serves)))
         if misplaced:
@@ -303,18 +320,54 @@ class Recipe:
             self._check(validate.number, "[eval] robust_step_ratio",
                         evaluation["robust_step_ratio"], low=0, low_open=True)
 
-    def dataset(self):
-        """Loads the data and applies the biases in order."""
+    def dataset(self, ds=None):
+        """Loads the data (or takes the loaded ``ds``) and applies the biases in order."""
         import kzoo.data
 
         data = self.spec["data"]
-        ds = kzoo.data.load(data["name"], seed=self.seed)
+        if ds is None:
+            ds = kzoo.data.load(data["name"], seed=self.seed)
         for step in data.get("bias", []):
             name, kwargs = bias_step(step)
             ds = call(self, kzoo.data.TRANSFORMS[name], f"bias {name}", ds, **kwargs)
         if data.get("scale") == "signed":
             ds = call(self, kzoo.data.signed, "[data] scale", ds)
         return ds
+
+    @contextlib.contextmanager
+    def precision(self):
+        """Within it, nets and games are built (and trained) under ``[fit] precision``,
+        Keras' dtype policy ("float32", "mixed_bfloat16" or "mixed_float16"); the policy
+        before it comes back after.
+
+        Example:
+            >>> with recipe.precision():
+            ...     game = recipe.build(ds)
+            ...     game.fit(recipe.batches(game, ds), epochs=recipe.fit["epochs"])
+        """
+        import keras
+
+        before = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.fit.get("precision", "float32"))
+        try:
+            yield
+        finally:
+            keras.config.set_dtype_policy(before)
+
+    def batches(self, game, ds):
+        """``kzoo.resume.EpochBatches`` of ``game``'s training inputs for ``ds``: the
+        recipe's batch size, seed, ``[data] augment`` and ``[fit] workers``."""
+        from kzoo.data.augment import Augment
+        from kzoo.resume import EpochBatches
+
+        names = self.spec["data"].get("augment")
+        try:
+            augment = None if names is None else Augment(names, ds.input_shape)
+        except ValueError as err:
+            self._fail(f"[data] {err}")
+        return EpochBatches(game.training_inputs(ds.x_train), ds.y_train,
+                            self.fit.get("batch_size", 32), self.seed, augment=augment,
+                            workers=self.fit.get("workers", 1))
 
     def build(self, ds, epochs=None):
         """The compiled game for ``ds`` (players built, optimizers and schedule set)."""

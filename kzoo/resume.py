@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from kzoo import validate
+from kzoo.data.augment import augment_images
 from kzoo.files import atomic_path, is_temporary, write_json
 
 PROGRESS_FILE = "progress.json"
@@ -45,22 +46,41 @@ class EpochBatches(keras.utils.PyDataset):
         seed: int >= 0. Seed of the per-epoch permutation.
         epoch: int >= 0. The epoch the next batches belong to (``Checkpoint`` sets it at
             the start of every epoch).
+        augment: ``kzoo.data.augment.Augment`` or None. Applied to the images of each
+            batch, with a seed drawn from ``(seed, epoch, batch index)``: a resumed run
+            sees the same augmented batches. Default None.
+        workers: int >= 1. Threads that make batches ahead of the training step, in
+            order (1: none of its own; TensorFlow's input pipeline still prefetches).
+            Default 1.
 
     Example:
         >>> batches = EpochBatches(ds.x_train, ds.y_train, batch_size=64, seed=0)
         >>> x0, y0 = batches[0]
     """
 
-    def __init__(self, x, y, batch_size, seed, epoch=0):
-        super().__init__()
+    def __init__(self, x, y, batch_size, seed, epoch=0, augment=None, workers=1):
+        super().__init__(workers=validate.integer("workers", workers, low=1))
         self.x, self.y = x, np.asarray(y)
+        self.augment = augment
         self.batch_size = validate.integer("batch_size", batch_size, low=1)
         self.seed = validate.integer("seed", seed, low=0)
         self.epoch = validate.integer("epoch", epoch, low=0)
         self._order = (None, None)
+        self._in_epoch = False
 
     def __len__(self):
         return math.ceil(len(self.y) / self.batch_size)
+
+    def on_epoch_begin(self):
+        self._in_epoch = True
+
+    def on_epoch_end(self):
+        """The next epoch's batches, after an epoch of ``fit`` (``Checkpoint`` also sets the
+        epoch, at each epoch's start; Keras also calls this when it resets its iterator,
+        outside an epoch)."""
+        if self._in_epoch:
+            self.epoch += 1
+            self._in_epoch = False
 
     def order(self):
         """The permutation of the rows for the current epoch."""
@@ -71,7 +91,11 @@ class EpochBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = self.order()[index * self.batch_size:(index + 1) * self.batch_size]
-        return keras.tree.map_structure(lambda a: a[rows], self.x), self.y[rows]
+        x = keras.tree.map_structure(lambda a: a[rows], self.x)
+        if self.augment is not None:
+            seed = np.random.default_rng([self.seed, self.epoch, index]).integers(2**31)
+            x = augment_images(x, self.augment, seed)
+        return x, self.y[rows]
 
 
 class Checkpoint(keras.callbacks.Callback):

@@ -85,7 +85,7 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
     from kzoo import backend
     from kzoo.callbacks import StepTimer
     from kzoo.metrics import plot_history
-    from kzoo.resume import Checkpoint, EpochBatches
+    from kzoo.resume import Checkpoint
 
     if not isinstance(recipe, Recipe):
         recipe = Recipe.from_file(recipe)
@@ -96,24 +96,24 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
                 "epochs": epochs, "backend": backend.name}
     resuming = check_out_dir(out, identity, overwrite)
     keras.utils.set_random_seed(recipe.seed)
-    ds = recipe.dataset()
-    game = recipe.build(ds, epochs)
-    make_out_dir(out, resuming)
-    timer = StepTimer()
-    monitors = game.training_monitors(ds)
-    batches = EpochBatches(game.training_inputs(ds.x_train), ds.y_train,
-                           recipe.fit.get("batch_size", 32), recipe.seed)
-    checkpoint = Checkpoint(out / CHECKPOINT_DIR, batches, identity,
-                            records={"step_timer": timer, **monitors})
-    if resuming and verbose:
-        print(f"Resuming {out} after epoch {checkpoint.epoch} of {epochs}.")
-    game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked
-    # The checkpoint goes last: the records it saves must hold this epoch's entries.
-    game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
-             initial_epoch=checkpoint.epoch, verbose=verbose, shuffle=False,  # batches order
-             callbacks=[*monitors.values(), timer, checkpoint])
-    model_path = out / zoo.MODEL_FILE
-    game.save(model_path)
+    with recipe.precision():  # the nets are built, trained and saved under [fit] precision
+        ds = recipe.dataset()
+        game = recipe.build(ds, epochs)
+        make_out_dir(out, resuming)
+        timer = StepTimer()
+        monitors = game.training_monitors(ds)
+        batches = recipe.batches(game, ds)
+        checkpoint = Checkpoint(out / CHECKPOINT_DIR, batches, identity,
+                                records={"step_timer": timer, **monitors})
+        if resuming and verbose:
+            print(f"Resuming {out} after epoch {checkpoint.epoch} of {epochs}.")
+        game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked
+        # The checkpoint goes last: the records it saves must hold this epoch's entries.
+        game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
+                 initial_epoch=checkpoint.epoch, verbose=verbose, shuffle=False,  # batches order
+                 callbacks=[*monitors.values(), timer, checkpoint])
+        model_path = out / zoo.MODEL_FILE
+        game.save(model_path)
     plot_history(checkpoint.history, out / "curves.png", title=recipe.name)
     for filename, monitor in monitors.items():
         monitor.save(out / filename)

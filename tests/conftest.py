@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import art  # noqa: F401  (see below)
@@ -37,14 +39,79 @@ def rng():
     return np.random.default_rng(0)
 
 
+# A warm interpreter per backend and pytest worker runs each ``run_python`` code in a fresh
+# namespace: importing Keras and a framework costs 4-10 s a process on this CPU, paid once
+# per worker instead of once per call (the harness loads every game's save under another
+# backend). It answers one JSON line per request: the code's stdout, or its traceback; then
+# it clears Keras' session. Modules a request imports stay imported for the next ones.
+_SERVER = r"""
+import contextlib, gc, io, json, os, sys, traceback
+replies = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)  # stray writes to stdout (C++ logs) go to stderr, not into the replies
+for line in sys.stdin:
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(json.loads(line), "<run_python>", "exec"), {"__name__": "__main__"})
+        reply = {"stdout": out.getvalue()}
+    except BaseException:
+        reply = {"stdout": out.getvalue(), "error": traceback.format_exc()}
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
+    replies.write(json.dumps(reply) + "\n")
+    replies.flush()
+"""
+_servers = {}
+
+
+def _server(backend):
+    proc, log = _servers.get(backend, (None, None))
+    if proc is None or proc.poll() is not None:
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        log = tempfile.TemporaryFile("w+")  # its stderr, for the failure message
+        proc = subprocess.Popen([sys.executable, "-u", "-c", _SERVER], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                                cwd=ROOT)
+        _servers[backend] = proc, log
+    return proc, log
+
+
+def _tail(log):
+    log.seek(0)
+    return log.read()[-3000:]
+
+
 def run_python(code, backend, timeout=300):
-    """Runs ``code`` in a fresh interpreter under ``backend``; returns its last stdout line
-    parsed as JSON."""
-    env = {**os.environ, "KERAS_BACKEND": backend}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """Runs ``code`` under ``backend`` in another interpreter (a warm one, kept for the
+    session; each code gets a fresh namespace); returns its last stdout line parsed as
+    JSON."""
+    proc, log = _server(backend)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        proc.stdin.write(json.dumps(code) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+    finally:
+        timer.cancel()
+    assert line, (f"the {backend} interpreter ended (exit {proc.wait()}, or past {timeout} s):"
+                  f"\n{_tail(log)}")
+    reply = json.loads(line)
+    assert "error" not in reply, reply["error"][-3000:] + _tail(log)
+    return json.loads(reply["stdout"].strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_servers():
+    yield
+    for proc, log in _servers.values():
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 def next_backend():

@@ -12,6 +12,7 @@ carried out of the trace and written to the enclosing scope.
 
 import jax
 from keras import StatelessScope
+from keras.optimizers import LossScaleOptimizer
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 from kzoo.backend.common import split_output
@@ -71,6 +72,16 @@ def input_grad(fn, x, create_graph=False, has_aux=False):
 
 
 def apply(optimizer, grads, variables):
+    if isinstance(optimizer, LossScaleOptimizer):
+        # Its stateful update assigns inside a `cond`, which leaks tracers out of JAX's
+        # trace; its stateless form returns the new values, assigned here (to the
+        # trainer's scope inside a step).
+        opt_vars = optimizer.variables
+        new, new_opt = optimizer.stateless_apply([v.value for v in opt_vars], grads,
+                                                 [v.value for v in variables])
+        for v, value in zip([*variables, *opt_vars], [*new, *new_opt]):
+            v.assign(value)
+        return
     optimizer.apply(grads, variables)
 
 

@@ -152,15 +152,14 @@ class ACGAN(_UnitGAN):
         for _ in range(self.n_critic):
             real_in = self.critic_inputs(real, labels)
             fake = ops.stop_gradient(self.generate(self.latent(batch), labels))
-            (_, d_logs), grads = backend.value_and_grad(
-                lambda real_in=real_in, fake=fake: self.critic_objective(
-                    real_in, labels, fake, labels), d_vars)
-            backend.apply(self.optimizer["critic"], grads, d_vars)
+            _, d_logs = backend.descend(
+                self.optimizer["critic"], lambda real_in=real_in, fake=fake:
+                self.critic_objective(real_in, labels, fake, labels), d_vars)
         g_vars = self.generator.trainable_variables
         z = self.latent(batch)
-        (_, g_logs), grads = backend.value_and_grad(
+        _, g_logs = backend.descend(
+            self.optimizer["generator"],
             lambda: self.generator_terms(self.generate(z, labels), labels), g_vars)
-        backend.apply(self.optimizer["generator"], grads, g_vars)
         return self.record({name: ops.stop_gradient(value)
                             for name, value in {**d_logs, **g_logs}.items()})
 

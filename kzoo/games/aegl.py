@@ -123,8 +123,7 @@ class AEGL(Classifier):
             gae_loss = self.criterion(y, gae_logits, sample_weight=gae)
             return loss + self.cross_weight * gae_loss, (loss, gae_loss, logits)
 
-        (_, (loss, gae_loss, logits)), grads = backend.value_and_grad(loss_fn, variables)
-        backend.apply(self.optimizer, grads, variables)
+        _, (loss, gae_loss, logits) = backend.descend(self.optimizer, loss_fn, variables)
         return self.record({"loss": loss, "accuracy": hits(y, logits), "gae_loss": gae_loss,
                             "gae_per_batch": ops.sum(gae)})
 

@@ -292,9 +292,9 @@ class BadDataGAN(_UnitGAN):
         fake_labels = self.fake_labels(labels)
         fake = ops.stop_gradient(self.generate(self.latent(ops.shape(real)[0]), fake_labels))
         variables = self.classifier.trainable_variables
-        (_, logs), grads = backend.value_and_grad(
+        _, logs = backend.descend(
+            self.optimizer["classifier"],
             lambda: self.classifier_objective(real, labels, fake, fake_labels), variables)
-        backend.apply(self.optimizer["classifier"], grads, variables)
         return self.record({k: ops.stop_gradient(v) for k, v in logs.items()})
 
     def test_step(self, data):

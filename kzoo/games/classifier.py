@@ -200,8 +200,7 @@ class Classifier(Game):
             logits = self.net(x, training=True)
             return mixed(self.criterion, y, y_perm, lam, logits), logits
 
-        (loss, logits), grads = backend.value_and_grad(loss_fn, variables)
-        backend.apply(self.optimizer, grads, variables)
+        loss, logits = backend.descend(self.optimizer, loss_fn, variables)
         return self.record({"loss": loss, "accuracy": mixed(hits, y, y_perm, lam, logits)})
 
     def test_step(self, data):

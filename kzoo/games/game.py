@@ -104,6 +104,7 @@ class Game(keras.Model):
     serves = ()
     log_names = ()
     paper = ""
+    loss_scaling = True  # every update goes through kzoo.backend.descend (mixed_float16)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -194,10 +195,17 @@ class Game(keras.Model):
                 ``torch.compile`` on torch. Default "auto" (Keras' choice).
             steps_per_execution: int. Steps per compiled call. Default 1.
             run_eagerly: bool. Debug mode. Default False.
+
+        Under the ``"mixed_float16"`` dtype policy (``keras.config.set_dtype_policy``,
+        set before the players are built) each player's optimizer is wrapped in a
+        ``keras.optimizers.LossScaleOptimizer`` (dynamic loss scaling); under
+        ``"mixed_bfloat16"`` none is needed.
         """
         if isinstance(optimizer, dict) and "class_name" not in optimizer:
             optimizer = OptimizerGroup(optimizer)
         optimizer = keras.optimizers.get(optimizer)
+        if keras.config.dtype_policy().name == "mixed_float16":
+            optimizer = self._loss_scaled(optimizer)
         if isinstance(optimizer, OptimizerGroup):
             optimizer.bind({p: getattr(self, p).trainable_variables for p in self.players})
         super().compile(
@@ -205,7 +213,23 @@ class Game(keras.Model):
             jit_compile=jit_compile,
             steps_per_execution=steps_per_execution,
             run_eagerly=run_eagerly,
+            auto_scale_loss=False,  # Keras would wrap the group, not each player's optimizer
         )
+
+    def _loss_scaled(self, optimizer):
+        if not self.loss_scaling:
+            raise ValueError(f"{type(self).__name__} does not train under mixed_float16 "
+                             f"(its updates are not all loss-scaled); use mixed_bfloat16, "
+                             f"which needs no loss scaling.")
+
+        def scaled(opt):
+            if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+                return opt
+            return keras.optimizers.LossScaleOptimizer(opt, name=f"{opt.name}_scaled")
+
+        if isinstance(optimizer, OptimizerGroup):
+            return OptimizerGroup({p: scaled(o) for p, o in optimizer.optimizers.items()})
+        return scaled(optimizer)
 
     def get_compile_config(self):
         if not self.compiled:

@@ -182,14 +182,13 @@ class GAN(Game):
         for _ in range(self.n_critic):
             z = self.latent(batch)
             fake = ops.stop_gradient(self.generate(z, labels))
-            (_, d_logs), grads = backend.value_and_grad(
+            _, d_logs = backend.descend(
+                self.optimizer["critic"],
                 lambda fake=fake: self.critic_objective(real, fake, labels), d_vars)
-            backend.apply(self.optimizer["critic"], grads, d_vars)
         g_vars = self.generator.trainable_variables
         z = self.latent(batch)
-        (_, g_logs), grads = backend.value_and_grad(
-            lambda: self.generator_objective(z, labels), g_vars)
-        backend.apply(self.optimizer["generator"], grads, g_vars)
+        _, g_logs = backend.descend(
+            self.optimizer["generator"], lambda: self.generator_objective(z, labels), g_vars)
         return self.record({name: ops.stop_gradient(value)
                             for name, value in {**d_logs, **g_logs}.items()})
 

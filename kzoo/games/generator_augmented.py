@@ -144,8 +144,7 @@ class GeneratorAugmented(Classifier):
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         variables = self.net.trainable_variables
-        (_, logs), grads = backend.value_and_grad(lambda: self.objective(x, y), variables)
-        backend.apply(self.optimizer, grads, variables)
+        _, logs = backend.descend(self.optimizer, lambda: self.objective(x, y), variables)
         return self.record({k: ops.stop_gradient(v) for k, v in logs.items()})
 
     def test_step(self, data):

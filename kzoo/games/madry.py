@@ -81,8 +81,7 @@ class PGDAdversarialTraining(Classifier):
                     + self.clean_weight * self.criterion(y, clean_logits))
             return loss, (adv_logits, clean_logits)
 
-        (loss, (adv_logits, clean_logits)), grads = backend.value_and_grad(loss_fn, variables)
-        backend.apply(self.optimizer, grads, variables)
+        loss, (adv_logits, clean_logits) = backend.descend(self.optimizer, loss_fn, variables)
         if clean_logits is None:
             clean_logits = self.net(x, training=False)
         return self.record({"loss": loss, "clean_accuracy": hits(y, clean_logits),

@@ -114,6 +114,9 @@ class MetaIADA(Classifier):
     log_names = ("loss", "accuracy", "iada_loss", "meta_loss", "adv_share")
     paper = ("Zhou et al., Boosting Model Resilience via Implicit Adversarial Data "
              "Augmentation (Meta-IADA), IJCAI 2024")
+    # The meta step's second-order gradients (perturbation net, covariances) are not
+    # loss-scaled: mixed_bfloat16 only.
+    loss_scaling = False
 
     def __init__(self, net, *, class_counts, meta_data=None, num_samples=None,
                  perturbation_net=None, alpha=0.5, beta=1.0, perturb=True, meta_scope="full",
@@ -322,8 +325,7 @@ class MetaIADA(Classifier):
             h, logits = self.features_and_logits(x, training=True)
             return self.criterion(y, logits), (h, logits)
 
-        (loss, (h, logits)), grads = backend.value_and_grad(loss_fn, variables)
-        backend.apply(self.optimizer["net"], grads, variables)
+        loss, (h, logits) = backend.descend(self.optimizer["net"], loss_fn, variables)
         x_meta, y_meta = self.meta_batch()
         meta_loss = losses.cross_entropy(y_meta, self.net(x_meta, training=False))
         return ({"loss": loss, "meta_loss": meta_loss}, h, logits,
@@ -343,8 +345,7 @@ class MetaIADA(Classifier):
             eps = ops.stop_gradient(self._epsilon(f))
             return self._iada(h, y, eps), (logits, eps)
 
-        (iada_loss, (logits, eps)), grads = backend.value_and_grad(loss_fn, variables)
-        backend.apply(self.optimizer["net"], grads, variables)
+        iada_loss, (logits, eps) = backend.descend(self.optimizer["net"], loss_fn, variables)
         logs = {"loss": self.criterion(y, ops.stop_gradient(logits)), "iada_loss": iada_loss,
                 "meta_loss": meta_loss}
         return logs, h, logits, eps

@@ -20,7 +20,7 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     Example:
         >>> game.compile({"generator": keras.optimizers.Adam(2e-4),
         ...               "critic": keras.optimizers.Adam(2e-4)})
-        >>> kzoo.backend.apply(game.optimizer["critic"], grads, critic_variables)
+        >>> kzoo.backend.descend(game.optimizer["critic"], critic_loss, critic_variables)
     """
 
     def __init__(self, optimizers, name="optimizer_group", **kwargs):

@@ -43,10 +43,13 @@ def acgan_critic(image_shape=(8, 8, 1), num_classes=10, *, body="dcgan", width=6
     wrap = _wrapper(spectral_norm)
     image = keras.Input(tuple(validate.int_tuple("image_shape", image_shape)), name="image")
     h = BODIES[body](image, width, wrap, batch_norm=batch_norm)
-    score = layers.Reshape((), name=SCORE)(wrap(layers.Dense(1))(h))
+    # Both heads in float32 under a mixed-precision policy, as the losses read them.
+    score = layers.Reshape((), name=SCORE, dtype="float32")(
+        wrap(layers.Dense(1, dtype="float32"))(h))
     if spectral_norm:
-        logits = wrap(layers.Dense(validate.integer("num_classes", num_classes, low=2)))(h)
-        logits = layers.Identity(name=LOGITS)(logits)
+        logits = wrap(layers.Dense(validate.integer("num_classes", num_classes, low=2),
+                                   dtype="float32"))(h)
+        logits = layers.Identity(name=LOGITS, dtype="float32")(logits)
     else:
         logits = logits_head(h, num_classes, normed_head=False)
     return keras.Model(image, [score, logits], name=name)

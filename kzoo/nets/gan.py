@@ -46,7 +46,10 @@ def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_class
                                    use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Conv2DTranspose(image_shape[-1], 4, strides=2, padding="same")(x)
-    return keras.Model(inputs, layers.Activation("tanh", name="sample")(x), name=name)
+    # float32 samples under a mixed-precision policy: attacks and gradient penalties on
+    # them normalise gradients, which float16 would flush to zero.
+    return keras.Model(inputs, layers.Activation("tanh", name="sample", dtype="float32")(x),
+                       name=name)
 
 
 def dcgan_critic(image_shape=(8, 8, 1), *, width=64, num_classes=None, spectral_norm=False,
@@ -98,7 +101,8 @@ def mlp_generator(data_dim=2, latent_dim=2, *, hidden=(128, 128), num_classes=No
     x = z
     for units in hidden:
         x = layers.Dense(units, activation="relu")(x)
-    return keras.Model(inputs, layers.Dense(data_dim, name="sample")(x), name=name)
+    return keras.Model(inputs, layers.Dense(data_dim, name="sample", dtype="float32")(x),
+                       name=name)
 
 
 def mlp_critic(data_dim=2, *, hidden=(128, 128), num_classes=None, spectral_norm=False,
@@ -121,13 +125,15 @@ def mlp_critic(data_dim=2, *, hidden=(128, 128), num_classes=None, spectral_norm
 
 def _score(sample, h, num_classes, wrap, name):
     num_classes = _classes(num_classes)
-    score = layers.Reshape(())(wrap(layers.Dense(1, name="score"))(h))
+    # The score in float32 under a mixed-precision policy, as the losses read it.
+    score = layers.Reshape((), dtype="float32")(
+        wrap(layers.Dense(1, name="score", dtype="float32"))(h))
     if num_classes is None:
         return keras.Model(sample, score, name=name)
     label = keras.Input((), dtype="int32", name="label")
     embed = layers.Embedding(num_classes, h.shape[-1], name="projection")(label)
     projection = layers.Dot(axes=-1)([embed, h])
-    score = layers.Add()([score, layers.Reshape(())(projection)])
+    score = layers.Add(dtype="float32")([score, layers.Reshape(())(projection)])
     return keras.Model([sample, label], score, name=name)
 
 
@@ -222,7 +228,10 @@ def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_
         x = layers.Add()([shortcut, layers.Conv2D(width, 3, padding="same")(h)])
     x = layers.ReLU()(norm(x))
     x = layers.Conv2D(image_shape[-1], 3, padding="same")(x)
-    return keras.Model(inputs, layers.Activation("tanh", name="sample")(x), name=name)
+    # float32 samples under a mixed-precision policy: attacks and gradient penalties on
+    # them normalise gradients, which float16 would flush to zero.
+    return keras.Model(inputs, layers.Activation("tanh", name="sample", dtype="float32")(x),
+                       name=name)
 
 
 def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spectral_norm=False,

@@ -11,11 +11,12 @@ LOGITS = "logits"
 
 
 def logits_head(features, num_classes, normed_head):
-    """Dense (or cosine, ``normed_head=True``) logits named ``"logits"``."""
+    """Dense (or cosine, ``normed_head=True``) logits named ``"logits"``, computed in
+    float32 under a mixed-precision policy (the losses' softmax needs its range)."""
     num_classes = validate.integer("num_classes", num_classes, low=2)
     if validate.boolean("normed_head", normed_head):
-        return NormedDense(num_classes, name=LOGITS)(features)
-    return keras.layers.Dense(num_classes, name=LOGITS)(features)
+        return NormedDense(num_classes, name=LOGITS, dtype="float32")(features)
+    return keras.layers.Dense(num_classes, name=LOGITS, dtype="float32")(features)
 
 
 def features_model(net):

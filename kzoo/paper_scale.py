@@ -1,0 +1,75 @@
+"""The paper-scale recipes (those on tensorflow-datasets data): finding them, trying them
+before the runs they start from exist, and counting the steps of a full run.
+
+Example:
+    >>> for path in kzoo.paper_scale.recipe_paths("recipes"):
+    ...     recipe = kzoo.paper_scale.with_fresh_nets(Recipe.from_file(path), "recipes")
+    ...     print(path.name, kzoo.paper_scale.full_run_steps(recipe))
+"""
+
+import copy
+import math
+import tomllib
+from pathlib import Path
+
+from kzoo.recipes import Recipe
+
+# name: (train examples, test examples, classes) of the real data sets.
+SPLITS = {"cifar10": (50000, 10000, 10), "cifar100": (50000, 10000, 100),
+          "svhn_cropped": (73257, 26032, 10), "mnist": (60000, 10000, 10),
+          "fashion_mnist": (60000, 10000, 10)}
+# tensorflow-datasets mock examples enough for every paper-scale recipe: a meta set of 100
+# per class (Meta-IADA's noisy-label recipes), head classes above AEGL's CIFAR-10-LT tail
+# threshold (348 training images).
+MOCK_EXAMPLES = 5000
+
+
+def recipe_paths(folder):
+    """The recipes under ``folder`` whose data set is a tensorflow-datasets one, sorted."""
+    from kzoo.data import tfds
+
+    return sorted(p for p in Path(folder).rglob("*.toml")
+                  if tomllib.loads(p.read_text(encoding="utf-8"))["data"]["name"] in tfds.NAMES)
+
+
+def with_fresh_nets(recipe, folder):
+    """``recipe`` with each ``preset = "runs/<name>"`` that names the run of another recipe
+    under ``folder`` replaced by that recipe's own net for the same player (untrained): to
+    smoke-test or time a recipe before the run it starts from exists. The copy has no
+    sha256 (it is not the recipe as written)."""
+    by_name = {}
+    for path in sorted(Path(folder).rglob("*.toml")):
+        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+        by_name.setdefault(f"runs/{spec.get('name')}", Recipe(spec, path))
+    spec = copy.deepcopy(recipe.spec)
+    for player, table in recipe.player_specs.items():
+        start = by_name.get(table.get("preset"))
+        if start is None:
+            continue
+        tables = start.player_specs
+        fresh = copy.deepcopy(tables.get(player) or tables.get("") or
+                              next(iter(tables.values())))
+        if player:
+            spec["net"][player] = fresh
+        else:
+            spec["net"] = {**{k: v for k, v in spec["net"].items() if isinstance(v, dict)},
+                           **fresh}
+    return Recipe(spec, recipe.path)
+
+
+def full_run_steps(recipe):
+    """``(steps per epoch, training examples)`` of ``recipe`` on its real data set: the train
+    split less kzoo's validation carve and the recipe's bias (computed on balanced labels;
+    the images play no part)."""
+    import numpy as np
+
+    from kzoo.data.splits import carve_validation
+
+    name = recipe.spec["data"]["name"]
+    n_train, n_test, k = SPLITS[name]
+    labels = np.arange(n_train) % k
+    pixels = np.zeros((n_train, 1, 1, 1), "float32")
+    ds = carve_validation(name, pixels, labels, pixels[:n_test], labels[:n_test],
+                          [str(i) for i in range(k)], recipe.seed)
+    ds = recipe.dataset(ds)
+    return math.ceil(len(ds.y_train) / recipe.fit.get("batch_size", 32)), len(ds.y_train)
