@@ -3,15 +3,15 @@
     python benchmarks/paper_scale.py [--backends tensorflow,torch,jax] [--recipes cifar10-ce,...]
         [--jit recipe,false,true] [--steps 3] [--report-only]
 
-For every recipe on a tensorflow-datasets data set (or those whose file stem contains one of
-``--recipes``), in one process per backend: the recipe's game as the recipe builds it (its
-bias, augmentation, precision, nets, game, optimizers and ``jit_compile``; ``--jit`` false
-or true overrides the last; a start from another recipe's run is that recipe's net, fresh:
-the cost is the same) on tensorflow-datasets' mock data (noise images of the data set's
-shape: a step costs the same on any pixels), at the recipe's batch size. One step warms up
-(compilation), then ``--steps`` steps are timed; ms/step is their wall time over their
-number. A game with a warm-up stage (Meta-IADA: plain steps, then meta steps) is timed in
-each stage.
+For every recipe on a tensorflow-datasets data set (or those whose ``<folder>/<stem>``
+contains one of ``--recipes``), in one process per backend: the recipe's game as the
+recipe builds it (its bias, augmentation, precision, nets, game, optimizers and
+``jit_compile``, which ``--jit`` false or true overrides; a start from another recipe's run
+is that recipe's net, fresh: the cost is the same) on tensorflow-datasets' mock data (noise
+images of the data set's shape: a step costs the same on any pixels), at the recipe's
+batch size. One step warms up (compilation), then ``--steps`` steps are timed; ms/step is
+their wall time over their number. A game with a warm-up stage (Meta-IADA: plain steps,
+then meta steps) is timed in each stage.
 
 The full run: the recipe's epochs times its steps per epoch, the steps being its training
 set over the batch size (``kzoo.paper_scale.full_run_steps``: the real train split less
@@ -45,13 +45,13 @@ def time_steps(recipe, jit, steps, warmup_steps=None):
     with recipe.precision():
         with tfds.testing.mock_data(num_examples=paper_scale.MOCK_EXAMPLES):
             ds = recipe.dataset()
-        rows = np.arange(batch * steps) % len(ds.y_train)
-        ds = ds.replace({"step": "timing rows"}, x_train=ds.x_train[rows],
-                        y_train=ds.y_train[rows])
-        game = recipe.build(ds)
+        game = recipe.build(ds)  # on the whole mock set: class counts, sample ids
         if jit != "recipe":
             game.compile(game.optimizer, jit_compile=jit == "true")
-        batches = recipe.batches(game, ds)
+        rows = np.arange(batch * steps) % len(ds.y_train)
+        batches = recipe.batches(game, ds.replace({"step": "timing rows"},
+                                                  x_train=ds.x_train[rows],
+                                                  y_train=ds.y_train[rows]))
         game.fit(batches, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
         start = time.perf_counter()
         game.fit(batches, epochs=1, verbose=0, shuffle=False)
@@ -113,7 +113,8 @@ def report(cache, out):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="tensorflow,torch,jax")
-    parser.add_argument("--recipes", default="", help="comma-separated parts of file stems")
+    parser.add_argument("--recipes", default="",
+                        help="comma-separated parts of <game folder>/<file stem>")
     parser.add_argument("--jit", default="recipe", help="among recipe, false, true")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--report-only", action="store_true")
@@ -127,7 +128,7 @@ def main():
 
     filters = [f for f in args.recipes.split(",") if f]
     paths = [p for p in recipe_paths(ROOT / "recipes")
-             if not filters or any(f in p.stem for f in filters)]
+             if not filters or any(f in f"{p.parent.name}/{p.stem}" for f in filters)]
     if args.worker:
         return worker(paths, jit_modes, args.steps)
     out = ROOT / "benchmarks" / "results"
