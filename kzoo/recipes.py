@@ -397,57 +397,10 @@ class Recipe:
 
     def players(self, ds):
         """``{player: keras.Model}`` from ``[net]`` for the data set ``ds``: built fresh or
-        taken from a preset or run."""
-        import kzoo.nets
+        taken from a preset or run (``kzoo.recipe_players``)."""
+        from kzoo.recipe_players import build_players
 
-        game = self.game_class
-        players = {}
-        for player, spec in self.player_specs.items():
-            where = f"[net.{player}]" if player else "[net]"
-            if "preset" in spec:
-                players[player or game.players[0]] = self._trained_player(
-                    where, spec, player or game.players[0], ds)
-                continue
-            kwargs = {k: v for k, v in spec.items() if k != "arch"}
-            if not player and set(game.players) == {"generator", "critic"}:
-                conditional = kwargs.pop("conditional", False)
-                kwargs.setdefault("latent_dim", 64 if len(ds.input_shape) == 3 else 2)
-                players["generator"], players["critic"] = call(
-                    self, kzoo.nets.gan_pair, where, spec["arch"], ds.input_shape,
-                    num_classes=ds.num_classes if conditional else None, **kwargs)
-                continue
-            check_keywords(self, kzoo.nets.ARCHS[spec["arch"]][1], where,
-                            {k: v for k, v in kwargs.items() if k != "conditional"},
-                            taken=("input_shape", "image_shape", "data_dim", "num_classes"))
-            try:
-                players[player or game.players[0]] = kzoo.nets.build_for_data(
-                    spec["arch"], ds.input_shape, ds.num_classes, **kwargs)
-            except (TypeError, ValueError) as err:
-                self._fail(f"{where}: {err}")
-        return players
-
-    def _trained_player(self, where, spec, player, ds):
-        """The trained ``player`` of the preset or run ``spec["preset"]``: the player of
-        that name (or ``spec["player"]``), else the served classifier."""
-        from kzoo import zoo
-
-        source = self._check(lambda _, name: zoo.load(name), where, spec["preset"])
-        parts = {p: getattr(source, p) for p in source.players}
-        if "classifier" in source.serves:
-            parts.setdefault("classifier", source.classifier)
-        name = spec.get("player") or (player if player in parts else "classifier")
-        if name not in parts:
-            served = "" if "classifier" in parts else ", which serves no classifier,"
-            self._fail(f"{where}: preset {spec['preset']!r} is a {type(source).__name__}"
-                       f"{served} with players {', '.join(parts)}; name one with player = "
-                       f"\"<name>\".")
-        net = parts[name]
-        if name == "classifier" or parts.get("classifier") is net:
-            shape, classes = tuple(net.input_shape[1:]), net.output_shape[-1]
-            if shape != tuple(ds.input_shape) or classes != ds.num_classes:
-                self._fail(f"{where}: preset {spec['preset']!r} takes {shape} -> {classes} "
-                           f"classes; the data is {ds.input_shape} -> {ds.num_classes}.")
-        return net
+        return build_players(self, ds)
 
     @property
     def autoattack_eval(self):
