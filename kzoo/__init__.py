@@ -20,8 +20,8 @@ startup.prepare()  # the backend and TensorFlow's quiet, before Keras is importe
 
 __version__ = "0.1.0"
 
-_MODULES = ("attacks", "backend", "callbacks", "data", "games", "hub", "losses", "metrics",
-            "nets", "paper_scale", "recipes", "zoo")
+_MODULES = ("attacks", "backend", "callbacks", "data", "distribute", "games", "hub", "losses",
+            "metrics", "nets", "paper_scale", "recipes", "zoo")
 _FUNCTIONS = {"load": "zoo", "presets": "zoo"}
 
 __all__ = ["load", "presets", *_MODULES]

@@ -41,7 +41,7 @@ class EpochBatches(keras.utils.PyDataset):
 
     Args:
         x: array, or tuple of arrays with the same number of rows.
-        y: array (rows,).
+        y: array (rows,), or None (``x`` alone, as a GAN takes).
         batch_size: int >= 1.
         seed: int >= 0. Seed of the per-epoch permutation.
         epoch: int >= 0. The epoch the next batches belong to (``Checkpoint`` sets it at
@@ -52,24 +52,51 @@ class EpochBatches(keras.utils.PyDataset):
         workers: int >= 1. Threads that make batches ahead of the training step, in
             order (1: none of its own; TensorFlow's input pipeline still prefetches).
             Default 1.
+        shuffle: bool. A new permutation every epoch; False keeps the rows' order.
+            Default True.
+
+    Data parallel (``shard``): each batch stays the global batch, split into equal
+    contiguous blocks, one per replica; an epoch's last, partial batch is cut to a
+    multiple of the replica count (fewer than ``replicas`` rows an epoch left out, other
+    rows each epoch).
 
     Example:
         >>> batches = EpochBatches(ds.x_train, ds.y_train, batch_size=64, seed=0)
         >>> x0, y0 = batches[0]
     """
 
-    def __init__(self, x, y, batch_size, seed, epoch=0, augment=None, workers=1):
+    def __init__(self, x, y, batch_size, seed, epoch=0, augment=None, workers=1,
+                 shuffle=True):
         super().__init__(workers=validate.integer("workers", workers, low=1))
-        self.x, self.y = x, np.asarray(y)
+        self.x, self.y = x, None if y is None else np.asarray(y)
+        self.size = len(keras.tree.flatten(x)[0])
         self.augment = augment
         self.batch_size = validate.integer("batch_size", batch_size, low=1)
         self.seed = validate.integer("seed", seed, low=0)
         self.epoch = validate.integer("epoch", epoch, low=0)
+        self.shuffle = validate.boolean("shuffle", shuffle)
+        self.replicas, self.rank = 1, None
         self._order = (None, None)
         self._in_epoch = False
 
+    def shard(self, replicas, rank=None):
+        """Splits every batch over ``replicas`` (which must divide ``batch_size``);
+        with ``rank``, this process's block is all a batch gives (one process per
+        replica, as torch.distributed); without, the whole batch (an engine that splits
+        it, as TensorFlow's strategies and JAX's distribution)."""
+        if self.batch_size % replicas:
+            raise ValueError(f"batch_size {self.batch_size} does not split over {replicas} "
+                             f"devices; give a multiple of {replicas}.")
+        self.replicas, self.rank = replicas, rank
+
+    @property
+    def _rows(self):
+        """The rows an epoch uses."""
+        n = self.size
+        return n - (n % self.batch_size) % self.replicas
+
     def __len__(self):
-        return math.ceil(len(self.y) / self.batch_size)
+        return math.ceil(self._rows / self.batch_size)
 
     def on_epoch_begin(self):
         self._in_epoch = True
@@ -86,16 +113,22 @@ class EpochBatches(keras.utils.PyDataset):
         """The permutation of the rows for the current epoch."""
         if self._order[0] != self.epoch:
             rng = np.random.default_rng([self.seed, self.epoch])
-            self._order = (self.epoch, rng.permutation(len(self.y)))
+            order = rng.permutation(self.size) if self.shuffle else np.arange(self.size)
+            self._order = (self.epoch, order)
         return self._order[1]
 
     def __getitem__(self, index):
-        rows = self.order()[index * self.batch_size:(index + 1) * self.batch_size]
+        stop = min((index + 1) * self.batch_size, self._rows)
+        rows = self.order()[index * self.batch_size:stop]
         x = keras.tree.map_structure(lambda a: a[rows], self.x)
         if self.augment is not None:
             seed = np.random.default_rng([self.seed, self.epoch, index]).integers(2**31)
             x = augment_images(x, self.augment, seed)
-        return x, self.y[rows]
+        if self.rank is not None:  # augmented as the whole batch: as on one device
+            block = slice(self.rank * len(rows) // self.replicas,
+                          (self.rank + 1) * len(rows) // self.replicas)
+            x, rows = keras.tree.map_structure(lambda a: a[block], x), rows[block]
+        return x if self.y is None else (x, self.y[rows])
 
 
 class Checkpoint(keras.callbacks.Callback):

@@ -210,10 +210,14 @@ def _project(delta, epsilon, norm):
 
 
 def _random_in_ball(shape, epsilon, norm, seed):
+    rows, rest = shape[0], tuple(shape[1:])
     if norm == "linf":
-        return keras.random.uniform(shape, -epsilon, epsilon, seed=seed)
-    direction = unit_rows(keras.random.normal(shape, seed=seed))
+        return backend.replica_rows(
+            lambda n: keras.random.uniform((n, *rest), -epsilon, epsilon, seed=seed), rows)
+    direction = unit_rows(backend.replica_rows(
+        lambda n: keras.random.normal((n, *rest), seed=seed), rows))
     radius_seed = (seed + 1) % (validate.SEED_MAX + 1) if isinstance(seed, int) else seed
-    radius = keras.random.uniform((shape[0],) + (1,) * (len(shape) - 1), 0.0, epsilon,
-                                  seed=radius_seed)
+    radius = backend.replica_rows(
+        lambda n: keras.random.uniform((n,) + (1,) * len(rest), 0.0, epsilon,
+                                       seed=radius_seed), rows)
     return direction * radius

@@ -22,6 +22,14 @@ Games are written once with ``keras.ops`` and the few functions here:
 - ``sync_state(model)``: during ``fit``, makes the model's variables current, so that a
   callback may read and assign them between steps (JAX carries the state outside them).
 - ``versions()``: the framework versions, for model cards.
+
+Data parallelism (``kzoo.distribute``): ``data_parallel(n)`` is the backend's engine as a
+context; inside a training step, ``replicas()`` is the number of replicas that step runs
+on (1 on JAX, whose step is one program over the global batch; the replica count under
+TensorFlow's strategies; the ranks under torch.distributed), ``replica_id()`` this one's
+index, ``replica_sum(x)`` (differentiable) and ``replica_concat(x)`` (along axis 0, values
+only) the collectives; ``apply`` averages the replicas' gradients; ``broadcast(variables)`` gives
+every rank rank 0's values.
 """
 
 import keras
@@ -48,6 +56,34 @@ apply = _impl.apply
 stateful_step = _impl.stateful_step
 stateful_test_step = _impl.stateful_test_step
 sync_state = _impl.sync_state
+data_parallel = _impl.data_parallel
+replicas = _impl.replicas
+replica_id = _impl.replica_id
+replica_sum = _impl.replica_sum
+replica_concat = _impl.replica_concat
+broadcast = _impl.broadcast
+
+
+def replica_mean(x):
+    """The mean of ``x`` over the replicas (``x`` itself on one)."""
+    n = replicas()
+    return x if n == 1 else replica_sum(x) / n
+
+
+def replica_rows(draw, rows):
+    """``draw(rows)`` (random rows of a batch, e.g. noise) as one device draws them for
+    the global batch: every replica draws ``draw(rows * replicas())`` from the same seed
+    state and keeps its own block of rows, so replicas draw apart and together equal
+    one device (the cost: the global batch's draw on every replica).
+
+    Example:
+        >>> z = replica_rows(lambda n: keras.random.normal((n, 64), seed=gen), batch)
+    """
+    n = replicas()
+    if n == 1:
+        return draw(rows)
+    start = replica_id() * rows
+    return keras.ops.take(draw(rows * n), keras.ops.arange(rows) + start, axis=0)
 
 
 def descend(optimizer, fn, variables):

@@ -1,5 +1,7 @@
 """Helpers shared by the backend implementations (no framework imports)."""
 
+import os
+
 
 def split_output(out):
     """``fn()`` may return ``loss`` or ``(loss, aux)``."""
@@ -16,3 +18,27 @@ def unchanged(step):
 def no_sync(model):
     """Nothing to do: a backend whose variables are the trainer's state."""
     del model
+
+
+def no_broadcast(variables):
+    """Nothing to do: replicas made in one program (or by a strategy that broadcasts its
+    variables when it makes them) start equal."""
+    del variables
+
+
+def one_replica():
+    """A backend whose step sees the global batch."""
+    return 1
+
+
+def over_one_replica(x):
+    """A sum or concatenation over the replicas, when the step sees the global batch."""
+    return x
+
+
+def check_cpu_devices(n):
+    """CPU replicas are logical devices sharing the machine's cores: at most one a core."""
+    cores = os.cpu_count() or 1
+    if n > cores:
+        raise ValueError(f"devices is {n}; this machine has no GPU for it and {cores} CPU "
+                         f"core(s), each of which can hold one CPU replica.")

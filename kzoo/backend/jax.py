@@ -10,12 +10,28 @@ other variable the body assigns (batch-norm statistics, seed generators) is
 carried out of the trace and written to the enclosing scope.
 """
 
+import contextlib
+import os
+
 import jax
+import keras
 from keras import StatelessScope
 from keras.optimizers import LossScaleOptimizer
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
-from kzoo.backend.common import split_output
+from kzoo.backend.common import (
+    check_cpu_devices,
+    no_broadcast,
+    one_replica,
+    over_one_replica,
+    split_output,
+)
+
+# Under keras.distribution.DataParallel a step is one program over the global batch
+# (sharded by XLA): it sees one replica, and needs no collective of its own.
+replicas, replica_id = one_replica, lambda: 0
+replica_sum = replica_concat = over_one_replica
+broadcast = no_broadcast
 
 
 def framework_version():
@@ -122,3 +138,27 @@ def stateful_step(step):
 def stateful_test_step(step):
     return _stateful(step, lambda m: (m.trainable_variables, m.non_trainable_variables,
                                       m.metrics_variables))
+
+
+@contextlib.contextmanager
+def data_parallel(n):
+    """``keras.distribution.DataParallel`` over ``n`` of JAX's devices (GPUs, or CPU
+    devices made by ``--xla_force_host_platform_device_count``); several hosts first
+    join through ``keras.distribution.initialize`` (``KERAS_DISTRIBUTION_*`` variables)."""
+    if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") and jax.process_count() == 1:
+        keras.distribution.initialize()
+    devices = jax.devices()
+    if devices[0].platform == "cpu":
+        check_cpu_devices(n)
+    if len(devices) < n:
+        raise ValueError(
+            f"devices is {n}; JAX sees {len(devices)} {devices[0].platform} device(s). "
+            f"On CPU, start Python with XLA_FLAGS=--xla_force_host_platform_device_count={n} "
+            f"(kzoo train --devices does).")
+    before = keras.distribution.distribution()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:n]))
+    try:
+        yield {"engine": "keras.distribution.DataParallel", "devices": n,
+               "processes": jax.process_count(), "rank": jax.process_index()}
+    finally:
+        keras.distribution.set_distribution(before)

@@ -1,6 +1,10 @@
 """PyTorch implementations of the kzoo backend functions."""
 
+import contextlib
+import os
+
 import torch
+import torch.distributed as dist
 
 from kzoo.backend.common import no_sync, split_output, unchanged
 
@@ -41,7 +45,49 @@ def input_grad(fn, x, create_graph=False, has_aux=False):
 
 def apply(optimizer, grads, variables):
     with torch.no_grad():
+        n = replicas()
+        if n > 1:  # DDP's mean, in one all-reduce of the flattened gradients
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            dist.all_reduce(flat)
+            flat /= n
+            grads = [part.view_as(g) for part, g in
+                     zip(flat.split([g.numel() for g in grads]), grads)]
         optimizer.apply(grads, variables)
+
+
+def replicas():
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def replica_id():
+    return dist.get_rank() if replicas() > 1 else 0
+
+
+def replica_sum(x):
+    return x if replicas() == 1 else _AllReduceSum.apply(torch.as_tensor(x))
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """The sum over the ranks; its gradient is the sum of the ranks' gradients."""
+
+    @staticmethod
+    def forward(ctx, x):
+        total = x.clone().contiguous()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _AllReduceSum.apply(grad)
+
+
+def replica_concat(x):
+    if replicas() == 1:
+        return x
+    x = torch.as_tensor(x).detach().contiguous()
+    parts = [torch.empty_like(x) for _ in range(replicas())]
+    dist.all_gather(parts, x)
+    return torch.cat(parts, dim=0)
 
 
 sync_state = no_sync
@@ -59,3 +105,39 @@ def channels_first_module(model):
 
     device = torch.as_tensor(model.variables[0].value).device.type
     return channels_first(model), torch.nn.CrossEntropyLoss(), device
+
+
+@contextlib.contextmanager
+def data_parallel(n):
+    """This process as one rank of ``n`` (DDP: one process per device, started by
+    ``torchrun`` or ``kzoo train --devices``): joins the process group (nccl on CUDA,
+    gloo on CPU) from the launcher's environment, unless already joined."""
+    if not dist.is_initialized():
+        if "WORLD_SIZE" not in os.environ:
+            raise ValueError(
+                f"devices is {n}: torch trains on several devices as one process per "
+                f"device; start them with `kzoo train RECIPE --devices {n}` or `torchrun "
+                f"--nproc_per_node {n} SCRIPT`.")
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        else:  # the machine's cores shared between the ranks on it
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+            torch.set_num_threads(max(1, torch.get_num_threads() // local))
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if dist.get_world_size() != n:
+        raise ValueError(f"devices is {n}, but {dist.get_world_size()} processes were "
+                         f"started (WORLD_SIZE).")
+    yield {"engine": "torch.distributed (DDP)", "devices": n, "processes": n,
+           "rank": dist.get_rank()}
+
+
+def broadcast(variables):
+    """Rank 0's values of ``variables`` on every rank."""
+    if replicas() == 1:
+        return
+    with torch.no_grad():
+        for v in variables:
+            value = v.value.detach().clone().contiguous()
+            dist.broadcast(value, src=0)
+            v.assign(value)

@@ -125,7 +125,7 @@ class AEGL(Classifier):
 
         _, (loss, gae_loss, logits) = backend.descend(self.optimizer, loss_fn, variables)
         return self.record({"loss": loss, "accuracy": hits(y, logits), "gae_loss": gae_loss,
-                            "gae_per_batch": ops.sum(gae)})
+                            "gae_per_batch": backend.replica_sum(ops.sum(gae))})
 
     def get_config(self):
         return {**super().get_config(), "tail_threshold": self.tail_threshold,

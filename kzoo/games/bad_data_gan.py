@@ -22,14 +22,14 @@ def prior_labels(labels, prior, num_classes, class_counts, seed_generator):
     ``class_counts`` (the real batch's own labels when ``class_counts`` is None)."""
     batch = ops.shape(labels)[0]
     if prior == "uniform":
-        return keras.random.randint((batch,), 0, num_classes, dtype="int32",
-                                    seed=seed_generator)
+        return backend.replica_rows(lambda n: keras.random.randint(
+            (n,), 0, num_classes, dtype="int32", seed=seed_generator), batch)
     if class_counts is None:
         return labels
     counts = np.asarray(class_counts, "float32")
     log_prior = ops.convert_to_tensor(np.log(counts / counts.sum())[None, :])
-    drawn = keras.random.categorical(log_prior, batch, dtype="int32", seed=seed_generator)
-    return ops.reshape(drawn, (-1,))
+    return backend.replica_rows(lambda n: ops.reshape(keras.random.categorical(
+        log_prior, n, dtype="int32", seed=seed_generator), (-1,)), batch)
 
 
 @keras.saving.register_keras_serializable(package="kzoo")

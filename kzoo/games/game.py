@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo import backend, validate
+from kzoo import backend, distribute, validate
 from kzoo.files import atomic_path
 from kzoo.games.optimizer_group import OptimizerGroup
 
@@ -158,7 +158,12 @@ class Game(keras.Model):
     def record(self, values):
         """Folds ``values`` (``{log name: scalar or per-example tensor}``) into the running
         means and returns those logs only (a step that does not compute a value does not
-        report it)."""
+        report it). Over several replicas, each value is first the mean over the
+        replicas of its mean on each (the global batch's, for equal shards), in one
+        all-reduce."""
+        if backend.replicas() > 1 and values:
+            means = [ops.mean(ops.cast(v, "float32")) for v in values.values()]
+            values = dict(zip(values, ops.unstack(backend.replica_mean(ops.stack(means)))))
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: self.trackers[name].result() for name in values}
@@ -287,6 +292,7 @@ class Game(keras.Model):
         self.check_data(x, y)
         if isinstance(x, np.ndarray):
             x = self.training_inputs(x)
+        x, y, kwargs = distribute.fit_inputs(x, y, kwargs)
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and len(validation) >= 2:
             self.check_data(validation[0], validation[1])

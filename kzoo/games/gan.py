@@ -128,7 +128,8 @@ class GAN(Game):
 
     # ----------------------------------------------------------------- pieces
     def latent(self, batch):
-        return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        return backend.replica_rows(
+            lambda n: keras.random.normal((n, self.latent_dim), seed=self.seed_generator), batch)
 
     def generate(self, z, labels=None, training=True, keep_state=True):
         """Samples from ``z`` (NumPy for NumPy ``z``; a tensor inside a step);

@@ -118,8 +118,8 @@ class GeneratorAugmented(Classifier):
         (the real batch's), labels drawn from the prior, no gradient."""
         fake_labels = prior_labels(labels, self.label_prior, self.num_classes,
                                    self.class_counts, self.seed_generator)
-        z = keras.random.normal((ops.shape(labels)[0], self.latent_dim),
-                                seed=self.seed_generator)
+        z = backend.replica_rows(lambda n: keras.random.normal(
+            (n, self.latent_dim), seed=self.seed_generator), ops.shape(labels)[0])
         fake = self.generator([z, fake_labels], training=False)
         return ops.stop_gradient(from_signed(fake)), fake_labels
 

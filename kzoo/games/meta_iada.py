@@ -281,6 +281,9 @@ class MetaIADA(Classifier):
             return self._iada(h, y, self._epsilon(f)), (f, h, logits)
 
         (_, (f, h, logits)), grads = backend.value_and_grad(iada, variables, create_graph=True)
+        # over several replicas, the virtual step takes the global batch's gradient (a
+        # differentiable mean), so that every replica's meta step is one device's
+        grads = [backend.replica_mean(g) for g in grads]
         lr = self.virtual_lr
         if lr is None:
             lr = ops.cast(self.optimizer["net"].learning_rate, "float32")
@@ -311,10 +314,16 @@ class MetaIADA(Classifier):
             logs, h, logits, eps = self._warmup_step(x, y)
         else:
             logs, h, logits, eps = self._meta_step(x, y, history)
-        self.covariance.update(ops.stop_gradient(h), y)
         logits = ops.stop_gradient(logits)
         correct = hits(y, logits)
-        self.sample_history.update(ids, losses.per_example_cross_entropy(y, logits), correct, eps)
+        # state written from the global batch on every replica (sample ids are row numbers
+        # of the whole training set): each replica's state stays one device's
+        gather = backend.replica_concat
+        self.covariance.update(gather(ops.stop_gradient(h)), gather(y))
+        if ids is not None:
+            self.sample_history.update(
+                gather(ids), gather(losses.per_example_cross_entropy(y, logits)),
+                gather(correct), gather(eps))
         return self.record({**logs, "accuracy": correct,
                             "adv_share": ops.cast(eps > 0, "float32")})
 
@@ -337,7 +346,8 @@ class MetaIADA(Classifier):
         pnet = self.perturbation_net.trainable_variables
         backend.apply(self.optimizer["perturbation_net"], grads[:-1], pnet)
         sigma = self.covariance.covariance
-        sigma.assign(sigma.value - self.covariance_lr * ops.stop_gradient(grads[-1]))
+        sigma.assign(sigma.value - self.covariance_lr * ops.stop_gradient(
+            backend.replica_mean(grads[-1])))  # (kzoo.backend.apply averages the others)
         variables = self.net.trainable_variables
 
         def loss_fn():

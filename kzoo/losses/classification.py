@@ -13,7 +13,7 @@ weighted cross-entropy does); a batch whose weights are all zero gives 0.
 import numpy as np
 from keras import ops
 
-from kzoo import validate
+from kzoo import backend, validate
 
 
 def class_balanced_weights(class_counts, beta=0.9999):
@@ -101,7 +101,9 @@ def _reduce(per_example, y_true, class_weight, sample_weight):
         w = w * ops.take(ops.cast(class_weight, per_example.dtype), _labels(y_true))
     if sample_weight is not None:
         w = w * ops.reshape(ops.cast(sample_weight, per_example.dtype), (-1,))
-    return ops.sum(w * per_example) / ops.maximum(ops.sum(w), 1e-12)
+    # Normalised by the replicas' mean weight sum (its own sum on one device): the mean
+    # of the replicas' losses is then the global batch's weighted mean, as on one device.
+    return ops.sum(w * per_example) / ops.maximum(backend.replica_mean(ops.sum(w)), 1e-12)
 
 
 class Loss:

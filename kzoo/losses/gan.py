@@ -79,8 +79,9 @@ def gradient_penalty(critic, real, fake, seed, weight=10.0, s=0.0, p=2.0, gamma=
     """
     import keras
 
-    shape = (ops.shape(real)[0],) + (1,) * (len(real.shape) - 1)
-    t = keras.random.uniform(shape, seed=seed)
+    ones = (1,) * (len(real.shape) - 1)
+    t = backend.replica_rows(lambda n: keras.random.uniform((n, *ones), seed=seed),
+                             ops.shape(real)[0])
     x_hat = t * real + (1.0 - t) * fake
     grad = backend.input_grad(lambda x: ops.sum(critic(x, training=training)), x_hat,
                               create_graph=training)

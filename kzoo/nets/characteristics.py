@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo import validate
+from kzoo import backend, validate
 from kzoo.callbacks import EpsilonShares
 from kzoo.losses import per_example_cross_entropy
 
@@ -45,8 +45,10 @@ def characteristics(features, logits, kernel, y, class_counts, class_means, hist
     grad_h = ops.matmul(p - onehot, ops.transpose(kernel))
     log_prior = np.log(counts / counts.sum()).astype("float32")
     rank = np.argsort(np.argsort(-counts, kind="stable"), kind="stable") / max(classes - 1, 1)
-    per_class = ops.matmul(ops.transpose(onehot), ce[:, None])[:, 0]
-    class_mean_loss = per_class / ops.maximum(ops.sum(onehot, axis=0), 1.0)
+    # the global batch's class means over several replicas, as on one device
+    per_class = backend.replica_sum(ops.matmul(ops.transpose(onehot), ce[:, None])[:, 0])
+    class_mean_loss = per_class / ops.maximum(backend.replica_sum(ops.sum(onehot, axis=0)),
+                                              1.0)
     centre = ops.take(class_means, y, axis=0)
     cosine = ops.sum(features * centre, axis=-1) / (
         ops.norm(features, axis=-1) * ops.norm(centre, axis=-1) + 1e-12)
@@ -63,10 +65,12 @@ def characteristics(features, logits, kernel, y, class_counts, class_means, hist
 
 
 def standardize(values):
-    """Zero mean, unit variance per column over the batch (constant columns become 0)."""
-    mean = ops.mean(values, axis=0, keepdims=True)
-    std = ops.std(values, axis=0, keepdims=True)
-    return (values - mean) / (std + 1e-6)
+    """Zero mean, unit variance per column over the batch (the global batch over several
+    replicas; constant columns become 0)."""
+    rows = backend.replica_sum(ops.cast(ops.shape(values)[0], values.dtype))
+    mean = backend.replica_sum(ops.sum(values, axis=0, keepdims=True)) / rows
+    variance = backend.replica_sum(ops.sum((values - mean) ** 2, axis=0, keepdims=True)) / rows
+    return (values - mean) / (ops.sqrt(variance) + 1e-6)
 
 
 @keras.saving.register_keras_serializable(package="kzoo")

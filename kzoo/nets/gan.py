@@ -19,7 +19,7 @@ _START = {8: (2, 2), 28: (7, 2), 32: (4, 3)}  # image side: (first side, upsampl
 
 
 def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_classes=None,
-                    name="dcgan_generator"):
+                    batch_norm=True, name="dcgan_generator"):
     """A DCGAN generator: dense to a small map, then 4x4 transposed convs of stride 2
     (batch norm, ReLU), halving the channels, and a tanh output.
 
@@ -28,6 +28,7 @@ def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_class
         latent_dim: int. Default 64.
         width: int. Channels of the last hidden map. Default 64.
         num_classes: int or None. Conditional on a label input when given. Default None.
+        batch_norm: bool. Batch norm before every ReLU. Default True (DCGAN's).
         name: str.
 
     Example:
@@ -39,12 +40,12 @@ def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_class
     z, inputs = _latent_inputs(latent_dim, num_classes)
     channels = width * 2 ** (ups - 1)
     x = layers.Dense(side * side * channels, use_bias=False)(z)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.ReLU()(layers.BatchNormalization()(x) if batch_norm else x)
     x = layers.Reshape((side, side, channels))(x)
     for i in range(ups - 1):
         x = layers.Conv2DTranspose(channels // 2 ** (i + 1), 4, strides=2, padding="same",
                                    use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.ReLU()(layers.BatchNormalization()(x) if batch_norm else x)
     x = layers.Conv2DTranspose(image_shape[-1], 4, strides=2, padding="same")(x)
     # float32 samples under a mixed-precision policy: attacks and gradient penalties on
     # them normalise gradients, which float16 would flush to zero.

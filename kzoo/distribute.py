@@ -1,0 +1,107 @@
+"""Data-parallel training on the backend's own engine.
+
+``data_parallel(devices)`` is a context inside which a game is built, compiled and fitted
+as on one device, and trains on ``devices`` replicas, each taking an equal block of every
+global batch:
+
+- tensorflow: ``tf.distribute.MirroredStrategy`` over GPUs, or over logical CPU devices
+  without a GPU; ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names a cluster;
+- torch: torch.distributed, one process per device (``kzoo train --devices N`` starts
+  them, or ``torchrun``); each process feeds ``fit`` its block of each batch, rank 0's
+  weights are broadcast when ``fit`` starts, and ``kzoo.backend.apply`` averages the
+  gradients in one all-reduce (wrapping a model in ``DistributedDataParallel`` does
+  nothing under ``fit``, which calls ``train_step``);
+- jax: ``keras.distribution.DataParallel``: one program over the global batch, sharded
+  over the devices by XLA.
+
+Every game then trains as on one device with the global batch: gradients are averaged
+over the replicas, random rows (noise, labels, attack starts) are drawn for the global
+batch and split (``kzoo.backend.replica_rows``), weighted losses are normalised by the
+global batch's weights, and state a step writes from its batch (Meta-IADA's class
+covariances and per-sample history) is written from the global batch on every replica.
+What differs: batch-norm statistics are per replica on TensorFlow and torch (JAX's are
+the global batch's), and mixup mixes within a replica's block.
+
+Example:
+    >>> with kzoo.distribute.data_parallel(2):
+    ...     game = kzoo.games.Classifier(kzoo.nets.small_cnn((8, 8, 1), 10))
+    ...     game.compile("adam")
+    >>>     game.fit(x, y, batch_size=64, epochs=5)   # inside the context
+"""
+
+import contextlib
+
+import keras
+import numpy as np
+
+from kzoo import backend, validate
+
+_ACTIVE = []
+
+
+@contextlib.contextmanager
+def data_parallel(devices):
+    """Trains what is built and fitted inside on ``devices`` replicas (int >= 1; 1 is
+    one device, no engine). Yields the engine's description: ``{"engine", "devices",
+    "processes", "rank"}`` (a card records it)."""
+    n = validate.integer("devices", devices, low=1)
+    if n == 1:
+        yield {"engine": None, "devices": 1, "processes": 1, "rank": 0}
+        return
+    with backend.data_parallel(n) as engine:
+        _ACTIVE.append(engine)
+        try:
+            yield engine
+        finally:
+            _ACTIVE.pop()
+
+
+def current():
+    """The engine of the enclosing ``data_parallel`` (a dict), or None on one device."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
+def is_chief():
+    """Whether this process writes files (rank 0, or no data parallelism)."""
+    engine = current()
+    return engine is None or engine["rank"] == 0
+
+
+def fit_inputs(x, y, kwargs):
+    """``(x, y, kwargs)`` for ``fit`` under the current engine: NumPy arrays become
+    ``kzoo.resume.EpochBatches`` (shuffled from one seed on every process when
+    ``shuffle``), split per process where there is one process per replica; the global
+    batch size must divide over the replicas. Other inputs pass as they are (split them
+    yourself per rank on torch)."""
+    from kzoo.resume import EpochBatches
+
+    engine = current()
+    if engine is None:
+        return x, y, kwargs
+    kwargs = dict(kwargs)
+    if isinstance(x, np.ndarray) or (isinstance(x, tuple) and
+                                     all(isinstance(a, np.ndarray) for a in x)):
+        batch_size = kwargs.pop("batch_size", None) or 32
+        x = EpochBatches(x, y, batch_size, seed=_shared_seed(),
+                         shuffle=bool(kwargs.pop("shuffle", True)))
+        y, kwargs["shuffle"] = None, False  # Keras would shuffle the batches' order
+    if isinstance(x, EpochBatches):
+        per_process = engine["processes"] == engine["devices"]
+        x.shard(engine["devices"], engine["rank"] if per_process else None)
+    if engine["processes"] > 1:
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _Broadcast()]
+    return x, y, kwargs
+
+
+def _shared_seed():
+    seed = keras.Variable(int(np.random.randint(2**31 - 1)), dtype="int32", trainable=False)
+    backend.broadcast([seed])
+    return int(keras.ops.convert_to_numpy(seed))
+
+
+class _Broadcast(keras.callbacks.Callback):
+    """Rank 0's weights and optimizer state on every rank when ``fit`` starts (after a
+    checkpoint is restored)."""
+
+    def on_train_begin(self, logs=None):
+        backend.broadcast([*self.model.variables, *self.model.optimizer.variables])

@@ -1,0 +1,119 @@
+"""Every game, tiny and without batch norm, trained for three steps of global batch 8 on
+one device or data parallel; the weights and state of each saved to ``OUT/<game>.npz``.
+
+    python tests/data_parallel_games.py OUT DEVICES [GAME ...]
+
+(under torch with DEVICES > 1, started by ``torchrun --nproc_per_node DEVICES``; rank 0
+writes). ``tests/test_data_parallel.py`` compares the two runs.
+"""
+
+import os
+import sys
+
+if __name__ == "__main__" and os.environ.get("KERAS_BACKEND") == "jax":
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               f" --xla_force_host_platform_device_count={sys.argv[2]}")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kzoo import data, distribute, games, nets  # noqa: E402
+
+BATCH, STEPS, SEED = 8, 3, 0
+SHAPE, LATENT, CLASSES = (8, 8, 1), 4, 10
+
+
+def _digits():
+    ds = data.load("digits")
+    x, y = ds.x_train[:BATCH * STEPS], ds.y_train[:BATCH * STEPS]
+    counts = [100, 60, 40, 30, 20, 15, 10, 8, 6, 5]  # a long tail, for the games needing one
+    return ds, x, y, counts
+
+
+def _cnn():
+    return nets.small_cnn(SHAPE, CLASSES, width=4, batch_norm=False)
+
+
+def _conditional_pair(acgan=False):
+    generator = nets.dcgan_generator(SHAPE, LATENT, width=4, num_classes=CLASSES,
+                                     batch_norm=False)
+    if acgan:
+        return generator, nets.acgan_critic(SHAPE, CLASSES, width=4)
+    return generator, nets.dcgan_critic(SHAPE, width=4, num_classes=CLASSES)
+
+
+def build(name, ds, counts):
+    """``(game, x, y)``: the game ``name`` on digits (images in [-1, 1] for the GANs)."""
+    x_meta = ds.x_val[:20]
+    y_meta = np.arange(20) % CLASSES
+    # SGD: Adam's first steps divide each gradient by its own size, so a coordinate whose
+    # gradient is near zero turns rounding differences into steps of the learning rate
+    sgd = keras.optimizers.SGD(0.05, momentum=0.9)
+    if name == "Classifier":  # class weights: the loss normalised by the global batch's
+        net = nets.small_cnn(SHAPE, CLASSES, width=4, batch_norm=False, normed_head=True)
+        game = games.Classifier(net, loss="ldam", class_counts=counts, reweight_epoch=0)
+    elif name == "PGDAdversarialTraining":
+        game = games.PGDAdversarialTraining(_cnn(), epsilon=0.1, steps=2, seed=SEED)
+    elif name == "AEGL":
+        game = games.AEGL(_cnn(), class_counts=counts, tail_threshold=20, epsilon=0.1,
+                          steps=2, seed=SEED)
+    elif name == "MetaIADA":
+        game = games.MetaIADA(_cnn(), class_counts=counts, meta_data=(x_meta, y_meta),
+                              num_samples=BATCH * STEPS, warmup_steps=1, meta_batch_size=10,
+                              seed=SEED)
+    elif name in ("GAN", "RobustGAN"):
+        pair = (nets.mlp_generator(2, LATENT, hidden=(8,)), nets.mlp_critic(2, hidden=(8,)))
+        game = getattr(games, name)(*pair, loss="wgan_gp", n_critic=2, seed=SEED)
+        game.compile(sgd)
+        return game, "2d"
+    elif name == "BadDataGAN":
+        game = games.BadDataGAN(*_conditional_pair(), _cnn(), class_counts=counts,
+                                n_critic=2, seed=SEED)
+        game.compile(sgd)
+        return game, "unit"
+    elif name in ("ACGAN", "RobGAN"):
+        kwargs = {"epsilon": 0.1, "steps": 2} if name == "RobGAN" else {}
+        game = getattr(games, name)(*_conditional_pair(acgan=True), seed=SEED, **kwargs)
+        game.compile(sgd)
+        return game, "unit"
+    elif name == "RobGANFineTune":
+        generator, critic = _conditional_pair(acgan=True)
+        game = games.RobGANFineTune(critic, generator, epsilon=0.1, steps=2, seed=SEED)
+        game.compile(sgd)
+        return game, "unit"
+    elif name == "GeneratorAugmented":
+        generator, _ = _conditional_pair()
+        game = games.GeneratorAugmented(_cnn(), generator, class_counts=counts, seed=SEED)
+    else:
+        raise ValueError(f"unknown game {name!r}")
+    game.compile(sgd)
+    return game, "unit"
+
+
+GAMES = ("Classifier", "PGDAdversarialTraining", "AEGL", "MetaIADA", "GAN", "RobustGAN",
+         "BadDataGAN", "ACGAN", "RobGAN", "RobGANFineTune", "GeneratorAugmented")
+
+
+def inputs(kind, x, y):
+    if kind == "2d":
+        rng = np.random.default_rng(SEED)
+        return rng.normal(size=(BATCH * STEPS, 2)).astype("float32"), None
+    return x, y
+
+
+def main(out, devices, names):
+    with distribute.data_parallel(devices):
+        ds, x, y, counts = _digits()
+        for name in names:
+            keras.utils.set_random_seed(SEED)
+            game, kind = build(name, ds, counts)
+            gx, gy = inputs(kind, x, y)
+            game.fit(gx, gy, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+            if distribute.is_chief():
+                arrays = [keras.ops.convert_to_numpy(v) for v in
+                          [*game.variables, *game.optimizer.variables]]
+                np.savez(os.path.join(out, f"{name}.npz"), *arrays)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3:] or GAMES)
