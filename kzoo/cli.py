@@ -22,6 +22,7 @@ def main(argv=None):
         args = _parser().parse_args(argv)
     except SystemExit as done:  # --help, or a flag refused (its one line is printed)
         return done.code
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
     try:
@@ -84,6 +85,9 @@ def _parser():
     p.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
     p.add_argument("--epochs", type=EPOCHS, help="override the recipe's epochs (an int >= 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--devices", type=_checked(validate.integer, int, low=1),
+                   help="data parallel on N devices (default: the recipe's [distribute] "
+                        "devices, or 1); torch starts N processes")
 
     p = command("eval", _eval, "Recompute a preset's or run's metrics and compare to its card.")
     p.add_argument("name", help="preset name or run directory")
@@ -130,14 +134,31 @@ def _parser():
 
 
 def _train(args):
+    from kzoo import startup
+
+    # before Keras starts: the devices decide how (torch) and with what (JAX) it starts
+    devices = startup.recipe_devices(args.recipe) if args.devices is None else args.devices
+    if startup.launches_ranks(devices):  # torch: one process per device, this one waits
+        return _launch_ranks(devices, args.argv)
+    startup.prepare_devices(devices)
     from kzoo import recipes, runs
 
     recipe = recipes.Recipe.from_file(args.recipe)
     out = Path(args.out or Path("runs") / recipe.name)
     card = runs.train(recipe, out, overwrite=args.overwrite, epochs=args.epochs,
-                      verbose=0 if args.quiet else "auto")
+                      verbose=0 if args.quiet else "auto", devices=devices)
+    if card is None:  # a torch rank other than 0
+        return 0
     print(f"{card['name']} [{card['backend']}]: {runs.headline(card)}; "
           f"{card['wall_time_s']:.1f} s, {card['ms_per_step']:.2f} ms/step -> {out}")
+
+
+def _launch_ranks(devices, argv):
+    """``kzoo train`` (``argv``) again in ``devices`` processes under torchrun, here."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={devices}", "-m", "kzoo.cli", *argv]
+    threads = max(1, (os.cpu_count() or 1) // devices)
+    return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": str(threads)}).returncode
 
 
 def _eval(args):

@@ -30,6 +30,7 @@ Example:
 """
 
 import contextlib
+import os
 
 import keras
 import numpy as np
@@ -45,6 +46,12 @@ def data_parallel(devices):
     one device, no engine). Yields the engine's description: ``{"engine", "devices",
     "processes", "rank"}`` (a card records it)."""
     n = validate.integer("devices", devices, low=1)
+    ranks = int(os.environ.get("WORLD_SIZE", 1))
+    if ranks > 1 and backend.name != "torch":
+        raise ValueError(f"this process is one of {ranks} started by torchrun (WORLD_SIZE), "
+                         f"but the backend is {backend.name}: torchrun starts torch ranks; "
+                         f"{backend.name} trains on several devices from one process "
+                         f"(kzoo train --devices N, without torchrun).")
     if n == 1:
         yield {"engine": None, "devices": 1, "processes": 1, "rank": 0}
         return

@@ -52,7 +52,8 @@ maps images to [-1, 1], for games that serve no classifier; ``[data] augment`` l
 random augmentations of the training images (``kzoo.data.augment``: "crop", "flip").
 ``[fit]``: ``epochs``, ``batch_size``, ``jit_compile``, ``precision`` ("float32",
 "mixed_bfloat16", "mixed_float16": ``Recipe.precision``) and ``workers`` (threads making
-batches ahead of the step).
+batches ahead of the step). ``[distribute] devices``: data parallel on that many devices
+(``kzoo.distribute``; ``kzoo train --devices`` overrides it).
 """
 
 import contextlib
@@ -71,7 +72,8 @@ __all__ = ["Recipe", "RecipeError", "bias_step", "staged_rate"]
 
 KEYS = {
     "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval",
-         "card"},
+         "card", "distribute"},
+    "distribute": {"devices"},
     "card": {"intended_use", "limitations"},
     "data": {"name", "bias", "scale", "augment"},
     "fit": {"epochs", "batch_size", "jit_compile", "precision", "workers"},
@@ -280,6 +282,10 @@ class Recipe:
         self._check(validate.choice, "[fit] precision", fit.get("precision", "float32"),
                     PRECISIONS)
         self._check(validate.integer, "[fit] workers", fit.get("workers", 1), low=1)
+        devices = self._check(validate.integer, "[distribute] devices", self.devices, low=1)
+        if fit.get("batch_size", 32) % devices:
+            self._fail(f"[fit] batch_size {fit.get('batch_size', 32)} does not split over "
+                       f"[distribute] devices = {devices}; give a multiple of {devices}.")
         if fit.get("precision") == "mixed_float16" and not self.game_class.loss_scaling:
             self._fail(f"[fit] precision: {spec['game']['name']} does not train under "
                        f"mixed_float16 (its updates are not all loss-scaled); use "
@@ -333,6 +339,11 @@ class Recipe:
         if data.get("scale") == "signed":
             ds = call(self, kzoo.data.signed, "[data] scale", ds)
         return ds
+
+    @property
+    def devices(self):
+        """``[distribute] devices``: the replicas ``kzoo train`` trains on (default 1)."""
+        return self.spec.get("distribute", {}).get("devices", 1)
 
     @contextlib.contextmanager
     def precision(self):

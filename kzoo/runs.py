@@ -74,18 +74,21 @@ def make_out_dir(out, resuming):
         shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
 
 
-def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
+def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices=None):
     """Trains ``recipe`` (path or Recipe), writes the run to ``out_dir``, returns the card.
 
     An interrupted run of the same recipe in ``out_dir`` is resumed from its last
     completed epoch (``kzoo.resume``); the weights end as an uninterrupted run's.
+    ``devices`` (default: the recipe's ``[distribute] devices``) trains data parallel
+    (``kzoo.distribute``); under torch, in each of that many processes, of which rank 0
+    writes the run and returns the card (the others return None).
     """
     import keras
 
-    from kzoo import backend
+    from kzoo import backend, distribute
     from kzoo.callbacks import StepTimer
     from kzoo.metrics import plot_history
-    from kzoo.resume import Checkpoint
+    from kzoo.resume import Checkpoint, read_progress
 
     if not isinstance(recipe, Recipe):
         recipe = Recipe.from_file(recipe)
@@ -94,25 +97,38 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
     out = Path(out_dir)
     identity = {"recipe_sha256": recipe.sha256 or _spec_sha256(recipe.spec),
                 "epochs": epochs, "backend": backend.name}
-    resuming = check_out_dir(out, identity, overwrite)
-    keras.utils.set_random_seed(recipe.seed)
-    with recipe.precision():  # the nets are built, trained and saved under [fit] precision
+    devices = recipe.devices if devices is None else validate.integer("devices", devices,
+                                                                       low=1)
+    # entered first: TensorFlow's CPU devices are set before its runtime starts
+    with distribute.data_parallel(devices) as engine, recipe.precision():
+        chief = distribute.is_chief()
+        resuming = check_out_dir(out, identity, overwrite) if chief else \
+            read_progress(out / CHECKPOINT_DIR) is not None
+        keras.utils.set_random_seed(recipe.seed)
         ds = recipe.dataset()
-        game = recipe.build(ds, epochs)
-        make_out_dir(out, resuming)
+        game = recipe.build(ds, epochs)  # the nets are built, trained and saved under
+        batches = recipe.batches(game, ds)  # [fit] precision
         timer = StepTimer()
         monitors = game.training_monitors(ds)
-        batches = recipe.batches(game, ds)
-        checkpoint = Checkpoint(out / CHECKPOINT_DIR, batches, identity,
-                                records={"step_timer": timer, **monitors})
-        if resuming and verbose:
-            print(f"Resuming {out} after epoch {checkpoint.epoch} of {epochs}.")
+        callbacks = [*monitors.values(), timer]
+        if chief:  # the only writer; other ranks start where it restores (fit broadcasts)
+            make_out_dir(out, resuming)
+            # last: the records it saves must hold this epoch's entries
+            checkpoint = Checkpoint(out / CHECKPOINT_DIR, batches, identity,
+                                    records={"step_timer": timer, **monitors})
+            callbacks.append(checkpoint)
+            batches.epoch = start = checkpoint.epoch
+        else:
+            batches.epoch = start = (read_progress(out / CHECKPOINT_DIR) or {}).get("epoch", 0)
+        if resuming and verbose and chief:
+            print(f"Resuming {out} after epoch {start} of {epochs}.")
         game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked
-        # The checkpoint goes last: the records it saves must hold this epoch's entries.
         game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
-                 initial_epoch=checkpoint.epoch, verbose=verbose, shuffle=False,  # batches order
-                 callbacks=[*monitors.values(), timer, checkpoint])
+                 initial_epoch=start, verbose=verbose if chief else 0,
+                 shuffle=False, callbacks=callbacks)  # the batches' own order
         model_path = out / zoo.MODEL_FILE
+        if not chief:
+            return None
         game.save(model_path)
     plot_history(checkpoint.history, out / "curves.png", title=recipe.name)
     for filename, monitor in monitors.items():
@@ -135,6 +151,8 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto"):
         "seed": recipe.seed,
         "epochs": epochs,
         "backend": backend.name,
+        "devices": {"count": devices, "engine": engine["engine"],
+                    "processes": engine["processes"]},
         "versions": backend.versions(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "wall_time_s": round(checkpoint.wall_time_s, 2),

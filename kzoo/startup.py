@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 import sys
+import tomllib
 from pathlib import Path
 
 BACKENDS = ("tensorflow", "torch", "jax")  # the Keras backends kzoo runs on
@@ -135,3 +136,33 @@ def prepare():
         return
     if not any(isinstance(f, _Startup) for f in sys.meta_path):
         sys.meta_path.insert(0, _Startup())
+
+
+def recipe_devices(path):
+    """A recipe file's ``[distribute] devices`` (1 when absent), read before Keras starts;
+    a file that does not parse gives 1 (``kzoo.recipes`` reports what is wrong)."""
+    try:
+        with open(path, "rb") as f:
+            devices = tomllib.load(f).get("distribute", {}).get("devices", 1)
+    except (OSError, ValueError, AttributeError):
+        return 1
+    return devices if isinstance(devices, int) and devices >= 1 else 1
+
+
+def launches_ranks(devices):
+    """Whether ``kzoo train --devices`` starts torch processes (one per device) rather than
+    training here: torch, several devices, and not already a rank of a launcher. Refuses
+    more CPU processes than cores when there is no GPU."""
+    if configured_backend()[0] != "torch" or devices == 1 or "WORLD_SIZE" in os.environ:
+        return False
+    if not has_nvidia_device() and devices > (os.cpu_count() or 1):
+        raise ValueError(f"devices is {devices}; this machine has no GPU for it and "
+                         f"{os.cpu_count()} CPU core(s), each of which can run one rank.")
+    return True
+
+
+def prepare_devices(devices):
+    """Before JAX starts: ``devices`` CPU devices for it (a GPU's devices are JAX's own)."""
+    if configured_backend()[0] == "jax" and devices > 1:
+        flag = f"--xla_force_host_platform_device_count={devices}"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()

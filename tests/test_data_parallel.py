@@ -3,6 +3,7 @@ two logical CPU devices; torch: two gloo processes under torchrun; JAX: DataPara
 two CPU devices) ends three steps with one device's weights and state, batch for batch;
 batch splitting; refusals before training."""
 
+import json
 import os
 import subprocess
 import sys
@@ -83,3 +84,47 @@ def test_refusals():
         with distribute.data_parallel(64):
             pass
     assert distribute.current() is None and distribute.is_chief()
+
+
+def test_refusals_of_a_launcher_for_another_backend(monkeypatch):
+    if BACKEND == "torch":
+        pytest.skip("torchrun's WORLD_SIZE is the torch engine's own: nothing to refuse")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match=f"but the backend is {BACKEND}"):
+        with distribute.data_parallel(2):
+            pass
+
+
+def test_recipe_refuses_a_batch_that_does_not_split(tmp_path):
+    from kzoo.recipes import Recipe, RecipeError
+
+    text = (ROOT / "recipes" / "classifier" / "digits-lt10-ce.toml").read_text()
+    path = tmp_path / "three.toml"
+    path.write_text(text + "\n[distribute]\ndevices = 3\n")
+    with pytest.raises(RecipeError, match="batch_size 64 does not split over "
+                                          r"\[distribute\] devices = 3"):
+        Recipe.from_file(path)
+
+
+def test_kzoo_train_on_two_devices_writes_a_card_naming_the_engine(tmp_path):
+    """The README's command: a recipe trained data parallel (torch: kzoo's launcher starts
+    two processes), its card naming the engine, its model loading under the next backend."""
+    from conftest import next_backend, run_python
+
+    out = tmp_path / "run"
+    env = {**os.environ, "KERAS_BACKEND": BACKEND}
+    done = subprocess.run([sys.executable, "-m", "kzoo.cli", "train",
+                           "recipes/classifier/digits-lt10-ce.toml", "--devices", "2",
+                           "--epochs", "1", "--out", str(out), "--quiet"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"[{BACKEND}]" in done.stdout
+    card = json.loads((out / "card.json").read_text())
+    engines = {"tensorflow": "MirroredStrategy", "torch": "torch.distributed (DDP)",
+               "jax": "keras.distribution.DataParallel"}
+    assert card["devices"] == {"count": 2, "engine": engines[BACKEND],
+                               "processes": 2 if BACKEND == "torch" else 1}
+    code = ("import keras, kzoo.zoo\n"
+            f"m = kzoo.zoo.load_file({str(out / 'model.keras')!r})\n"
+            "print(m.classifier.output_shape[-1])")
+    assert run_python(code, next_backend()) == 10
