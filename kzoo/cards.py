@@ -147,11 +147,19 @@ def markdown(card):
               f"seed {card.get('seed')}, {card.get('epochs')} epochs",
               f"- data: {card['data'].get('summary', '')}",
               f"- {card['backend']} backend, {_versions(card)}; {card.get('machine', '?')}; "
-              f"{card.get('wall_time_s', '?')} s, {card.get('ms_per_step', '?')} ms per step",
+              f"{card.get('wall_time_s', '?')} s, {card.get('ms_per_step', '?')} ms per step"
+              + _devices(card),
               f"- model.keras sha256 {card['sha256']}", "",
               "## Use", "", "```python", "import kzoo", "",
               f"model = kzoo.load({card['name']!r})", "```", ""]
     return "\n".join(lines)
+
+
+def _devices(card):
+    devices = card.get("devices") or {}
+    if devices.get("count", 1) == 1:
+        return ""
+    return f"; data parallel on {devices['count']} devices ({devices['engine']})"
 
 
 def _versions(card):

@@ -19,8 +19,9 @@ over the replicas, random rows (noise, labels, attack starts) are drawn for the 
 batch and split (``kzoo.backend.replica_rows``), weighted losses are normalised by the
 global batch's weights, and state a step writes from its batch (Meta-IADA's class
 covariances and per-sample history) is written from the global batch on every replica.
-What differs: batch-norm statistics are per replica on TensorFlow and torch (JAX's are
-the global batch's), and mixup mixes within a replica's block.
+What differs: batch-norm statistics are per replica on TensorFlow (unless
+``synchronized_batch_norm``) and torch, the global batch's on JAX; mixup mixes within a
+replica's block.
 
 Example:
     >>> with kzoo.distribute.data_parallel(2):
@@ -63,6 +64,43 @@ def data_parallel(devices):
             _ACTIVE.pop()
 
 
+@contextlib.contextmanager
+def synchronized_batch_norm(model):
+    """Within it, ``model``'s batch-norm layers normalise training batches with the global
+    batch's statistics rather than each replica's: TensorFlow's synchronized batch norm
+    (``BatchNormalization.synchronized``, set for the block and unset after it, so that a
+    model saved after it loads on every backend); JAX's batch norm is the global batch's
+    already; torch under Keras has none, and is refused with several replicas.
+
+    Example:
+        >>> with kzoo.distribute.data_parallel(2):
+        ...     game = ...; game.compile(...)
+        ...     with kzoo.distribute.synchronized_batch_norm(game):
+        ...         game.fit(x, y, batch_size=64)
+    """
+    engine = current()
+    if engine is not None and backend.name == "torch":
+        raise ValueError("sync_batch_norm: Keras' torch backend has no synchronized batch "
+                         "norm; each rank normalises its own block (JAX's and TensorFlow's "
+                         "can be the global batch's).")
+    layers = [layer for layer in _sublayers(model)
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    synced = engine is not None and backend.name == "tensorflow"
+    for layer in layers:
+        layer.synchronized = synced
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.synchronized = False
+
+
+def _sublayers(layer):
+    for sub in getattr(layer, "layers", []):
+        yield sub
+        yield from _sublayers(sub)
+
+
 def current():
     """The engine of the enclosing ``data_parallel`` (a dict), or None on one device."""
     return _ACTIVE[-1] if _ACTIVE else None
@@ -77,27 +115,55 @@ def is_chief():
 def fit_inputs(x, y, kwargs):
     """``(x, y, kwargs)`` for ``fit`` under the current engine: NumPy arrays become
     ``kzoo.resume.EpochBatches`` (shuffled from one seed on every process when
-    ``shuffle``), split per process where there is one process per replica; the global
-    batch size must divide over the replicas. Other inputs pass as they are (split them
-    yourself per rank on torch)."""
+    ``shuffle``), split per process under torch; the global batch size must divide over
+    the replicas. Validation arrays: as ``evaluation_inputs``. Other inputs pass as they
+    are (split them yourself per rank on torch)."""
     from kzoo.resume import EpochBatches
 
     engine = current()
     if engine is None:
         return x, y, kwargs
     kwargs = dict(kwargs)
-    if isinstance(x, np.ndarray) or (isinstance(x, tuple) and
-                                     all(isinstance(a, np.ndarray) for a in x)):
-        batch_size = kwargs.pop("batch_size", None) or 32
+    batch_size = kwargs.pop("batch_size", None) or 32
+    if _arrays(x):
         x = EpochBatches(x, y, batch_size, seed=_shared_seed(),
                          shuffle=bool(kwargs.pop("shuffle", True)))
         y, kwargs["shuffle"] = None, False  # Keras would shuffle the batches' order
-    if isinstance(x, EpochBatches):
-        per_process = engine["processes"] == engine["devices"]
-        x.shard(engine["devices"], engine["rank"] if per_process else None)
+    if isinstance(x, EpochBatches):  # torch: each process its block; else the engine splits
+        x.shard(engine["devices"], engine["rank"] if backend.name == "torch" else None)
+    else:
+        kwargs["batch_size"] = batch_size
+    validation = kwargs.get("validation_data")
+    if isinstance(validation, (tuple, list)) and 1 <= len(validation) <= 2:
+        batches, _ = evaluation_inputs(validation[0], (validation[1:] or [None])[0],
+                                       batch_size)
+        if isinstance(batches, EpochBatches):
+            kwargs["validation_data"] = batches
     if engine["processes"] > 1:
         kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _Broadcast()]
     return x, y, kwargs
+
+
+def evaluation_inputs(x, y=None, batch_size=32):
+    """``(x, y)`` to evaluate under the current engine: where one process splits each batch
+    (TensorFlow, JAX) arrays become ``(EpochBatches, None)``, in order, each batch cut to a
+    multiple of the replicas (fewer than that many rows left out: JAX's sharding needs
+    equal blocks, and TensorFlow's collectives equal shapes); under torch as given (each
+    rank evaluates every row)."""
+    from kzoo.resume import EpochBatches
+
+    engine = current()
+    if engine is None or backend.name == "torch" or not _arrays(x):
+        return x, y
+    batches = EpochBatches(x, y, max(batch_size - batch_size % engine["devices"],
+                                     engine["devices"]), seed=0, shuffle=False)
+    batches.shard(engine["devices"])
+    return batches, None
+
+
+def _arrays(x):
+    return isinstance(x, np.ndarray) or (isinstance(x, tuple) and
+                                         all(isinstance(a, np.ndarray) for a in x))
 
 
 def _shared_seed():

@@ -53,7 +53,7 @@ random augmentations of the training images (``kzoo.data.augment``: "crop", "fli
 ``[fit]``: ``epochs``, ``batch_size``, ``jit_compile``, ``precision`` ("float32",
 "mixed_bfloat16", "mixed_float16": ``Recipe.precision``) and ``workers`` (threads making
 batches ahead of the step). ``[distribute] devices``: data parallel on that many devices
-(``kzoo.distribute``; ``kzoo train --devices`` overrides it).
+(``kzoo.distribute``; ``kzoo train --devices`` overrides it); ``sync_batch_norm``.
 """
 
 import contextlib
@@ -73,7 +73,7 @@ __all__ = ["Recipe", "RecipeError", "bias_step", "staged_rate"]
 KEYS = {
     "": {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval",
          "card", "distribute"},
-    "distribute": {"devices"},
+    "distribute": {"devices", "sync_batch_norm"},
     "card": {"intended_use", "limitations"},
     "data": {"name", "bias", "scale", "augment"},
     "fit": {"epochs", "batch_size", "jit_compile", "precision", "workers"},
@@ -283,6 +283,7 @@ class Recipe:
                     PRECISIONS)
         self._check(validate.integer, "[fit] workers", fit.get("workers", 1), low=1)
         devices = self._check(validate.integer, "[distribute] devices", self.devices, low=1)
+        self._check(validate.boolean, "[distribute] sync_batch_norm", self.sync_batch_norm)
         if fit.get("batch_size", 32) % devices:
             self._fail(f"[fit] batch_size {fit.get('batch_size', 32)} does not split over "
                        f"[distribute] devices = {devices}; give a multiple of {devices}.")
@@ -344,6 +345,12 @@ class Recipe:
     def devices(self):
         """``[distribute] devices``: the replicas ``kzoo train`` trains on (default 1)."""
         return self.spec.get("distribute", {}).get("devices", 1)
+
+    @property
+    def sync_batch_norm(self):
+        """``[distribute] sync_batch_norm``: batch norm over the global batch
+        (``kzoo.distribute.synchronized_batch_norm``; default false)."""
+        return self.spec.get("distribute", {}).get("sync_batch_norm", False)
 
     @contextlib.contextmanager
     def precision(self):

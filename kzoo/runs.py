@@ -9,6 +9,7 @@ part the game serves (``Game.serves``): for a classifier, its metrics and
 ``samples.png`` (and ``samples_z_adv.png``, samples at the worst input noise).
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -123,9 +124,12 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
         if resuming and verbose and chief:
             print(f"Resuming {out} after epoch {start} of {epochs}.")
         game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked
-        game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
-                 initial_epoch=start, verbose=verbose if chief else 0,
-                 shuffle=False, callbacks=callbacks)  # the batches' own order
+        synced = distribute.synchronized_batch_norm(game) if recipe.sync_batch_norm else \
+            contextlib.nullcontext()
+        with synced:
+            game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
+                     initial_epoch=start, verbose=verbose if chief else 0,
+                     shuffle=False, callbacks=callbacks)  # the batches' own order
         model_path = out / zoo.MODEL_FILE
         if not chief:
             return None

@@ -165,4 +165,4 @@ def prepare_devices(devices):
     """Before JAX starts: ``devices`` CPU devices for it (a GPU's devices are JAX's own)."""
     if configured_backend()[0] == "jax" and devices > 1:
         flag = f"--xla_force_host_platform_device_count={devices}"
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+        os.environ["XLA_FLAGS"] = f"{flag} {os.environ.get('XLA_FLAGS', '')}".strip()

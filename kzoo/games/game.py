@@ -300,6 +300,8 @@ class Game(keras.Model):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y)
+        if distribute.current() is not None:
+            x, y = distribute.evaluation_inputs(x, y, kwargs.get("batch_size") or 32)
         return super().evaluate(x, y, *args, **kwargs)
 
 
