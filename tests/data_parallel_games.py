@@ -96,8 +96,8 @@ def build(name, ds, counts):
     return game, "unit"
 
 
-GAMES = ("Classifier", "ClassifierSyncBN", "PGDAdversarialTraining", "AEGL", "MetaIADA", "GAN", "RobustGAN",
-         "BadDataGAN", "ACGAN", "RobGAN", "RobGANFineTune", "GeneratorAugmented")
+GAMES = ("Classifier", "ClassifierSyncBN", "PGDAdversarialTraining", "AEGL", "MetaIADA", "GAN",
+         "RobustGAN", "BadDataGAN", "ACGAN", "RobGAN", "RobGANFineTune", "GeneratorAugmented")
 
 
 def inputs(kind, x, y):
