@@ -158,7 +158,8 @@ def _launch_ranks(devices, argv):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={devices}", "-m", "kzoo.cli", *argv]
     threads = max(1, (os.cpu_count() or 1) // devices)
-    return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": str(threads)}).returncode
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "KERAS_BACKEND": "torch"}
+    return subprocess.run(command, env=env).returncode
 
 
 def _eval(args):

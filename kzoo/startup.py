@@ -138,6 +138,12 @@ def prepare():
         sys.meta_path.insert(0, _Startup())
 
 
+def backend_name():
+    """The backend of this process: Keras' own once it is imported, else the configured."""
+    keras = sys.modules.get("keras")
+    return keras.config.backend() if keras is not None else configured_backend()[0]
+
+
 def recipe_devices(path):
     """A recipe file's ``[distribute] devices`` (1 when absent), read before Keras starts;
     a file that does not parse gives 1 (``kzoo.recipes`` reports what is wrong)."""
@@ -153,7 +159,7 @@ def launches_ranks(devices):
     """Whether ``kzoo train --devices`` starts torch processes (one per device) rather than
     training here: torch, several devices, and not already a rank of a launcher. Refuses
     more CPU processes than cores when there is no GPU."""
-    if configured_backend()[0] != "torch" or devices == 1 or "WORLD_SIZE" in os.environ:
+    if backend_name() != "torch" or devices == 1 or "WORLD_SIZE" in os.environ:
         return False
     if not has_nvidia_device() and devices > (os.cpu_count() or 1):
         raise ValueError(f"devices is {devices}; this machine has no GPU for it and "
@@ -163,6 +169,6 @@ def launches_ranks(devices):
 
 def prepare_devices(devices):
     """Before JAX starts: ``devices`` CPU devices for it (a GPU's devices are JAX's own)."""
-    if configured_backend()[0] == "jax" and devices > 1:
+    if backend_name() == "jax" and devices > 1:
         flag = f"--xla_force_host_platform_device_count={devices}"
         os.environ["XLA_FLAGS"] = f"{flag} {os.environ.get('XLA_FLAGS', '')}".strip()
