@@ -39,12 +39,12 @@ lint: $(STAMP)
 # their own processes for every backend) run in the first pass only. Two pytest workers,
 # one thread each: two workers of two threads on two cores made torch ops up to 9x slower;
 # tests steal each other's queued tests (their durations range from 0.01 s to a minute).
-# XLA's backend optimisations off: the tests' nets are tiny and compiled once, so XLA spends
-# more time optimising than running them (tests/test_gan.py and test_robgan.py on JAX: 155 s
-# with them on, 92 s off). No stray word before them: XLA ignores the flags after one.
+# XLA's expensive LLVM passes off: the tests' nets are tiny and compiled once (JAX, two
+# workers: tests/test_gan.py and test_robgan.py 155 s with them, 109 s without; one preset's
+# `kzoo eval` 20 s and 22 s). --xla_backend_optimization_level=0 took the first to 92 s but
+# the second to 60 s. No stray word in XLA_FLAGS: XLA ignores the flags after one.
 ONE_THREAD := OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 \
-	XLA_FLAGS="--xla_cpu_multi_thread_eigen=false \
-	--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+	XLA_FLAGS="--xla_cpu_multi_thread_eigen=false --xla_llvm_disable_expensive_passes=true"
 test: lint
 	@first=1; for b in $(BACKENDS); do \
 		echo "== pytest, KERAS_BACKEND=$$b =="; \

@@ -155,6 +155,9 @@ def _train(args):
 
 def _launch_ranks(devices, argv):
     """``kzoo train`` (``argv``) again in ``devices`` processes under torchrun, here."""
+    from kzoo.backend.torch import check_gpus
+
+    check_gpus(devices)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={devices}", "-m", "kzoo.cli", *argv]
     threads = max(1, (os.cpu_count() or 1) // devices)

@@ -5,23 +5,23 @@ as on one device, and trains on ``devices`` replicas, each taking an equal block
 global batch:
 
 - tensorflow: ``tf.distribute.MirroredStrategy`` over GPUs, or over logical CPU devices
-  without a GPU; ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names a cluster;
+  without a GPU (one machine);
 - torch: torch.distributed, one process per device (``kzoo train --devices N`` starts
   them, or ``torchrun``); each process feeds ``fit`` its block of each batch, rank 0's
   weights are broadcast when ``fit`` starts, and ``kzoo.backend.apply`` averages the
   gradients in one all-reduce (wrapping a model in ``DistributedDataParallel`` does
   nothing under ``fit``, which calls ``train_step``);
 - jax: ``keras.distribution.DataParallel``: one program over the global batch, sharded
-  over the devices by XLA.
+  over the devices by XLA (one process).
 
 Every game then trains as on one device with the global batch: gradients are averaged
 over the replicas, random rows (noise, labels, attack starts) are drawn for the global
 batch and split (``kzoo.backend.replica_rows``), weighted losses are normalised by the
 global batch's weights, and state a step writes from its batch (Meta-IADA's class
 covariances and per-sample history) is written from the global batch on every replica.
-What differs: batch-norm statistics are per replica on TensorFlow (unless
-``synchronized_batch_norm``) and torch, the global batch's on JAX; mixup mixes within a
-replica's block.
+Logs are the global batch's (``Game.record``). What differs: batch-norm statistics are
+per replica on TensorFlow (unless ``synchronized_batch_norm``) and torch, the global
+batch's on JAX; mixup mixes within a replica's block.
 
 Example:
     >>> with kzoo.distribute.data_parallel(2):
@@ -53,6 +53,9 @@ def data_parallel(devices):
                          f"but the backend is {backend.name}: torchrun starts torch ranks; "
                          f"{backend.name} trains on several devices from one process "
                          f"(kzoo train --devices N, without torchrun).")
+    if ranks > 1 and n != ranks:  # else every rank would train alone and write
+        raise ValueError(f"devices is {n}, but this process is one of {ranks} started by "
+                         f"torchrun (WORLD_SIZE): give devices = {ranks}.")
     if n == 1:
         yield {"engine": None, "devices": 1, "processes": 1, "rank": 0}
         return
@@ -86,13 +89,14 @@ def synchronized_batch_norm(model):
     layers = [layer for layer in _sublayers(model)
               if isinstance(layer, keras.layers.BatchNormalization)]
     synced = engine is not None and backend.name == "tensorflow"
+    before = [layer.synchronized for layer in layers]
     for layer in layers:
-        layer.synchronized = synced
+        layer.synchronized = synced or layer.synchronized
     try:
         yield
     finally:
-        for layer in layers:
-            layer.synchronized = False
+        for layer, was in zip(layers, before):
+            layer.synchronized = was
 
 
 def _sublayers(layer):
@@ -126,7 +130,7 @@ def fit_inputs(x, y, kwargs):
     kwargs = dict(kwargs)
     batch_size = kwargs.pop("batch_size", None) or 32
     if _arrays(x):
-        x = EpochBatches(x, y, batch_size, seed=_shared_seed(),
+        x = EpochBatches(x, y, batch_size, seed=shared_int(np.random.randint(2**31 - 1)),
                          shuffle=bool(kwargs.pop("shuffle", True)))
         y, kwargs["shuffle"] = None, False  # Keras would shuffle the batches' order
     if isinstance(x, EpochBatches):  # torch: each process its block; else the engine splits
@@ -166,10 +170,11 @@ def _arrays(x):
                                          all(isinstance(a, np.ndarray) for a in x))
 
 
-def _shared_seed():
-    seed = keras.Variable(int(np.random.randint(2**31 - 1)), dtype="int32", trainable=False)
-    backend.broadcast([seed])
-    return int(keras.ops.convert_to_numpy(seed))
+def shared_int(value):
+    """Rank 0's ``value`` (an int) on every rank (``value`` itself in one process)."""
+    shared = keras.Variable(int(value), dtype="int32", trainable=False)
+    backend.broadcast([shared])
+    return int(keras.ops.convert_to_numpy(shared))
 
 
 class _Broadcast(keras.callbacks.Callback):

@@ -89,7 +89,7 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
     from kzoo import backend, distribute
     from kzoo.callbacks import StepTimer
     from kzoo.metrics import plot_history
-    from kzoo.resume import Checkpoint, read_progress
+    from kzoo.resume import Checkpoint
 
     if not isinstance(recipe, Recipe):
         recipe = Recipe.from_file(recipe)
@@ -100,11 +100,13 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
                 "epochs": epochs, "backend": backend.name}
     devices = recipe.devices if devices is None else validate.integer("devices", devices,
                                                                        low=1)
+    if recipe.fit.get("batch_size", 32) % devices:  # before anything is written
+        raise ValueError(f"[fit] batch_size {recipe.fit.get('batch_size', 32)} does not "
+                         f"split over {devices} devices; give a multiple of {devices}.")
     # entered first: TensorFlow's CPU devices are set before its runtime starts
     with distribute.data_parallel(devices) as engine, recipe.precision():
         chief = distribute.is_chief()
-        resuming = check_out_dir(out, identity, overwrite) if chief else \
-            read_progress(out / CHECKPOINT_DIR) is not None
+        resuming = check_out_dir(out, identity, overwrite) if chief else None
         keras.utils.set_random_seed(recipe.seed)
         ds = recipe.dataset()
         game = recipe.build(ds, epochs)  # the nets are built, trained and saved under
@@ -118,9 +120,8 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
             checkpoint = Checkpoint(out / CHECKPOINT_DIR, batches, identity,
                                     records={"step_timer": timer, **monitors})
             callbacks.append(checkpoint)
-            batches.epoch = start = checkpoint.epoch
-        else:
-            batches.epoch = start = (read_progress(out / CHECKPOINT_DIR) or {}).get("epoch", 0)
+        # every rank starts at rank 0's epoch (its checkpoint's; fit broadcasts its weights)
+        batches.epoch = start = distribute.shared_int(checkpoint.epoch if chief else 0)
         if resuming and verbose and chief:
             print(f"Resuming {out} after epoch {start} of {epochs}.")
         game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked

@@ -1,6 +1,7 @@
 """Every game, tiny and without batch norm (but one Classifier with synchronized batch
 norm, not on torch, which has none), trained for three steps of global batch 8 on
-one device or data parallel; the weights and state of each saved to ``OUT/<game>.npz``.
+one device or data parallel; the weights, state and training logs of each saved to
+``OUT/<game>.npz``.
 
     [KZOO_EAGER=1] python tests/data_parallel_games.py OUT DEVICES [GAME ...]
 
@@ -119,12 +120,14 @@ def main(out, devices, names):
             # an odd validation set: JAX's sharding needs even blocks (kzoo cuts them)
             validation = (gx[:5],) if gy is None else (gx[:5], gy[:5])
             with synced:
-                game.fit(gx, gy, batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
-                         validation_data=validation)
+                history = game.fit(gx, gy, batch_size=BATCH, epochs=1, shuffle=False,
+                                   verbose=0, validation_data=validation).history
             if distribute.is_chief():
                 arrays = [keras.ops.convert_to_numpy(v) for v in
                           [*game.variables, *game.optimizer.variables]]
-                np.savez(os.path.join(out, f"{name}.npz"), *arrays)
+                logs = {f"log_{k}": np.asarray(v) for k, v in history.items()  # training's
+                        if not k.startswith("val_")}
+                np.savez(os.path.join(out, f"{name}.npz"), *arrays, **logs)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Data parallelism: every game trained on two replicas (TensorFlow: MirroredStrategy over
 two logical CPU devices; torch: two gloo processes under torchrun; JAX: DataParallel over
-two CPU devices) ends three steps with one device's weights and state, batch for batch;
+two CPU devices) ends three steps with one device's weights, state and logs;
 batch splitting; refusals before training."""
 
 import json
@@ -52,6 +52,7 @@ def test_two_replicas_train_as_one_device(runs, game):
                     "normalises its own block (README, Training on several devices)")
     one, two = (np.load(d / f"{game}.npz") for d in runs)
     assert one.files == two.files
+    assert any(key.startswith("log_") for key in one.files)  # the logs are compared too
     moved = False
     for key in one.files:
         a, b = one[key], two[key]
@@ -111,11 +112,24 @@ def test_refusals():
     assert distribute.current() is None and distribute.is_chief()
 
 
-def test_refusals_of_a_launcher_for_another_backend(monkeypatch):
-    if BACKEND == "torch":
-        pytest.skip("torchrun's WORLD_SIZE is the torch engine's own: nothing to refuse")
+def test_refusals_of_launchers_and_clusters(monkeypatch):
+    """torchrun's ranks are torch's, as many as the devices; several machines are torch's."""
     monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ValueError, match=f"but the backend is {BACKEND}"):
+    expected = ("devices is 1, but this process is one of 2" if BACKEND == "torch"
+                else f"but the backend is {BACKEND}")
+    with pytest.raises(ValueError, match=expected):
+        with distribute.data_parallel(1):
+            pass
+    monkeypatch.delenv("WORLD_SIZE")
+    if BACKEND == "tensorflow":
+        monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
+        match = "TF_CONFIG is set: kzoo trains on several machines with torch"
+    elif BACKEND == "jax":
+        monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "a:1,b:1")
+        match = "several JAX processes: kzoo trains on several machines with torch"
+    else:
+        match = "devices is 2: torch trains on several devices as one process per device"
+    with pytest.raises(ValueError, match=match):
         with distribute.data_parallel(2):
             pass
 

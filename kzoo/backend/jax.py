@@ -143,10 +143,11 @@ def stateful_test_step(step):
 @contextlib.contextmanager
 def data_parallel(n):
     """``keras.distribution.DataParallel`` over ``n`` of JAX's devices (GPUs, or CPU
-    devices made by ``--xla_force_host_platform_device_count``); several hosts first
-    join through ``keras.distribution.initialize`` (``KERAS_DISTRIBUTION_*`` variables)."""
-    if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") and jax.process_count() == 1:
-        keras.distribution.initialize()
+    devices made by ``--xla_force_host_platform_device_count``), in this process."""
+    if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") or jax.process_count() > 1:
+        raise ValueError("several JAX processes: kzoo trains on several machines with torch "
+                         "(torchrun) only; JAX's multi-host data parallelism is not supported "
+                         "yet (each host would feed its own block of every batch).")
     devices = jax.devices()
     if devices[0].platform == "cpu":
         check_cpu_devices(n)
@@ -158,7 +159,7 @@ def data_parallel(n):
     before = keras.distribution.distribution()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:n]))
     try:
-        yield {"engine": "keras.distribution.DataParallel", "devices": n,
-               "processes": jax.process_count(), "rank": jax.process_index()}
+        yield {"engine": "keras.distribution.DataParallel", "devices": n, "processes": 1,
+               "rank": 0}
     finally:
         keras.distribution.set_distribution(before)

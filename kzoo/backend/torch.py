@@ -55,8 +55,11 @@ def apply(optimizer, grads, variables):
         optimizer.apply(grads, variables)
 
 
+_ranks = []  # the ranks of the enclosing data_parallel: collectives only inside it
+
+
 def replicas():
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return _ranks[-1] if _ranks else 1
 
 
 def replica_id():
@@ -120,16 +123,26 @@ def data_parallel(n):
                 f"--nproc_per_node {n} SCRIPT`.")
         cuda = torch.cuda.is_available()
         if cuda:
+            check_gpus(int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        else:  # the machine's cores shared between the ranks on it
-            local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-            torch.set_num_threads(max(1, torch.get_num_threads() // local))
+        # (CPU threads: the launcher's OMP_NUM_THREADS, cores / ranks)
         dist.init_process_group("nccl" if cuda else "gloo")
     if dist.get_world_size() != n:
         raise ValueError(f"devices is {n}, but {dist.get_world_size()} processes were "
                          f"started (WORLD_SIZE).")
-    yield {"engine": "torch.distributed (DDP)", "devices": n, "processes": n,
-           "rank": dist.get_rank()}
+    _ranks.append(n)
+    try:
+        yield {"engine": "torch.distributed (DDP)", "devices": n, "processes": n,
+               "rank": dist.get_rank()}
+    finally:
+        _ranks.pop()
+
+
+def check_gpus(ranks):
+    """Refuses more ranks on this machine than its GPUs, when it has any."""
+    if torch.cuda.is_available() and torch.cuda.device_count() < ranks:
+        raise ValueError(f"devices is {ranks}; torch sees {torch.cuda.device_count()} "
+                         f"GPU(s) on this machine.")
 
 
 def broadcast(variables):

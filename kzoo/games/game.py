@@ -158,14 +158,20 @@ class Game(keras.Model):
     def record(self, values):
         """Folds ``values`` (``{log name: scalar or per-example tensor}``) into the running
         means and returns those logs only (a step that does not compute a value does not
-        report it). Over several replicas, each value is first the mean over the
-        replicas of its mean on each (the global batch's, for equal shards), in one
-        all-reduce."""
+        report it). Over several replicas, every replica folds the global batch's value, as
+        one device would: a per-example tensor's global mean, weighted by the global
+        count, and a scalar's mean over the replicas (one all-reduce of sums and counts)."""
         if backend.replicas() > 1 and values:
-            means = [ops.mean(ops.cast(v, "float32")) for v in values.values()]
-            values = dict(zip(values, ops.unstack(backend.replica_mean(ops.stack(means)))))
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
+            stats = ops.stack([ops.stack([ops.sum(ops.cast(v, "float32")),
+                                          ops.cast(ops.size(v), "float32")])
+                               for v in values.values()])
+            totals = ops.unstack(backend.replica_sum(stats))
+            for (name, value), total in zip(values.items(), totals):
+                weight = None if len(ops.shape(value)) == 0 else total[1]
+                self.trackers[name].update_state(total[0] / total[1], sample_weight=weight)
+        else:
+            for name, value in values.items():
+                self.trackers[name].update_state(value)
         return {name: self.trackers[name].result() for name in values}
 
     @property
@@ -292,10 +298,10 @@ class Game(keras.Model):
         self.check_data(x, y)
         if isinstance(x, np.ndarray):
             x = self.training_inputs(x)
-        x, y, kwargs = distribute.fit_inputs(x, y, kwargs)
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and len(validation) >= 2:
             self.check_data(validation[0], validation[1])
+        x, y, kwargs = distribute.fit_inputs(x, y, kwargs)
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
