@@ -4,6 +4,7 @@ paper-scale recipes for two steps on mock data.
 The loaders hand back NumPy arrays, so these tests run under every Keras backend.
 """
 
+import copy
 import socket
 import time
 
@@ -15,6 +16,7 @@ from conftest import ROOT
 from harness import optimizers_of
 
 from kzoo import data, paper_scale
+from kzoo.data import tfds as data_tfds
 from kzoo.recipes import Recipe
 
 PAPER_SCALE = paper_scale.recipe_paths(ROOT / "recipes")
@@ -46,6 +48,26 @@ def offline(monkeypatch):
 def reachable(monkeypatch):
     """Every download host answers, without a connection being made."""
     monkeypatch.setattr(socket, "create_connection", lambda *args, **kwargs: _Connection())
+
+
+_MOCK_LOADS = {}
+
+
+@pytest.fixture
+def mock_loads(monkeypatch):
+    """``kzoo.data.load`` of a tensorflow-datasets name gives its mock data (enough examples
+    for every paper-scale recipe), made once per name and seed in a test process (5-9 s
+    each here) and copied for each test."""
+    load = data_tfds.load_tfds
+
+    def mock(name, seed=0, **kwargs):
+        key = (name, seed, tuple(sorted(kwargs.items())))
+        if key not in _MOCK_LOADS:
+            with tfds.testing.mock_data(num_examples=paper_scale.MOCK_EXAMPLES):
+                _MOCK_LOADS[key] = load(name, seed=seed, **kwargs)
+        return copy.deepcopy(_MOCK_LOADS[key])
+
+    monkeypatch.setattr(data_tfds, "load_tfds", mock)
 
 
 @pytest.fixture
@@ -145,7 +167,7 @@ def test_paper_scale_recipes_are_found():
 
 
 @pytest.mark.parametrize("path", PAPER_SCALE, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_paper_scale_recipe_runs_two_steps_on_mock_data(reachable, path):
+def test_paper_scale_recipe_runs_two_steps_on_mock_data(reachable, mock_loads, path):
     """The recipe as a user with the download runs it (its data, bias, augmentation,
     precision, nets, game and optimizers; a start from another recipe's run is that
     recipe's fresh net), for two steps of batch 2 (one critic step each) on
@@ -159,8 +181,7 @@ def test_paper_scale_recipe_runs_two_steps_on_mock_data(reachable, path):
     if "n_critic" in recipe.spec["game"]:  # five critic steps are the same code five times
         recipe.spec["game"]["n_critic"] = 1
     with recipe.precision():
-        with tfds.testing.mock_data(num_examples=paper_scale.MOCK_EXAMPLES):
-            ds = recipe.dataset()
+        ds = recipe.dataset()
         game = recipe.build(ds)
         game.compile(game.optimizer, run_eagerly=True)
         rows = ds.replace({"step": "two batches"}, x_train=ds.x_train[:2 * BATCH],
