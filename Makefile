@@ -17,7 +17,6 @@ PRESET_RECIPES := recipes/classifier/digits-ce.toml recipes/classifier/digits-lt
 # steps are 2x faster than torch's here).
 GAN_RECIPES := recipes/gan/digits-dcgan.toml recipes/gan/digits-robust-dcgan.toml \
 	recipes/gan/digits-wgan-gp.toml recipes/gan/digits-robust-wgan-gp.toml \
-	recipes/gan/grid25-wgan-gp.toml recipes/gan/grid25-robust-wgan-gp.toml \
 	recipes/bad_data_gan/digits-lt10.toml recipes/bad_data_gan/digits-reduced20.toml \
 	recipes/bad_data_gan/digits-noisy-test.toml recipes/bad_data_gan/digits-lt10-gan-without-c.toml \
 	recipes/generator_augmented/digits-lt10.toml recipes/acgan/digits.toml \

@@ -199,3 +199,18 @@ def test_a_conditional_generators_grid_has_a_class_per_column(tmp_path, monkeypa
     assert seen == {"columns": 10, "title": "g: 30 samples, a class per column", "n": 30}
     labels = kzoo.metrics.latent_batch(gan, 30)[1]
     assert list(labels[:10]) == list(range(10)) and list(labels[10:20]) == list(range(10))
+
+
+def test_two_d_samples_are_a_scatter_over_the_test_points(tmp_path, monkeypatch):
+    ds = data.load("grid25")
+    gan = GAN(*nets.gan_pair("mlp", (2,), 2, hidden=(4,)))
+    plot, seen = kzoo.metrics.plot_samples, {}
+
+    def spy(x, path, title, real=None, columns=None):
+        seen.update(shape=np.shape(x), real=real is ds.x_test, columns=columns, title=title)
+        return plot(x, path, title=title, real=real, columns=columns)
+
+    monkeypatch.setattr(kzoo.metrics, "plot_samples", spy)
+    path = runs.write_samples(gan, ds, tmp_path / "s.png", 50, name="g")
+    assert seen == {"shape": (50, 2), "real": True, "columns": None, "title": "g: 50 samples"}
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"

@@ -18,7 +18,7 @@ PRESETS = ["digits-cnn-ce", "digits-cnn-madry", "digits-colour-cnn-meta-iada",
            "digits-noisy-test-cnn-bad-data-gan", "digits-acgan", "digits-robgan",
            "digits-robgan-finetune"]
 GENERATORS = ["digits-dcgan", "digits-robust-dcgan", "digits-robust-wgan-gp", "digits-wgan-gp",
-              "grid25-robust-wgan-gp", "grid25-wgan-gp", "digits-lt10-cnn-bad-data-gan",
+              "digits-lt10-cnn-bad-data-gan",
               "digits-lt10-gan-without-c", "digits-reduced20-cnn-bad-data-gan",
               "digits-noisy-test-cnn-bad-data-gan", "digits-acgan", "digits-robgan"]
 

@@ -105,7 +105,7 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         what a perfect generator would score).
 
     Example:
-        >>> gan = kzoo.load("grid25-wgan-gp")
+        >>> gan = kzoo.load("runs/grid25")  # kzoo train recipes/gan/grid25-wgan-gp.toml
         >>> generator_report(gan, kzoo.data.load("grid25"), worst_eps=[0.5])
     """
     mixture = check_dataset(ds).extras.get("mixture")
