@@ -147,7 +147,7 @@ def _train(args):
     out = Path(args.out or Path("runs") / recipe.name)
     card = runs.train(recipe, out, overwrite=args.overwrite, epochs=args.epochs,
                       verbose=0 if args.quiet else "auto", devices=devices)
-    if card is None:  # a torch rank other than 0
+    if card is None:  # a process other than rank 0 (torch ranks, JAX processes)
         return 0
     print(f"{card['name']} [{card['backend']}]: {runs.headline(card)}; "
           f"{card['wall_time_s']:.1f} s, {card['ms_per_step']:.2f} ms/step -> {out}")

@@ -12,7 +12,10 @@ global batch:
   gradients in one all-reduce (wrapping a model in ``DistributedDataParallel`` does
   nothing under ``fit``, which calls ``train_step``);
 - jax: ``keras.distribution.DataParallel``: one program over the global batch, sharded
-  over the devices by XLA (one process).
+  over the devices by XLA; one process, or one per host under ``jax.distributed``
+  (``KERAS_DISTRIBUTION_JOB_ADDRESSES``, ``_NUM_PROCESSES`` and ``_PROCESS_ID`` set on
+  each; the processes join when the context is entered), each feeding its block of
+  every batch.
 
 Every game then trains as on one device with the global batch: gradients are averaged
 over the replicas, random rows (noise, labels, attack starts) are drawn for the global
@@ -119,9 +122,10 @@ def is_chief():
 def fit_inputs(x, y, kwargs):
     """``(x, y, kwargs)`` for ``fit`` under the current engine: NumPy arrays become
     ``kzoo.resume.EpochBatches`` (shuffled from one seed on every process when
-    ``shuffle``), split per process under torch; the global batch size must divide over
-    the replicas. Validation arrays: as ``evaluation_inputs``. Other inputs pass as they
-    are (split them yourself per rank on torch)."""
+    ``shuffle``), split per process under torch and several JAX processes; the global
+    batch size must divide over the replicas. Validation arrays: as
+    ``evaluation_inputs``. Other inputs pass as they are (split them yourself per
+    process there)."""
     from kzoo.resume import EpochBatches
 
     engine = current()
@@ -133,8 +137,8 @@ def fit_inputs(x, y, kwargs):
         x = EpochBatches(x, y, batch_size, seed=shared_int(np.random.randint(2**31 - 1)),
                          shuffle=bool(kwargs.pop("shuffle", True)))
         y, kwargs["shuffle"] = None, False  # Keras would shuffle the batches' order
-    if isinstance(x, EpochBatches):  # torch: each process its block; else the engine splits
-        x.shard(engine["devices"], engine["rank"] if backend.name == "torch" else None)
+    if isinstance(x, EpochBatches):  # each process its block; in one, the engine splits
+        x.shard(engine["devices"], _own_block(engine), engine["processes"])
     else:
         kwargs["batch_size"] = batch_size
     validation = kwargs.get("validation_data")
@@ -149,11 +153,11 @@ def fit_inputs(x, y, kwargs):
 
 
 def evaluation_inputs(x, y=None, batch_size=32):
-    """``(x, y)`` to evaluate under the current engine: where one process splits each batch
+    """``(x, y)`` to evaluate under the current engine: where the engine splits each batch
     (TensorFlow, JAX) arrays become ``(EpochBatches, None)``, in order, each batch cut to a
     multiple of the replicas (fewer than that many rows left out: JAX's sharding needs
-    equal blocks, and TensorFlow's collectives equal shapes); under torch as given (each
-    rank evaluates every row)."""
+    equal blocks, and TensorFlow's collectives equal shapes), each JAX process given its
+    block; under torch as given (each rank evaluates every row)."""
     from kzoo.resume import EpochBatches
 
     engine = current()
@@ -161,8 +165,14 @@ def evaluation_inputs(x, y=None, batch_size=32):
         return x, y
     batches = EpochBatches(x, y, max(batch_size - batch_size % engine["devices"],
                                      engine["devices"]), seed=0, shuffle=False)
-    batches.shard(engine["devices"])
+    batches.shard(engine["devices"], _own_block(engine), engine["processes"])
     return batches, None
+
+
+def _own_block(engine):
+    """This process's rank where each process feeds its own block (torch's ranks, several
+    JAX processes), else None (one process feeds the whole batch)."""
+    return engine["rank"] if backend.name == "torch" or engine["processes"] > 1 else None
 
 
 def _arrays(x):

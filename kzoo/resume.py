@@ -75,19 +75,23 @@ class EpochBatches(keras.utils.PyDataset):
         self.seed = validate.integer("seed", seed, low=0)
         self.epoch = validate.integer("epoch", epoch, low=0)
         self.shuffle = validate.boolean("shuffle", shuffle)
-        self.replicas, self.rank = 1, None
+        self.replicas, self.rank, self.processes = 1, None, 1
         self._order = (None, None)
         self._in_epoch = False
 
-    def shard(self, replicas, rank=None):
-        """Splits every batch over ``replicas`` (which must divide ``batch_size``);
-        with ``rank``, this process's block is all a batch gives (one process per
-        replica, as torch.distributed); without, the whole batch (an engine that splits
-        it, as TensorFlow's strategies and JAX's distribution)."""
+    def shard(self, replicas, rank=None, processes=None):
+        """Splits every batch over ``replicas`` (which must divide ``batch_size``; the
+        last batch is cut to a multiple of them); with ``rank``, this process's block of
+        ``processes`` equal blocks (default: one per replica, as torch.distributed) is all
+        a batch gives; without, the whole batch (an engine that splits it in one process,
+        as TensorFlow's strategies and JAX's distribution on one host)."""
         if self.batch_size % replicas:
             raise ValueError(f"batch_size {self.batch_size} does not split over {replicas} "
                              f"devices; give a multiple of {replicas}.")
-        self.replicas, self.rank = replicas, rank
+        processes = replicas if processes is None else processes
+        if replicas % processes:
+            raise ValueError(f"{replicas} devices do not split over {processes} processes.")
+        self.replicas, self.rank, self.processes = replicas, rank, processes
 
     @property
     def _rows(self):
@@ -125,8 +129,8 @@ class EpochBatches(keras.utils.PyDataset):
             seed = np.random.default_rng([self.seed, self.epoch, index]).integers(2**31)
             x = augment_images(x, self.augment, seed)
         if self.rank is not None:  # augmented as the whole batch: as on one device
-            block = slice(self.rank * len(rows) // self.replicas,
-                          (self.rank + 1) * len(rows) // self.replicas)
+            block = slice(self.rank * len(rows) // self.processes,
+                          (self.rank + 1) * len(rows) // self.processes)
             x, rows = keras.tree.map_structure(lambda a: a[block], x), rows[block]
         return x if self.y is None else (x, self.y[rows])
 

@@ -131,10 +131,12 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
             game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
                      initial_epoch=start, verbose=verbose if chief else 0,
                      shuffle=False, callbacks=callbacks)  # the batches' own order
-        model_path = out / zoo.MODEL_FILE
-        if not chief:
-            return None
-        game.save(model_path)
+    if not chief:
+        return None
+    # out of the engine: saving makes an optimizer's variables, which under several JAX
+    # processes would wait for the others
+    model_path = out / zoo.MODEL_FILE
+    game.save(model_path)
     plot_history(checkpoint.history, out / "curves.png", title=recipe.name)
     for filename, monitor in monitors.items():
         monitor.save(out / filename)

@@ -168,7 +168,12 @@ def launches_ranks(devices):
 
 
 def prepare_devices(devices):
-    """Before JAX starts: ``devices`` CPU devices for it (a GPU's devices are JAX's own)."""
+    """Before JAX starts: its CPU devices, ``devices`` shared by the processes of
+    ``KERAS_DISTRIBUTION_NUM_PROCESSES`` (a GPU's devices are JAX's own)."""
+    processes = os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")
     if backend_name() == "jax" and devices > 1:
-        flag = f"--xla_force_host_platform_device_count={devices}"
+        if not processes.isdigit() or int(processes) < 1 or devices % int(processes):
+            raise ValueError(f"devices is {devices}; it must split evenly over "
+                             f"KERAS_DISTRIBUTION_NUM_PROCESSES={processes} JAX processes.")
+        flag = f"--xla_force_host_platform_device_count={devices // int(processes)}"
         os.environ["XLA_FLAGS"] = f"{flag} {os.environ.get('XLA_FLAGS', '')}".strip()

@@ -5,16 +5,18 @@ one device or data parallel; the weights, state and training logs of each saved 
 
     [KZOO_EAGER=1] python tests/data_parallel_games.py OUT DEVICES [GAME ...]
 
-(under torch with DEVICES > 1, started by ``torchrun --nproc_per_node DEVICES``; rank 0
-writes). ``tests/test_data_parallel.py`` compares the two runs.
+(under torch with DEVICES > 1, started by ``torchrun --nproc_per_node DEVICES``; under
+JAX, one process, or one per ``KERAS_DISTRIBUTION_PROCESS_ID`` with the DEVICES split
+between them; rank 0 writes). ``tests/test_data_parallel.py`` compares the runs.
 """
 
 import contextlib
 import os
 import sys
 
-if __name__ == "__main__" and os.environ.get("KERAS_BACKEND") == "jax":
-    os.environ["XLA_FLAGS"] = (f"--xla_force_host_platform_device_count={sys.argv[2]} "
+if __name__ == "__main__" and os.environ.get("KERAS_BACKEND") == "jax":  # this process's
+    local = int(sys.argv[2]) // int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", 1))
+    os.environ["XLA_FLAGS"] = (f"--xla_force_host_platform_device_count={local} "
                                + os.environ.get("XLA_FLAGS", ""))
 
 import keras  # noqa: E402

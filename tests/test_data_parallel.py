@@ -1,10 +1,11 @@
 """Data parallelism: every game trained on two replicas (TensorFlow: MirroredStrategy over
 two logical CPU devices; torch: two gloo processes under torchrun; JAX: DataParallel over
-two CPU devices) ends three steps with one device's weights, state and logs;
-batch splitting; refusals before training."""
+two CPU devices, and over two JAX processes of one CPU device each) ends three steps with
+one device's weights, state and logs; batch splitting; refusals before training."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -50,7 +51,44 @@ def test_two_replicas_train_as_one_device(runs, game):
     if game.endswith("SyncBN") and BACKEND == "torch":
         pytest.skip("Keras' torch backend has no synchronized batch norm: each rank "
                     "normalises its own block (README, Training on several devices)")
-    one, two = (np.load(d / f"{game}.npz") for d in runs)
+    _assert_same_training(*runs, game)
+
+
+# The processes' own part (joining, each feeding its block, broadcasts) is the same for
+# every game: a classifier, an attack, Meta-IADA's per-sample state and a GAN's noise.
+PROCESS_GAMES = ("Classifier", "PGDAdversarialTraining", "MetaIADA", "GAN")
+
+
+@pytest.fixture(scope="module")
+def jax_processes(tmp_path_factory):
+    out = tmp_path_factory.mktemp("processes")
+    with socket.socket() as s:  # a free port for the coordinator
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "KZOO_EAGER": "0",
+           "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{port}",
+           "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
+    processes = [subprocess.Popen([sys.executable, str(SCRIPT), str(out), "2", *PROCESS_GAMES],
+                                  env={**env, "KERAS_DISTRIBUTION_PROCESS_ID": str(i)},
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True) for i in range(2)]
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+    return out
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason=(
+    "several processes of one engine: JAX's here, torch's in the test above (torchrun); "
+    "TensorFlow's MultiWorkerMirroredStrategy is not supported (README, Training on "
+    "several devices)"))
+@pytest.mark.parametrize("game", PROCESS_GAMES)
+def test_two_jax_processes_train_as_one_device(runs, jax_processes, game):
+    _assert_same_training(runs[0], jax_processes, game)
+
+
+def _assert_same_training(one, other, game):
+    one, two = (np.load(d / f"{game}.npz") for d in (one, other))
     assert one.files == two.files
     assert any(key.startswith("log_") for key in one.files)  # the logs are compared too
     moved = False
@@ -78,6 +116,18 @@ def test_epoch_batches_split_each_batch_into_equal_blocks():
     for i in range(len(whole)):
         np.testing.assert_array_equal(np.concatenate([ranks[0][i], ranks[1][i]]), whole[i][1])
         assert len(ranks[0][i]) == len(ranks[1][i]) == 2
+    hosts = []  # 4 devices on 2 processes: each process the half of each batch for its 2
+    for rank in (0, 1):
+        part = EpochBatches(x, y, batch_size=8, seed=0)
+        part.shard(4, rank, processes=2)
+        hosts.append([part[i][1] for i in range(len(part))])
+    assert [len(b) for b in hosts[0]] == [4, 4, 2]  # 21 rows: 8, 8, then 5 cut to 4
+    batches = EpochBatches(x, y, batch_size=8, seed=0)
+    batches.shard(4)
+    for i, blocks in enumerate(zip(*hosts)):
+        np.testing.assert_array_equal(np.concatenate(blocks), batches[i][1])
+    with pytest.raises(ValueError, match="4 devices do not split over 3 processes"):
+        part.shard(4, 0, processes=3)
     odd = EpochBatches(x[:7], y[:7], batch_size=4, seed=0)
     odd.shard(2)
     assert len(odd[1][1]) == 2  # 3 rows left: cut to 2
@@ -113,7 +163,8 @@ def test_refusals():
 
 
 def test_refusals_of_launchers_and_clusters(monkeypatch):
-    """torchrun's ranks are torch's, as many as the devices; several machines are torch's."""
+    """torchrun's ranks are torch's, as many as the devices; TensorFlow's several machines
+    are refused; JAX's processes join before JAX starts."""
     monkeypatch.setenv("WORLD_SIZE", "2")
     expected = ("devices is 1, but this process is one of 2" if BACKEND == "torch"
                 else f"but the backend is {BACKEND}")
@@ -124,9 +175,9 @@ def test_refusals_of_launchers_and_clusters(monkeypatch):
     if BACKEND == "tensorflow":
         monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
         match = "TF_CONFIG is set: kzoo trains on several machines with torch"
-    elif BACKEND == "jax":
+    elif BACKEND == "jax":  # this test process has run JAX already
         monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "a:1,b:1")
-        match = "several JAX processes: kzoo trains on several machines with torch"
+        match = "KERAS_DISTRIBUTION_JOB_ADDRESSES is set, but JAX started before"
     else:
         match = "devices is 2: torch trains on several devices as one process per device"
     with pytest.raises(ValueError, match=match):
@@ -167,3 +218,42 @@ def test_kzoo_train_on_two_devices_writes_a_card_naming_the_engine(tmp_path):
             f"m = kzoo.zoo.load_file({str(out / 'model.keras')!r})\n"
             "print(m.classifier.output_shape[-1])")
     assert run_python(code, next_backend()) == 10
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason=(
+    "JAX's processes; torch's ranks are started by the test above (kzoo's launcher); "
+    "TensorFlow's MultiWorkerMirroredStrategy is not supported (README)"))
+def test_kzoo_train_as_two_jax_processes_writes_one_card(tmp_path):
+    """The README's several-host line, both hosts on this machine: one card, by process 0."""
+    out = tmp_path / "run"
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+           "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{port}"}
+    command = [sys.executable, "-m", "kzoo.cli", "train", "recipes/classifier/digits-lt10-ce.toml",
+               "--devices", "2", "--epochs", "1", "--out", str(out), "--quiet"]
+    processes = [subprocess.Popen(command, env={**env, "KERAS_DISTRIBUTION_PROCESS_ID": str(i)},
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for i in range(2)]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (_, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-3000:]
+    assert "[jax]" in outputs[0][0] and "[jax]" not in outputs[1][0]  # process 0 reports
+    card = json.loads((out / "card.json").read_text())
+    assert card["devices"] == {"count": 2, "engine": "keras.distribution.DataParallel",
+                               "processes": 2}
+
+
+def test_jax_devices_must_split_over_its_processes(monkeypatch):
+    from kzoo import startup
+
+    monkeypatch.setattr(startup, "backend_name", lambda: "jax")  # what the CLI would start
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "3")
+    monkeypatch.setenv("XLA_FLAGS", "")
+    with pytest.raises(ValueError, match="devices is 4; it must split evenly over "
+                                         "KERAS_DISTRIBUTION_NUM_PROCESSES=3 JAX processes"):
+        startup.prepare_devices(4)
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
+    startup.prepare_devices(4)
+    assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=2"

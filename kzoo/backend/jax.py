@@ -15,23 +15,24 @@ import os
 
 import jax
 import keras
+import numpy as np
+from jax.experimental import multihost_utils
 from keras import StatelessScope
 from keras.optimizers import LossScaleOptimizer
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 from kzoo.backend.common import (
     check_cpu_devices,
-    no_broadcast,
     one_replica,
     over_one_replica,
     split_output,
 )
 
 # Under keras.distribution.DataParallel a step is one program over the global batch
-# (sharded by XLA): it sees one replica, and needs no collective of its own.
+# (sharded by XLA, over the devices of every process): it sees one replica, and needs no
+# collective of its own.
 replicas, replica_id = one_replica, lambda: 0
 replica_sum = replica_concat = over_one_replica
-broadcast = no_broadcast
 
 
 def framework_version():
@@ -140,26 +141,58 @@ def stateful_test_step(step):
                                       m.metrics_variables))
 
 
+def broadcast(variables):
+    """Process 0's values of ``variables`` in every JAX process (one process: nothing to
+    do; its variables are one program's)."""
+    if jax.process_count() > 1:
+        values = multihost_utils.broadcast_one_to_all([np.asarray(v) for v in variables])
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
+
+def _join_processes():
+    """Joins the JAX processes of ``KERAS_DISTRIBUTION_*`` (on CPU through gloo) unless
+    ``jax.distributed`` has started already; whether it joined them."""
+    if not os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") or \
+            jax.distributed.is_initialized():
+        return False
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        keras.distribution.initialize()
+    except RuntimeError as err:  # JAX already ran something in this process
+        raise ValueError(f"KERAS_DISTRIBUTION_JOB_ADDRESSES is set, but JAX started before "
+                         f"kzoo.distribute.data_parallel could join the processes ({err}); "
+                         f"enter it first, or call keras.distribution.initialize() before "
+                         f"any JAX work.") from err
+    return True
+
+
 @contextlib.contextmanager
 def data_parallel(n):
-    """``keras.distribution.DataParallel`` over ``n`` of JAX's devices (GPUs, or CPU
-    devices made by ``--xla_force_host_platform_device_count``), in this process."""
-    if os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") or jax.process_count() > 1:
-        raise ValueError("several JAX processes: kzoo trains on several machines with torch "
-                         "(torchrun) only; JAX's multi-host data parallelism is not supported "
-                         "yet (each host would feed its own block of every batch).")
-    devices = jax.devices()
+    """``keras.distribution.DataParallel`` over ``n`` JAX devices (GPUs, or CPU devices
+    made by ``--xla_force_host_platform_device_count``): this process's, or those of every
+    process of ``jax.distributed`` (several hosts), each process feeding its block of every
+    batch; processes joined here leave ``jax.distributed`` at the end."""
+    joined = _join_processes()
+    processes, devices = jax.process_count(), jax.devices()  # every process's devices
     if devices[0].platform == "cpu":
-        check_cpu_devices(n)
+        check_cpu_devices(n // processes)
+    if processes > 1 and len(devices) != n:
+        raise ValueError(f"devices is {n}, but the {processes} JAX processes hold "
+                         f"{len(devices)} devices in all: give devices = {len(devices)}.")
     if len(devices) < n:
         raise ValueError(
             f"devices is {n}; JAX sees {len(devices)} {devices[0].platform} device(s). "
             f"On CPU, start Python with XLA_FLAGS=--xla_force_host_platform_device_count={n} "
             f"(kzoo train --devices does).")
     before = keras.distribution.distribution()
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:n]))
+    distribution = keras.distribution.DataParallel(devices=devices[:n])
+    distribution.auto_shard_dataset = False  # kzoo gives each process its block
+    keras.distribution.set_distribution(distribution)
     try:
-        yield {"engine": "keras.distribution.DataParallel", "devices": n, "processes": 1,
-               "rank": 0}
+        yield {"engine": "keras.distribution.DataParallel", "devices": n,
+               "processes": processes, "rank": jax.process_index()}
     finally:
         keras.distribution.set_distribution(before)
+        if joined:  # the processes part: each goes on alone (process 0 saves, evaluates)
+            jax.distributed.shutdown()

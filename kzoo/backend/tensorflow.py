@@ -77,9 +77,9 @@ def data_parallel(n):
     """``MirroredStrategy`` over ``n`` GPUs, or ``n`` logical CPU devices without a GPU."""
     if os.environ.get("TF_CONFIG"):
         raise ValueError("TF_CONFIG is set: kzoo trains on several machines with torch "
-                         "(torchrun) only; TensorFlow's MultiWorkerMirroredStrategy is not "
-                         "supported yet (every worker would need its own data shard and "
-                         "checkpoint writes).")
+                         "(torchrun) or JAX (KERAS_DISTRIBUTION_*); TensorFlow's "
+                         "MultiWorkerMirroredStrategy is not supported yet (Keras' TensorFlow "
+                         "trainer takes each worker's batch for the global one).")
     with tf.distribute.MirroredStrategy(_devices(n)).scope():
         # the game and its optimizers are built in the scope (keras-team/keras#23085)
         yield {"engine": "MirroredStrategy", "devices": n, "processes": 1, "rank": 0}
