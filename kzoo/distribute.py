@@ -182,7 +182,12 @@ def _arrays(x):
 
 def shared_int(value):
     """Rank 0's ``value`` (an int) on every rank (``value`` itself in one process)."""
-    shared = keras.Variable(int(value), dtype="int32", trainable=False)
+    before = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)  # JAX's needs a value equal on every process
+    try:
+        shared = keras.Variable(int(value), dtype="int32", trainable=False)
+    finally:
+        keras.distribution.set_distribution(before)
     backend.broadcast([shared])
     return int(keras.ops.convert_to_numpy(shared))
 
