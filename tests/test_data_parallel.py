@@ -60,26 +60,29 @@ def test_two_replicas_train_as_one_device(runs, game):
 PROCESS_GAMES = ("Classifier", "PGDAdversarialTraining", "MetaIADA", "GAN")
 
 
-def _jax_processes_env():
-    """Two JAX processes on this machine, their coordinator on a free port."""
+def _two_jax_processes(command, **env):
+    """``command`` run as two JAX processes on this machine (their coordinator on a free
+    port); ``[(returncode, stdout, stderr)]`` of each."""
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
-    return {"KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{port}",
-            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
+    env = {**os.environ, "KERAS_BACKEND": "jax", **env,
+           "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{port}",
+           "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
+    processes = [subprocess.Popen(command, env={**env, "KERAS_DISTRIBUTION_PROCESS_ID": str(i)},
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for i in range(2)]
+    outputs = [p.communicate(timeout=600) for p in processes]  # both run, then both end
+    return [(p.returncode, out, err) for p, (out, err) in zip(processes, outputs)]
 
 
 @pytest.fixture(scope="module")
 def jax_processes(tmp_path_factory):
     out = tmp_path_factory.mktemp("processes")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "KZOO_EAGER": "0", **_jax_processes_env()}
-    processes = [subprocess.Popen([sys.executable, str(SCRIPT), str(out), "2", *PROCESS_GAMES],
-                                  env={**env, "KERAS_DISTRIBUTION_PROCESS_ID": str(i)},
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True) for i in range(2)]
-    for process in processes:
-        _, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err[-3000:]
+    done = _two_jax_processes([sys.executable, str(SCRIPT), str(out), "2", *PROCESS_GAMES],
+                              KZOO_EAGER="0")
+    for code, _, err in done:
+        assert code == 0, err[-3000:]
     return out
 
 
@@ -234,16 +237,12 @@ def test_kzoo_train_on_two_devices_writes_a_card_naming_the_engine(tmp_path):
 def test_kzoo_train_as_two_jax_processes_writes_one_card(tmp_path):
     """The README's several-host line, both hosts on this machine: one card, by process 0."""
     out = tmp_path / "run"
-    env = {**os.environ, "KERAS_BACKEND": "jax", **_jax_processes_env()}
     command = [sys.executable, "-m", "kzoo.cli", "train", "recipes/classifier/digits-lt10-ce.toml",
                "--devices", "2", "--epochs", "1", "--out", str(out), "--quiet"]
-    processes = [subprocess.Popen(command, env={**env, "KERAS_DISTRIBUTION_PROCESS_ID": str(i)},
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for i in range(2)]
-    outputs = [process.communicate(timeout=600) for process in processes]
-    for process, (_, err) in zip(processes, outputs):
-        assert process.returncode == 0, err[-3000:]
-    assert "[jax]" in outputs[0][0] and "[jax]" not in outputs[1][0]  # process 0 reports
+    done = _two_jax_processes(command)
+    for code, _, err in done:
+        assert code == 0, err[-3000:]
+    assert "[jax]" in done[0][1] and "[jax]" not in done[1][1]  # process 0 reports
     card = json.loads((out / "card.json").read_text())
     assert card["devices"] == {"count": 2, "engine": "keras.distribution.DataParallel",
                                "processes": 2}
@@ -259,14 +258,9 @@ def test_kzoo_train_as_two_jax_processes_writes_one_card(tmp_path):
     one.kill()
     one.wait()
     again = [*command[:7], *three, "--out", str(killed), "--quiet"]  # --devices 2
-    env.update(_jax_processes_env())
-    processes = [subprocess.Popen(again, env={**env, "KERAS_DISTRIBUTION_PROCESS_ID": str(i)},
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for i in range(2)]
-    for process in processes:
-        _, err = process.communicate(timeout=600)
-        assert process.returncode == 2 and "resuming over several JAX processes is not " \
-            "supported yet" in err, err[-2000:]
+    for code, _, err in _two_jax_processes(again):
+        assert code == 2 and "resuming over several JAX processes is not supported yet" \
+            in err, err[-2000:]
 
 
 def test_jax_devices_must_split_over_its_processes(monkeypatch):
