@@ -31,7 +31,7 @@ import tomllib
 
 import keras
 import numpy as np
-from common import ROOT, add_to_cache, fmt_interval, paired_interval, parse_args, read_cache
+from common import ROOT, add_to_cache, paired, parse_args, read_cache, values
 from common import fmt_mean_std as fmt
 
 import kzoo
@@ -178,22 +178,6 @@ def run(job, results, out):
 
 
 # ------------------------------------------------------------------------------ tables
-def values(results, key_of, metric, seeds):
-    got = [results.get(key_of(s)) for s in range(seeds)]
-    return [r[metric] for r in got if r is not None and metric in r]
-
-
-def paired(results, a, b, metric, seeds, scale=100.0, digits=1):
-    """The paired interval of ``metric`` between keys ``a(seed)`` and ``b(seed)`` over the
-    seeds where both ran."""
-    pairs = [(results[a(s)][metric], results[b(s)][metric]) for s in range(seeds)
-             if a(s) in results and b(s) in results]
-    if not pairs:
-        return "-"
-    x, y = zip(*pairs)
-    return fmt_interval(*paired_interval(x, y), scale=scale, digits=digits)
-
-
 def tables(results, seeds):
     n_runs = len(results)
     lines = [f"BadDataGAN and its baselines on digits ({backend.name} backend, seeds "

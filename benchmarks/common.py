@@ -12,12 +12,15 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def parse_args(doc, seeds, shards=False):
+def parse_args(doc, seeds, shards=False, options=()):
     """``(args, out)`` of a comparison script: ``--seeds`` (default ``seeds``), ``--out``
-    (the output folder, made if absent), ``--report-only`` and, with ``shards``, ``--shard
-    I/N`` (``args.shard`` is ``(I, N)``)."""
+    (the output folder, made if absent), ``--report-only``, with ``shards``, ``--shard
+    I/N`` (``args.shard`` is ``(I, N)``), and the script's own ``options``
+    (``(flags, add_argument keywords)`` pairs)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=seeds)
+    for flags, kwargs in options:
+        parser.add_argument(*flags, **kwargs)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--report-only", action="store_true",
                         help="write the tables and figures from the cached runs; train nothing")
@@ -62,6 +65,28 @@ def paired_interval(a, b, level=0.95):
         return float(d.mean()), float("nan"), float("nan")
     half = stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
     return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
+
+
+def values(results, key_of, metric, seeds):
+    """``metric`` of the runs keyed ``key_of(seed)`` for the seeds that have it."""
+    got = [results.get(key_of(s)) for s in range(seeds)]
+    return [r[metric] for r in got if r is not None and metric in r]
+
+
+def paired(results, a, b, metric, seeds, scale=100.0, digits=1, higher_is_better=None):
+    """The paired interval (:func:`fmt_interval`) of ``metric`` between the runs keyed
+    ``a(seed)`` and ``b(seed)``, over the seeds where both have it; "-" for none. With
+    ``higher_is_better`` (True or False) the verdict on ``a`` follows: "(better)",
+    "(worse)" or "(within noise)"."""
+    pairs = [(results[a(s)][metric], results[b(s)][metric]) for s in range(seeds)
+             if metric in results.get(a(s), {}) and metric in results.get(b(s), {})]
+    if not pairs:
+        return "-"
+    mean, low, high = paired_interval(*zip(*pairs))
+    text = fmt_interval(mean, low, high, scale=scale, digits=digits)
+    if higher_is_better is None or np.isnan(low):
+        return text
+    return f"{text} ({verdict(low, high) if higher_is_better else verdict(-high, -low)})"
 
 
 def verdict(low, high):

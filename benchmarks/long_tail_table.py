@@ -10,22 +10,26 @@ accuracy; saves per-class accuracy at imbalance 10 as a PNG (the paper's figure 
 then the ablation of the PGD steps k in {1, 3, 5, 7, 9} (AEGL on CE, imbalance 10)
 with the guiding examples per epoch (the paper's table 3).
 
-    python benchmarks/long_tail_table.py [--seeds 5] [--aegl-lr 0.001] [--out benchmarks/results]
+Each comparison a sentence of the README makes is reported as the paired 95% interval
+of the difference over the seeds, with its verdict. Runs are cached per imbalance and
+seed in ``long_tail_runs.json`` (``long_tail_runs_lr<rate>.json`` with ``--aegl-lr``)
+under ``--out``: a rerun with more seeds trains only the new ones.
+
+    python benchmarks/long_tail_table.py [--seeds 10] [--aegl-lr 0.001] [--out benchmarks/results]
+        [--report-only]
 """
 
-import argparse
 import time
 import tomllib
-from pathlib import Path
 
 import keras
 import numpy as np
+from common import ROOT, add_to_cache, fmt_mean_std, markdown_table, paired, parse_args, read_cache
 
 import kzoo
 from kzoo.metrics.plots import plt
 from kzoo.recipes import Recipe
 
-ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {
     "CE": "classifier/digits-lt10-ce.toml",
     "LDAM-DRW": "classifier/digits-lt10-ldam-drw.toml",
@@ -103,69 +107,110 @@ def run_seed(imbalance, seed, aegl_lr=None):
                      lr=aegl_lr)
             game, report, history = train(FromNet(s, nets["CE"]), ds)
             steps = int(np.ceil(len(ds.y_train) / s["fit"]["batch_size"]))
-            ablation[k] = (report, [g * steps for g in history["gae_per_batch"]])
+            ablation[k] = {**report, "gaes": [g * steps for g in history["gae_per_batch"]]}
     return rows, ablation
 
 
-def fmt(values):
-    return f"{100 * np.mean(values):.1f} +- {100 * np.std(values):.1f}"
+COMPARISONS = (  # a - b: the README's sentences
+    ("AEGL (on CE)", "CE + fine-tune (control)"),
+    ("AEGL (on LDAM-DRW)", "LDAM-DRW"),
+    ("LDAM-DRW", "CE"),
+    ("LDAM-DRW", "CE+DRW"),
+    ("LDAM-DRW", "LDAM"),
+)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--aegl-lr", type=float, help="AEGL fine-tuning rate (default: recipe)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    results, ablations = {}, []
-    for imbalance in (10, 20):
-        for seed in range(args.seeds):
-            rows, ablation = run_seed(imbalance, seed, args.aegl_lr)
-            print(f"imbalance {imbalance} seed {seed} done ({time.perf_counter() - start:.0f} s)",
-                  flush=True)
-            for label, report in rows.items():
-                results.setdefault((label, imbalance), []).append(report)
-            if ablation:
-                ablations.append(ablation)
+def key(imbalance, seed):
+    return f"{imbalance}|{seed}"
 
-    rate = "" if args.aegl_lr is None else f", AEGL fine-tuning rate {args.aegl_lr:g}"
-    lines = [f"Long-tailed digits, test accuracy in %, mean +- std over {args.seeds} seeds "
-             f"({kzoo.backend.name} backend{rate}, {time.perf_counter() - start:.0f} s):", "",
-             "| method | IF 10 accuracy | IF 10 balanced | IF 10 tail | IF 20 accuracy "
-             "| IF 20 balanced | IF 20 tail |", "|---|---|---|---|---|---|---|"]
-    labels = list(dict.fromkeys(label for label, _ in results))
-    for label in labels:
-        cells = [fmt([r[key] for r in results[(label, imb)]]) for imb in (10, 20)
-                 for key in ("accuracy", "balanced_accuracy", "tail_accuracy")]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+def method(label):
+    """The key of ``label``'s run at a seed in :func:`tables`' flattened results."""
+    return lambda s: f"{label}|{s}"
+
+
+def tables(results, seeds, backend_rate):
+    def row_of(label, imbalance):
+        return lambda s: results.get(key(imbalance, s), {}).get("rows", {}).get(label)
+
+    def flat(imbalance):
+        """``{"<label>|<seed>": report}`` at this imbalance, for :func:`common.paired`."""
+        return {f"{label}|{s}": r for s in range(seeds)
+                for label, r in results.get(key(imbalance, s), {}).get("rows", {}).items()}
+
+    done = [s for s in range(seeds) if key(10, s) in results and key(20, s) in results]
+    lines = [f"Long-tailed digits, test accuracy in %, mean +- std over {len(done)} seeds "
+             f"({backend_rate}; `python benchmarks/long_tail_table.py`):", ""]
+    labels = list(results[key(10, done[0])]["rows"])
+    metrics = ("accuracy", "balanced_accuracy", "tail_accuracy")
+    lines += markdown_table(
+        ["method"] + [f"IF {i} {m}" for i in (10, 20) for m in ("accuracy", "balanced", "tail")],
+        [[label, *(fmt_mean_std([row_of(label, i)(s)[m] for s in done]) for i in (10, 20)
+                   for m in metrics)] for label in labels])
+    lines += ["", "Paired differences over the same seeds (a - b, points, mean [95% interval], "
+              "verdict on a):", ""]
+    lines += markdown_table(
+        ["a - b", "IF 10 accuracy", "IF 10 tail", "IF 20 accuracy", "IF 20 tail"],
+        [[f"{a} - {b}", *(paired(flat(i), method(a), method(b), m, seeds, higher_is_better=True)
+                          for i in (10, 20) for m in ("accuracy", "tail_accuracy"))]
+         for a, b in COMPARISONS])
+    a, b = "AEGL (on CE)", "CE + fine-tune (control)"
+    lines += ["", f"Per class at imbalance 10, {a} - {b} (points; class 0 is the head, 9 the "
+              "rarest):", ""]
+    lines += markdown_table(
+        ["class", "difference"],
+        [[c, paired(flat(10), method(a), method(b), f"class_{c}_accuracy", seeds,
+                    higher_is_better=True)] for c in range(10)])
+    ablation = {k: [results[key(10, s)]["ablation"][str(k)] for s in done] for k in KS}
     lines += ["", "Ablation of the PGD steps k (AEGL on CE, imbalance 10): accuracy, tail "
-              "accuracy, guiding examples per epoch (first / last epoch):", "",
-              "| k | accuracy | tail | GAEs, epoch 1 | GAEs, last epoch |", "|---|---|---|---|---|"]
-    for k in KS:
-        reports = [a[k][0] for a in ablations]
-        counts = np.array([a[k][1] for a in ablations])
-        lines.append(f"| {k} | {fmt([r['accuracy'] for r in reports])} | "
-                     f"{fmt([r['tail_accuracy'] for r in reports])} | "
-                     f"{counts[:, 0].mean():.1f} | {counts[:, -1].mean():.1f} |")
-    text = "\n".join(lines)
-    print("\n" + text)
-    (out / "long_tail_table.md").write_text(text + "\n")
+              "accuracy, guiding examples per epoch (first / last epoch):", ""]
+    lines += markdown_table(
+        ["k", "accuracy", "tail", "GAEs, epoch 1", "GAEs, last epoch"],
+        [[k, fmt_mean_std([r["accuracy"] for r in ablation[k]]),
+          fmt_mean_std([r["tail_accuracy"] for r in ablation[k]]),
+          f"{np.mean([r['gaes'][0] for r in ablation[k]]):.1f}",
+          f"{np.mean([r['gaes'][-1] for r in ablation[k]]):.1f}"] for k in KS])
+    return "\n".join(lines), done
 
+
+def per_class_figure(results, done, path):
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     for label in ("CE", "LDAM-DRW", "CE + fine-tune (control)", "AEGL (on CE)"):
-        per_class = np.array([[r[f"class_{c}_accuracy"] for c in range(10)]
-                              for r in results[(label, 10)]])
+        per_class = np.array([[results[key(10, s)]["rows"][label][f"class_{c}_accuracy"]
+                               for c in range(10)] for s in done])
         ax.plot(range(10), per_class.mean(0), "o-", label=label)
     ax.set(xlabel="class (0 = head, 9 = rarest)", ylabel="test accuracy", xticks=range(10),
-           title=f"Per-class accuracy, digits LT 10, mean of {args.seeds} seeds")
+           title=f"Per-class accuracy, digits LT 10, mean of {len(done)} seeds")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "long_tail_per_class.png", dpi=120)
-    print(f"\nwrote {out / 'long_tail_table.md'} and {out / 'long_tail_per_class.png'}")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    args, out = parse_args(__doc__, seeds=10, options=[
+        (("--aegl-lr",), {"type": float, "help": "AEGL fine-tuning rate (default: recipe)"})])
+    rate = "" if args.aegl_lr is None else f"_lr{args.aegl_lr:g}"
+    cache = out / f"long_tail_runs{rate}.json"
+    results = read_cache(cache)
+    start = time.perf_counter()
+    for imbalance in (10, 20):
+        for seed in range(args.seeds):
+            if key(imbalance, seed) in results or args.report_only:
+                continue
+            rows, ablation = run_seed(imbalance, seed, args.aegl_lr)
+            results = add_to_cache(cache, {key(imbalance, seed): {
+                "rows": rows, "ablation": {str(k): v for k, v in ablation.items()}}})
+            print(f"imbalance {imbalance} seed {seed} done ({time.perf_counter() - start:.0f} s)",
+                  flush=True)
+    where = kzoo.backend.name + (f", AEGL fine-tuning rate {args.aegl_lr:g}" if rate else "")
+    text, done = tables(results, args.seeds, f"{where} backend")
+    print("\n" + text)
+    (out / f"long_tail_table{rate}.md").write_text(text + "\n")
+    if not rate:
+        per_class_figure(results, done, out / "long_tail_per_class.png")
+    print(f"\nwrote {out / f'long_tail_table{rate}.md'}")
 
 
 if __name__ == "__main__":

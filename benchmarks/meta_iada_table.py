@@ -18,24 +18,37 @@ without the covariance term G (alpha 0), the perturbation R (eps 0), the prior t
 shares of adversarial (eps > 0) samples per class (LT 10) and for noisy vs clean
 labels (flip 40%), seed 0, are saved as PNG (figures 3 and 4).
 
-    python benchmarks/meta_iada_table.py [--seeds 5] [--out benchmarks/results]
+Each comparison a sentence of the README makes is reported as the paired 95% interval
+of the difference over the seeds, with its verdict. Runs are cached per setting and
+seed in ``meta_iada_runs.json`` under ``--out``: a rerun with more seeds trains only the
+new ones, and ``--shard I/N`` splits the settings and seeds over N processes.
+
+    python benchmarks/meta_iada_table.py [--seeds 5] [--out benchmarks/results] [--report-only]
+        [--shard I/N]
 """
 
-import argparse
 import math
 import time
 import tomllib
-from pathlib import Path
 
 import keras
 import numpy as np
+from common import (
+    ROOT,
+    add_to_cache,
+    fmt_mean_std,
+    markdown_table,
+    paired,
+    parse_args,
+    read_cache,
+    values,
+)
 
 import kzoo
 from kzoo.callbacks import EpsilonShares
 from kzoo.metrics.plots import plt
 from kzoo.recipes import Recipe
 
-ROOT = Path(__file__).resolve().parents[1]
 META = {"kind": "meta_split", "per_class": 10}
 
 
@@ -103,93 +116,133 @@ def train(s, ds, shares=None, fit_ds=None):
     return kzoo.metrics.classification_report(ds, pred)
 
 
-def run_seed(seed, out):
+def run_setting(setting, seed, out):
+    """Every run of one setting and seed: ``{method or variant: report}``."""
     rows = {}
-    for setting in SETTINGS:
-        ds = Recipe(spec("classifier/digits-lt10-ce.toml", setting, seed)).dataset()
-        for method, (recipe, game, drw) in METHODS.items():
-            fit_ds = with_meta(ds) if method == "CE + meta set" else None
-            shares = None
-            if method == "Meta-IADA" and seed == 0 and setting in ("LT 10", "flip 40%"):
-                shares = EpsilonShares(ds.y_train, ds.extras.get("noisy"))
-            rows[(method, setting)] = train(spec(recipe, setting, seed, game, drw), ds, shares,
-                                            fit_ds)
-            if shares:
-                name = "lt10" if setting == "LT 10" else "flip40"
-                shares.save(out / f"meta_iada_epsilon_shares_{name}.png")
-        if setting in ("LT 10", "flip 40%"):
-            for label, game in ABLATION.items():
-                rows[(label, setting)] = train(spec(METHODS["Meta-IADA"][0], setting, seed, game),
-                                               ds)
-        if setting == "LT 10" and seed < 3:
-            for alpha in ALPHAS:
-                if alpha != 0.5:
-                    rows[(f"alpha {alpha}", setting)] = train(
-                        spec(METHODS["Meta-IADA"][0], setting, seed, {"alpha": alpha}), ds)
-            for beta in BETAS:
-                if beta != 1.0:
-                    rows[(f"beta {beta}", setting)] = train(
-                        spec(METHODS["Meta-IADA"][0], setting, seed, {"beta": beta}), ds)
+    ds = Recipe(spec("classifier/digits-lt10-ce.toml", setting, seed)).dataset()
+    for method, (recipe, game, drw) in METHODS.items():
+        fit_ds = with_meta(ds) if method == "CE + meta set" else None
+        shares = None
+        if method == "Meta-IADA" and seed == 0 and setting in ("LT 10", "flip 40%"):
+            shares = EpsilonShares(ds.y_train, ds.extras.get("noisy"))
+        rows[method] = train(spec(recipe, setting, seed, game, drw), ds, shares,
+                                        fit_ds)
+        if shares:
+            name = "lt10" if setting == "LT 10" else "flip40"
+            shares.save(out / f"meta_iada_epsilon_shares_{name}.png")
+    if setting in ("LT 10", "flip 40%"):
+        for label, game in ABLATION.items():
+            rows[label] = train(spec(METHODS["Meta-IADA"][0], setting, seed, game),
+                                           ds)
+    if setting == "LT 10" and seed < 3:
+        for alpha in ALPHAS:
+            if alpha != 0.5:
+                rows[f"alpha {alpha}"] = train(
+                    spec(METHODS["Meta-IADA"][0], setting, seed, {"alpha": alpha}), ds)
+        for beta in BETAS:
+            if beta != 1.0:
+                rows[f"beta {beta}"] = train(
+                    spec(METHODS["Meta-IADA"][0], setting, seed, {"beta": beta}), ds)
     return rows
 
 
-def fmt(values):
-    return f"{100 * np.mean(values):.1f} +- {100 * np.std(values):.1f}"
+NOISE = [s for s in SETTINGS if "%" in s]
+BASELINES = [m for m in METHODS if m != "Meta-IADA"]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    results = {}
-    for seed in range(args.seeds):
-        for key, report in run_seed(seed, out).items():
-            results.setdefault(key, []).append(report)
-        print(f"seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
+def key(setting, seed):
+    return f"{setting}|{seed}"
 
-    def cell(method, setting, key="accuracy"):
-        return fmt([r[key] for r in results[(method, setting)]])
 
-    lines = [f"Biased digits, test accuracy in %, mean +- std over {args.seeds} seeds "
-             f"({kzoo.backend.name} backend, {time.perf_counter() - start:.0f} s in all):", "",
-             "| method | LT 10 | LT 10 tail | LT 20 | LT 20 tail |", "|---|---|---|---|---|"]
-    for method in METHODS:
-        lines.append(f"| {method} | {cell(method, 'LT 10')} | "
-                     f"{cell(method, 'LT 10', 'tail_accuracy')} | {cell(method, 'LT 20')} | "
-                     f"{cell(method, 'LT 20', 'tail_accuracy')} |")
-    noisy = [s for s in SETTINGS if "%" in s]
-    lines += ["", "| method | " + " | ".join(noisy) + " |", "|---|" + "---|" * len(noisy)]
-    for method in METHODS:
-        lines.append(f"| {method} | " + " | ".join(cell(method, s) for s in noisy) + " |")
-    lines += ["", "| method | colour, average | colour, worst group |", "|---|---|---|"]
-    for method in METHODS:
-        lines.append(f"| {method} | {cell(method, 'colour')} | "
-                     f"{cell(method, 'colour', 'worst_group_accuracy')} |")
-    lines += ["", "Ablation of the IADA loss's terms (Meta-IADA, test accuracy):", "",
-              "| variant | LT 10 | LT 10 tail | flip 40% |", "|---|---|---|---|"]
-    for label in ("Meta-IADA", *ABLATION):
-        lines.append(f"| {label} | {cell(label, 'LT 10')} | "
-                     f"{cell(label, 'LT 10', 'tail_accuracy')} | {cell(label, 'flip 40%')} |")
-    text = "\n".join(lines)
-    print("\n" + text)
-    (out / "meta_iada_table.md").write_text(text + "\n")
+def flat(results, seeds):
+    """``{"<method>|<setting>|<seed>": report}``, for :func:`common.paired`."""
+    return {f"{m}|{setting}|{s}": r for setting in SETTINGS for s in range(seeds)
+            for m, r in results.get(key(setting, s), {}).items()}
 
+
+def run(method, setting):
+    return lambda s: f"{method}|{setting}|{s}"
+
+
+def tables(results, seeds, header):
+    runs = flat(results, seeds)
+
+    def cell(method, setting, metric="accuracy"):
+        return fmt_mean_std(values(runs, run(method, setting), metric, seeds))
+
+    def diff(a, b, setting, metric="accuracy"):
+        return paired(runs, run(a, setting), run(b, setting), metric, seeds,
+                      higher_is_better=True)
+
+    columns = {"long tail": [("LT 10", "accuracy"), ("LT 10", "tail_accuracy"),
+                             ("LT 20", "accuracy"), ("LT 20", "tail_accuracy")],
+               "label noise": [(s, "accuracy") for s in NOISE],
+               "spurious colour": [("colour", "accuracy"), ("colour", "worst_group_accuracy")]}
+    names = {"accuracy": "", "tail_accuracy": " tail", "worst_group_accuracy": " worst group"}
+    lines = [header, ""]
+    for title, cols in columns.items():
+        head = ["method", *(f"{s}{names[m]}" for s, m in cols)]
+        lines += [f"{title}, mean +- std:", ""]
+        lines += markdown_table(head, [[m, *(cell(m, s, k) for s, k in cols)] for m in METHODS])
+        lines += ["", f"{title}, Meta-IADA - baseline (paired, mean [95% interval], verdict on "
+                  "Meta-IADA):", ""]
+        lines += markdown_table(head, [[f"Meta-IADA - {b}", *(diff("Meta-IADA", b, s, k)
+                                                              for s, k in cols)]
+                                       for b in BASELINES])
+        lines.append("")
+    cols = [("LT 10", "accuracy"), ("LT 10", "tail_accuracy"), ("flip 40%", "accuracy")]
+    head = ["variant", "LT 10", "LT 10 tail", "flip 40%"]
+    lines += ["Ablation of the IADA loss's terms (Meta-IADA, test accuracy):", ""]
+    lines += markdown_table(head, [[v, *(cell(v, s, k) for s, k in cols)]
+                                   for v in ("Meta-IADA", *ABLATION)])
+    lines += ["", "Ablation, variant - Meta-IADA (paired, mean [95% interval], verdict on the "
+              "variant):", ""]
+    lines += markdown_table(head, [[f"{v} - Meta-IADA", *(diff(v, "Meta-IADA", s, k)
+                                                          for s, k in cols)] for v in ABLATION])
+    return "\n".join(lines)
+
+
+def sensitivity_figure(results, seeds, path):
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
-    for ax, name, values, default in ((axes[0], "alpha", ALPHAS, 0.5),
-                                      (axes[1], "beta", BETAS, 1.0)):
-        keys = ["Meta-IADA" if v == default else f"{name} {v}" for v in values]
-        acc = [[r["accuracy"] for r in results[(k, "LT 10")][:3]] for k in keys]
-        ax.errorbar(values, 100 * np.mean(acc, 1), 100 * np.std(acc, 1), fmt="o-", capsize=3)
+    n = min(seeds, 3)
+    for ax, name, grid, default in ((axes[0], "alpha", ALPHAS, 0.5),
+                                    (axes[1], "beta", BETAS, 1.0)):
+        labels = ["Meta-IADA" if v == default else f"{name} {v}" for v in grid]
+        acc = [[results[key("LT 10", s)][label]["accuracy"] for s in range(n)]
+               for label in labels]
+        ax.errorbar(grid, 100 * np.mean(acc, 1), 100 * np.std(acc, 1, ddof=1), fmt="o-",
+                    capsize=3)
         ax.set(xlabel=name, title=f"{name} ({'beta 1' if name == 'alpha' else 'alpha 0.5'})")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy, LT 10 (%)")
-    fig.suptitle(f"Meta-IADA sensitivity, digits LT 10, {min(args.seeds, 3)} seeds")
+    fig.suptitle(f"Meta-IADA sensitivity, digits LT 10, {n} seeds")
     fig.tight_layout()
-    fig.savefig(out / "meta_iada_sensitivity.png", dpi=120)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    args, out = parse_args(__doc__, seeds=5, shards=True)
+    cache = out / "meta_iada_runs.json"
+    results = read_cache(cache)
+    start = time.perf_counter()
+    jobs = [(setting, seed) for seed in range(args.seeds) for setting in SETTINGS]
+    index, count = args.shard
+    for setting, seed in jobs[index::count]:
+        if key(setting, seed) in results or args.report_only:
+            continue
+        results = add_to_cache(cache, {key(setting, seed): run_setting(setting, seed, out)})
+        print(f"{setting}, seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
+    results = read_cache(cache)
+    missing = [key(*job) for job in jobs if key(*job) not in results]
+    if missing:
+        print(f"not yet run: {', '.join(missing)} (the other shards'?); no table written")
+        return
+    text = tables(results, args.seeds, f"Biased digits, test accuracy in %, {args.seeds} seeds "
+                  f"({kzoo.backend.name} backend; `python benchmarks/meta_iada_table.py`).")
+    print("\n" + text)
+    (out / "meta_iada_table.md").write_text(text + "\n")
+    sensitivity_figure(results, args.seeds, out / "meta_iada_sensitivity.png")
     print(f"\nwrote {out / 'meta_iada_table.md'}, meta_iada_sensitivity.png and the "
           f"epsilon-share figures")
 

@@ -13,12 +13,16 @@ robust recipes. Then the ablation of table 2 (WGAN-GP on digits: robust G only,
 robust D only, both) and figure 3: every metric on samples from the worst input
 noise within l2 radius 0.01 (the training radius) and 1.0, next to samples from z.
 
-Seeds 0..n-1 set the data split and the initialisation. Runs are cached in
-``rgan_runs.json`` under ``--out`` (a rerun continues); tables go to
-``rgan_table.md``, sample grids (seed 0) to ``rgan_samples_<data>.png`` and the
-worst-noise figure to ``rgan_worst_noise.png``.
+Seeds 0..n-1 set the data split and the initialisation; DCGAN, whose FCD spreads over
+several points between seeds, takes ``--wide-seeds`` (default 10). Every RobustGAN form
+is compared with its base by the paired 95% interval of the difference over the seeds,
+with its verdict. Runs are cached in ``rgan_runs.json`` under ``--out`` (a rerun with
+more seeds trains only the new runs; ``--shard I/N`` splits them over N processes);
+tables go to ``rgan_table.md``, sample grids (seed 0) to ``rgan_samples_<data>.png``
+and the worst-noise figure to ``rgan_worst_noise.png``.
 
-    python benchmarks/rgan_table.py [--seeds 3] [--out benchmarks/results] [--report-only]
+    python benchmarks/rgan_table.py [--seeds 5] [--wide-seeds 10] [--out benchmarks/results]
+        [--report-only] [--shard I/N]
 """
 
 import time
@@ -26,11 +30,10 @@ import tomllib
 
 import keras
 import numpy as np
-from common import ROOT, parse_args, read_cache
+from common import ROOT, add_to_cache, paired, parse_args, read_cache
 
 from kzoo import backend, runs
 from kzoo.data import to_unit
-from kzoo.files import write_json
 from kzoo.metrics import generate, latent_batch
 from kzoo.metrics.plots import image_grid, plt, show_grid
 from kzoo.recipes import Recipe
@@ -45,6 +48,7 @@ BASES = {  # name: (game keys, net keys, datasets)
 }
 FORMS = {"GAN": None, "RobustGAN": {}, "robust G only": {"robust_d": False},
          "robust D only": {"robust_g": False}}
+WIDE = ("DCGAN",)  # bases whose metrics spread widely between seeds: --wide-seeds
 ABLATION = ("digits", "WGAN-GP")
 HEADLINE = {"digits": ("frechet_classifier_distance", "kernel_classifier_distance",
                        "classifier_score"),
@@ -85,14 +89,20 @@ def train(s):
     return gan, ds, recipe, {**runs.generator_report(gan, ds, recipe), "fit_s": round(wall, 1)}
 
 
+def seeds_of(base, seeds):
+    """The seeds of ``base``'s runs: ``seeds`` is ``(seeds, wide seeds)``."""
+    return seeds[1] if base in WIDE else seeds[0]
+
+
 def plan(seeds):
     jobs = []
-    for seed in range(seeds):
+    for seed in range(max(seeds)):
         for data in DATA:
             for base, (_, _, datasets) in BASES.items():
-                if data in datasets:
+                if data in datasets and seed < seeds_of(base, seeds):
                     jobs += [(data, base, form, seed) for form in ("GAN", "RobustGAN")]
-        jobs += [(*ABLATION, form, seed) for form in ("robust G only", "robust D only")]
+        if seed < seeds_of(ABLATION[1], seeds):
+            jobs += [(*ABLATION, form, seed) for form in ("robust G only", "robust D only")]
     return jobs
 
 
@@ -102,6 +112,7 @@ def fmt(values, digits=3):
 
 
 def cells(results, data, base, form, keys, seeds):
+    seeds = seeds_of(base, seeds)
     runs_ = [results.get(f"{data}|{base}|{form}|{s}") for s in range(seeds)]
     runs_ = [r for r in runs_ if r is not None]
     if not runs_:
@@ -112,8 +123,8 @@ def cells(results, data, base, form, keys, seeds):
 
 
 def tables(results, seeds):
-    lines = [f"RobustGAN / GAN on {backend.name}, seeds 0-{seeds - 1}, mean +- std "
-             f"(`python benchmarks/rgan_table.py`).", ""]
+    lines = [f"RobustGAN / GAN on {backend.name}, seeds 0-{seeds[0] - 1} ({', '.join(WIDE)}: "
+             f"0-{seeds[1] - 1}), mean +- std (`python benchmarks/rgan_table.py`).", ""]
     for data in DATA:
         keys = HEADLINE[data]
         lines += [f"### {data}: each base GAN and its RobustGAN form", "",
@@ -133,7 +144,27 @@ def tables(results, seeds):
     for form in FORMS:
         lines.append(f"| {form} | " + " | ".join(cells(results, data, base, form, keys, seeds))
                      + " |")
-    lines += ["", "### Worst input noise (figure 3): the metric at z and at z_adv", ""]
+    lines += ["", "### Paired differences: RobustGAN form - GAN, same seeds", "",
+              "Mean [95% interval] over the seeds, verdict on the RobustGAN form (lower FCD "
+              "and KCD are better; higher score, modes, share and density are better). "
+              "\"change at eps 1\" is the metric at z_adv (eps 1) minus at z: what the "
+              "worst input noise does to it.", ""]
+    for data in DATA:
+        keys = HEADLINE[data]
+        key = keys[0 if data == "digits" else 1]
+        lines += [f"{data}:", "", "| base | form | " + " | ".join(SHORT[k] for k in keys)
+                  + f" | {SHORT[key]} at eps 1 | {SHORT[key]} change at eps 1 |",
+                  "|---|---|" + "---|" * (len(keys) + 2)]
+        for base, (_, _, datasets) in BASES.items():
+            if data not in datasets:
+                continue
+            forms = FORMS if (data, base) == ABLATION else {"RobustGAN": {}}
+            for form in (f for f in forms if f != "GAN"):
+                lines.append(f"| {base} | {form} - GAN | " + " | ".join(
+                    difference(results, data, base, form, k, seeds)
+                    for k in (*keys, f"{key}@z_adv1", f"{key}@change1")) + " |")
+        lines.append("")
+    lines += ["### Worst input noise (figure 3): the metric at z and at z_adv", ""]
     for data in DATA:
         key = HEADLINE[data][0 if data == "digits" else 1]
         cols = (key, f"{key}@z_adv0.01", f"{key}@z_adv1")
@@ -146,6 +177,21 @@ def tables(results, seeds):
                                  + " | ".join(cells(results, data, base, form, cols, seeds)) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def difference(results, data, base, form, metric, seeds):
+    """The paired interval of ``metric``, ``form`` minus GAN, with its verdict; a metric
+    ending in ``@change1`` is ``<metric>@z_adv1 - <metric>`` (what the worst noise does)."""
+    lower_better = metric.split("@")[0] in ("frechet_classifier_distance",
+                                            "kernel_classifier_distance")
+    if metric.endswith("@change1"):
+        name = metric[:-len("@change1")]
+        results = {k: {metric: r[f"{name}@z_adv1"] - r[name]} for k, r in results.items()
+                   if f"{name}@z_adv1" in r}
+    digits = 1 if metric.split("@")[0] in ("modes", "log_density") else 3
+    return paired(results, lambda s: f"{data}|{base}|{form}|{s}",
+                  lambda s: f"{data}|{base}|GAN|{s}", metric, seeds_of(base, seeds), scale=1,
+                  digits=digits, higher_is_better=not lower_better)
 
 
 def show(gan, ds, data):
@@ -183,7 +229,7 @@ def worst_noise_figure(results, seeds, path):
         offsets = np.arange(3)
         bases = [b for b, (_, _, d) in BASES.items() if data in d]
         for base, form in ((b, f) for b in bases for f in ("GAN", "RobustGAN")):
-            done = [results[k] for s in range(seeds)
+            done = [results[k] for s in range(seeds_of(base, seeds))
                     if (k := f"{data}|{base}|{form}|{s}") in results]
             if not done:
                 continue
@@ -200,23 +246,28 @@ def worst_noise_figure(results, seeds, path):
 
 
 def main():
-    args, out = parse_args(__doc__, seeds=3)
+    args, out = parse_args(__doc__, seeds=5, shards=True, options=[
+        (("--wide-seeds",), {"type": int, "default": 10,
+                             "help": f"seeds of {', '.join(WIDE)} (default 10)"})])
+    seeds = (args.seeds, max(args.seeds, args.wide_seeds))
     cache, sample_cache = out / "rgan_runs.json", out / "rgan_samples.npz"
     results = read_cache(cache)
     samples = dict(np.load(sample_cache)) if sample_cache.is_file() else {}
     real = {}
     start = time.perf_counter()
-    for data, base, form, seed in plan(args.seeds):
+    index, count = args.shard
+    for data, base, form, seed in plan(seeds)[index::count]:
         key = f"{data}|{base}|{form}|{seed}"
         if key in results or args.report_only:
             continue
         gan, ds, _, metrics = train(spec(data, base, form, seed))
         real[data] = ds.x_test
         if seed == 0 and form in ("GAN", "RobustGAN"):
+            if sample_cache.is_file():  # with what other shards saved since
+                samples.update(np.load(sample_cache))
             samples[key] = show(gan, ds, data)
             np.savez_compressed(sample_cache, **samples)
-        results[key] = metrics
-        write_json(cache, results)
+        results = add_to_cache(cache, {key: metrics})
         print(f"[{time.perf_counter() - start:6.0f} s] {key}: "
               + ", ".join(f"{SHORT.get(k, k)} {metrics[k]:.3f}" for k in HEADLINE[data])
               + f" ({metrics['fit_s']:.0f} s)", flush=True)
@@ -224,8 +275,8 @@ def main():
         if data not in real:
             real[data] = Recipe(load(DATA[data][0])).dataset().x_test
         sample_figure(samples, data, real[data], out / f"rgan_samples_{data}.png")
-    worst_noise_figure(results, args.seeds, out / "rgan_worst_noise.png")
-    text = tables(results, args.seeds)
+    worst_noise_figure(results, seeds, out / "rgan_worst_noise.png")
+    text = tables(results, seeds)
     (out / "rgan_table.md").write_text(text + "\n")
     print(text)
 

@@ -41,9 +41,11 @@ from common import (
     fmt_interval,
     fmt_mean_std,
     markdown_table,
+    paired,
     paired_interval,
     parse_args,
     read_cache,
+    values,
 )
 
 import kzoo
@@ -175,18 +177,9 @@ def jobs(seeds):
 
 
 # ------------------------------------------------------------------------------ report
-def values(results, method, metric, seeds):
-    got = [results.get(f"{method}|{s}") for s in range(seeds)]
-    return [r[metric] for r in got if r is not None and metric in r]
-
-
-def paired(results, a, b, metric, seeds, scale=100.0, digits=1):
-    pairs = [(results[f"{a}|{s}"][metric], results[f"{b}|{s}"][metric]) for s in range(seeds)
-             if f"{a}|{s}" in results and f"{b}|{s}" in results
-             and metric in results[f"{a}|{s}"] and metric in results[f"{b}|{s}"]]
-    if not pairs:
-        return "-"
-    return fmt_interval(*paired_interval(*zip(*pairs)), scale=scale, digits=digits)
+def run(method):
+    """The cache key of ``method``'s run at a seed."""
+    return lambda s: f"{method}|{s}"
 
 
 def epsilons_of(results):
@@ -198,18 +191,18 @@ def tables(results, seeds):
     eps = epsilons_of(results)
     cols = [f"robust@{e:g}" for e in eps]
     gaps = [e for e in GAP_EPSILONS if e > 0]
-    real = values(results, "RobGAN", "frechet_classifier_distance_real", seeds)
+    real = values(results, run("RobGAN"), "frechet_classifier_distance_real", seeds)
     lines = [f"Rob-GAN and Madry on digits ({backend.name} backend, seeds 0-{seeds - 1}, "
              f"{len(results)} runs; `python benchmarks/robgan_table.py`).", "",
              "Test accuracy under PGD-20 (linf, steps of epsilon / 5, [0, 1] units; the "
              "paper's [-1, 1] radii 0.02, 0.04, 0.08 are 0.01, 0.02, 0.04 here), in %, "
              "mean +- std over seeds:", ""]
     lines += markdown_table(["classifier", *(f"eps {e:g}" for e in eps)], [
-        [m, *(fmt_mean_std(values(results, m, c, seeds)) for c in cols)] for m in CLASSIFIERS])
+        [m, *(fmt_mean_std(values(results, run(m), c, seeds)) for c in cols)] for m in CLASSIFIERS])
     lines += ["", "Paired differences in points, mean [95% interval] (an interval across 0: "
               "within noise):", ""]
     lines += markdown_table(["comparison", *(f"eps {e:g}" for e in eps)], [
-        [f"{a} - {b}", *(paired(results, a, b, c, seeds) for c in cols)]
+        [f"{a} - {b}", *(paired(results, run(a), run(b), c, seeds) for c in cols)]
         for a, b in (("RobGAN + fine-tune", "Madry"), ("RobGAN", "Madry"),
                      ("RobGAN + fine-tune", "RobGAN"))])
     lines += ["", "Generalisation gap (figures 1 and 8): robust accuracy on the training "
@@ -226,11 +219,11 @@ def tables(results, seeds):
               "critic's class head on clean test images:", ""]
     lines += markdown_table(
         ["generator", "FCD", "classifier score", "FCD - RobGAN's", "class-head accuracy"],
-        [[m, fmt_mean_std(values(results, m, "frechet_classifier_distance", seeds), 1, 3),
-          fmt_mean_std(values(results, m, "classifier_score", seeds), 1, 2),
-          "" if m == "RobGAN" else paired(results, m, "RobGAN",
+        [[m, fmt_mean_std(values(results, run(m), "frechet_classifier_distance", seeds), 1, 3),
+          fmt_mean_std(values(results, run(m), "classifier_score", seeds), 1, 2),
+          "" if m == "RobGAN" else paired(results, run(m), run("RobGAN"),
                                           "frechet_classifier_distance", seeds, 1, 3),
-          fmt_mean_std(values(results, m, "robust@0", seeds))] for m in GENERATORS])
+          fmt_mean_std(values(results, run(m), "robust@0", seeds))] for m in GENERATORS])
     epochs = sorted(int(e) for e in results["RobGAN|0"]["generator_curve"])
     lines += ["", "Classifier score of the generators during training (figure 7), mean +- std; "
               "then each one's paired difference from RobGAN's:", ""]
@@ -240,7 +233,7 @@ def tables(results, seeds):
         [f"{m} - RobGAN", *(fmt_interval(*paired_interval(
             curve_values(results, m, e, seeds), curve_values(results, "RobGAN", e, seeds)),
             scale=1, digits=2) for e in epochs)] for m in GENERATORS if m != "RobGAN"])
-    fit_s = {m: values(results, m, "fit_s", seeds) for m in ("Madry", *GENERATORS,
+    fit_s = {m: values(results, run(m), "fit_s", seeds) for m in ("Madry", *GENERATORS,
                                                              "RobGAN + fine-tune")}
     lines += ["", "Training time (s, mean): " + ", ".join(
         f"{m} {np.mean(v):.0f}" for m, v in fit_s.items() if v) + "."]
