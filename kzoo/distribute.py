@@ -5,7 +5,9 @@ as on one device, and trains on ``devices`` replicas, each taking an equal block
 global batch:
 
 - tensorflow: ``tf.distribute.MirroredStrategy`` over GPUs, or over logical CPU devices
-  without a GPU (one machine);
+  without a GPU (one machine); ``MultiWorkerMirroredStrategy`` over the workers of
+  ``TF_CONFIG`` (several machines), each worker feeding the whole global batch, which the
+  strategy splits;
 - torch: torch.distributed, one process per device (``kzoo train --devices N`` starts
   them, or ``torchrun``); each process feeds ``fit`` its block of each batch, rank 0's
   weights are broadcast when ``fit`` starts, and ``kzoo.backend.apply`` averages the
@@ -47,8 +49,10 @@ _ACTIVE = []
 @contextlib.contextmanager
 def data_parallel(devices):
     """Trains what is built and fitted inside on ``devices`` replicas (int >= 1; 1 is
-    one device, no engine). Yields the engine's description: ``{"engine", "devices",
-    "processes", "rank"}`` (a card records it)."""
+    one device, no engine). Yields the engine's description (a card records it):
+    ``{"engine", "devices", "processes", "rank", "feeds_block", "resumes"}``, the last two
+    saying whether each process feeds its own block of every batch (else the whole batch,
+    which the engine splits) and whether a run can resume under it."""
     n = validate.integer("devices", devices, low=1)
     ranks = int(os.environ.get("WORLD_SIZE", 1))
     if ranks > 1 and backend.name != "torch":
@@ -59,8 +63,12 @@ def data_parallel(devices):
     if ranks > 1 and n != ranks:  # else every rank would train alone and write
         raise ValueError(f"devices is {n}, but this process is one of {ranks} started by "
                          f"torchrun (WORLD_SIZE): give devices = {ranks}.")
+    if n == 1 and os.environ.get("TF_CONFIG") and backend.name == "tensorflow":
+        raise ValueError("devices is 1, but TF_CONFIG is set: every worker would train "
+                         "alone; give devices = the replicas of all its workers.")
     if n == 1:
-        yield {"engine": None, "devices": 1, "processes": 1, "rank": 0}
+        yield {"engine": None, "devices": 1, "processes": 1, "rank": 0, "feeds_block": False,
+               "resumes": True}
         return
     with backend.data_parallel(n) as engine:
         _ACTIVE.append(engine)
@@ -122,7 +130,8 @@ def is_chief():
 def fit_inputs(x, y, kwargs):
     """``(x, y, kwargs)`` for ``fit`` under the current engine: NumPy arrays become
     ``kzoo.resume.EpochBatches`` (shuffled from one seed on every process when
-    ``shuffle``), split per process under torch and several JAX processes; the global
+    ``shuffle``), split per process where each feeds its block (torch, several JAX
+    processes); the global
     batch size must divide over the replicas. Validation arrays: as
     ``evaluation_inputs``. Other inputs pass as they are (split them yourself per
     process there)."""
@@ -171,8 +180,8 @@ def evaluation_inputs(x, y=None, batch_size=32):
 
 def _own_block(engine):
     """This process's rank where each process feeds its own block (torch's ranks, several
-    JAX processes), else None (one process feeds the whole batch)."""
-    return engine["rank"] if backend.name == "torch" or engine["processes"] > 1 else None
+    JAX processes), else None (each process feeds the whole batch)."""
+    return engine["rank"] if engine["feeds_block"] else None
 
 
 def _arrays(x):

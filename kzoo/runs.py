@@ -122,10 +122,11 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
             callbacks.append(checkpoint)
         # every rank starts at rank 0's epoch (its checkpoint's; fit broadcasts its weights)
         batches.epoch = start = distribute.shared_int(checkpoint.epoch if chief else 0)
-        if start and engine["processes"] > 1 and backend.name == "jax":
-            raise ValueError(f"{out} holds {start} epoch(s) of this run; resuming over "
-                             f"several JAX processes is not supported yet (process 0 alone "
-                             f"would restore the weights): pass --overwrite to start again.")
+        if start and not engine["resumes"]:
+            raise ValueError(f"{out} holds {start} epoch(s) of this run; resuming under "
+                             f"{engine['processes']} {engine['engine']} processes is not "
+                             f"supported yet (process 0 alone would restore the weights): "
+                             f"pass --overwrite to start again.")
         if resuming and verbose and chief:
             print(f"Resuming {out} after epoch {start} of {epochs}.")
         game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked

@@ -111,7 +111,9 @@ def inputs(kind, x, y):
 
 
 def main(out, devices, names):
-    with distribute.data_parallel(devices):
+    with distribute.data_parallel(devices) as engine:
+        if distribute.is_chief():
+            print("engine:", engine["engine"], "processes:", engine["processes"])
         ds, x, y, counts = _digits()
         for name in names:
             keras.utils.set_random_seed(SEED)

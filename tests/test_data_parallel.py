@@ -1,7 +1,8 @@
 """Data parallelism: every game trained on two replicas (TensorFlow: MirroredStrategy over
 two logical CPU devices; torch: two gloo processes under torchrun; JAX: DataParallel over
-two CPU devices, and over two JAX processes of one CPU device each) ends three steps with
-one device's weights, state and logs; batch splitting; refusals before training."""
+two CPU devices), and as two processes of one CPU device each (JAX's, TensorFlow's
+MultiWorkerMirroredStrategy workers), ends three steps with one device's weights, state
+and logs; batch splitting; refusals before training."""
 
 import json
 import os
@@ -55,44 +56,56 @@ def test_two_replicas_train_as_one_device(runs, game):
     _assert_same_training(*runs, game)
 
 
+ENGINES = {"jax": "keras.distribution.DataParallel", "tensorflow": "MultiWorkerMirroredStrategy"}
 # The processes' own part (joining, each feeding its block, broadcasts) is the same for
 # every game: a classifier, an attack, Meta-IADA's per-sample state and a GAN's noise.
 PROCESS_GAMES = ("Classifier", "PGDAdversarialTraining", "MetaIADA", "GAN")
 
 
-def _two_jax_processes(command, **env):
-    """``command`` run as two JAX processes on this machine (their coordinator on a free
-    port); ``[(returncode, stdout, stderr)]`` of each."""
+def _free_port():
     with socket.socket() as s:
         s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "KERAS_BACKEND": "jax", **env,
-           "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{port}",
-           "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
-    processes = [subprocess.Popen(command, env={**env, "KERAS_DISTRIBUTION_PROCESS_ID": str(i)},
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for i in range(2)]
+        return s.getsockname()[1]
+
+
+def _two_processes(command, **env):
+    """``command`` run as two processes of one engine on this machine: JAX's (joined
+    through ``KERAS_DISTRIBUTION_*``, its coordinator on a free port) or TensorFlow's
+    ``MultiWorkerMirroredStrategy`` (two workers in ``TF_CONFIG``, on free ports);
+    ``[(returncode, stdout, stderr)]`` of each."""
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, **env}
+    if BACKEND == "jax":
+        env.update(KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{_free_port()}",
+                   KERAS_DISTRIBUTION_NUM_PROCESSES="2")
+        each = [{"KERAS_DISTRIBUTION_PROCESS_ID": str(i)} for i in range(2)]
+    else:
+        workers = [f"localhost:{_free_port()}" for _ in range(2)]
+        each = [{"TF_CONFIG": json.dumps({"cluster": {"worker": workers},
+                                          "task": {"type": "worker", "index": i}})}
+                for i in range(2)]
+    processes = [subprocess.Popen(command, env={**env, **own}, cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for own in each]
     outputs = [p.communicate(timeout=600) for p in processes]  # both run, then both end
     return [(p.returncode, out, err) for p, (out, err) in zip(processes, outputs)]
 
 
 @pytest.fixture(scope="module")
-def jax_processes(tmp_path_factory):
+def two_processes(tmp_path_factory):
     out = tmp_path_factory.mktemp("processes")
-    done = _two_jax_processes([sys.executable, str(SCRIPT), str(out), "2", *PROCESS_GAMES],
-                              KZOO_EAGER="0")
+    done = _two_processes([sys.executable, str(SCRIPT), str(out), "2", *PROCESS_GAMES],
+                          KZOO_EAGER="1" if BACKEND == "tensorflow" else "0")
     for code, _, err in done:
         assert code == 0, err[-3000:]
+    assert f"engine: {ENGINES[BACKEND]} processes: 2" in done[0][1]  # not two runs alone
     return out
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason=(
-    "several processes of one engine: JAX's here, torch's in the test above (torchrun); "
-    "TensorFlow's MultiWorkerMirroredStrategy is not supported (README, Training on "
-    "several devices)"))
+@pytest.mark.skipif(BACKEND == "torch", reason=(
+    "torch's ranks are processes already: the test above runs them (torchrun)"))
 @pytest.mark.parametrize("game", PROCESS_GAMES)
-def test_two_jax_processes_train_as_one_device(runs, jax_processes, game):
-    _assert_same_training(runs[0], jax_processes, game)
+def test_two_processes_train_as_one_device(runs, two_processes, game):
+    _assert_same_training(runs[0], two_processes, game)
 
 
 def _assert_same_training(one, other, game):
@@ -171,8 +184,8 @@ def test_refusals():
 
 
 def test_refusals_of_launchers_and_clusters(monkeypatch):
-    """torchrun's ranks are torch's, as many as the devices; TensorFlow's several machines
-    are refused; JAX's processes join before JAX starts."""
+    """torchrun's ranks are torch's, as many as the devices; TensorFlow's workers and JAX's
+    processes join before the framework starts, with devices = their replicas."""
     monkeypatch.setenv("WORLD_SIZE", "2")
     expected = ("devices is 1, but this process is one of 2" if BACKEND == "torch"
                 else f"but the backend is {BACKEND}")
@@ -180,13 +193,22 @@ def test_refusals_of_launchers_and_clusters(monkeypatch):
         with distribute.data_parallel(1):
             pass
     monkeypatch.delenv("WORLD_SIZE")
-    if BACKEND == "tensorflow":
-        monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
-        match = "TF_CONFIG is set: kzoo trains on several machines with torch"
-    elif BACKEND == "jax":
+    if BACKEND != "torch":
         import keras
 
-        keras.ops.convert_to_numpy(keras.ops.ones(1))  # JAX has run in this process
+        keras.ops.convert_to_numpy(keras.ops.ones(1))  # the framework has run here
+    if BACKEND == "tensorflow":
+        monkeypatch.setenv("TF_CONFIG", json.dumps({
+            "cluster": {"worker": ["localhost:1", "localhost:2"]},
+            "task": {"type": "worker", "index": 0}}))
+        for n, refusal in ((3, "devices is 3, but the 2 workers of TF_CONFIG hold 2 replicas"),
+                           (1, "devices is 1, but TF_CONFIG is set: every worker would train "
+                               "alone")):
+            with pytest.raises(ValueError, match=refusal):
+                with distribute.data_parallel(n):
+                    pass
+        match = "TF_CONFIG is set, but TensorFlow started before"
+    elif BACKEND == "jax":
         monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "a:1,b:1")
         match = "KERAS_DISTRIBUTION_JOB_ADDRESSES is set, but JAX started before"
     else:
@@ -231,25 +253,24 @@ def test_kzoo_train_on_two_devices_writes_a_card_naming_the_engine(tmp_path):
     assert run_python(code, next_backend()) == 10
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason=(
-    "JAX's processes; torch's ranks are started by the test above (kzoo's launcher); "
-    "TensorFlow's MultiWorkerMirroredStrategy is not supported (README)"))
-def test_kzoo_train_as_two_jax_processes_writes_one_card(tmp_path):
-    """The README's several-host line, both hosts on this machine: one card, by process 0."""
+@pytest.mark.skipif(BACKEND == "torch", reason=(
+    "torch's ranks are processes already: the test above starts them (kzoo's launcher)"))
+def test_kzoo_train_as_two_processes_writes_one_card(tmp_path):
+    """The README's several-machine line, both on this machine: one card, by process 0."""
     out = tmp_path / "run"
     command = [sys.executable, "-m", "kzoo.cli", "train", "recipes/classifier/digits-lt10-ce.toml",
                "--devices", "2", "--epochs", "1", "--out", str(out), "--quiet"]
-    done = _two_jax_processes(command)
+    done = _two_processes(command)
     for code, _, err in done:
         assert code == 0, err[-3000:]
-    assert "[jax]" in done[0][1] and "[jax]" not in done[1][1]  # process 0 reports
+    tag = f"[{BACKEND}]"
+    assert tag in done[0][1] and tag not in done[1][1]  # process 0 reports
     card = json.loads((out / "card.json").read_text())
-    assert card["devices"] == {"count": 2, "engine": "keras.distribution.DataParallel",
-                               "processes": 2}
+    assert card["devices"] == {"count": 2, "engine": ENGINES[BACKEND], "processes": 2}
     # an interrupted run (one process, killed after its first epoch): refused, not hung
     killed, three = tmp_path / "killed", ["--epochs", "3"]
     one = subprocess.Popen([*command[:5], *three, "--out", str(killed), "--quiet"],
-                           env={**os.environ, "KERAS_BACKEND": "jax"}, cwd=ROOT,
+                           env={**os.environ, "KERAS_BACKEND": BACKEND}, cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while (read_progress(killed / "checkpoint") or {"epoch": 0})["epoch"] < 1:
@@ -258,9 +279,9 @@ def test_kzoo_train_as_two_jax_processes_writes_one_card(tmp_path):
     one.kill()
     one.wait()
     again = [*command[:7], *three, "--out", str(killed), "--quiet"]  # --devices 2
-    for code, _, err in _two_jax_processes(again):
-        assert code == 2 and "resuming over several JAX processes is not supported yet" \
-            in err, err[-2000:]
+    for code, _, err in _two_processes(again):
+        assert code == 2 and f"resuming under 2 {ENGINES[BACKEND]} processes is not " \
+            "supported yet" in err, err[-2000:]
 
 
 def test_jax_devices_must_split_over_its_processes(monkeypatch):

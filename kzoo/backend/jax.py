@@ -191,7 +191,10 @@ def data_parallel(n):
     keras.distribution.set_distribution(distribution)
     try:
         yield {"engine": "keras.distribution.DataParallel", "devices": n,
-               "processes": processes, "rank": jax.process_index()}
+               "processes": processes, "rank": jax.process_index(),
+               # one process's program takes the global batch; several feed their blocks,
+               # and process 0 alone would restore a checkpoint, which every process sets
+               "feeds_block": processes > 1, "resumes": processes == 1}
     finally:
         keras.distribution.set_distribution(before)
         if joined:  # the processes part: each goes on alone (process 0 saves, evaluates)

@@ -74,15 +74,82 @@ stateful_step = stateful_test_step = unchanged
 
 @contextlib.contextmanager
 def data_parallel(n):
-    """``MirroredStrategy`` over ``n`` GPUs, or ``n`` logical CPU devices without a GPU."""
+    """``MirroredStrategy`` over ``n`` GPUs, or ``n`` logical CPU devices without a GPU;
+    with ``TF_CONFIG`` set, ``MultiWorkerMirroredStrategy`` over its workers (``n``
+    replicas in all). Each process feeds the whole global batch; the strategy splits it."""
     if os.environ.get("TF_CONFIG"):
-        raise ValueError("TF_CONFIG is set: kzoo trains on several machines with torch "
-                         "(torchrun) or JAX (KERAS_DISTRIBUTION_*); TensorFlow's "
-                         "MultiWorkerMirroredStrategy is not supported yet (Keras' TensorFlow "
-                         "trainer takes each worker's batch for the global one).")
+        with _multi_worker(n) as engine:
+            yield engine
+        return
     with tf.distribute.MirroredStrategy(_devices(n)).scope():
         # the game and its optimizers are built in the scope (keras-team/keras#23085)
-        yield {"engine": "MirroredStrategy", "devices": n, "processes": 1, "rank": 0}
+        yield {"engine": "MirroredStrategy", "devices": n, "processes": 1, "rank": 0,
+               "feeds_block": False, "resumes": True}
+
+
+@contextlib.contextmanager
+def _multi_worker(n):
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    cluster = resolver.cluster_spec().as_dict()
+    chiefs = len(cluster.get("chief", []))
+    workers = chiefs + len(cluster.get("worker", []))
+    if resolver.task_type not in ("chief", "worker") or not workers:
+        raise ValueError(f"TF_CONFIG: kzoo trains on its chief and workers; this task is "
+                         f"{resolver.task_type!r} of {sorted(cluster)}.")
+    local = tf.config.list_physical_devices("GPU")
+    replicas = workers * max(1, len(local))  # each worker's GPUs, or its CPU
+    if n != replicas:
+        raise ValueError(f"devices is {n}, but the {workers} workers of TF_CONFIG hold "
+                         f"{replicas} replicas ({len(local) or 'no'} GPU(s) here; a worker "
+                         f"without a GPU is one CPU replica): give devices = {replicas}.")
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    except RuntimeError as err:  # TensorFlow's runtime started before
+        raise ValueError(f"TF_CONFIG is set, but TensorFlow started before "
+                         f"kzoo.distribute.data_parallel could join its workers ({err}); "
+                         f"enter it before any TensorFlow work.") from err
+    rank = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
+    with _keras_multi_worker_fixes(), strategy.scope():
+        # variables made in the scope start as the chief's (the strategy broadcasts them);
+        # resuming is refused: the chief alone restores a checkpoint
+        yield {"engine": "MultiWorkerMirroredStrategy", "devices": n, "processes": workers,
+               "rank": rank, "feeds_block": False, "resumes": False}
+
+
+@contextlib.contextmanager
+def _keras_multi_worker_fixes():
+    """Keras 3.15's TensorFlow trainer under ``MultiWorkerMirroredStrategy``
+    (keras-team/keras#20585, open) reduces a whole batch structure at once to learn its
+    shapes, which the strategy cannot (here: each value's first local replica has the
+    shapes), and averages the replicas' scalar logs along an axis 0 they lack (here:
+    element-wise). Both replaced while the strategy is in use."""
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    def symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self.distribute_strategy
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tree.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0], next(batches))
+                break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean"):
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original_reduce(values, strategy, reduction)
+
+    original_build = trainer.TensorFlowTrainer._maybe_symbolic_build
+    original_reduce = trainer.reduce_per_replica
+    trainer.TensorFlowTrainer._maybe_symbolic_build = symbolic_build
+    trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        trainer.TensorFlowTrainer._maybe_symbolic_build = original_build
+        trainer.reduce_per_replica = original_reduce
 
 
 def _devices(n):

@@ -133,7 +133,7 @@ def data_parallel(n):
     _ranks.append(n)
     try:
         yield {"engine": "torch.distributed (DDP)", "devices": n, "processes": n,
-               "rank": dist.get_rank()}
+               "rank": dist.get_rank(), "feeds_block": True, "resumes": True}
     finally:
         _ranks.pop()
 
