@@ -32,8 +32,19 @@ critic with batch norm, n_dis 1): RobGAN adds k PGD passes of the critic (forwar
 input gradient) on the real batch, so its ideal is the AC-GAN step plus k attack passes.
 An attack pass is timed as the difference between RobGAN with k = 5 and k = 1, over 4.
 
+Table 6, each game of table 2 against the sum of its parts, each part timed as a step of
+its own under the same trainer (a game whose step runs only that part): the ERM step (E),
+the ERM step on twice the batch (E2), a forward pass in inference mode (F), Madry's PGD-k
+attack (A_k), AEGL's guiding examples with k = 3 (G_3: the attack and a prediction of the
+attacked batch) and Meta-IADA's meta gradients (MG: steps 1-2, second order). Madry PGD-k
+is A_k + E + F (F: the clean-accuracy log), AEGL k=3 is G_3 + E2 (one update on the clean
+and the attacked batch), Meta-IADA is MG + E (the real step). Where a step is close to its
+parts' sum, its cost above the pass count of table 2 is the parts' own cost on that
+backend, not the game's. On JAX, XLA's count of each compiled step's floating-point
+operations is printed beside it (the step's against its parts' sum).
+
     python benchmarks/step_time.py [--backends tensorflow,torch,jax] [--rounds 7]
-        [--tables fit,games,gans,bad_data_gan,robgan]
+        [--tables fit,games,gans,bad_data_gan,robgan,parts]
 """
 
 import argparse
@@ -45,10 +56,10 @@ import sys
 
 BATCH = 128
 STEPS_PER_EPOCH = 40
-TABLES = ("fit", "games", "gans", "bad_data_gan", "robgan")
+TABLES = ("fit", "games", "gans", "bad_data_gan", "robgan", "parts")
 
 
-def median_ms(game, x, y, rounds):
+def median_ms(game, x, y, rounds, batch_size=BATCH):
     """The median ms/step of ``rounds`` epochs of ``game.fit(x, y)``, after one epoch of
     warm-up (compilation)."""
     import numpy as np
@@ -58,7 +69,8 @@ def median_ms(game, x, y, rounds):
     ms = []
     for r in range(rounds + 1):
         timer = StepTimer()
-        game.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[timer])
+        game.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                 callbacks=[timer])
         if r:
             ms.extend(timer.history)
     return float(np.median(ms))
@@ -159,8 +171,89 @@ def worker(rounds, jit_modes, tables):
                 else kzoo.games.ACGAN(*players, loss="split"))
         game.compile()
         robgan_rows.append({"steps": steps, "ms": median_ms(game, x, y, rounds)})
+    part_rows = parts(ds, x, y, rounds) if "parts" in tables else []
     print(json.dumps({"fit": rows, "games": game_rows, "gans": gan_rows,
-                      "bad_data_gan": bad_rows, "robgan": robgan_rows}))
+                      "bad_data_gan": bad_rows, "robgan": robgan_rows, "parts": part_rows}))
+
+
+def only(game_cls, part):
+    """``game_cls`` whose training step runs only ``part(game, x, y)`` (tensors, all of
+    which it logs, so that no compiler drops them): the part timed under the same
+    trainer as the whole step."""
+    import keras
+    from keras import ops
+
+    class Part(game_cls):
+        log_names = ("part",)
+
+        def train_step(self, data):
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+            out = part(self, x, ops.reshape(ops.cast(y, "int32"), (-1,)))
+            return self.record({"part": ops.sum(ops.stack([ops.mean(t) for t in out]))})
+
+    return Part
+
+
+def parts(ds, x, y, rounds):
+    """Table 6: ``{"name": ms}`` of the games of table 2 and of their parts."""
+    import keras
+
+    import kzoo
+    from kzoo.games import AEGL, Classifier, MetaIADA, PGDAdversarialTraining
+
+    def forward(game, x, y):
+        return [game.net(x, training=False)]
+
+    def attack(game, x, y):
+        return [game.attack(x, y)]
+
+    def guiding(game, x, y):
+        return list(game.guiding_examples(x, y))
+
+    def meta(game, x, y):
+        x, ids = x if isinstance(x, (tuple, list)) else (x, None)
+        x_meta, y_meta = game.meta_batch()
+        (loss, _), grads = game.meta_gradients(x, y, game.sample_history.read(ids), x_meta,
+                                               y_meta)
+        return [loss, *grads]
+
+    aegl = {"class_counts": ds.class_counts(), "tail_threshold": 112, "epsilon": 0.1}
+    meta_iada = {"class_counts": ds.class_counts(), "num_samples": len(y),
+                 "meta_data": (ds.x_train[:200], ds.y_train[:200])}
+    made = {  # name: (class, arguments, batch size)
+        "E": (Classifier, {}, BATCH), "E2": (Classifier, {}, 2 * BATCH),
+        "F": (only(Classifier, forward), {}, BATCH),
+        **{f"A_{k}": (only(PGDAdversarialTraining, attack), {"epsilon": 0.1, "steps": k},
+                      BATCH) for k in (3, 7)},
+        **{f"Madry PGD-{k}": (PGDAdversarialTraining, {"epsilon": 0.1, "steps": k}, BATCH)
+           for k in (3, 7)},
+        "G_3": (only(AEGL, guiding), {**aegl, "steps": 3}, BATCH),
+        "AEGL k=3": (AEGL, {**aegl, "steps": 3}, BATCH),
+        "MG": (only(MetaIADA, meta), meta_iada, BATCH),
+        "Meta-IADA full": (MetaIADA, meta_iada, BATCH),
+    }
+    times = {}
+    for name, (cls, kwargs, batch) in made.items():
+        keras.utils.set_random_seed(0)
+        game = cls(kzoo.nets.small_cnn(ds.input_shape, ds.num_classes), **kwargs)
+        game.compile(keras.optimizers.SGD(0.01, momentum=0.9))
+        times[name] = median_ms(game, x, y, rounds, batch)
+        if keras.config.backend() == "jax":
+            times[f"{name} MFLOP"] = xla_mflop(game, x[:batch], y[:batch])
+    return times
+
+
+def xla_mflop(game, x, y):
+    """The floating-point operations of ``game``'s compiled JAX training step on the batch
+    ``(x, y)``, in millions, as XLA's cost analysis counts them."""
+    import jax
+
+    state = tuple([v.value for v in variables] for variables in (
+        game.trainable_variables, game.non_trainable_variables, game.optimizer.variables,
+        game.metrics_variables))
+    data = (game.training_inputs(x), y)  # (Meta-IADA's: the rows' sample ids too)
+    cost = jax.jit(game.train_step).lower(state, data).compile().cost_analysis()
+    return (cost[0] if isinstance(cost, list) else cost)["flops"] / 1e6
 
 
 def main():
@@ -238,6 +331,26 @@ def main():
             ideal = acgan + 5 * attack
             print(f"| {backend} | {acgan:.2f} | {one:.2f} | {five:.2f} | {attack:.2f} | "
                   f"{ideal:.2f} | {five / ideal:.2f} |")
+
+    if "parts" in tables:
+        print("\n| backend | game | ms/step | its parts | sum of parts (ms) | step / parts | "
+              "parts in ERM steps | XLA MFLOP, step / parts (JAX) |")
+        print("|---|---|---|---|---|---|---|---|")
+    for backend, result in results.items():
+        t = result["parts"]
+        if not t:
+            continue
+        rows = (("Madry PGD-3", ("A_3", "E", "F")), ("Madry PGD-7", ("A_7", "E", "F")),
+                ("AEGL k=3", ("G_3", "E2")), ("Meta-IADA full", ("MG", "E")))
+        for game, names in rows:
+            total = sum(t[n] for n in names)
+            flops = (f"{t[game + ' MFLOP']:.0f} / {sum(t[n + ' MFLOP'] for n in names):.0f}"
+                     if game + " MFLOP" in t else "")
+            print(f"| {backend} | {game} | {t[game]:.2f} | "
+                  + " + ".join(f"{n} {t[n]:.2f}" for n in names)
+                  + f" | {total:.2f} | {t[game] / total:.2f} | "
+                  + ", ".join(f"{n} {t[n] / t['E']:.2f}" for n in names) + f" | {flops} |")
+
 
 if __name__ == "__main__":
     main()
