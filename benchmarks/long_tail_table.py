@@ -129,7 +129,7 @@ def method(label):
     return lambda s: f"{label}|{s}"
 
 
-def tables(results, seeds, backend_rate):
+def tables(results, seeds, where):
     def row_of(label, imbalance):
         return lambda s: results.get(key(imbalance, s), {}).get("rows", {}).get(label)
 
@@ -140,7 +140,7 @@ def tables(results, seeds, backend_rate):
 
     done = [s for s in range(seeds) if key(10, s) in results and key(20, s) in results]
     lines = [f"Long-tailed digits, test accuracy in %, mean +- std over {len(done)} seeds "
-             f"({backend_rate}; `python benchmarks/long_tail_table.py`):", ""]
+             f"({where}; `python benchmarks/long_tail_table.py`):", ""]
     labels = list(results[key(10, done[0])]["rows"])
     metrics = ("accuracy", "balanced_accuracy", "tail_accuracy")
     lines += markdown_table(
@@ -204,8 +204,9 @@ def main():
                 "rows": rows, "ablation": {str(k): v for k, v in ablation.items()}}})
             print(f"imbalance {imbalance} seed {seed} done ({time.perf_counter() - start:.0f} s)",
                   flush=True)
-    where = kzoo.backend.name + (f", AEGL fine-tuning rate {args.aegl_lr:g}" if rate else "")
-    text, done = tables(results, args.seeds, f"{where} backend")
+    where = f"{kzoo.backend.name} backend" + (f", AEGL fine-tuning rate {args.aegl_lr:g}"
+                                              if rate else "")
+    text, done = tables(results, args.seeds, where)
     print("\n" + text)
     (out / f"long_tail_table{rate}.md").write_text(text + "\n")
     if not rate:
