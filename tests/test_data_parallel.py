@@ -38,6 +38,8 @@ def _run(out, devices):
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    # every process (torch: both ranks) has rank 0's value
+    assert done.stdout.count("shared: 100") == (devices if BACKEND == "torch" else 1)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,7 @@ def two_processes(tmp_path_factory):
     for code, _, err in done:
         assert code == 0, err[-3000:]
     assert f"engine: {ENGINES[BACKEND]} processes: 2" in done[0][1]  # not two runs alone
+    assert all("shared: 100" in out for _, out, _ in done)  # rank 0's value on both
     return out
 
 
