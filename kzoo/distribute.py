@@ -36,6 +36,7 @@ Example:
 """
 
 import contextlib
+import json
 import os
 
 import keras
@@ -63,9 +64,9 @@ def data_parallel(devices):
     if ranks > 1 and n != ranks:  # else every rank would train alone and write
         raise ValueError(f"devices is {n}, but this process is one of {ranks} started by "
                          f"torchrun (WORLD_SIZE): give devices = {ranks}.")
-    if n == 1 and os.environ.get("TF_CONFIG") and backend.name == "tensorflow":
-        raise ValueError("devices is 1, but TF_CONFIG is set: every worker would train "
-                         "alone; give devices = the replicas of all its workers.")
+    if n == 1 and backend.name == "tensorflow" and _tf_config_tasks() > 1:
+        raise ValueError("devices is 1, but TF_CONFIG names several workers: each would "
+                         "train alone; give devices = the replicas of all of them.")
     if n == 1:
         yield {"engine": None, "devices": 1, "processes": 1, "rank": 0, "feeds_block": False,
                "resumes": True}
@@ -76,6 +77,16 @@ def data_parallel(devices):
             yield engine
         finally:
             _ACTIVE.pop()
+
+
+def _tf_config_tasks():
+    """The chief and worker tasks of ``TF_CONFIG`` (0 if unset or unreadable: TensorFlow
+    says why when it reads it)."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+        return sum(len(cluster.get(task, [])) for task in ("chief", "worker"))
+    except (ValueError, AttributeError, TypeError):
+        return 0
 
 
 @contextlib.contextmanager

@@ -80,7 +80,8 @@ def _two_processes(command, **env):
         env.update(KERAS_DISTRIBUTION_JOB_ADDRESSES=f"localhost:{_free_port()}",
                    KERAS_DISTRIBUTION_NUM_PROCESSES="2")
         each = [{"KERAS_DISTRIBUTION_PROCESS_ID": str(i)} for i in range(2)]
-    else:
+    else:  # one CPU replica a worker, GPUs or not
+        env["CUDA_VISIBLE_DEVICES"] = ""
         workers = [f"localhost:{_free_port()}" for _ in range(2)]
         each = [{"TF_CONFIG": json.dumps({"cluster": {"worker": workers},
                                           "task": {"type": "worker", "index": i}})}
@@ -167,7 +168,8 @@ def test_synchronized_batch_norm_refused_on_torch_ranks_and_restored_after():
         pass
     assert not any(getattr(layer, "synchronized", False) for layer in net.layers)
     if BACKEND == "torch":
-        distribute._ACTIVE.append({"engine": "torch", "devices": 2, "processes": 2, "rank": 0})
+        distribute._ACTIVE.append({"engine": "torch", "devices": 2, "processes": 2, "rank": 0,
+                                   "feeds_block": True, "resumes": True})
         try:
             with pytest.raises(ValueError, match="no synchronized batch norm"):
                 with distribute.synchronized_batch_norm(net):
@@ -196,28 +198,38 @@ def test_refusals_of_launchers_and_clusters(monkeypatch):
         with distribute.data_parallel(1):
             pass
     monkeypatch.delenv("WORLD_SIZE")
+    devices = 2
     if BACKEND != "torch":
         import keras
 
         keras.ops.convert_to_numpy(keras.ops.ones(1))  # the framework has run here
     if BACKEND == "tensorflow":
-        monkeypatch.setenv("TF_CONFIG", json.dumps({
-            "cluster": {"worker": ["localhost:1", "localhost:2"]},
-            "task": {"type": "worker", "index": 0}}))
-        for n, refusal in ((3, "devices is 3, but the 2 workers of TF_CONFIG hold 2 replicas"),
-                           (1, "devices is 1, but TF_CONFIG is set: every worker would train "
-                               "alone")):
+        two = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
+                          "task": {"type": "worker", "index": 0}})
+        monkeypatch.setenv("TF_CONFIG", two)
+        import tensorflow as tf
+
+        replicas = 2 * max(1, len(tf.config.list_physical_devices("GPU")))
+        for n, refusal in ((replicas + 1, f"devices is {replicas + 1}, but the 2 workers of "
+                                          f"TF_CONFIG hold {replicas} replicas"),
+                           (1, "devices is 1, but TF_CONFIG names several workers")):
             with pytest.raises(ValueError, match=refusal):
                 with distribute.data_parallel(n):
                     pass
+        monkeypatch.setenv("TF_CONFIG", json.dumps({  # one task: one device, no strategy
+            "cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 0}}))
+        with distribute.data_parallel(1) as engine:
+            assert engine["engine"] is None
+        monkeypatch.setenv("TF_CONFIG", two)
         match = "TF_CONFIG is set, but TensorFlow started before"
+        devices = replicas
     elif BACKEND == "jax":
         monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "a:1,b:1")
         match = "KERAS_DISTRIBUTION_JOB_ADDRESSES is set, but JAX started before"
     else:
         match = "devices is 2: torch trains on several devices as one process per device"
     with pytest.raises(ValueError, match=match):
-        with distribute.data_parallel(2):
+        with distribute.data_parallel(devices):
             pass
 
 

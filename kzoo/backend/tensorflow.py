@@ -108,6 +108,11 @@ def _multi_worker(n):
         raise ValueError(f"TF_CONFIG is set, but TensorFlow started before "
                          f"kzoo.distribute.data_parallel could join its workers ({err}); "
                          f"enter it before any TensorFlow work.") from err
+    if strategy.num_replicas_in_sync != n:  # (logical devices may differ from physical)
+        raise ValueError(f"devices is {n}, but MultiWorkerMirroredStrategy runs "
+                         f"{strategy.num_replicas_in_sync} replicas over TF_CONFIG's workers: "
+                         f"give devices = {strategy.num_replicas_in_sync} (every worker needs "
+                         f"the same number of GPUs).")
     rank = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
     with _keras_multi_worker_fixes(), strategy.scope():
         # variables made in the scope start as the chief's (the strategy broadcasts them);
@@ -122,12 +127,19 @@ def _keras_multi_worker_fixes():
     (keras-team/keras#20585, open) reduces a whole batch structure at once to learn its
     shapes, which the strategy cannot (here: each value's first local replica has the
     shapes), and averages the replicas' scalar logs along an axis 0 they lack (here:
-    element-wise). Both replaced while the strategy is in use."""
+    element-wise). Both replaced while the strategy is in use, for models under it; others
+    keep Keras' own. (A game fitted again after the context has the originals back: fit
+    inside it.)"""
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer
 
+    def multi_worker(strategy):
+        return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
     def symbolic_build(self, iterator=None, data_batch=None):
         strategy = self.distribute_strategy
+        if self._distribute_strategy is None or not multi_worker(strategy):
+            return original_build(self, iterator, data_batch)
         if iterator is not None:
             for _, _, batches in iterator:
                 data_batch = tree.map_structure(
@@ -137,8 +149,9 @@ def _keras_multi_worker_fixes():
             self._symbolic_build(data_batch=data_batch)
 
     def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean"):
-            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        if reduction in ("auto", "mean") and multi_worker(strategy):
+            return tree.map_structure(
+                lambda v: v if v is None else strategy.reduce("MEAN", v, axis=None), values)
         return original_reduce(values, strategy, reduction)
 
     original_build = trainer.TensorFlowTrainer._maybe_symbolic_build
