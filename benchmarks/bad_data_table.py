@@ -201,14 +201,23 @@ def tables(results, seeds):
     lines += ["", "Long tail: balanced and tail accuracy in %, mean +- std; then the paired "
               "difference from C alone:", "",
               "| method | IF 10 balanced | IF 10 tail | IF 20 balanced | IF 20 tail | "
-              "IF 10 balanced vs C | IF 20 balanced vs C |", "|---|---|---|---|---|---|---|"]
+              "IF 10 balanced vs C | IF 10 tail vs C | IF 20 balanced vs C | IF 20 tail vs C |",
+              "|---" * 9 + "|"]
     for m in TABLE_METHODS:
         cells = [fmt(values(results, lambda s, p=p, m=m: f"{p}|{m}|{s}", k, seeds))
                  for p, k in lt]
         cells += ["" if m == "C alone" else paired(
             results, lambda s, p=p, m=m: f"{p}|{m}|{s}", lambda s, p=p: f"{p}|C alone|{s}",
-            "balanced_accuracy", seeds) for p in ("IF 10", "IF 20")]
+            k, seeds) for p, k in lt]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "BadDataGAN (W) against each other method, test accuracy points, mean and "
+              "paired 95% interval over seeds:", "",
+              "| BadDataGAN (W) - | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    for m in TABLE_METHODS:
+        if m != "BadDataGAN (W)":
+            cells = [paired(results, lambda s, p=p: f"{p}|BadDataGAN (W)|{s}",
+                            lambda s, p=p, m=m: f"{p}|{m}|{s}", k, seeds) for p, k in columns]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
     lines += eps_table(results, seeds) + generator_table(results, seeds)
     lines += ablation_table(results, seeds)
     fit = {m: values(results, lambda s, m=m: f"IF 10|{m}|{s}", "fit_s", seeds) for m in METHODS}
@@ -222,16 +231,20 @@ def eps_key(eps, seed):
 
 
 def eps_table(results, seeds):
-    lines = ["", f"eps sweep (BadDataGAN W, {SWEEP}; eps = 1 / lam), in %:", "",
-             "| eps | val balanced | test accuracy | test balanced | test tail |",
-             "|---|---|---|---|---|"]
+    lines = ["", f"eps sweep (BadDataGAN W, {SWEEP}; eps = 1 / lam), in %; then each eps "
+             "minus eps 0.3, paired over seeds:", "",
+             "| eps | val balanced | test accuracy | test balanced | test tail | val balanced "
+             "- eps 0.3 | test balanced - eps 0.3 |", "|---|---|---|---|---|---|---|"]
     means = {}
     for eps in EPS:
         row = [values(results, lambda s, e=eps: eps_key(e, s), k, seeds) for k in
                ("val_balanced_accuracy", "accuracy", "balanced_accuracy", "tail_accuracy")]
         if row[0]:
             means[eps] = np.mean(row[0])
-        lines.append(f"| {eps:g} | " + " | ".join(fmt(v) for v in row) + " |")
+        diffs = ["" if eps == 0.3 else paired(results, lambda s, e=eps: eps_key(e, s),
+                                              lambda s: eps_key(0.3, s), k, seeds)
+                 for k in ("val_balanced_accuracy", "balanced_accuracy")]
+        lines.append(f"| {eps:g} | " + " | ".join([*(fmt(v) for v in row), *diffs]) + " |")
     if means:
         best = max(means, key=means.get)
         lines += ["", f"Chosen by validation balanced accuracy (mean over seeds): eps = "
@@ -262,8 +275,8 @@ def generator_table(results, seeds):
 def ablation_table(results, seeds):
     lines = ["", f"Ablation of C's batch norm and weight decay ({SWEEP}), test accuracy / "
              f"balanced accuracy in %:", "",
-             "| C | " + " | ".join(ABLATED) + " | BadDataGAN (W) - C alone, balanced |",
-             "|---|---|---|---|"]
+             "| C | " + " | ".join(ABLATED) + " | BadDataGAN (W) - C alone, balanced | "
+             "BadDataGAN (W) - with both, balanced |", "|---|---|---|---|---|"]
     for a in ("with both", *ABLATION):
         def key(s, m, a=a):
             return f"{SWEEP}|{m}|{s}" if a == "with both" else f"{a}|{m}|{s}"
@@ -272,6 +285,9 @@ def ablation_table(results, seeds):
                  for m in ABLATED]
         cells.append(paired(results, lambda s: key(s, ABLATED[1]), lambda s: key(s, ABLATED[0]),
                             "balanced_accuracy", seeds))
+        cells.append("" if a == "with both" else paired(
+            results, lambda s: key(s, ABLATED[1]), lambda s: f"{SWEEP}|{ABLATED[1]}|{s}",
+            "balanced_accuracy", seeds))
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
     return lines
 

@@ -117,6 +117,7 @@ COMPARISONS = (  # a - b: the README's sentences
     ("LDAM-DRW", "CE"),
     ("LDAM-DRW", "CE+DRW"),
     ("LDAM-DRW", "LDAM"),
+    ("CE+DRW", "CE"),
 )
 
 

@@ -212,7 +212,10 @@ def tables(results, seeds):
         for m in CLASSIFIERS] + [
         ["RobGAN + fine-tune - Madry (paired)", *(fmt_interval(*paired_interval(
             gap_values(results, "RobGAN + fine-tune", e, seeds),
-            gap_values(results, "Madry", e, seeds))) for e in gaps)]])
+            gap_values(results, "Madry", e, seeds))) for e in gaps)]] + [
+        [f"RobGAN + fine-tune - Madry, {name} robust accuracy (paired)",
+         *(paired(results, run("RobGAN + fine-tune"), run("Madry"), f"{split}@{e:g}", seeds)
+           for e in gaps)] for split, name in (("test", "test"), ("train", "training"))])
     lines += ["", "Generators (1,000 samples against the test split, digits feature network; "
               f"lower FCD is better; FCD of the training images: {fmt_mean_std(real, 1, 3)}), "
               "mean +- std, the paired difference from RobGAN, and the accuracy of the "
@@ -233,6 +236,13 @@ def tables(results, seeds):
         [f"{m} - RobGAN", *(fmt_interval(*paired_interval(
             curve_values(results, m, e, seeds), curve_values(results, "RobGAN", e, seeds)),
             scale=1, digits=2) for e in epochs)] for m in GENERATORS if m != "RobGAN"])
+    lines += ["", "Every pair of generators at the end (epoch 80), paired: FCD and classifier "
+              "score, a - b:", ""]
+    lines += markdown_table(["a - b", "FCD", "classifier score"], [
+        [f"{a} - {b}", *(paired(results, run(a), run(b), k, seeds, 1, d)
+                         for k, d in (("frechet_classifier_distance", 3),
+                                      ("classifier_score", 2)))]
+        for i, a in enumerate(GENERATORS) for b in list(GENERATORS)[i + 1:]])
     fit_s = {m: values(results, run(m), "fit_s", seeds) for m in ("Madry", *GENERATORS,
                                                              "RobGAN + fine-tune")}
     lines += ["", "Training time (s, mean): " + ", ".join(
