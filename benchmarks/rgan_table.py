@@ -30,7 +30,15 @@ import tomllib
 
 import keras
 import numpy as np
-from common import ROOT, add_to_cache, paired, parse_args, read_cache
+from common import (
+    ROOT,
+    add_to_cache,
+    fmt_interval,
+    paired,
+    paired_interval,
+    parse_args,
+    read_cache,
+)
 
 from kzoo import backend, runs
 from kzoo.data import to_unit
@@ -164,17 +172,22 @@ def tables(results, seeds):
                     difference(results, data, base, form, k, seeds)
                     for k in (*keys, f"{key}@z_adv1", f"{key}@change1")) + " |")
         lines.append("")
-    lines += ["### Worst input noise (figure 3): the metric at z and at z_adv", ""]
+    lines += ["### Worst input noise (figure 3): the metric at z and at z_adv", "",
+              "The change is the metric at z_adv minus at z, paired over the seeds (mean [95% "
+              "interval]; \"up\" or \"down\" where the interval excludes 0).", ""]
     for data in DATA:
         key = HEADLINE[data][0 if data == "digits" else 1]
         cols = (key, f"{key}@z_adv0.01", f"{key}@z_adv1")
         lines += [f"{data}, {SHORT[key]}:", "",
-                  "| base | form | z | z_adv (eps 0.01) | z_adv (eps 1) |", "|---|---|---|---|---|"]
+                  "| base | form | z | z_adv (eps 0.01) | z_adv (eps 1) | change at eps 0.01 "
+                  "| change at eps 1 |", "|---|---|---|---|---|---|---|"]
         for base, (_, _, datasets) in BASES.items():
             if data in datasets:
                 for form in ("GAN", "RobustGAN"):
-                    lines.append(f"| {base} | {form} | "
-                                 + " | ".join(cells(results, data, base, form, cols, seeds)) + " |")
+                    lines.append(f"| {base} | {form} | " + " | ".join(
+                        [*cells(results, data, base, form, cols, seeds),
+                         *(noise_change(results, data, base, form, key, eps, seeds)
+                           for eps in ("0.01", "1"))]) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -192,6 +205,19 @@ def difference(results, data, base, form, metric, seeds):
     return paired(results, lambda s: f"{data}|{base}|{form}|{s}",
                   lambda s: f"{data}|{base}|GAN|{s}", metric, seeds_of(base, seeds), scale=1,
                   digits=digits, higher_is_better=not lower_better)
+
+
+def noise_change(results, data, base, form, metric, eps, seeds):
+    """The paired interval of ``metric`` at z_adv (radius ``eps``) minus at z, over the
+    seeds of one form, and whether the worst noise moves it "up" or "down"."""
+    done = [r for s in range(seeds_of(base, seeds))
+            if f"{metric}@z_adv{eps}" in (r := results.get(f"{data}|{base}|{form}|{s}", {}))]
+    if not done:
+        return "-"
+    mean, low, high = paired_interval([r[f"{metric}@z_adv{eps}"] for r in done],
+                                      [r[metric] for r in done])
+    move = "up" if low > 0 else "down" if high < 0 else "within noise"
+    return f"{fmt_interval(mean, low, high, scale=1, digits=3)} ({move})"
 
 
 def show(gan, ds, data):
