@@ -35,7 +35,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check kzoo tests benchmarks
 
 # ruff, then pytest once per backend; backend-independent tests (they start
-# their own processes for every backend) run in the first pass only. Two pytest workers,
+# their own processes for every backend) run in the first pass only, and the paper-scale
+# recipes' smoke tests are shared out over the passes in turn (KZOO_TEST_BACKENDS; JAX's
+# eager steps took 230 s for all of them). Two pytest workers,
 # one thread each: two workers of two threads on two cores made torch ops up to 9x slower;
 # tests steal each other's queued tests (their durations range from 0.01 s to a minute).
 # XLA's expensive LLVM passes off: the tests' nets are tiny and compiled once (JAX, two
@@ -51,7 +53,8 @@ test: lint
 	@cache=$$(mktemp -d); first=1; for b in $(BACKENDS); do \
 		echo "== pytest, KERAS_BACKEND=$$b =="; \
 		$(ONE_THREAD) $(JAX_CACHE) JAX_COMPILATION_CACHE_DIR=$$cache \
-			KZOO_TEST_ONCE=$$first KERAS_BACKEND=$$b $(BIN)/python -m pytest -q \
+			KZOO_TEST_ONCE=$$first KZOO_TEST_BACKENDS="$(BACKENDS)" KERAS_BACKEND=$$b \
+			$(BIN)/python -m pytest -q \
 			-n 2 --dist worksteal -p no:cacheprovider --durations=15 \
 			|| { rm -rf $$cache; exit 1; }; \
 		first=0; \

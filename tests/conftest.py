@@ -114,6 +114,20 @@ def _stop_servers():
         log.close()
 
 
+# The backends of this `make test`'s pytest passes (`make test` names them; a lone pytest
+# run is its own backend's only pass).
+PASSES = tuple(os.environ.get("KZOO_TEST_BACKENDS", BACKEND).split())
+
+
+def in_turn(index, what):
+    """Skips the case ``index`` of a list that the passes share out in turn, case i to
+    ``PASSES[i % len(PASSES)]``, unless it is this backend's (a lone pytest run runs them
+    all); ``what`` says why one backend suffices for each case."""
+    owner = PASSES[index % len(PASSES)] if BACKEND in PASSES else BACKEND
+    if owner != BACKEND:
+        pytest.skip(f"the {owner} pass runs this case: {what}")
+
+
 def next_backend():
     """The backend after this one in ``BACKENDS``, cyclically. Over the three passes of
     ``make test`` (all of ``BACKENDS``), every backend's saves are loaded by another and
