@@ -12,13 +12,18 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def parse_args(doc, seeds, shards=False, options=()):
+def parse_args(doc, seeds, shards=False, options=(), wide=()):
     """``(args, out)`` of a comparison script: ``--seeds`` (default ``seeds``), ``--out``
     (the output folder, made if absent), ``--report-only``, with ``shards``, ``--shard
-    I/N`` (``args.shard`` is ``(I, N)``), and the script's own ``options``
-    (``(flags, add_argument keywords)`` pairs)."""
+    I/N`` (``args.shard`` is ``(I, N)``), with ``wide`` (the names whose metrics spread
+    widely between seeds), ``--wide-seeds`` (default 10; ``args.counts`` is ``(seeds, wide
+    seeds)``, for :func:`seeds_of`), and the script's own ``options`` (``(flags,
+    add_argument keywords)`` pairs)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=seeds)
+    if wide:
+        parser.add_argument("--wide-seeds", type=int, default=10,
+                            help=f"seeds of {', '.join(wide)} (default 10; at least --seeds)")
     for flags, kwargs in options:
         parser.add_argument(*flags, **kwargs)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -34,9 +39,17 @@ def parse_args(doc, seeds, shards=False, options=()):
                 not int(parts[0]) < int(parts[1]):
             parser.error(f"--shard must be I/N with 0 <= I < N; got {args.shard!r}")
         args.shard = (int(parts[0]), int(parts[1]))
+    if wide:
+        args.counts = (args.seeds, max(args.seeds, args.wide_seeds))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     return args, out
+
+
+def seeds_of(name, counts, wide):
+    """The number of seeds of ``name``'s runs: ``counts`` is ``(seeds, wide seeds)``, the
+    second for the names in ``wide``."""
+    return counts[1] if name in wide else counts[0]
 
 
 def read_cache(path):

@@ -3,8 +3,8 @@
 Seven biased versions of digits, each with 10 images per class of the training split
 (with their clean labels) held out as Meta-IADA's meta set: long tail at imbalance
 10 and 20, uniform and pair-flip label noise at 20% and 40%, and spurious colour
-(95% of class c wear colour c in training, colours uniform at test). For seeds 0-4 (``--seeds``)
-(the seed sets the data split, the biases and the initialisation), trains CE, logit
+(95% of class c wear colour c in training, colours uniform at test). For seeds 0-4
+(``--seeds``; the seed sets the data split, the biases and the initialisation), trains CE, logit
 adjustment (LA), LDAM-DRW, CE on the training split plus the meta set (a control:
 Meta-IADA sees those 100 clean images, the baselines do not), and Meta-IADA, all
 with the small CNN and the schedule of the recipes (60 epochs, SGD, cosine).
@@ -16,7 +16,8 @@ colour, whose worst-group accuracy spreads over 10-20 points between seeds, take
 
 Then the ablation of the IADA loss's three terms (table 7) on LT 10 and flip 40%:
 without the covariance term G (alpha 0), the perturbation R (eps 0), the prior term F
-(beta 0); and the sensitivity to alpha and beta on LT 10 (figure 6, PNG). The
+(beta 0); and the sensitivity to alpha and beta on LT 10 (figure 6: a PNG, and a table
+of each value against the default, over seeds 0-2). The
 shares of adversarial (eps > 0) samples per class (LT 10) and for noisy vs clean
 labels (flip 40%), seed 0, are saved as PNG (figures 3 and 4).
 
@@ -43,6 +44,7 @@ from common import (
     paired,
     parse_args,
     read_cache,
+    seeds_of,
     values,
 )
 
@@ -77,6 +79,7 @@ METHODS = {  # name: (recipe, game arguments, DRW epoch)
 ABLATION = {"without G (alpha 0)": {"alpha": 0.0}, "without R (eps 0)": {"perturb": False},
             "without F (beta 0)": {"beta": 0.0}}
 ALPHAS = (0.1, 0.25, 0.5, 0.75, 1.0)
+SENSITIVITY_SEEDS = 3  # seeds 0-2 run the alpha and beta values
 BETAS = (0.5, 0.75, 1.0, 1.25, 1.5)
 
 
@@ -136,7 +139,7 @@ def run_setting(setting, seed, out):
         for label, game in ABLATION.items():
             rows[label] = train(spec(METHODS["Meta-IADA"][0], setting, seed, game),
                                            ds)
-    if setting == "LT 10" and seed < 3:
+    if setting == "LT 10" and seed < SENSITIVITY_SEEDS:
         for alpha in ALPHAS:
             if alpha != 0.5:
                 rows[f"alpha {alpha}"] = train(
@@ -157,15 +160,10 @@ def key(setting, seed):
     return f"{setting}|{seed}"
 
 
-def seeds_of(setting, seeds):
-    """The number of seeds of ``setting``'s runs: ``seeds`` is ``(seeds, wide seeds)``."""
-    return seeds[1] if setting in WIDE else seeds[0]
-
-
 def flat(results, seeds):
     """``{"<method>|<setting>|<seed>": report}``, for :func:`common.paired`."""
     return {f"{m}|{setting}|{s}": r for setting in SETTINGS
-            for s in range(seeds_of(setting, seeds))
+            for s in range(seeds_of(setting, seeds, WIDE))
             for m, r in results.get(key(setting, s), {}).items()}
 
 
@@ -178,11 +176,11 @@ def tables(results, seeds, header):
 
     def cell(method, setting, metric="accuracy"):
         return fmt_mean_std(values(runs, run(method, setting), metric,
-                                    seeds_of(setting, seeds)))
+                                    seeds_of(setting, seeds, WIDE)))
 
     def diff(a, b, setting, metric="accuracy"):
         return paired(runs, run(a, setting), run(b, setting), metric,
-                      seeds_of(setting, seeds), higher_is_better=True)
+                      seeds_of(setting, seeds, WIDE), higher_is_better=True)
 
     columns = {"long tail": [("LT 10", "accuracy"), ("LT 10", "tail_accuracy"),
                              ("LT 20", "accuracy"), ("LT 20", "tail_accuracy")],
@@ -212,7 +210,7 @@ def tables(results, seeds, header):
     variants = [f"alpha {a}" for a in ALPHAS if a != 0.5] + [f"beta {b}" for b in BETAS
                                                               if b != 1.0]
     lines += ["", "Sensitivity (figure 6), variant - Meta-IADA (alpha 0.5, beta 1) on LT 10, "
-              "over the seeds that ran it (paired, mean [95% interval], verdict on the "
+              f"seeds 0-{SENSITIVITY_SEEDS - 1} (paired, mean [95% interval], verdict on the "
               "variant):", ""]
     lines += markdown_table(["variant", "LT 10", "LT 10 tail"],
                             [[f"{v} - Meta-IADA", diff(v, "Meta-IADA", "LT 10"),
@@ -222,7 +220,7 @@ def tables(results, seeds, header):
 
 def sensitivity_figure(results, seeds, path):
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
-    n = min(seeds, 3)
+    n = min(seeds, SENSITIVITY_SEEDS)
     for ax, name, grid, default in ((axes[0], "alpha", ALPHAS, 0.5),
                                     (axes[1], "beta", BETAS, 1.0)):
         labels = ["Meta-IADA" if v == default else f"{name} {v}" for v in grid]
@@ -240,15 +238,13 @@ def sensitivity_figure(results, seeds, path):
 
 
 def main():
-    args, out = parse_args(__doc__, seeds=5, shards=True, options=[
-        (("--wide-seeds",), {"type": int, "default": 10,
-                             "help": f"seeds of {', '.join(WIDE)} (default 10)"})])
-    seeds = (args.seeds, args.wide_seeds)
+    args, out = parse_args(__doc__, seeds=5, shards=True, wide=WIDE)
+    seeds = args.counts
     cache = out / "meta_iada_runs.json"
     results = read_cache(cache)
     start = time.perf_counter()
     jobs = [(setting, seed) for seed in range(max(seeds)) for setting in SETTINGS
-            if seed < seeds_of(setting, seeds)]
+            if seed < seeds_of(setting, seeds, WIDE)]
     index, count = args.shard
     for setting, seed in jobs[index::count]:
         if key(setting, seed) in results or args.report_only:
@@ -261,7 +257,7 @@ def main():
         print(f"not yet run: {', '.join(missing)} (the other shards'?); no table written")
         return
     text = tables(results, seeds, f"Biased digits, test accuracy in %, {args.seeds} seeds "
-                  f"({', '.join(WIDE)}: {args.wide_seeds}) ({kzoo.backend.name} backend; "
+                  f"({', '.join(WIDE)}: {seeds[1]}) ({kzoo.backend.name} backend; "
                   "`python benchmarks/meta_iada_table.py`).")
     print("\n" + text)
     (out / "meta_iada_table.md").write_text(text + "\n")

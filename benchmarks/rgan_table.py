@@ -38,6 +38,8 @@ from common import (
     paired_interval,
     parse_args,
     read_cache,
+    seeds_of,
+    verdict,
 )
 
 from kzoo import backend, runs
@@ -97,19 +99,14 @@ def train(s):
     return gan, ds, recipe, {**runs.generator_report(gan, ds, recipe), "fit_s": round(wall, 1)}
 
 
-def seeds_of(base, seeds):
-    """The seeds of ``base``'s runs: ``seeds`` is ``(seeds, wide seeds)``."""
-    return seeds[1] if base in WIDE else seeds[0]
-
-
 def plan(seeds):
     jobs = []
     for seed in range(max(seeds)):
         for data in DATA:
             for base, (_, _, datasets) in BASES.items():
-                if data in datasets and seed < seeds_of(base, seeds):
+                if data in datasets and seed < seeds_of(base, seeds, WIDE):
                     jobs += [(data, base, form, seed) for form in ("GAN", "RobustGAN")]
-        if seed < seeds_of(ABLATION[1], seeds):
+        if seed < seeds_of(ABLATION[1], seeds, WIDE):
             jobs += [(*ABLATION, form, seed) for form in ("robust G only", "robust D only")]
     return jobs
 
@@ -120,7 +117,7 @@ def fmt(values, digits=3):
 
 
 def cells(results, data, base, form, keys, seeds):
-    seeds = seeds_of(base, seeds)
+    seeds = seeds_of(base, seeds, WIDE)
     runs_ = [results.get(f"{data}|{base}|{form}|{s}") for s in range(seeds)]
     runs_ = [r for r in runs_ if r is not None]
     if not runs_:
@@ -203,21 +200,24 @@ def difference(results, data, base, form, metric, seeds):
                    if f"{name}@z_adv1" in r}
     digits = 1 if metric.split("@")[0] in ("modes", "log_density") else 3
     return paired(results, lambda s: f"{data}|{base}|{form}|{s}",
-                  lambda s: f"{data}|{base}|GAN|{s}", metric, seeds_of(base, seeds), scale=1,
+                  lambda s: f"{data}|{base}|GAN|{s}", metric, seeds_of(base, seeds, WIDE), scale=1,
                   digits=digits, higher_is_better=not lower_better)
 
 
 def noise_change(results, data, base, form, metric, eps, seeds):
     """The paired interval of ``metric`` at z_adv (radius ``eps``) minus at z, over the
     seeds of one form, and whether the worst noise moves it "up" or "down"."""
-    done = [r for s in range(seeds_of(base, seeds))
+    done = [r for s in range(seeds_of(base, seeds, WIDE))
             if f"{metric}@z_adv{eps}" in (r := results.get(f"{data}|{base}|{form}|{s}", {}))]
     if not done:
         return "-"
     mean, low, high = paired_interval([r[f"{metric}@z_adv{eps}"] for r in done],
                                       [r[metric] for r in done])
-    move = "up" if low > 0 else "down" if high < 0 else "within noise"
-    return f"{fmt_interval(mean, low, high, scale=1, digits=3)} ({move})"
+    text = fmt_interval(mean, low, high, scale=1, digits=3)
+    if np.isnan(low):
+        return text
+    move = {"better": "up", "worse": "down"}.get(verdict(low, high), "within noise")
+    return f"{text} ({move})"
 
 
 def show(gan, ds, data):
@@ -255,7 +255,7 @@ def worst_noise_figure(results, seeds, path):
         offsets = np.arange(3)
         bases = [b for b, (_, _, d) in BASES.items() if data in d]
         for base, form in ((b, f) for b in bases for f in ("GAN", "RobustGAN")):
-            done = [results[k] for s in range(seeds_of(base, seeds))
+            done = [results[k] for s in range(seeds_of(base, seeds, WIDE))
                     if (k := f"{data}|{base}|{form}|{s}") in results]
             if not done:
                 continue
@@ -272,10 +272,8 @@ def worst_noise_figure(results, seeds, path):
 
 
 def main():
-    args, out = parse_args(__doc__, seeds=5, shards=True, options=[
-        (("--wide-seeds",), {"type": int, "default": 10,
-                             "help": f"seeds of {', '.join(WIDE)} (default 10)"})])
-    seeds = (args.seeds, max(args.seeds, args.wide_seeds))
+    args, out = parse_args(__doc__, seeds=5, shards=True, wide=WIDE)
+    seeds = args.counts
     cache, sample_cache = out / "rgan_runs.json", out / "rgan_samples.npz"
     results = read_cache(cache)
     samples = dict(np.load(sample_cache)) if sample_cache.is_file() else {}

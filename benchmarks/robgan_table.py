@@ -206,7 +206,9 @@ def tables(results, seeds):
         for a, b in (("RobGAN + fine-tune", "Madry"), ("RobGAN", "Madry"),
                      ("RobGAN + fine-tune", "RobGAN"))])
     lines += ["", "Generalisation gap (figures 1 and 8): robust accuracy on the training "
-              "split minus on the test split, in points, mean +- std:", ""]
+              "split minus on the test split, in points, mean +- std; then RobGAN + fine-tune "
+              "- Madry, paired (mean [95% interval]): the gap, and each split's robust "
+              "accuracy:", ""]
     lines += markdown_table(["classifier", *(f"eps {e:g}" for e in gaps)], [
         [m, *(fmt_mean_std(gap_values(results, m, e, seeds)) for e in gaps)]
         for m in CLASSIFIERS] + [
@@ -236,13 +238,14 @@ def tables(results, seeds):
         [f"{m} - RobGAN", *(fmt_interval(*paired_interval(
             curve_values(results, m, e, seeds), curve_values(results, "RobGAN", e, seeds)),
             scale=1, digits=2) for e in epochs)] for m in GENERATORS if m != "RobGAN"])
-    lines += ["", "Every pair of generators at the end (epoch 80), paired: FCD and classifier "
-              "score, a - b:", ""]
+    others = [m for m in GENERATORS if m != "RobGAN"]  # RobGAN's pairs: the tables above
+    lines += ["", "The other pairs of generators at the end (epoch 80), paired (mean [95% "
+              "interval]; lower FCD is better): FCD and classifier score, a - b:", ""]
     lines += markdown_table(["a - b", "FCD", "classifier score"], [
         [f"{a} - {b}", *(paired(results, run(a), run(b), k, seeds, 1, d)
                          for k, d in (("frechet_classifier_distance", 3),
                                       ("classifier_score", 2)))]
-        for i, a in enumerate(GENERATORS) for b in list(GENERATORS)[i + 1:]])
+        for i, a in enumerate(others) for b in others[i + 1:]])
     fit_s = {m: values(results, run(m), "fit_s", seeds) for m in ("Madry", *GENERATORS,
                                                              "RobGAN + fine-tune")}
     lines += ["", "Training time (s, mean): " + ", ".join(

@@ -121,11 +121,13 @@ PASSES = tuple(os.environ.get("KZOO_TEST_BACKENDS", BACKEND).split())
 
 def in_turn(index, what):
     """Skips the case ``index`` of a list that the passes share out in turn, case i to
-    ``PASSES[i % len(PASSES)]``, unless it is this backend's (a lone pytest run runs them
-    all); ``what`` says why one backend suffices for each case."""
+    ``PASSES[i % len(PASSES)]``, unless it is this backend's (a lone pytest run, or one whose
+    backend ``KZOO_TEST_BACKENDS`` does not name, runs them all); ``what`` says why one
+    backend suffices for each case."""
     owner = PASSES[index % len(PASSES)] if BACKEND in PASSES else BACKEND
     if owner != BACKEND:
-        pytest.skip(f"the {owner} pass runs this case: {what}")
+        pytest.skip(f"the {owner} pass runs this case (KZOO_TEST_BACKENDS; unset, every "
+                    f"case runs): {what}")
 
 
 def next_backend():

@@ -1,7 +1,8 @@
 """tensorflow-datasets loaders: prepared files, mock data, offline failures, and the
 paper-scale recipes for two steps on mock data.
 
-The loaders hand back NumPy arrays, so these tests run under every Keras backend.
+The loaders hand back NumPy arrays, so these tests run under every Keras backend (under
+`make test`, each paper-scale recipe in one backend's pass: ``conftest.in_turn``).
 """
 
 import copy
