@@ -11,8 +11,8 @@ with the small CNN and the schedule of the recipes (60 epochs, SGD, cosine).
 Meta-IADA's CE warm-up is 45 epochs for the long tail and spurious colour, 15 for
 label noise, as in recipes/meta_iada/. Prints mean +- std of test accuracy (and
 tail accuracy for the long tail, worst-group accuracy for spurious colour). The long
-tail and spurious colour, whose tail and worst-group accuracies spread over 3-18 points
-between seeds, take ``--wide-seeds`` (default 10).
+tail and spurious colour, whose tail and worst-group accuracies spread widely between
+seeds (standard deviations up to 6 and 18 points), take ``--wide-seeds`` (default 10).
 
 Then the ablation of the IADA loss's three terms (table 7) on LT 10 and flip 40%:
 without the covariance term G (alpha 0), the perturbation R (eps 0), the prior term F
@@ -152,8 +152,8 @@ def run_setting(setting, seed, out):
 
 
 NOISE = [s for s in SETTINGS if "%" in s]
-# settings whose metrics spread widely between seeds (tail and worst-group accuracy: a
-# standard deviation of 3-18 points over 5 seeds): --wide-seeds
+# settings whose metrics spread widely between seeds (tail and worst-group accuracy:
+# standard deviations up to 6 and 18 points over seeds 0-4): --wide-seeds
 WIDE = ("LT 10", "LT 20", "colour")
 BASELINES = [m for m in METHODS if m != "Meta-IADA"]
 
