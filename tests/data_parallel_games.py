@@ -114,8 +114,10 @@ def main(out, devices, names):
     with distribute.data_parallel(devices) as engine:
         if distribute.is_chief():
             print("engine:", engine["engine"], "processes:", engine["processes"])
-        # every process gets rank 0's value (a shuffle seed, a resumed epoch)
-        print("shared:", distribute.shared_int(100 + engine["rank"]), flush=True)
+        # every process gets rank 0's value (a shuffle seed, a resumed epoch); each writes its
+        # own file, as two processes' lines on one stdout can interleave
+        with open(os.path.join(out, f"shared-{engine['rank']}.txt"), "w") as f:
+            f.write(str(distribute.shared_int(100 + engine["rank"])))
         ds, x, y, counts = _digits()
         for name in names:
             keras.utils.set_random_seed(SEED)
