@@ -119,12 +119,14 @@ def _stop_servers():
 PASSES = tuple(os.environ.get("KZOO_TEST_BACKENDS", BACKEND).split())
 
 
-def in_turn(index, what):
-    """Skips the case ``index`` of a list that the passes share out in turn, case i to
-    ``PASSES[i % len(PASSES)]``, unless it is this backend's (a lone pytest run, or one whose
-    backend ``KZOO_TEST_BACKENDS`` does not name, runs them all); ``what`` says why one
-    backend suffices for each case."""
-    owner = PASSES[index % len(PASSES)] if BACKEND in PASSES else BACKEND
+def in_turn(index, what, slow=()):
+    """Skips the case ``index`` of a list that the passes share out in turn, case i to the
+    i-th (cyclically) of ``PASSES`` less the ``slow`` backends (where the cases cost several
+    times as much; a pass of only slow backends shares them out among those), unless it is
+    this backend's (a lone pytest run, or one whose backend ``KZOO_TEST_BACKENDS`` does not
+    name, runs them all); ``what`` says why one backend suffices for each case."""
+    owners = [p for p in PASSES if p not in slow] or PASSES
+    owner = owners[index % len(owners)] if BACKEND in PASSES else BACKEND
     if owner != BACKEND:
         pytest.skip(f"the {owner} pass runs this case (KZOO_TEST_BACKENDS; unset, every "
                     f"case runs): {what}")
