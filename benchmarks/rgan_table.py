@@ -34,6 +34,7 @@ from common import (
     ROOT,
     add_to_cache,
     fmt_interval,
+    fmt_mean_std,
     paired,
     paired_interval,
     parse_args,
@@ -112,8 +113,7 @@ def plan(seeds):
 
 
 def fmt(values, digits=3):
-    v = np.asarray(values, "float64")
-    return f"{v.mean():.{digits}f} +- {v.std():.{digits}f}" if len(v) > 1 else f"{v[0]:.{digits}f}"
+    return fmt_mean_std(values, 1.0, digits) if len(values) > 1 else f"{values[0]:.{digits}f}"
 
 
 def cells(results, data, base, form, keys, seeds):

@@ -210,11 +210,11 @@ def tables(results, seeds):
               "- Madry, paired (mean [95% interval]): the gap, and each split's robust "
               "accuracy:", ""]
     lines += markdown_table(["classifier", *(f"eps {e:g}" for e in gaps)], [
-        [m, *(fmt_mean_std(gap_values(results, m, e, seeds)) for e in gaps)]
+        [m, *(fmt_mean_std(values(results, run(m), f"gap@{e:g}", seeds)) for e in gaps)]
         for m in CLASSIFIERS] + [
-        ["RobGAN + fine-tune - Madry (paired)", *(fmt_interval(*paired_interval(
-            gap_values(results, "RobGAN + fine-tune", e, seeds),
-            gap_values(results, "Madry", e, seeds))) for e in gaps)]] + [
+        ["RobGAN + fine-tune - Madry (paired)",
+         *(paired(results, run("RobGAN + fine-tune"), run("Madry"), f"gap@{e:g}", seeds)
+           for e in gaps)]] + [
         [f"RobGAN + fine-tune - Madry, {name} robust accuracy (paired)",
          *(paired(results, run("RobGAN + fine-tune"), run("Madry"), f"{split}@{e:g}", seeds)
            for e in gaps)] for split, name in (("test", "test"), ("train", "training"))])
@@ -259,9 +259,12 @@ def curve_values(results, method, epoch, seeds, index=1):
             if (r := results.get(f"{method}|{s}"))]
 
 
-def gap_values(results, method, eps, seeds):
-    return [r[f"train@{eps:g}"] - r[f"test@{eps:g}"] for s in range(seeds)
-            if (r := results.get(f"{method}|{s}")) and f"train@{eps:g}" in r]
+def with_gaps(results):
+    """Each run with its generalisation gap ``gap@EPS`` (robust accuracy on the training
+    split minus on the test split) where it measured both."""
+    return {key: {**r, **{f"gap@{e:g}": r[f"train@{e:g}"] - r[f"test@{e:g}"]
+                          for e in GAP_EPSILONS if f"train@{e:g}" in r}}
+            for key, r in results.items()}
 
 
 def figures(results, seeds, out):
@@ -270,13 +273,13 @@ def figures(results, seeds, out):
     for m in CLASSIFIERS:
         acc = np.array([[results[f"{m}|{s}"][f"robust@{e:g}"] for e in eps]
                         for s in range(seeds) if f"{m}|{s}" in results])
-        axes[0].errorbar(eps, acc.mean(0), yerr=acc.std(0), marker="o", capsize=2, label=m)
+        axes[0].errorbar(eps, acc.mean(0), yerr=acc.std(0, ddof=1), marker="o", capsize=2, label=m)
     axes[0].set(xlabel="epsilon ([0, 1] units)", ylabel="test accuracy under PGD-20",
                 title="Table 1: robust accuracy (mean +- std)")
     gaps = [e for e in GAP_EPSILONS if e > 0]
     for m in ("Madry", "RobGAN + fine-tune"):
-        g = np.array([gap_values(results, m, e, seeds) for e in gaps])
-        axes[1].errorbar(gaps, g.mean(1), yerr=g.std(1), marker="o", capsize=2, label=m)
+        g = np.array([values(results, run(m), f"gap@{e:g}", seeds) for e in gaps])
+        axes[1].errorbar(gaps, g.mean(1), yerr=g.std(1, ddof=1), marker="o", capsize=2, label=m)
     axes[1].set(xlabel="epsilon", ylabel="train - test robust accuracy",
                 title="Figures 1 and 8: generalisation gap")
     save(fig, axes, out / "robgan_robust.png")
@@ -288,7 +291,7 @@ def figures(results, seeds, out):
         epochs = sorted(int(e) for e in curves[0])
         for i, label in enumerate(("Frechet classifier distance", "classifier score")):
             v = np.array([[c[str(e)][i] for e in epochs] for c in curves])
-            axes[i].errorbar(epochs, v.mean(0), yerr=v.std(0), marker="o", capsize=2,
+            axes[i].errorbar(epochs, v.mean(0), yerr=v.std(0, ddof=1), marker="o", capsize=2,
                              label=m)
             axes[i].set(xlabel="epoch", ylabel=label)
     axes[0].set_title("Figure 7: generators over training")
@@ -334,7 +337,7 @@ def main():
             print(f"{key}: {time.perf_counter() - start:.0f} s", flush=True)
         if count > 1:
             return
-    results = read_cache(cache)
+    results = with_gaps(read_cache(cache))
     seeds = args.seeds
     report = tables(results, seeds)
     (out / "robgan_table.md").write_text(report + "\n")
