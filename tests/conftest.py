@@ -29,6 +29,13 @@ once = pytest.mark.skipif(
 )
 
 
+def pytest_collection_modifyitems(items):
+    """The data-parallel tests first, so that one worker starts them: their module fixtures
+    take minutes (JAX: two), and a worker stealing the module's later tests near the end of
+    a pass would compute them again."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/test_data_parallel.py"))
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(0)
