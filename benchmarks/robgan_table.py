@@ -38,11 +38,9 @@ import numpy as np
 from common import (
     ROOT,
     add_to_cache,
-    fmt_interval,
     fmt_mean_std,
     markdown_table,
     paired,
-    paired_interval,
     parse_args,
     read_cache,
     values,
@@ -233,11 +231,10 @@ def tables(results, seeds):
     lines += ["", "Classifier score of the generators during training (figure 7), mean +- std; "
               "then each one's paired difference from RobGAN's:", ""]
     lines += markdown_table(["generator", *(f"epoch {e}" for e in epochs)], [
-        [m, *(fmt_mean_std(curve_values(results, m, e, seeds), 1, 2) for e in epochs)]
+        [m, *(fmt_mean_std(values(results, run(m), f"score@{e}", seeds), 1, 2) for e in epochs)]
         for m in GENERATORS] + [
-        [f"{m} - RobGAN", *(fmt_interval(*paired_interval(
-            curve_values(results, m, e, seeds), curve_values(results, "RobGAN", e, seeds)),
-            scale=1, digits=2) for e in epochs)] for m in GENERATORS if m != "RobGAN"])
+        [f"{m} - RobGAN", *(paired(results, run(m), run("RobGAN"), f"score@{e}", seeds, 1, 2)
+                            for e in epochs)] for m in GENERATORS if m != "RobGAN"])
     others = [m for m in GENERATORS if m != "RobGAN"]  # RobGAN's pairs: the tables above
     lines += ["", "The other pairs of generators at the end (epoch 80), paired (mean [95% "
               "interval]; lower FCD is better): FCD and classifier score, a - b:", ""]
@@ -253,17 +250,13 @@ def tables(results, seeds):
     return "\n".join(lines)
 
 
-def curve_values(results, method, epoch, seeds, index=1):
-    """The classifier score (``index`` 1; 0: FCD) of ``method``'s generator at ``epoch``."""
-    return [r["generator_curve"][str(epoch)][index] for s in range(seeds)
-            if (r := results.get(f"{method}|{s}"))]
-
-
-def with_gaps(results):
+def with_derived(results):
     """Each run with its generalisation gap ``gap@EPS`` (robust accuracy on the training
-    split minus on the test split) where it measured both."""
+    split minus on the test split) where it measured both, and its generator's classifier
+    score ``score@EPOCH`` during training, so that both pair per seed like any metric."""
     return {key: {**r, **{f"gap@{e:g}": r[f"train@{e:g}"] - r[f"test@{e:g}"]
-                          for e in GAP_EPSILONS if f"train@{e:g}" in r}}
+                          for e in GAP_EPSILONS if f"train@{e:g}" in r},
+                  **{f"score@{e}": c[1] for e, c in r.get("generator_curve", {}).items()}}
             for key, r in results.items()}
 
 
@@ -337,7 +330,7 @@ def main():
             print(f"{key}: {time.perf_counter() - start:.0f} s", flush=True)
         if count > 1:
             return
-    results = with_gaps(read_cache(cache))
+    results = with_derived(read_cache(cache))
     seeds = args.seeds
     report = tables(results, seeds)
     (out / "robgan_table.md").write_text(report + "\n")
