@@ -22,7 +22,7 @@ GAN_RECIPES := recipes/gan/digits-dcgan.toml recipes/gan/digits-robust-dcgan.tom
 	recipes/generator_augmented/digits-lt10.toml recipes/acgan/digits.toml \
 	recipes/robgan/digits.toml recipes/robgan/digits-finetune.toml
 
-.PHONY: test demo lint presets bench
+.PHONY: test demo lint presets bench data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,20 @@ test: lint
 			|| { rm -rf $$cache; exit 1; }; \
 		first=0; \
 	done; rm -rf $$cache
+
+# Fashion-MNIST's published files (kzoo.data.idx), from Debian's package where apt-get works;
+# without them the real-data tests skip, saying why.
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+data:
+	@if [ -f $(FASHION_MNIST)/t10k-labels-idx1-ubyte.gz ]; then \
+		echo "Fashion-MNIST is in $(FASHION_MNIST)/"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+		echo "make data: run 'sudo apt-get install dataset-fashion-mnist' (Debian, Ubuntu), or put" \
+			"the four files of https://github.com/zalandoresearch/fashion-mnist in" \
+			"\$$KZOO_DATA/fashion_mnist/"; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/kzoo demo

@@ -1,18 +1,22 @@
 """kzoo against a hand-written PyTorch loop: ms/step of the same net and game, per backend.
 
     python benchmarks/native_torch.py [--backends tensorflow,torch,jax] [--games erm,madry]
-        [--steps 5] [--rounds 3] [--batch 128] [--device cpu|cuda] [--out DIR] [--report-only]
+        [--net resnet32|small_cnn28] [--steps 5] [--rounds 3] [--batch 128] [--device cpu|cuda]
+        [--out DIR] [--report-only]
 
-Both sides train CIFAR-10's ResNet-32 (three stages of five basic blocks, 16/32/64
-channels, 1x1-convolution shortcuts when the shape changes, batch norm of momentum 0.9 in
-Keras' terms (0.1 in torch's) and epsilon 1e-3, global average pooling, a dense head; the
-script asserts that both have the same parameter count) on one synthetic CIFAR-shaped
-batch (uniform [0, 1] images, labels 0-9, the same seed on both sides) with SGD (rate 0.1,
-momentum 0.9, no weight decay). The games: ERM (``kzoo.games.Classifier``, cross-entropy)
-and Madry's PGD-7 (``kzoo.games.PGDAdversarialTraining``: linf, epsilon 8/255, 7 sign
-steps of 2/255 from a uniform random start, the attack on the net in inference mode, then
-one step on the adversarial batch only, ``clean_weight=0``; the step also logs the clean
-accuracy, one inference pass of the clean batch, which the native loop makes too).
+Both sides train CIFAR-10's ResNet-32 (``--net resnet32``, the default: three stages of five
+basic blocks, 16/32/64 channels, 1x1-convolution shortcuts when the shape changes, batch
+norm of momentum 0.9 in Keras' terms (0.1 in torch's) and epsilon 1e-3, global average
+pooling, a dense head; the script asserts that both have the same parameter count), or, with
+``--net small_cnn28``, Fashion-MNIST's ``kzoo.nets.small_cnn`` of width 64 (three blocks of
+a 3x3 convolution without bias, batch norm as above, ReLU and 2x2 max pooling, 64/128/256
+channels, global average pooling, a dense head) on 28x28x1 inputs, on one synthetic batch of
+the net's input shape (uniform [0, 1] images, labels 0-9, the same seed on both sides) with
+SGD (rate 0.1, momentum 0.9, no weight decay). The games: ERM (``kzoo.games.Classifier``,
+cross-entropy) and Madry's PGD-7 (``kzoo.games.PGDAdversarialTraining``: linf, epsilon
+8/255, 7 sign steps of 2/255 from a uniform random start, the attack on the net in inference
+mode, then one step on the adversarial batch only, ``clean_weight=0``; the step also logs
+the clean accuracy, one inference pass of the clean batch, which the native loop makes too).
 
 The native side is plain torch (no Keras in its process), NCHW tensors, the batch resident
 on the device, ``model.eval()`` for the attack (gradient with respect to the input only,
@@ -30,7 +34,7 @@ synchronizes before reading the clock. The throughput ratio is native ms / kzoo 
 from the same rounds (1: kzoo as fast as native torch; the GPU goal is >= 0.8 for the torch
 backend and >= 1 for the fastest backend). ``--device cpu`` hides the GPUs from every
 process. Results accumulate in ``benchmarks/results/native_torch.json`` (keyed by device,
-game and engine); the table is ``native_torch.md``.
+net, game and engine); the table is ``native_torch.md``.
 """
 
 import argparse
@@ -50,12 +54,16 @@ EPSILON, STEP_SIZE, PGD_STEPS = 8 / 255, 2 / 255, 7
 LR, MOMENTUM = 0.1, 0.9
 
 
-def synthetic(batch):
-    """One CIFAR-shaped batch, NHWC float32 images in [0, 1] and int labels 0-9."""
+NETS = {"resnet32": (32, 32, 3), "small_cnn28": (28, 28, 1)}  # name: input shape
+SMALL_CNN_WIDTH = 64
+
+
+def synthetic(batch, net):
+    """One batch for ``net``, NHWC float32 images in [0, 1] and int labels 0-9."""
     import numpy as np
 
     rng = np.random.default_rng(0)
-    return rng.random((batch, 32, 32, 3), dtype="float32"), rng.integers(0, 10, batch)
+    return rng.random((batch, *NETS[net]), dtype="float32"), rng.integers(0, 10, batch)
 
 
 def machine():
@@ -91,13 +99,27 @@ def native_resnet32(num_classes=10):
                          nn.Linear(64, num_classes))
 
 
-def native_worker(games, steps, batch, device):
+def native_small_cnn(num_classes=10):
+    """kzoo.nets.small_cnn((28, 28, 1), width=64) in torch.nn, NCHW."""
+    from torch import nn
+
+    layers, cin = [], 1
+    for i in range(3):
+        cout = SMALL_CNN_WIDTH * 2**i
+        layers += [nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
+                   nn.BatchNorm2d(cout, eps=1e-3, momentum=0.1), nn.ReLU(), nn.MaxPool2d(2)]
+        cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(cin, num_classes))
+
+
+def native_worker(games, steps, batch, device, net):
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     assert "keras" not in sys.modules, "the native process must not import Keras"
-    x, y = synthetic(batch)
+    x, y = synthetic(batch, net)
     x = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(device)  # NCHW
     y = torch.from_numpy(y).long().to(device)
 
@@ -130,7 +152,8 @@ def native_worker(games, steps, batch, device):
 
     for game in games:
         torch.manual_seed(0)
-        model = native_resnet32().to(device).train()
+        model = (native_resnet32() if net == "resnet32" else native_small_cnn()).to(device)
+        model.train()
         opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
         ends = []
         for _ in range(steps + 1):  # one warm-up step, then the timed ones
@@ -143,13 +166,13 @@ def native_worker(games, steps, batch, device):
                     if isinstance(m, torch.nn.BatchNorm2d))
         trainable = sum(p.numel() for p in model.parameters())
         print(json.dumps({
-            "game": game, "engine": "native torch", "ms": ms, "jit_compile": "eager",
+            "game": game, "net": net, "engine": "native torch", "ms": ms, "jit_compile": "eager",
             "runs_on": (torch.cuda.get_device_name() if device == "cuda" else "cpu"),
             "trainable_params": trainable, "params": trainable + stats,
             "versions": {"torch": torch.__version__}, **machine()}), flush=True)
 
 
-def kzoo_worker(games, steps, batch):
+def kzoo_worker(games, steps, batch, net_name):
     import keras
     import numpy as np
 
@@ -164,14 +187,15 @@ def kzoo_worker(games, steps, batch):
         def on_train_batch_end(self, batch, logs=None):  # logs are host floats by now
             self.times.append(time.perf_counter())
 
-    x, y = synthetic(batch)
+    x, y = synthetic(batch, net_name)
     x, y = np.tile(x, (steps + 1, 1, 1, 1)), np.tile(y, steps + 1)  # warm-up + timed
     for game_name in games:
-        row = {"game": game_name, "engine": backend.name, "versions": backend.versions(),
-               **machine()}
+        row = {"game": game_name, "net": net_name, "engine": backend.name,
+               "versions": backend.versions(), **machine()}
         try:
             keras.utils.set_random_seed(0)
-            net = kzoo.nets.resnet32((32, 32, 3), 10)
+            net = (kzoo.nets.resnet32((32, 32, 3), 10) if net_name == "resnet32" else
+                   kzoo.nets.small_cnn((28, 28, 1), 10, width=SMALL_CNN_WIDTH))
             row["params"] = int(net.count_params())
             row["trainable_params"] = int(sum(np.prod(w.shape) for w in net.trainable_weights))
             device = str(getattr(net.weights[0].value, "device", "?"))
@@ -193,24 +217,25 @@ def kzoo_worker(games, steps, batch):
 
 def report(cache, out):
     lines, rows = [], []
-    for r in sorted(cache.values(), key=lambda r: (r["device"], r["game"],
+    for r in sorted(cache.values(), key=lambda r: (r["device"], r["net"], r["game"],
                                                    r["engine"] != "native torch", r["engine"])):
         if "error" in r:
-            rows.append([r["device"], LABELS[r["game"]], r["engine"], "", "",
+            rows.append([r["device"], r["net"], LABELS[r["game"]], r["engine"], "", "",
                          "failed: " + r["error"][:80], ""])
             continue
         ratio = f"{r['native_ms'] / r['ms']:.2f}" if r.get("native_ms") else "-"
         spread = f"{min(r['rounds_ms']):.0f}-{max(r['rounds_ms']):.0f}"
-        rows.append([r["device"], LABELS[r["game"]], r["engine"], r["runs_on"],
+        rows.append([r["device"], r["net"], LABELS[r["game"]], r["engine"], r["runs_on"],
                      r["jit_compile"], f"{r['ms']:.1f}", spread, ratio])
-    machines = {r["device"]: r for r in cache.values() if r["engine"] == "native torch"}
+    machines = {(r["device"], r["net"]): r for r in cache.values()
+                if r["engine"] == "native torch"}
     for r in machines.values():
-        lines.append(f"{r['device']}: {r['runs_on']}, {r['platform']}, {r['cores']} "
+        lines.append(f"{r['device']}, {r['net']}: {r['runs_on']}, {r['platform']}, {r['cores']} "
                      f"cores, torch {r['versions']['torch']}; batch {r['batch']}, median "
                      f"of {r['steps']} steps in each of {len(r['rounds_ms'])} rounds; "
                      f"run {r['run']}")
     table = "\n".join(lines + [""] + markdown_table(
-        ["device", "game", "engine", "runs on", "jit_compile", "ms/step",
+        ["device", "net", "game", "engine", "runs on", "jit_compile", "ms/step",
          "range over rounds", "throughput / native torch"], rows))
     (out / "native_torch.md").write_text(table + "\n")
     print(table)
@@ -220,6 +245,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="tensorflow,torch,jax")
     parser.add_argument("--games", default=",".join(GAMES))
+    parser.add_argument("--net", default="resnet32", choices=tuple(NETS))
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=128)
@@ -233,9 +259,9 @@ def main():
         parser.error(f"--games among {','.join(GAMES)} (got {args.games!r}); --steps, "
                      f"--rounds and --batch >= 1")
     if args.worker == "native":
-        return native_worker(games, args.steps, args.batch, args.device)
+        return native_worker(games, args.steps, args.batch, args.device, args.net)
     if args.worker:
-        return kzoo_worker(games, args.steps, args.batch)
+        return kzoo_worker(games, args.steps, args.batch, args.net)
     from pathlib import Path
 
     out = Path(args.out)
@@ -248,7 +274,8 @@ def main():
         if args.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""  # every framework on the CPU
         done = subprocess.run([sys.executable, __file__, "--worker", engine, "--games",
-                               ",".join(games), "--steps", str(args.steps), "--batch",
+                               ",".join(games), "--net", args.net, "--steps", str(args.steps),
+                               "--batch",
                                str(args.batch), "--device", args.device],
                               capture_output=True, text=True, env=env)
         if done.returncode:
@@ -257,7 +284,7 @@ def main():
             if line.startswith("{"):
                 row = {**json.loads(line), "device": args.device, "batch": args.batch,
                        "steps": args.steps, "run": run}
-                key = f"{args.device}|{row['game']}|{row['engine']}"
+                key = f"{args.device}|{args.net}|{row['game']}|{row['engine']}"
                 before = fresh.get(key, {})
                 row["rounds_ms"] = before.get("rounds_ms", []) + [row["ms"]] * ("ms" in row)
                 if "error" in before:  # a round that failed fails the row
@@ -268,10 +295,10 @@ def main():
         if "error" not in row:
             row["ms"] = float(statistics.median(row["rounds_ms"]))
     for row in fresh.values():  # the ratio is to the native loop of the same rounds
-        native = fresh.get(f"{args.device}|{row['game']}|native torch", {})
+        native = fresh.get(f"{args.device}|{args.net}|{row['game']}|native torch", {})
         row["native_ms"] = native.get("ms")
     counts = {(r["params"], r["trainable_params"]) for r in fresh.values() if "params" in r}
-    assert len(counts) <= 1, f"the two ResNet-32s differ: (params, trainable) {counts}"
+    assert len(counts) <= 1, f"the two {args.net} nets differ: (params, trainable) {counts}"
     if fresh:
         add_to_cache(cache_path, fresh)
     report(read_cache(cache_path), out)

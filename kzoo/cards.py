@@ -22,11 +22,17 @@ DATA_LICENCES = {
               "scikit-learn's load_digits: CC BY 4.0",
     "ring8": "synthetic (a 2-D Gaussian mixture kzoo draws): no terms",
     "grid25": "synthetic (a 2-D Gaussian mixture kzoo draws): no terms",
+    "fashion_mnist": "Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017; Zalando Research): MIT",
+    "mnist": "MNIST (LeCun, Cortes and Burges): CC BY-SA 3.0",
 }
 DATA_WORDS = {
     "digits": "8x8 grey-scale hand-written digits (1,797 images in all)",
     "ring8": "2-D points from a ring of 8 Gaussians",
     "grid25": "2-D points from a 5x5 grid of Gaussians",
+    "fashion_mnist": "Fashion-MNIST, 28x28 grey-scale images of clothing (60,000 training and "
+                     "10,000 test images, the published files)",
+    "mnist": "MNIST, 28x28 grey-scale hand-written digits (60,000 training and 10,000 test "
+             "images)",
 }
 # The attack behind every robust number on a card (kzoo.metrics.robust_accuracy's settings).
 # The recipe sets the steps and step_ratio ([eval] robust_steps, robust_step_ratio).
@@ -87,8 +93,9 @@ def _intended_use(game, ds):
 
 def _limitations(game, ds, recipe):
     shape = "x".join(map(str, ds.input_shape))
+    others = "Fashion-MNIST, CIFAR" if ds.name == "mnist" else "MNIST, CIFAR"
     out = [f"Trained and tested only on {DATA_WORDS.get(ds.name, ds.name)}, inputs {shape}; "
-           f"it is not a model of MNIST, CIFAR or any other data set."]
+           f"it is not a model of {others} or any other data set."]
     for step in recipe.spec["data"].get("bias", []):
         kind, kwargs = bias_step(step)
         settings = ", ".join(f"{k} {v}" for k, v in kwargs.items())

@@ -19,9 +19,9 @@ SPLITS = {"cifar10": (50000, 10000, 10), "cifar100": (50000, 10000, 100),
           "svhn_cropped": (73257, 26032, 10), "mnist": (60000, 10000, 10),
           "fashion_mnist": (60000, 10000, 10)}
 # tensorflow-datasets mock examples enough for every paper-scale recipe: a meta set of 100
-# per class (Meta-IADA's noisy-label recipes), head classes above AEGL's CIFAR-10-LT tail
-# threshold (348 training images).
-MOCK_EXAMPLES = 5000
+# per class (Meta-IADA's noisy-label recipes), head classes above AEGL's tail thresholds
+# (CIFAR-10-LT: 348 training images; Fashion-MNIST-LT: 418).
+MOCK_EXAMPLES = 6000
 
 
 def recipe_paths(folder):
@@ -33,14 +33,15 @@ def recipe_paths(folder):
 
 
 def with_fresh_nets(recipe, folder):
-    """``recipe`` with each ``preset = "runs/<name>"`` that names the run of another recipe
-    under ``folder`` replaced by that recipe's own net for the same player (untrained): to
-    smoke-test or time a recipe before the run it starts from exists. The copy has no
-    sha256 (it is not the recipe as written)."""
+    """``recipe`` with each ``preset = "runs/<name>"`` (or ``"<name>"``) that names the run
+    (or the preset) of another recipe under ``folder`` replaced by that recipe's own net for
+    the same player (untrained): to smoke-test or time a recipe before the run it starts
+    from exists. The copy has no sha256 (it is not the recipe as written)."""
     by_name = {}
     for path in sorted(Path(folder).rglob("*.toml")):
         spec = tomllib.loads(path.read_text(encoding="utf-8"))
-        by_name.setdefault(f"runs/{spec.get('name')}", Recipe(spec, path))
+        for name in (f"runs/{spec.get('name')}", spec.get("name")):  # a run, or its preset
+            by_name.setdefault(name, Recipe(spec, path))
     spec = copy.deepcopy(recipe.spec)
     for player, table in recipe.player_specs.items():
         start = by_name.get(table.get("preset"))

@@ -17,6 +17,7 @@ from conftest import ROOT, in_turn
 from harness import optimizers_of
 
 from kzoo import data, paper_scale
+from kzoo.data import idx
 from kzoo.data import tfds as data_tfds
 from kzoo.recipes import Recipe
 
@@ -29,20 +30,12 @@ class _Connection:
         pass
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Every network connection fails, and no proxy is set; returns the list of attempts."""
-    for proxy in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(proxy, raising=False)
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError(101, "Network is unreachable")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return attempts
+@pytest.fixture(autouse=True)
+def no_idx_files(monkeypatch):
+    """No published IDX files are found (``kzoo.data.idx``): MNIST and Fashion-MNIST load
+    through tensorflow-datasets, as on a machine without Debian's package."""
+    monkeypatch.delenv("KZOO_DATA", raising=False)
+    monkeypatch.setattr(idx, "DEBIAN_DIRS", {})
 
 
 @pytest.fixture
