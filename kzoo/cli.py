@@ -94,6 +94,7 @@ def _parser():
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--autoattack", action="store_true",
                    help="also recompute the card's AutoAttack numbers (torch, slow)")
+    _trust_code(p)
     p.add_argument("--tol", type=_checked(validate.number, float, low=0), default=1e-5,
                    help="allowed |card - now| / max(1, |card|) (default 1e-5; cards round "
                         "to 1e-6)")
@@ -108,6 +109,7 @@ def _parser():
                    help="seed of the latent draw (default 0)")
     p.add_argument("--worst-eps", type=_checked(validate.number, float, low=0), default=0.0,
                    help="sample at the worst input noise within this l2 radius (default 0)")
+    _trust_code(p)
 
     p = command("list", _list, "List the presets in the zoo.")
     p.add_argument("--verbose", action="store_true",
@@ -115,6 +117,7 @@ def _parser():
 
     p = command("card", _card, "Print a preset's or run's card as Markdown (its README.md).")
     p.add_argument("name", help="preset name, run directory, URL or hub handle")
+    _trust_code(p)
 
     p = command("compare-backends", _compare,
                 "Train one recipe on several backends, each in its own process; compare.")
@@ -131,6 +134,13 @@ def _parser():
     p.add_argument("--fast", action="store_true",
                    help="one fine-tuning epoch and a 5-step attack (a quick check)")
     return parser
+
+
+def _trust_code(parser):
+    parser.add_argument("--trust-code", action="store_true",
+                        help="let a URL's or hub handle's card name a game defined outside "
+                             "kzoo (module:Class), whose module is then imported: only for a "
+                             "publisher you trust")
 
 
 def _train(args):
@@ -169,7 +179,8 @@ def _eval(args):
     from kzoo import runs
     from kzoo.tables import format_table
 
-    card, now = runs.evaluate(args.name, autoattack=args.autoattack)
+    card, now = runs.evaluate(args.name, autoattack=args.autoattack,
+                              trust_code=args.trust_code)
     diffs = {k: abs(now[k] - card["metrics"].get(k, float("nan"))) for k in now}
     scaled = {k: d / max(1.0, abs(card["metrics"].get(k, 1.0))) for k, d in diffs.items()}
     worst = max(scaled.values())
@@ -211,14 +222,15 @@ def _card(args):
     from kzoo import zoo
     from kzoo.cards import markdown
 
-    print(markdown(zoo.read_card(zoo.resolve(args.name))), end="")
+    print(markdown(zoo.open_card(args.name, args.trust_code)[1]), end="")
 
 
 def _sample(args):
     from kzoo import runs, zoo
 
-    out = args.out or f"{Path(zoo.resolve(args.name)).name}-samples.png"
-    path, n = runs.sample(args.name, out, n=args.n, seed=args.seed, worst_eps=args.worst_eps)
+    out = args.out or f"{zoo.open_card(args.name, args.trust_code)[1]['name']}-samples.png"
+    path, n = runs.sample(args.name, out, n=args.n, seed=args.seed, worst_eps=args.worst_eps,
+                          trust_code=args.trust_code)
     print(f"{n} samples of {args.name} -> {path}")
 
 

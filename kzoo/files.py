@@ -7,6 +7,7 @@ Example:
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -33,15 +34,16 @@ def atomic_path(path):
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
-        _fsync(tmp)  # the data on disk before the name points at it
+        fsync(tmp)  # the data on disk before the name points at it
         os.replace(tmp, path)
-        _fsync(path.parent)
+        fsync(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _fsync(path):
+def fsync(path):
+    """Flushes the file or directory ``path`` to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -75,3 +77,12 @@ def _jsonable(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def sha256(path):
+    """The sha256 of the file at ``path``, as 64 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -256,6 +256,12 @@ class Recipe:
         return [(f"[optimizer.{p}]", {**common, **per_player.get(p, {})})
                 for p in self.game_class.players]
 
+    def learning_rates(self):
+        """The recipe's learning rates, for a message: ``"[optimizer] learning_rate 0.05"``
+        (one phrase per optimizer table)."""
+        return "; ".join(f"{where} learning_rate {table.get('learning_rate', '(default)')}"
+                         for where, table in self._optimizer_tables())
+
     def _check(self, check, key, *args, **kwargs):
         """``check(key, ...)`` from ``kzoo.validate``, its ValueError as a RecipeError."""
         try:

@@ -7,6 +7,15 @@ progress (logs so far, the records of its monitors, the wall time) are written a
 A run killed at any moment resumes from its last completed epoch and ends with the weights
 an uninterrupted run would have.
 
+A checkpoint directory holds ``progress.json``, a JSON object of exactly these keys:
+``identity`` (recipe hash, epochs, backend), ``epoch`` (completed, at most the identity's
+``epochs``), ``weights`` and ``sha256`` (the plain name, ``epoch-<epoch>.npz``, and the hash
+of the state file; null at epoch 0), ``logs`` (a dict of numbers per epoch), ``records``
+(each record's ``history``) and ``wall_time_s``; and that state file. Both are data:
+``read_progress`` checks every key, type and bound and the state file's sha256, anything
+else (a hand-edited epoch, a name outside the directory, a truncated file) raises
+``CheckpointError``, and nothing outside the directory is ever read or deleted.
+
 Keras' ``BackupAndRestore`` is not enough here: its weights file leaves out the seed
 generators' states, it writes the weights and then the epoch number in place (a kill between
 the two resumes from the wrong epoch), and ``fit``'s own shuffle cannot be replayed from an
@@ -22,8 +31,8 @@ Example:
 
 import json
 import math
-import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import keras
@@ -31,9 +40,16 @@ import numpy as np
 
 from kzoo import validate
 from kzoo.data.augment import augment_images
-from kzoo.files import atomic_path, is_temporary, write_json
+from kzoo.files import atomic_path, is_temporary, sha256, write_json
 
 PROGRESS_FILE = "progress.json"
+FIELDS = {"identity": dict, "epoch": int, "weights": (str, type(None)),  # progress.json's
+          "sha256": (str, type(None)), "logs": list, "records": dict,  # keys and JSON types
+          "wall_time_s": (int, float)}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint not as ``Checkpoint`` writes it (hand-edited, truncated): not resumed."""
 
 
 class EpochBatches(keras.utils.PyDataset):
@@ -138,11 +154,11 @@ class EpochBatches(keras.utils.PyDataset):
 class Checkpoint(keras.callbacks.Callback):
     """Saves the run after each epoch and restores it when ``fit`` starts.
 
-    ``directory`` holds ``progress.json`` (the run's identity, the last completed epoch,
-    the name of its state file, the logs of every epoch, the ``history`` of each record
-    and the wall time) and that state file (``epoch-N.npz``: every variable of the game and
-    of its optimizer, in order). The state is written first, under a new name, then
-    ``progress.json`` is replaced: a kill at any moment leaves a consistent pair.
+    ``directory`` holds ``progress.json`` (see the module's docstring) and the state file
+    it names (``epoch-N.npz``: every variable of the game and of its optimizer, in order).
+    The state is written first, under a new name, then ``progress.json`` is replaced: a kill
+    at any moment leaves a consistent pair. A checkpoint that fails ``read_progress``'s
+    checks, or whose state file does not load, raises ``CheckpointError``.
 
     Args:
         directory: path. Created if absent.
@@ -161,8 +177,8 @@ class Checkpoint(keras.callbacks.Callback):
         self.records = dict(records or {})
         self.directory.mkdir(parents=True, exist_ok=True)
         self.progress = read_progress(self.directory) or {
-            "identity": self.identity, "epoch": 0, "weights": None, "logs": [],
-            "records": {}, "wall_time_s": 0.0}
+            "identity": self.identity, "epoch": 0, "weights": None, "sha256": None,
+            "logs": [], "records": {}, "wall_time_s": 0.0}
         if self.progress["identity"] != self.identity:
             raise ValueError(f"{self.directory} holds a checkpoint of another run "
                              f"({mismatch(self.progress['identity'], self.identity)}).")
@@ -172,7 +188,7 @@ class Checkpoint(keras.callbacks.Callback):
         self.batches.epoch = self.epoch
         for path in self.directory.iterdir():  # leftovers of a kill
             if is_temporary(path) or (path.suffix == ".npz" and path.name != self._weights):
-                path.unlink()
+                _inside(self.directory, path.name).unlink()
         if self.epoch == 0:
             write_json(self.directory / PROGRESS_FILE, self.progress)
 
@@ -206,12 +222,15 @@ class Checkpoint(keras.callbacks.Callback):
         if not self._weights:
             return
         variables = self._variables()
-        with np.load(self.directory / self._weights) as saved:
-            arrays = [saved[f"v{i}"] for i in range(len(saved.files))]
+        path = _inside(self.directory, self._weights)
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                arrays = [saved[f"v{i}"] for i in range(len(saved.files))]
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+            raise _unreadable(path, f"{type(err).__name__}: {err}") from err
         # Layer names carry a per-process counter ("dense_3"): compare shapes, not paths.
         if [a.shape for a in arrays] != [tuple(v.shape) for v in variables]:
-            raise ValueError(f"{self.directory / self._weights} holds other variables than "
-                             f"this game's; remove {self.directory} to start again.")
+            raise _unreadable(path, "it holds other variables than this game's")
         for v, a in zip(variables, arrays):
             v.assign(a)
 
@@ -226,29 +245,89 @@ class Checkpoint(keras.callbacks.Callback):
         with atomic_path(self.directory / weights) as tmp:
             np.savez(tmp, **{f"v{i}": keras.ops.convert_to_numpy(v)
                              for i, v in enumerate(variables)})
+            digest = sha256(tmp)
         self.progress.update(
-            epoch=epoch + 1, weights=weights,
+            epoch=epoch + 1, weights=weights, sha256=digest,
             logs=[*self.progress["logs"], {k: float(v) for k, v in (logs or {}).items()}],
             records={name: r.history for name, r in self.records.items()},
             wall_time_s=self.wall_time_s + time.perf_counter() - self._start)
         write_json(self.directory / PROGRESS_FILE, self.progress)
         if previous and previous != weights:
-            (self.directory / previous).unlink(missing_ok=True)
-
-    def remove(self):
-        """Deletes the checkpoint (once the run's files are written)."""
-        shutil.rmtree(self.directory, ignore_errors=True)
+            _inside(self.directory, previous).unlink(missing_ok=True)
 
 
-def read_progress(directory):
-    """The ``progress.json`` of a checkpoint directory, or None."""
-    path = Path(directory) / PROGRESS_FILE
-    if not path.is_file():
+def read_progress(directory, epochs=None):
+    """The checked ``progress.json`` of a checkpoint directory, or None where there is none;
+    ``CheckpointError`` where it is not UTF-8 JSON, a key, type or bound is off (module
+    docstring; ``epochs`` defaults to the identity's), or its state file is absent, a link
+    or does not match its sha256."""
+    directory = Path(directory)
+    path = directory / PROGRESS_FILE
+    if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except (ValueError, OSError):
-        return None  # written atomically, so only a hand-edited file gets here
+        progress = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
+        raise _unreadable(path, f"{type(err).__name__}: {err}") from err
+    why = _malformed(progress, epochs)
+    if why:
+        raise _unreadable(path, why)
+    if progress["weights"] is not None:
+        state = _inside(directory, progress["weights"])
+        if state.is_symlink():
+            raise _unreadable(state, "a link, not a file of the directory")
+        try:
+            digest = sha256(state)
+        except OSError as err:
+            raise _unreadable(state, err.strerror or err) from err
+        if digest != progress["sha256"]:
+            raise _unreadable(state, "its sha256 is not progress.json's (changed or corrupt)")
+    return progress
+
+
+def _malformed(progress, epochs):
+    """What is wrong with ``progress`` (parsed JSON) as a checkpoint's progress, or None."""
+    if not isinstance(progress, dict) or set(progress) != set(FIELDS):
+        return f"not a JSON object with exactly the keys {', '.join(FIELDS)}"
+    wrong = [key for key, kind in FIELDS.items()
+             if not isinstance(progress[key], kind) or isinstance(progress[key], bool)]
+    if wrong:
+        return f"wrong JSON type of {', '.join(wrong)}"
+    epoch, logs, weights = progress["epoch"], progress["logs"], progress["weights"]
+    epochs = progress["identity"].get("epochs") if epochs is None else epochs
+    if epoch < 0 or (_is_number(epochs) and epoch > epochs):
+        return f"epoch {epoch} is out of range (0 to {epochs})"
+    if len(logs) != epoch or not all(isinstance(entry, dict) and all(map(
+            _is_number, entry.values())) for entry in logs):
+        return f"logs are not {epoch} dicts of numbers"
+    if not all(isinstance(history, list) for history in progress["records"].values()):
+        return "records are not lists"
+    if not (math.isfinite(progress["wall_time_s"]) and progress["wall_time_s"] >= 0):
+        return f"wall_time_s {progress['wall_time_s']} is not a finite number >= 0"
+    expected = f"epoch-{epoch}.npz" if epoch else None
+    if weights != expected:
+        return f"weights {weights!r} where {expected!r} belongs"
+    if (progress["sha256"] is None) != (weights is None):
+        return f"sha256 {progress['sha256']!r} with weights {weights!r}"
+    return None
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _inside(directory, name):
+    """``directory / name`` for a plain file name; anything that could reach outside
+    ``directory`` (a path, ``..``, an absolute name) raises ``CheckpointError``."""
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+        raise _unreadable(directory, f"{name!r} is not a plain file name in it")
+    return Path(directory) / name
+
+
+def _unreadable(path, why):
+    return CheckpointError(f"interrupted run, checkpoint unreadable: {path}: "
+                           f"{' '.join(str(why).split())}; rerun with --overwrite to start "
+                           f"again.")
 
 
 def mismatch(found, expected):

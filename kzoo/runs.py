@@ -17,62 +17,13 @@ import platform
 import shutil
 from pathlib import Path
 
-from kzoo import cards, validate, zoo
-from kzoo.files import atomic_path, check_writable, is_temporary, write_json
+from kzoo import cards, run_dir, validate, zoo
+from kzoo.files import atomic_path, check_writable, write_json
 from kzoo.games.game import game_name
 from kzoo.recipes import Recipe, RecipeError
 
 GRID_SAMPLES = 64
-CHECKPOINT_DIR = "checkpoint"
-
-
-def check_out_dir(out, identity, overwrite):
-    """Whether ``out`` may take the run ``identity``; returns True when it holds an
-    interrupted run of it to resume. Writes nothing.
-
-    ``out`` may be absent or empty, hold a completed run of the same recipe (it is trained
-    again), or an interrupted run of the same recipe, epochs and backend (it resumes).
-    Anything else is refused unless ``overwrite``.
-    """
-    from kzoo.resume import mismatch, read_progress
-
-    out = Path(out)
-    if overwrite:
-        return False
-    progress = read_progress(out / CHECKPOINT_DIR)
-    if progress is not None:
-        if progress["identity"] != identity:
-            raise FileExistsError(
-                f"{out} holds an interrupted run of another recipe or setting "
-                f"({mismatch(progress['identity'], identity)}); run that command to resume "
-                f"it, or choose another --out, or pass --overwrite.")
-        return True
-    if out.is_dir() and any(not is_temporary(p) for p in out.iterdir()):
-        try:
-            same = zoo.read_card(out).get("recipe_sha256") == identity["recipe_sha256"]
-        except (ValueError, OSError):
-            same = False
-        if not same:
-            raise FileExistsError(
-                f"{out} already holds a different run (or other files); choose another "
-                f"--out or pass --overwrite.")
-    return False
-
-
-def make_out_dir(out, resuming):
-    """Creates ``out`` (failing now, not after training, if it cannot be written), removes
-    temporary files a kill left there, and the checkpoint unless ``resuming``."""
-    out = Path(out)
-    try:
-        check_writable(out)
-    except OSError as err:
-        raise OSError(f"cannot write the run directory {out}: "
-                      f"{err.strerror or err}.") from err
-    for path in out.iterdir():
-        if is_temporary(path):
-            path.unlink()
-    if not resuming:
-        shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+CHECKPOINT_DIR = run_dir.CHECKPOINT_DIR
 
 
 def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices=None):
@@ -83,21 +34,18 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
     ``devices`` (default: the recipe's ``[distribute] devices``) trains data parallel
     (``kzoo.distribute``); under torch, in each of that many processes, of which rank 0
     writes the run and returns the card (the others return None).
-    """
-    import keras
 
-    from kzoo import backend, distribute
-    from kzoo.callbacks import StepTimer
-    from kzoo.metrics import plot_history
-    from kzoo.resume import Checkpoint
+    One ``kzoo train`` at a time writes ``out_dir`` (``kzoo.run_dir.lock``). Training stops
+    at the first non-finite loss or weight (``kzoo.callbacks.NonFiniteError``) and writes no
+    card; the run's files replace a completed run's only once all are written
+    (``kzoo.run_dir.commit``).
+    """
+    from kzoo import distribute
 
     if not isinstance(recipe, Recipe):
         recipe = Recipe.from_file(recipe)
     epochs = recipe.fit["epochs"] if epochs is None else validate.integer("epochs", epochs,
                                                                            low=1)
-    out = Path(out_dir)
-    identity = {"recipe_sha256": recipe.sha256 or _spec_sha256(recipe.spec),
-                "epochs": epochs, "backend": backend.name}
     devices = recipe.devices if devices is None else validate.integer("devices", devices,
                                                                        low=1)
     if recipe.fit.get("batch_size", 32) % devices:  # before anything is written
@@ -106,47 +54,84 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
     # entered first: TensorFlow's CPU devices are set before its runtime starts
     with distribute.data_parallel(devices) as engine, recipe.precision():
         chief = distribute.is_chief()
-        resuming = check_out_dir(out, identity, overwrite) if chief else None
-        keras.utils.set_random_seed(recipe.seed)
-        ds = recipe.dataset()
-        game = recipe.build(ds, epochs)  # the nets are built, trained and saved under
-        batches = recipe.batches(game, ds)  # [fit] precision
-        timer = StepTimer()
-        monitors = game.training_monitors(ds)
-        callbacks = [*monitors.values(), timer]
-        if chief:  # the only writer; other ranks start where it restores (fit broadcasts)
-            make_out_dir(out, resuming)
-            # last: the records it saves must hold this epoch's entries
-            checkpoint = Checkpoint(out / CHECKPOINT_DIR, batches, identity,
-                                    records={"step_timer": timer, **monitors})
-            callbacks.append(checkpoint)
-        # every rank starts at rank 0's epoch (its checkpoint's; fit broadcasts its weights)
-        batches.epoch = start = distribute.shared_int(checkpoint.epoch if chief else 0)
-        if start and not engine["resumes"]:
-            raise ValueError(f"{out} holds {start} epoch(s) of this run; resuming under "
-                             f"{engine['processes']} {engine['engine']} processes is not "
-                             f"supported yet (process 0 alone would restore the weights): "
-                             f"pass --overwrite to start again.")
-        if resuming and verbose and chief:
-            print(f"Resuming {out} after epoch {start} of {epochs}.")
-        game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked
-        synced = distribute.synchronized_batch_norm(game) if recipe.sync_batch_norm else \
-            contextlib.nullcontext()
+        with run_dir.lock(out_dir) if chief else contextlib.nullcontext():
+            return _train(recipe, Path(out_dir), overwrite, epochs, verbose, devices, engine,
+                          chief)
+
+
+def _train(recipe, out, overwrite, epochs, verbose, devices, engine, chief):
+    """``train`` inside its engine and, on the chief, its lock."""
+    import keras
+
+    from kzoo import backend, distribute
+    from kzoo.callbacks import NonFiniteError, StepTimer, StopOnNonFinite
+    from kzoo.resume import Checkpoint
+
+    identity = {"recipe_sha256": recipe.sha256 or _spec_sha256(recipe.spec),
+                "epochs": epochs, "backend": backend.name}
+    resuming = run_dir.check(out, identity, overwrite) if chief else None
+    keras.utils.set_random_seed(recipe.seed)
+    ds = recipe.dataset()
+    game = recipe.build(ds, epochs)  # the nets are built, trained and saved under
+    batches = recipe.batches(game, ds)  # [fit] precision
+    timer = StepTimer()
+    monitors = game.training_monitors(ds)
+    guard = StopOnNonFinite(f"{recipe.learning_rates()} may be too high; no card written "
+                            f"(rerun with --overwrite after changing it)")
+    callbacks = [*monitors.values(), timer, guard]  # the guard before the checkpoint
+    if chief:  # the only writer; other ranks start where it restores (fit broadcasts)
+        run_dir.prepare(out, resuming)
+        # last: the records it saves must hold this epoch's entries
+        checkpoint = Checkpoint(out / run_dir.CHECKPOINT_DIR, batches, identity,
+                                records={"step_timer": timer, **monitors})
+        callbacks.append(checkpoint)
+    # every rank starts at rank 0's epoch (its checkpoint's; fit broadcasts its weights)
+    batches.epoch = start = distribute.shared_int(checkpoint.epoch if chief else 0)
+    if start and not engine["resumes"]:
+        raise ValueError(f"{out} holds {start} epoch(s) of this run; resuming under "
+                         f"{engine['processes']} {engine['engine']} processes is not "
+                         f"supported yet (process 0 alone would restore the weights): "
+                         f"pass --overwrite to start again.")
+    if resuming and verbose and chief:
+        print(f"Resuming {out} after epoch {start} of {epochs}.")
+    game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked
+    synced = distribute.synchronized_batch_norm(game) if recipe.sync_batch_norm else \
+        contextlib.nullcontext()
+    try:
         with synced:
             game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
                      initial_epoch=start, verbose=verbose if chief else 0,
                      shuffle=False, callbacks=callbacks)  # the batches' own order
+    except NonFiniteError:
+        if chief:  # resumed, it would diverge again: only its files from before remain
+            shutil.rmtree(out / run_dir.CHECKPOINT_DIR, ignore_errors=True)
+        raise
     if not chief:
         return None
-    # out of the engine: saving makes an optimizer's variables, which under several JAX
-    # processes would wait for the others
-    model_path = out / zoo.MODEL_FILE
+    return _write_run(recipe, game, ds, out, epochs, devices, engine, identity, checkpoint,
+                      timer, monitors)
+
+
+def _write_run(recipe, game, ds, out, epochs, devices, engine, identity, checkpoint, timer,
+               monitors):
+    """Writes the trained ``game``'s files into a staging directory, checks its weights,
+    then moves them into ``out`` (``run_dir.commit``); returns the card."""
+    from kzoo import backend
+    from kzoo.callbacks import NonFiniteError, nonfinite_variables
+    from kzoo.metrics import plot_history
+
+    staged = run_dir.staging(out)
+    model_path = staged / zoo.MODEL_FILE
     game.save(model_path)
-    plot_history(checkpoint.history, out / "curves.png", title=recipe.name)
-    for filename, monitor in monitors.items():
-        monitor.save(out / filename)
     trained = zoo.load_file(model_path)
-    metrics = report(trained, ds, recipe, out)
+    bad = nonfinite_variables(trained)
+    if bad:  # the guard checks every epoch; this is the file the card would vouch for
+        raise NonFiniteError(f"the trained weights hold NaN or infinity ({bad[0]}, "
+                             f"{len(bad)} in all); no card written.")
+    plot_history(checkpoint.history, staged / "curves.png", title=recipe.name)
+    for filename, monitor in monitors.items():
+        monitor.save(staged / filename)
+    metrics = report(trained, ds, recipe, staged)
     autoattack, autoattack_settings = autoattack_report(trained, ds, recipe)
     card = {
         "name": recipe.name,
@@ -173,13 +158,14 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
         "metrics_split": "test",
         "metrics_command": f"kzoo eval {recipe.name}",
         "sha256": zoo.sha256(model_path),
+        "model_bytes": model_path.stat().st_size,
     }
     if autoattack_settings:
         card["evaluation"]["autoattack"] = autoattack_settings
-    write_json(out / zoo.CARD_FILE, card)
-    with atomic_path(out / cards.README) as tmp:
+    write_json(staged / zoo.CARD_FILE, card)
+    with atomic_path(staged / cards.README) as tmp:
         Path(tmp).write_text(cards.markdown(card), encoding="utf-8")
-    checkpoint.remove()
+    run_dir.commit(out, staged)
     return card
 
 
@@ -259,12 +245,12 @@ def generator_report(gan, ds, recipe, out=None):
     return {k: v if isinstance(v, int) else round(float(v), 6) for k, v in result.items()}
 
 
-def evaluate(name_or_dir, autoattack=False):
+def evaluate(name_or_dir, autoattack=False, trust_code=False):
     """Recomputes a preset's or run's metrics from its card; returns ``(card, metrics)``.
     AutoAttack numbers (slow: about 90 s per radius on the digits test set here) are
-    recomputed only with ``autoattack=True``, and need an engine (``autoattack_report``)."""
-    directory = zoo.resolve(name_or_dir)
-    card = zoo.read_card(directory)
+    recomputed only with ``autoattack=True``, and need an engine (``autoattack_report``).
+    ``trust_code``: as in ``kzoo.load``."""
+    directory, card = zoo.open_card(name_or_dir, trust_code)
     model = zoo.load(directory)
     recipe = Recipe(card["recipe_spec"], card.get("recipe"), card.get("recipe_sha256"))
     ds = recipe.dataset()
@@ -291,17 +277,16 @@ def sample_count(ds):
     return 2000 if "mixture" in ds.extras else GRID_SAMPLES
 
 
-def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0):
+def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0, trust_code=False):
     """Writes ``n`` samples (default ``sample_count``) of a generator preset or run to
     ``out`` (PNG): a grid of images, or a scatter over the test data for 2-D samples.
-    Returns ``(path, n)``."""
+    ``trust_code``: as in ``kzoo.load``. Returns ``(path, n)``."""
     n = None if n is None else validate.integer("n", n, low=1)
     seed = validate.seed("seed", seed)
     worst_eps = validate.number("worst_eps", worst_eps, low=0)
     if Path(out).suffix.lower() != ".png":
         raise ValueError(f"out must be a .png path; got {str(out)!r}.")
-    directory = zoo.resolve(name_or_dir)
-    card = zoo.read_card(directory)
+    directory, card = zoo.open_card(name_or_dir, trust_code)
     if "generator" not in zoo.serves(card):
         generators = [c["name"] for c in zoo.presets() if "generator" in zoo.serves(c)]
         raise ValueError(f"{card['name']} is a {card['game']}, which serves no generator; "

@@ -104,3 +104,78 @@ def boolean(name, value):
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false; got {value!r}.")
     return value
+
+
+def check_inputs(x, expected_shape, value_range=None, argument="x", fix=None):
+    """Checks a NumPy batch: not empty, the per-example shape, finite, and, with
+    ``value_range`` ``(low, high)``, every value within it (``check_range``; ``fix``: how
+    to declare another range)."""
+    if len(x) == 0:
+        raise ValueError(f"{argument} holds no examples; fit, evaluate and attacks need at "
+                         f"least one.")
+    shape = tuple(x.shape[1:])
+    expected = tuple(expected_shape)
+    if len(shape) != len(expected) or any(
+        e is not None and e != s for s, e in zip(shape, expected)
+    ):
+        raise ValueError(
+            f"{argument} has examples of shape {shape}; the model takes {expected}."
+        )
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        bad = int(np.size(x) - np.isfinite(x).sum())
+        raise ValueError(f"{argument} holds {bad} NaN or inf values; inputs must be finite.")
+    if value_range is not None:
+        check_range(argument, x, value_range, fix)
+
+
+def check_labels(y, num_classes, argument="y"):
+    """Checks that ``y`` holds integer class indices in ``[0, num_classes)``."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{argument} must be a vector of class indices; got shape {y.shape}.")
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise ValueError(f"{argument} must hold integer class indices; got dtype {y.dtype}.")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
+            raise ValueError(f"{argument} must hold integer class indices; it holds non-integers.")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"{argument} holds labels in [{int(y.min())}, {int(y.max())}]; "
+            f"allowed: 0 to {num_classes - 1}."
+        )
+
+
+def value_range(name, value):
+    """``value`` as a ``(low, high)`` pair of finite floats with low < high, or None."""
+    if value is None:
+        return None
+    if np.ndim(value) != 1 or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (low, high) of numbers, or None; got "
+                         f"{value!r}.")
+    low, high = (number(f"{name}[{i}]", v) for i, v in enumerate(value))
+    if low >= high:
+        raise ValueError(f"{name} must be a pair (low, high) with low < high; got {value!r}.")
+    return low, high
+
+
+RANGE_TOLERANCE = 1e-4  # float rounding of images computed in [0, 1]
+
+
+def check_range(argument, x, value_range, fix=None):
+    """Checks that the NumPy array ``x`` lies within ``value_range`` ``(low, high)``; the
+    message names ``argument``, the observed and the expected range, the scaling that
+    looks like the fix (8-bit pixels, or [-1, 1] images, against [0, 1]), and ``fix``."""
+    low, high = (float(v) for v in value_range)
+    x_min, x_max = float(np.min(x)), float(np.max(x))
+    if x_min >= low - RANGE_TOLERANCE and x_max <= high + RANGE_TOLERANCE:
+        return
+    fixes = [fix] if fix else []
+    if (low, high) == (0.0, 1.0) and x_min >= 0 and x_max <= 255:
+        fixes.insert(0, f"{argument} / 255.0 if these are 8-bit pixels")
+    elif (low, high) == (0.0, 1.0) and x_min >= -1 and x_max <= 1:
+        fixes.insert(0, f"({argument} + 1) / 2 if these are images in [-1, 1]")
+    raise ValueError(f"{argument} holds values in [{x_min:g}, {x_max:g}]; the model takes "
+                     f"inputs in [{low:g}, {high:g}]"
+                     + (f" ({'; or '.join(fixes)})" if fixes else "") + ".")

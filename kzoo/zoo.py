@@ -11,27 +11,22 @@ Example:
     >>> model = kzoo.load("digits-lt10-cnn-ce")
 """
 
-import hashlib
-import json
 import os
+import re
 import warnings
 import zipfile
 from pathlib import Path
+
+from kzoo import card_schema
+from kzoo.files import sha256  # noqa: F401  (kzoo.zoo.sha256: a model's checksum)
 
 ZOO_DIR = Path(os.environ.get("KZOO_ZOO") or Path(__file__).resolve().parent / "saved_models")
 MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
 
 
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-CARD_KEYS = ("name", "game", "backend", "metrics", "sha256", "recipe_spec", "data")
+# What a kzoo train leaves in its run directory before the card: the sign of an interruption.
+INTERRUPTED_SIGNS = (MODEL_FILE, "checkpoint", ".tmp-run")
 
 
 def presets():
@@ -68,20 +63,23 @@ def preset_names():
     return [card["name"] for card in scan()[0]]
 
 
-def resolve(name_or_dir):
+def resolve(name_or_dir, trust_code=False):
     """The directory of a preset name, of a run directory holding a card, or the cache
     directory of a published preset (a URL or a hub handle, ``kzoo.hub``; downloaded on
-    first use)."""
+    first use, ``trust_code`` as in ``load``)."""
     from kzoo import hub
 
     if not isinstance(name_or_dir, (str, os.PathLike)):
         raise ValueError(f"name_or_dir must be a preset name, a run directory, a URL or a hub "
                          f"handle; got {name_or_dir!r}.")
     if hub.is_remote(name_or_dir):
-        return hub.fetch(name_or_dir)
+        return hub.fetch(name_or_dir, trust_code=trust_code)
     path = Path(name_or_dir)
     if path.is_dir() and (path / CARD_FILE).is_file():
         return path
+    if path.is_dir() and any((path / f).exists() for f in INTERRUPTED_SIGNS):
+        raise ValueError(f"{path} holds an interrupted kzoo train (no {CARD_FILE} yet): run the "
+                         f"same kzoo train command to resume and finish it.")
     if (ZOO_DIR / str(name_or_dir) / CARD_FILE).is_file():
         return ZOO_DIR / str(name_or_dir)
     raise ValueError(
@@ -91,26 +89,50 @@ def resolve(name_or_dir):
 
 
 def read_card(directory):
-    """The card of a preset or run directory; ``ValueError`` naming the file if it is not
-    valid JSON or lacks a key."""
+    """The card of a preset or run directory, checked as data (``kzoo.card_schema``: at most
+    ``MAX_BYTES``, ``MAX_DEPTH`` levels, the JSON type of every field kzoo reads);
+    ``ValueError`` naming the file otherwise."""
     path = Path(directory) / CARD_FILE
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:  # UnicodeDecodeError is one
-        raise ValueError(f"{path}: not a valid JSON card ({err}).") from err
-    if not isinstance(card, dict):
-        raise ValueError(f"{path}: a card is a JSON object; got {type(card).__name__}.")
-    missing = [k for k in CARD_KEYS if k not in card]
-    if missing:
-        raise ValueError(f"{path}: the card lacks {', '.join(missing)}.")
-    return card
+    size = path.stat().st_size
+    if size > card_schema.MAX_BYTES:
+        raise ValueError(f"{path}: {size} bytes; a card is at most {card_schema.MAX_BYTES} "
+                         f"bytes.")
+    return card_schema.parse(path.read_bytes(), path)
 
 
-def load(name_or_dir, verify=True):
+def check_code(card, source, trust_code=False):
+    """Refuses a card from ``source`` (a URL or hub handle) whose game, or its recipe's, is
+    a ``"module:Class"`` name: loading it would import that module, code the card's
+    publisher chose. ``trust_code=True`` allows it (as Hugging Face's
+    ``trust_remote_code``). kzoo's own games, named without a module, import nothing."""
+    game = card["recipe_spec"].get("game")
+    names = [card["game"], game.get("name") if isinstance(game, dict) else None]
+    foreign = [n for n in names if not isinstance(n, str) or ":" in n]
+    if foreign and not trust_code:
+        raise ValueError(
+            f"{source}: its card names the game {str(foreign[0])[:80]!r}, defined outside kzoo; "
+            f"loading it would import and run code from that module. Pass trust_code=True "
+            f"(kzoo ... --trust-code) only if you trust {source}.")
+
+
+def open_card(name_or_dir, trust_code=False):
+    """``(directory, card)`` of a preset, run, URL or hub handle: ``resolve``, ``read_card``,
+    and, for a URL or hub handle, ``check_code``, so that nothing the card names is imported
+    before it is checked."""
+    from kzoo import hub
+
+    directory = resolve(name_or_dir, trust_code)
+    card = read_card(directory)
+    if hub.is_remote(name_or_dir):
+        check_code(card, name_or_dir, trust_code)
+    return directory, card
+
+
+def load(name_or_dir, verify=True, trust_code=False):
     """Loads a preset (or run directory) on the current backend.
 
-    Checks the sha256 of ``model.keras`` against the card, then loads it with
-    ``safe_mode=True``. Works whatever backend trained it.
+    Checks the card (``read_card``), the sha256 of ``model.keras`` against it, then loads
+    it with ``safe_mode=True``. Works whatever backend trained it.
 
     Args:
         name_or_dir: str. A preset name (``kzoo.presets()``), a directory
@@ -118,16 +140,18 @@ def load(name_or_dir, verify=True):
             (``https://host/path/preset``) or a hub handle (``hf://owner/repo``);
             remote presets are downloaded once into ``kzoo.hub.cache_dir()``.
         verify: bool. Check the sha256. Default True.
+        trust_code: bool. Whether a URL's or hub handle's card may name a game defined
+            outside kzoo (``"module:Class"``), whose module is then imported: only for a
+            publisher you trust. Default False. A local directory's card may always.
     """
-    directory = resolve(name_or_dir)
-    card = read_card(directory)
+    directory, card = open_card(name_or_dir, trust_code)
     path = directory / MODEL_FILE
     if not path.is_file():
         raise ValueError(f"{directory} has a card but no {MODEL_FILE}.")
-    if verify and sha256(path) != card.get("sha256"):
+    if verify and sha256(path) != card["sha256"]:
         raise ValueError(
             f"{path}: sha256 {sha256(path)[:16]}... does not match its card "
-            f"({str(card.get('sha256'))[:16]}...); the file changed or is corrupt."
+            f"({card['sha256'][:16]}...); the file changed or is corrupt."
         )
     serves(card)  # imports the module of a game defined outside kzoo, which registers it
     return load_file(path)
@@ -147,3 +171,15 @@ def load_file(path):
         return keras.saving.load_model(path, safe_mode=True)
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as err:
         raise ValueError(f"{path} is not a readable .keras archive (truncated?): {err}") from err
+    except (TypeError, ValueError) as err:
+        unknown = UNLOCATED.search(str(err))
+        if unknown is None:
+            raise
+        name = ".".join(part for part in unknown.group(2, 1) if part)
+        raise ValueError(f"{Path(path).name} names the class {name[:60]!r}, which is not "
+                         f"one of Keras' or kzoo's: refused (KZOO_DEBUG=1 shows more).") from err
+
+
+# Keras' message for a config class it cannot locate (the module follows, in the config).
+UNLOCATED = re.compile(r"Could not locate class '([^']*)'(?:.*?'module': '([^']*)')?",
+                       re.DOTALL)

@@ -348,8 +348,8 @@ def test_refusals(lt):
     x, y = lt.x_train[:8], lt.y_train[:8]
     with pytest.raises(ValueError, match=r"y holds labels in \[10, 10\]; allowed: 0 to 9"):
         game.fit(x, np.full(8, 10), verbose=0)
-    with pytest.raises(ValueError, match=r"x spans \[-1, [0-9.]+\]; BadDataGAN trains on "
-                                         r"images in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"x holds values in \[-1, [0-9.]+\]; the model takes "
+                                         r"inputs in \[0, 1\] \(\(x \+ 1\) / 2 if these"):
         game.fit(2 * x - 1, y, verbose=0)
     with pytest.raises(ValueError, match="trains on images and their labels: fit"):
         game.fit(x, verbose=0)

@@ -143,10 +143,11 @@ def test_constructor_errors(digits):
 
 # ------------------------------------------------------------------------------- mixup
 def _linear(mixup_alpha, **kwargs):
-    """A Classifier of one dense layer (no batch norm): its step is computed by hand below."""
+    """A Classifier of one dense layer (no batch norm) on standardised features (any values:
+    ``input_range=None``): its step is computed by hand below."""
     inputs = keras.Input((4,))
     net = keras.Model(inputs, keras.layers.Dense(10)(inputs))
-    return Classifier(net, mixup_alpha=mixup_alpha, **kwargs)
+    return Classifier(net, mixup_alpha=mixup_alpha, input_range=None, **kwargs)
 
 
 def _softmax(z):

@@ -4,6 +4,7 @@ naming the argument or key, the value and what is allowed."""
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -165,20 +166,33 @@ def zoo_copy(tmp_path, monkeypatch):
     return tmp_path
 
 
+def _edited(**changes):
+    """A card's text with ``changes`` to its fields."""
+    return lambda text: json.dumps({**json.loads(text), **changes})
+
+
 @once  # reading cards, the same on every backend
-@pytest.mark.parametrize("text, why", [("{not json", "not a valid JSON card"),
-                                       ('{"name": "x"}', "the card lacks game"),
-                                       ("[1, 2]", "a card is a JSON object")])
-def test_a_broken_card_is_named_and_hides_no_other(zoo_copy, text, why, capsys):
+@pytest.mark.parametrize("make, why", [
+    (lambda _: "{not json", "not a valid JSON card"),
+    (lambda _: '{"name": "x"}', "the card lacks game"),
+    (lambda _: "[1, 2]", "a card is a JSON object"),
+    (lambda _: '{"a": ' * 50_000 + "1" + "}" * 50_000, "nested more than 16 levels deep"),
+    (lambda _: '{"pad": "' + "x" * (1 << 20) + '"}', "a card is at most 1048576 bytes"),
+    (_edited(metrics=[0.9]), "metrics must be an object; got [0.9]"),
+    (_edited(evaluation={"split": "test", "robust_attack": {"steps": "10"}}),
+     "evaluation.robust_attack.steps must be an integer; got '10'"),
+    (_edited(sha256="../../x"), "sha256 must be 64 hex digits"),
+], ids=["json", "lacks", "array", "deep", "large", "type", "nested type", "sha256"])
+def test_a_broken_card_is_named_and_hides_no_other(zoo_copy, make, why, capsys):
     card = zoo_copy / "digits-cnn-ce" / zoo.CARD_FILE
-    card.write_text(text)
+    card.write_text(make(card.read_text()))
     assert cli.main(["list"]) == 0
     out, err = capsys.readouterr()
     assert "digits-lt10-cnn-ce" in out and "digits-cnn-ce " not in out
     assert str(card) in err and why in err
-    with pytest.raises(ValueError, match=why):
+    with pytest.raises(ValueError, match=re.escape(why)):
         zoo.load(zoo_copy / "digits-cnn-ce")
-    with pytest.warns(UserWarning, match=why):
+    with pytest.warns(UserWarning, match=re.escape(why)):
         assert [c["name"] for c in zoo.presets()] == ["digits-lt10-cnn-ce"]
 
 

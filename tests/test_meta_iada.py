@@ -41,7 +41,8 @@ def _tiny(rng, scope):
         keras.layers.Dense(1, activation="tanh")(p_hidden)))
     x_meta = rng.normal(size=(6, D_IN)).astype("float32")
     game = MetaIADA(net, class_counts=[20, 8, 3], meta_data=(x_meta, np.arange(6) % C),
-                    perturbation_net=pnet, history=False, meta_scope=scope, virtual_lr=1.0)
+                    perturbation_net=pnet, history=False, meta_scope=scope, virtual_lr=1.0,
+                    input_range=None)  # features, not images
     game.compile(keras.optimizers.SGD(0.1))
     a = rng.normal(size=(C, D, D)).astype("float32")
     game.covariance.covariance.assign(np.einsum("cij,ckj->cik", a, a) / D)

@@ -2,7 +2,10 @@
 run's (kzoo.resume)."""
 
 import dataclasses
+import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,19 +116,21 @@ def test_interrupted_game_resumes_to_the_same_state(name, tmp_path):
     assert resume.read_progress(tmp_path / "stopped")["epoch"] == 2
 
 
+KILL_RECIPE = "\n".join(['name = "kill-me"', "seed = 3",
+                         "[data]", 'name = "digits"',
+                         'bias = [{kind = "long_tail", imbalance = 10}]',
+                         "[net]", 'arch = "small_cnn"', "width = 8",
+                         "[game]", 'name = "PGDAdversarialTraining"', "epsilon = 0.1",
+                         "steps = 1", "random_start = true", "seed = 1",
+                         "[optimizer]", 'name = "sgd"', "learning_rate = 0.05",
+                         "momentum = 0.9", "[fit]", "epochs = 4", "batch_size = 32"])
+
+
 def test_kill_9_then_the_same_command_resumes(tmp_path):
     """A real process, killed with SIGKILL after its first checkpoint, then the same command
     (a compiled run; the test above covers every game's state)."""
-    text = "\n".join(['name = "kill-me"', "seed = 3",
-                      "[data]", 'name = "digits"',
-                      'bias = [{kind = "long_tail", imbalance = 10}]',
-                      "[net]", 'arch = "small_cnn"', "width = 8",
-                      "[game]", 'name = "PGDAdversarialTraining"', "epsilon = 0.1",
-                      "steps = 1", "random_start = true", "seed = 1",
-                      "[optimizer]", 'name = "sgd"', "learning_rate = 0.05", "momentum = 0.9",
-                      "[fit]", "epochs = 4", "batch_size = 32"])
     recipe = tmp_path / "kill.toml"
-    recipe.write_text(text)
+    recipe.write_text(KILL_RECIPE)
     command = ["train", str(recipe), "--quiet", "--out"]
     killed = tmp_path / "killed"
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHONPATH": str(ROOT)}
@@ -173,6 +178,150 @@ def test_leftovers_of_a_kill_do_not_block_the_same_command(tmp_path):
     card = runs.train(recipe, out, epochs=1, verbose=0)
     assert not any(p.name.startswith(".tmp-") for p in out.iterdir())
     assert card["sha256"] == zoo.sha256(out / zoo.MODEL_FILE)
+
+
+# A checkpoint is data: a hand-edited, truncated or corrupt one is refused, and nothing outside
+# its directory is read or deleted. The checkpoints below are written by Checkpoint during a
+# real fit of a small model, with the identity runs.train gives the classifier-drw recipe.
+SMALL = Recipe(GAMES["classifier-drw"])  # three epochs
+IDENTITY = {"recipe_sha256": runs._spec_sha256(SMALL.spec), "epochs": 3, "backend": BACKEND}
+
+
+def small_fit(directory, epochs):
+    """A small model fit up to ``epochs`` with a Checkpoint in ``directory``."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
+    batches = resume.EpochBatches(np.arange(8.0).reshape(4, 2), np.ones(4), 2, 0)
+    checkpoint = resume.Checkpoint(directory, batches, IDENTITY)
+    model.fit(batches, epochs=epochs, initial_epoch=checkpoint.epoch, shuffle=False,
+              verbose=0, callbacks=[checkpoint])
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("saved") / runs.CHECKPOINT_DIR
+    small_fit(directory, epochs=2)
+    return directory
+
+
+@pytest.fixture
+def checkpoint(saved, tmp_path):
+    """A copy of two of the three epochs, in ``tmp_path/run/checkpoint``."""
+    return shutil.copytree(saved, tmp_path / "run" / runs.CHECKPOINT_DIR)
+
+
+def edit(directory, change):
+    path = directory / resume.PROGRESS_FILE
+    progress = json.loads(path.read_text())
+    change(progress)
+    path.write_text(json.dumps(progress))
+
+
+def contents(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def refusal(name):
+    """The one-line refusal naming the file ``name``."""
+    return (rf"^interrupted run, checkpoint unreadable: \S*{re.escape(name)}: [^\n]+; "
+            rf"rerun with --overwrite to start again\.$")
+
+
+def test_a_checkpoint_reads_back_and_resumes(checkpoint):
+    progress = resume.read_progress(checkpoint)
+    assert progress["epoch"] == 2 and progress["weights"] == "epoch-2.npz"
+    assert progress["sha256"] == zoo.sha256(checkpoint / "epoch-2.npz")
+    small_fit(checkpoint, epochs=3)
+    progress = resume.read_progress(checkpoint, epochs=3)
+    assert progress["epoch"] == 3 and len(progress["logs"]) == 3
+    assert sorted(p.name for p in checkpoint.iterdir()) == ["epoch-3.npz", "progress.json"]
+
+
+def test_a_hand_edited_epoch_is_refused_nothing_trained_nor_deleted(checkpoint):
+    edit(checkpoint, lambda p: p.update(epoch=99))
+    before = contents(checkpoint.parent)
+    with pytest.raises(resume.CheckpointError, match=refusal("progress.json")) as refused:
+        runs.train(SMALL, checkpoint.parent, verbose=0)
+    assert "epoch 99 is out of range (0 to 3)" in str(refused.value)
+    assert contents(checkpoint.parent) == before  # no model.keras, the state file kept
+
+
+def drop_sha256(progress):
+    del progress["sha256"]
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: p.update(epoch=-1), lambda p: p.update(epoch=True),
+    lambda p: p.update(epoch=1, weights="epoch-1.npz"), lambda p: p.update(epoch="2"),
+    lambda p: p.update(weights=None), lambda p: p.update(sha256=None),
+    lambda p: p.update(logs=[{"loss": "low"}, {}]), lambda p: p.update(records=[]),
+    lambda p: p.update(wall_time_s=-1.0), lambda p: p.update(extra=1), drop_sha256,
+    lambda p: p.update(weights="/epoch-2.npz"), lambda p: p.update(identity=None)],
+    ids=["negative-epoch", "bool-epoch", "logs-of-two-epochs", "string-epoch",
+         "no-weights", "no-sha256", "text-in-logs", "records-list", "negative-time",
+         "extra-key", "missing-key", "absolute-weights", "no-identity"])
+def test_malformed_progress_is_refused(checkpoint, change):
+    edit(checkpoint, change)
+    with pytest.raises(resume.CheckpointError, match=refusal("progress.json")):
+        resume.read_progress(checkpoint)
+
+
+@pytest.mark.parametrize("where", ["absolute", "parent", "link"])
+def test_a_state_file_outside_the_directory_is_neither_read_nor_deleted(checkpoint, where):
+    """A loadable copy of the state file outside the directory, with its sha256: the
+    previous code restored it, then deleted it after the next epoch."""
+    outside = checkpoint.parent.parent / "sentinel.npz"
+    shutil.copy(checkpoint / "epoch-2.npz", outside)
+    if where == "link":
+        (checkpoint / "epoch-2.npz").unlink()
+        (checkpoint / "epoch-2.npz").symlink_to(outside)
+    else:
+        name = str(outside) if where == "absolute" else "../../sentinel.npz"
+        edit(checkpoint, lambda p: p.update(weights=name))
+    before, kept = contents(checkpoint), outside.read_bytes()
+    name = "epoch-2.npz" if where == "link" else "progress.json"
+    with pytest.raises(resume.CheckpointError, match=refusal(name)):
+        small_fit(checkpoint, epochs=3)
+    assert outside.read_bytes() == kept
+    assert contents(checkpoint) == before
+
+
+@pytest.mark.parametrize("sha256", ["as written", "of the truncated file"])
+def test_a_truncated_state_file_is_refused_naming_it(checkpoint, sha256):
+    """Caught by its sha256, or (a hand-edited sha256 too) when it is loaded."""
+    state = checkpoint / "epoch-2.npz"
+    state.write_bytes(state.read_bytes()[:state.stat().st_size // 2])
+    if sha256 != "as written":
+        edit(checkpoint, lambda p: p.update(sha256=zoo.sha256(state)))
+    with pytest.raises(resume.CheckpointError, match=refusal("epoch-2.npz")) as refused:
+        small_fit(checkpoint, epochs=3)
+    assert ("sha256" if sha256 == "as written" else "BadZipFile") in str(refused.value)
+
+
+def test_a_state_file_that_does_not_match_its_sha256_is_refused(checkpoint):
+    state = checkpoint / "epoch-2.npz"
+    with np.load(state) as arrays:
+        changed = {k: arrays[k] + 1 for k in arrays.files}
+    np.savez(state, **changed)
+    with pytest.raises(resume.CheckpointError, match=refusal("epoch-2.npz")) as refused:
+        small_fit(checkpoint, epochs=3)
+    assert "sha256" in str(refused.value)
+
+
+@pytest.mark.parametrize("text", [b"{", b"\xff\xfe{}", b"[]"],
+                         ids=["invalid-json", "not-utf8", "not-an-object"])
+def test_unreadable_progress_is_refused_not_taken_for_another_run(checkpoint, text, capsys):
+    """``kzoo train`` prints the refusal on one line, and changes nothing."""
+    recipe = checkpoint.parent.parent / "kill.toml"
+    recipe.write_text(KILL_RECIPE)
+    (checkpoint / resume.PROGRESS_FILE).write_bytes(text)
+    before = contents(checkpoint.parent)
+    assert cli.main(["train", str(recipe), "--quiet", "--out", str(checkpoint.parent)]) == 2
+    err = capsys.readouterr().err
+    assert re.match(refusal("progress.json"), err.removeprefix("kzoo train: error: ").strip())
+    assert err.startswith("kzoo train: error: ") and err.count("\n") == 1
+    assert contents(checkpoint.parent) == before
 
 
 def test_epoch_order_depends_on_seed_and_epoch_only():

@@ -499,8 +499,8 @@ def test_refusals(digits):
     game = RobGAN(g, d, epsilon=0.1, steps=1)
     game.compile()
     x, y = digits.x_train[:8], digits.y_train[:8]
-    with pytest.raises(ValueError, match=r"x spans \[-1, [0-9.]+\]; RobGAN trains on images "
-                                         r"in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"x holds values in \[-1, [0-9.]+\]; the model takes "
+                                         r"inputs in \[0, 1\] \(\(x \+ 1\) / 2 if these"):
         game.fit(2 * x - 1, y, verbose=0)
     with pytest.raises(ValueError, match=r"is in \[-1, 1\] \(drop \[data\] scale"):
         RobGAN.from_dataset(data.signed(digits), generator=g, critic=d)

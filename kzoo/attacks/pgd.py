@@ -22,6 +22,7 @@ from keras import ops
 from kzoo import backend, validate
 from kzoo.losses.classification import per_example_cross_entropy
 from kzoo.ops import example_norms, numpy_if_host, unit_rows
+from kzoo.validate import check_inputs, check_labels
 
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "margin")
@@ -38,7 +39,8 @@ def pgd(model, x, y, *, epsilon, step_size, steps, norm="linf", random_start=Fal
 
     Args:
         model: callable ``model(x, training=False) -> logits`` (a Keras model or game).
-        x: tensor (batch, ...). Clean inputs in the range ``clip``.
+        x: tensor (batch, ...). Clean inputs in the range ``clip`` (NumPy inputs outside
+            it are refused).
         y: int tensor (batch,). True labels (target labels if ``targeted``).
         epsilon: float >= 0. Radius of the ball, in input units.
         step_size: float > 0. Size of each step, in input units.
@@ -113,7 +115,7 @@ def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
     if not (seed is None or isinstance(seed, keras.random.SeedGenerator)):
         seed = validate.seed("seed", seed)
     low, high = _check_clip(clip)
-    check_batch(model, x, y)
+    check_batch(model, x, y, (low, high))
     inputs, x = x, ops.convert_to_tensor(x)
     y = ops.reshape(ops.cast(y, "int32"), (-1,))
     x_adv = x
@@ -148,17 +150,16 @@ def check_attack(*, epsilon, step_size, steps, norm, loss="ce"):
         validate.choice("loss", loss, LOSSES)
 
 
-def check_batch(model, x, y=None):
+def check_batch(model, x, y=None, value_range=None):
     """Checks NumPy (host) inputs of a logits ``model``: ``x`` a non-empty batch of finite
-    floats; ``y`` (NumPy or a list) one class index in ``[0, classes)`` per row of ``x``.
-    Backend tensors pass unchecked: reading them would cost a device round trip."""
-    from kzoo.games.game import check_inputs, check_labels  # kzoo.games imports this module
-
+    floats (within ``value_range`` ``(low, high)``, the model's input range, when given);
+    ``y`` (NumPy or a list) one class index in ``[0, classes)`` per row of ``x``. Backend
+    tensors pass unchecked: reading them would cost a device round trip."""
     if isinstance(x, np.ndarray):
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"x must hold floats in the model's input range; got dtype "
                              f"{x.dtype}.")
-        check_inputs(x, x.shape[1:])  # not empty, finite (the model checks the shape)
+        check_inputs(x, x.shape[1:], value_range)  # the model checks the shape
     if isinstance(y, (np.ndarray, list, tuple)):
         check_labels(y, num_classes_of(model, x))
         if len(y) != len(x):

@@ -181,7 +181,12 @@ def check_dataset(ds):
 
 
 def _start(ds, seed):
-    """Checks a transform's data set and seed; returns the seed and its random generator."""
+    """Checks a transform's data set (its training labels as ``fit`` does) and seed; returns
+    the seed and its random generator."""
     check_dataset(ds)
+    if not np.issubdtype(np.asarray(ds.y_train).dtype, np.integer):
+        raise ValueError(f"y_train must hold integer class indices (e.g. "
+                         f"y_train.astype('int64')); got dtype {np.asarray(ds.y_train).dtype}.")
+    validate.check_labels(ds.y_train, ds.num_classes, "y_train")
     seed = validate.seed("seed", seed)
     return seed, np.random.default_rng(seed)

@@ -54,6 +54,9 @@ class Classifier(Game):
             0.0.
         seed: int in [0, 2**32 - 1] or None. Seed of mixup's draws (used only when
             ``mixup_alpha > 0``). Default None.
+        input_range: (low, high) or None. The range of the net's inputs, checked on the
+            NumPy inputs of ``fit`` and ``evaluate``: kzoo's images are in [0, 1]; None
+            takes any finite values (e.g. standardised features). Default (0.0, 1.0).
 
     Every argument is checked here, whatever the loss: a bad one is refused before
     any training step.
@@ -82,13 +85,15 @@ class Classifier(Game):
 
     players = ("net",)
     serves = ("classifier",)
+    range_fix = "{name}(..., input_range=None) for a net that takes other inputs"
     log_names = ("loss", "accuracy")
     paper = "Cao et al., NeurIPS 2019 (LDAM, DRW); baselines of AEGL and Meta-IADA"
 
     def __init__(self, net, *, loss="ce", loss_args=None, class_counts=None,
                  reweight_epoch=None, reweight_beta=0.9999, mixup_alpha=0.0, seed=None,
-                 **kwargs):
+                 input_range=(0.0, 1.0), **kwargs):
         super().__init__(**kwargs)
+        self.input_range = validate.value_range("input_range", input_range)
         if not isinstance(net, keras.Model):
             raise ValueError(f"net must be a keras.Model mapping inputs to logits; got {net!r}.")
         self.net = net
@@ -223,6 +228,7 @@ class Classifier(Game):
             "reweight_beta": self.reweight_beta,
             "mixup_alpha": self.mixup_alpha,
             "seed": self.seed,
+            "input_range": None if self.input_range is None else list(self.input_range),
         }
 
 

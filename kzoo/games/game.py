@@ -11,6 +11,7 @@ from keras import ops
 from kzoo import backend, distribute, validate
 from kzoo.files import atomic_path
 from kzoo.games.optimizer_group import OptimizerGroup
+from kzoo.validate import check_inputs, check_labels  # noqa: F401  (kzoo.games.game's API)
 
 GAMES = {}  # registered name -> Game subclass; filled as each game's class is defined
 SERVED = ("classifier", "generator")
@@ -79,7 +80,9 @@ class Game(keras.Model):
       ``sample``; ``game.generator`` is the generator network);
     - ``log_names``: every value its steps log (``record`` keeps a mean of each), with
       one meaning in training and validation;
-    - ``paper``: the reference a card names.
+    - ``paper``: the reference a card names;
+    - ``input_range``: the ``(low, high)`` of the images ``fit`` takes (kzoo's classifiers:
+      [0, 1]), checked on NumPy inputs; None for any finite values.
 
     It writes ``train_step(self, data)`` and ``test_step(self, data)`` once with
     ``keras.ops`` and ``kzoo.backend`` (a subclass may call ``super().train_step(data)``
@@ -102,6 +105,8 @@ class Game(keras.Model):
 
     players = ()
     serves = ()
+    input_range = None  # (low, high) of the images fit takes; None: any finite values
+    range_fix = None  # how to declare another range, for the refusal ("{name}": the class)
     log_names = ()
     paper = ""
     loss_scaling = True  # every update goes through kzoo.backend.descend (mixed_float16)
@@ -281,9 +286,11 @@ class Game(keras.Model):
         return tuple(getattr(self, self.players[0]).input_shape[1:])
 
     def check_data(self, x, y=None):
-        """Raises ``ValueError`` for NumPy inputs the game cannot take."""
+        """Raises ``ValueError`` for NumPy inputs the game cannot take (shape, finiteness,
+        ``input_range``)."""
         if isinstance(x, np.ndarray):
-            check_inputs(x, self.served_input_shape)
+            check_inputs(x, self.served_input_shape, self.input_range,
+                         fix=self.range_fix and self.range_fix.format(name=type(self).__name__))
 
     def training_inputs(self, x):
         """What ``fit`` feeds the train step for the NumPy inputs ``x``: ``x`` itself by
@@ -363,39 +370,3 @@ class _Stages(keras.callbacks.Callback):
             backend.sync_state(game)
             game.enter_stage(name)
             game.make_train_function(force=True)
-
-
-def check_inputs(x, expected_shape):
-    """Checks finiteness and the per-example shape of a NumPy batch."""
-    if len(x) == 0:
-        raise ValueError("x holds no examples; fit, evaluate and attacks need at least one.")
-    shape = tuple(x.shape[1:])
-    expected = tuple(expected_shape)
-    if len(shape) != len(expected) or any(
-        e is not None and e != s for s, e in zip(shape, expected)
-    ):
-        raise ValueError(
-            f"x has examples of shape {shape}; the model takes {expected}."
-        )
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-        bad = int(np.size(x) - np.isfinite(x).sum())
-        raise ValueError(f"x holds {bad} NaN or inf values; inputs must be finite.")
-
-
-def check_labels(y, num_classes, argument="y"):
-    """Checks that ``y`` holds integer class indices in ``[0, num_classes)``."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"{argument} must be a vector of class indices; got shape {y.shape}.")
-    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-        raise ValueError(f"{argument} must hold integer class indices; got dtype {y.dtype}.")
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
-            raise ValueError(f"{argument} must hold integer class indices; it holds non-integers.")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(
-            f"{argument} holds labels in [{int(y.min())}, {int(y.max())}]; "
-            f"allowed: 0 to {num_classes - 1}."
-        )

@@ -258,7 +258,7 @@ class GAN(Game):
 
     def check_data(self, x, y=None):
         if isinstance(x, np.ndarray):
-            check_inputs(x, self.sample_shape)
+            check_inputs(x, self.sample_shape, self.input_range)
         if self.conditional and isinstance(y, np.ndarray):
             check_labels(y, self.num_classes)
 
@@ -281,6 +281,8 @@ class _UnitGAN(GAN):
     ``sample`` and ``game([z, labels])`` return [0, 1] images, the data's units, and its
     critic and classifier see [0, 1] images. The base of the games that serve a
     classifier beside their generator."""
+
+    input_range = (0.0, 1.0)
 
     @classmethod
     def from_dataset(cls, ds, **kwargs):
@@ -305,13 +307,7 @@ class _UnitGAN(GAN):
         return from_signed(super().sample(n, labels, seed))
 
     def check_data(self, x, y=None):
-        super().check_data(x, y)
-        if isinstance(x, np.ndarray):
-            name = type(self).__name__
-            if y is None:
-                raise ValueError(f"{name} trains on images and their labels: fit(x, y).")
-            if x.size and np.issubdtype(x.dtype, np.number) and (x.min() < 0 or x.max() > 1):
-                raise ValueError(
-                    f"x spans [{float(x.min()):g}, {float(x.max()):g}]; {name} trains on "
-                    f"images in [0, 1] (its classifier's units; it maps its generator's "
-                    f"[-1, 1] samples there itself), not on kzoo.data.signed images.")
+        super().check_data(x, y)  # the range: [0, 1], its classifier's units
+        if isinstance(x, np.ndarray) and y is None:
+            raise ValueError(f"{type(self).__name__} trains on images and their labels: "
+                             f"fit(x, y).")

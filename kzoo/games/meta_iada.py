@@ -209,7 +209,7 @@ class MetaIADA(Classifier):
         if not isinstance(meta_data, (tuple, list)) or len(meta_data) != 2:
             raise ValueError("meta_data must be a pair (x_meta, y_meta).")
         x_meta, y_meta = np.asarray(meta_data[0], "float32"), np.asarray(meta_data[1])
-        check_inputs(x_meta, shape)
+        check_inputs(x_meta, shape, self.input_range, "x_meta")
         check_labels(y_meta, self.num_classes, "y_meta")
         y_meta = y_meta.reshape(-1).astype(int)
         if len(y_meta) != len(x_meta):

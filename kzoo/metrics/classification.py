@@ -6,15 +6,21 @@ import numpy as np
 
 from kzoo import validate
 from kzoo.attacks.pgd import check_batch
-from kzoo.games.game import check_labels
+from kzoo.validate import check_labels
 
 
-def predict_proba(model, x, batch_size=1024):
+def predict_proba(model, x, batch_size=1024, value_range=(0.0, 1.0)):
     """Softmax probabilities of a logits model (inference mode), as a NumPy array.
 
-    ``x``: a non-empty batch (NumPy inputs must be finite); ``batch_size``: int >= 1."""
+    ``x``: a non-empty batch (NumPy inputs must be finite, within ``value_range``, the
+    model's input range: kzoo's classifiers take [0, 1] images; None for any);
+    ``batch_size``: int >= 1.
+
+    Example:
+        >>> probs = predict_proba(kzoo.load("digits-cnn-ce"), kzoo.data.load("digits").x_test)
+    """
     batch_size = validate.integer("batch_size", batch_size, low=1)
-    check_batch(model, x)
+    check_batch(model, x, value_range=value_range)
     out = [keras.ops.convert_to_numpy(keras.ops.softmax(model(x[i:i + batch_size],
                                                               training=False), axis=-1))
            for i in range(0, len(x), batch_size)]

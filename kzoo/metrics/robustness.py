@@ -37,17 +37,19 @@ def robust_accuracy(model, x, y, epsilons, *, steps=10, step_ratio=2.5, batch_si
     steps = validate.integer("steps", steps, low=1)
     step_ratio = validate.number("step_ratio", step_ratio, low=0, low_open=True)
     batch_size = validate.integer("batch_size", batch_size, low=1)
-    check_batch(model, x, y)
+    clip = tuple(attack.get("clip", (0.0, 1.0)))
+    check_batch(model, x, y, clip)
     y = np.asarray(y)
     curve = {}
     for eps in epsilons:
         if eps == 0:
-            pred = predict_proba(model, x, batch_size).argmax(-1)
+            pred = predict_proba(model, x, batch_size, clip).argmax(-1)
         else:
             kwargs = {"step_size": step_ratio * eps / steps, **attack}
             pred = np.concatenate([
                 predict_proba(model, pgd(model, x[i:i + batch_size], y[i:i + batch_size],
-                                         epsilon=eps, steps=steps, **kwargs)).argmax(-1)
+                                         epsilon=eps, steps=steps, **kwargs),
+                              value_range=clip).argmax(-1)
                 for i in range(0, len(x), batch_size)
             ])
         curve[eps] = float(np.mean(pred == y))
@@ -147,11 +149,10 @@ def autoattack_accuracy(classifier, x, y, epsilon, *, norm="linf", batch_size=50
     batch_size = validate.integer("batch_size", batch_size, low=1)
     seed = validate.seed("seed", seed)
     square_queries = validate.integer("square_queries", square_queries, low=1)
-    check_batch(classifier, x, y)
+    check_batch(classifier, x, y, (0.0, 1.0))
     x, y = np.asarray(x, "float32"), np.asarray(y).astype("int64")
-    if x.ndim != 4 or x.min() < 0 or x.max() > 1:
-        raise ValueError(f"x must be images (n, h, w, c) in [0, 1]; got shape {x.shape}, "
-                         f"values in [{x.min():g}, {x.max():g}].")
+    if x.ndim != 4:
+        raise ValueError(f"x must be images (n, h, w, c) in [0, 1]; got shape {x.shape}.")
     from kzoo.backend.torch import channels_first_module
 
     module, loss, device = channels_first_module(classifier)

@@ -1,0 +1,142 @@
+"""The run directory of ``kzoo train``: one writer at a time, what it may already hold, and
+its files replaced as a whole.
+
+- ``lock(out)``: an advisory lock (``fcntl.flock``) on ``out/.kzoo-lock`` for the whole
+  run; a second ``kzoo train`` into ``out`` is refused at once, naming the holder's pid.
+- ``check(out, identity, overwrite)``: whether ``out`` may take the run (absent or empty,
+  the same recipe's completed run, or its interrupted run to resume).
+- ``staging(out)`` and ``commit(out, staged)``: a run's files are written into
+  ``out/.tmp-run/``, then moved in with the card last; until then a completed run in
+  ``out`` keeps its model and card as a pair. A kill during the moves leaves no card (an
+  interrupted run, ``kzoo.zoo.resolve`` says so, and the same command finishes it),
+  never a card beside another run's model.
+
+Example:
+    >>> with lock("runs/x"):
+    ...     resuming = check("runs/x", identity, overwrite=False)
+    ...     prepare("runs/x", resuming)
+    ...     staged = staging("runs/x")          # write model.keras, card.json, ... there
+    ...     commit("runs/x", staged)
+"""
+
+import contextlib
+import fcntl
+import os
+import shutil
+from pathlib import Path
+
+from kzoo import zoo
+from kzoo.files import check_writable, fsync, is_temporary
+
+CHECKPOINT_DIR = "checkpoint"
+LOCK_FILE = ".kzoo-lock"
+STAGING_DIR = ".tmp-run"  # a temporary name: a later run removes what a kill left
+
+
+@contextlib.contextmanager
+def lock(out):
+    """Holds the lock of the run directory ``out`` (created if absent, and removed again if
+    the block leaves it empty) for the block; ``FileExistsError`` at once when another
+    process holds it."""
+    out = Path(out)
+    created = not out.exists()
+    try:
+        check_writable(out)
+    except OSError as err:
+        raise OSError(f"cannot write the run directory {out}: {err.strerror or err}.") from err
+    path = out / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise FileExistsError(f"{out} is being written by another kzoo train (pid "
+                                  f"{holder}); wait for it to finish, or choose another "
+                                  f"--out.") from None
+        try:  # the holder may have removed the file between our open and our lock
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still holding it: see the inode check above
+        os.close(fd)
+        if created and not any(out.iterdir()):  # a run refused before writing anything
+            out.rmdir()
+
+
+def check(out, identity, overwrite):
+    """Whether ``out`` may take the run ``identity``; returns True when it holds an
+    interrupted run of it to resume. Writes nothing.
+
+    ``out`` may be absent or empty, hold a completed run of the same recipe (it is trained
+    again), or an interrupted run of the same recipe, epochs and backend (it resumes).
+    Anything else is refused unless ``overwrite``. A checkpoint that cannot be read is
+    refused (``kzoo.resume.CheckpointError``) whatever it holds.
+    """
+    from kzoo.resume import mismatch, read_progress
+
+    out = Path(out)
+    if overwrite:
+        return False
+    progress = read_progress(out / CHECKPOINT_DIR)
+    if progress is not None:
+        if progress["identity"] != identity:
+            raise FileExistsError(
+                f"{out} holds an interrupted run of another recipe or setting "
+                f"({mismatch(progress['identity'], identity)}); run that command to resume "
+                f"it, or choose another --out, or pass --overwrite.")
+        return True
+    if out.is_dir() and any(not is_temporary(p) and p.name != LOCK_FILE
+                            for p in out.iterdir()):
+        try:
+            same = zoo.read_card(out).get("recipe_sha256") == identity["recipe_sha256"]
+        except (ValueError, OSError):
+            same = False
+        if not same:
+            raise FileExistsError(
+                f"{out} already holds a different run (or other files); choose another "
+                f"--out or pass --overwrite.")
+    return False
+
+
+def prepare(out, resuming):
+    """Removes what a kill left in ``out`` (temporary files, a staging directory), and the
+    checkpoint unless ``resuming``."""
+    out = Path(out)
+    for path in out.iterdir():
+        if is_temporary(path):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if not resuming:
+        shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def staging(out):
+    """A fresh, empty ``out/.tmp-run/`` for the run's files."""
+    staged = Path(out) / STAGING_DIR
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir()
+    return staged
+
+
+def commit(out, staged):
+    """Moves the files of ``staged`` into ``out``: the old card out first, then each file,
+    the new card last; then removes ``staged`` and the checkpoint."""
+    out, staged = Path(out), Path(staged)
+    (out / zoo.CARD_FILE).unlink(missing_ok=True)
+    fsync(out)
+    files = sorted(staged.iterdir(), key=lambda p: p.name == zoo.CARD_FILE)  # card last
+    for path in files:
+        os.replace(path, out / path.name)
+        if path.name == zoo.CARD_FILE:
+            fsync(out)
+    staged.rmdir()
+    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
