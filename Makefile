@@ -22,7 +22,15 @@ GAN_RECIPES := recipes/gan/digits-dcgan.toml recipes/gan/digits-robust-dcgan.tom
 	recipes/generator_augmented/digits-lt10.toml recipes/acgan/digits.toml \
 	recipes/robgan/digits.toml recipes/robgan/digits-finetune.toml
 
-.PHONY: test demo lint presets bench data
+# Fashion-MNIST presets (`make data` first), on tensorflow (the fastest backend for these
+# nets here: benchmarks/native_torch.py --net small_cnn28). In order: AEGL starts from the
+# long-tailed CE preset. A preset with a card is kept; an interrupted one resumes.
+FASHION_RECIPES := recipes/classifier/fashion_mnist-ce.toml \
+	recipes/classifier/fashion_mnist-lt100-ce.toml recipes/classifier/fashion_mnist-lt100-ldam-drw.toml \
+	recipes/aegl/fashion_mnist-lt100.toml recipes/madry/fashion_mnist.toml \
+	recipes/classifier/fashion_mnist-flip40-ce.toml recipes/meta_iada/fashion_mnist-flip40.toml
+
+.PHONY: test demo lint presets fashion-presets bench data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -85,6 +93,13 @@ presets: $(STAMP)
 		case " $(GAN_RECIPES) " in *" $$r "*) backend=tensorflow;; *) backend=torch;; esac; \
 		$(BIN)/kzoo train $$r --backend $$backend --quiet --out saved_models/$$name \
 			--overwrite || exit 1; \
+	done
+
+fashion-presets: $(STAMP) data
+	for r in $(FASHION_RECIPES); do \
+		name=$$(grep -m1 '^name = ' $$r | cut -d'"' -f2); \
+		test -f saved_models/$$name/card.json || \
+			$(BIN)/kzoo train $$r --backend tensorflow --quiet --out saved_models/$$name || exit 1; \
 	done
 
 bench: $(STAMP)

@@ -51,16 +51,24 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
     if recipe.fit.get("batch_size", 32) % devices:  # before anything is written
         raise ValueError(f"[fit] batch_size {recipe.fit.get('batch_size', 32)} does not "
                          f"split over {devices} devices; give a multiple of {devices}.")
-    # entered first: TensorFlow's CPU devices are set before its runtime starts
-    with distribute.data_parallel(devices) as engine, recipe.precision():
-        chief = distribute.is_chief()
-        with run_dir.lock(out_dir) if chief else contextlib.nullcontext():
-            return _train(recipe, Path(out_dir), overwrite, epochs, verbose, devices, engine,
-                          chief)
+    out = Path(out_dir)
+    with contextlib.ExitStack() as held:  # the chief's lock, until the run is written
+        # entered first: TensorFlow's CPU devices are set before its runtime starts
+        with distribute.data_parallel(devices) as engine, recipe.precision():
+            chief = distribute.is_chief()
+            if chief:
+                held.enter_context(run_dir.lock(out))
+            trained = _fit(recipe, out, overwrite, epochs, verbose, engine, chief)
+        if not chief:
+            return None
+        # out of the engine: saving makes an optimizer's variables, which under several JAX
+        # processes (or TensorFlow workers) would wait for the others
+        return _write_run(recipe, out, epochs, devices, engine, *trained)
 
 
-def _train(recipe, out, overwrite, epochs, verbose, devices, engine, chief):
-    """``train`` inside its engine and, on the chief, its lock."""
+def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
+    """``train``'s game built and fitted, inside its engine (and, on the chief, its lock):
+    ``(game, ds, identity, checkpoint, timer, monitors)``."""
     import keras
 
     from kzoo import backend, distribute
@@ -106,13 +114,10 @@ def _train(recipe, out, overwrite, epochs, verbose, devices, engine, chief):
         if chief:  # resumed, it would diverge again: only its files from before remain
             shutil.rmtree(out / run_dir.CHECKPOINT_DIR, ignore_errors=True)
         raise
-    if not chief:
-        return None
-    return _write_run(recipe, game, ds, out, epochs, devices, engine, identity, checkpoint,
-                      timer, monitors)
+    return game, ds, identity, checkpoint if chief else None, timer, monitors
 
 
-def _write_run(recipe, game, ds, out, epochs, devices, engine, identity, checkpoint, timer,
+def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpoint, timer,
                monitors):
     """Writes the trained ``game``'s files into a staging directory, checks its weights,
     then moves them into ``out`` (``run_dir.commit``); returns the card."""

@@ -126,9 +126,14 @@ KILL_RECIPE = "\n".join(['name = "kill-me"', "seed = 3",
                          "momentum = 0.9", "[fit]", "epochs = 4", "batch_size = 32"])
 
 
-def test_kill_9_then_the_same_command_resumes(tmp_path):
-    """A real process, killed with SIGKILL after its first checkpoint, then the same command
-    (a compiled run; the test above covers every game's state)."""
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM", "SIGINT"])
+def test_kill_9_then_the_same_command_resumes(tmp_path, stop):
+    """A real process, killed with SIGKILL (or stopped by SIGTERM, or interrupted by
+    SIGINT, Ctrl-C) after its first checkpoint, then the same command (a compiled run; the
+    test above covers every game's state)."""
+    if stop != "SIGKILL" and BACKEND != "torch":
+        pytest.skip("how a signal ends kzoo train is the same on every backend: the torch "
+                    "pass tests SIGTERM and SIGINT, every pass SIGKILL")
     recipe = tmp_path / "kill.toml"
     recipe.write_text(KILL_RECIPE)
     command = ["train", str(recipe), "--quiet", "--out"]
@@ -142,9 +147,14 @@ def test_kill_9_then_the_same_command_resumes(tmp_path):
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline, "no checkpoint within 240 s"
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.send_signal(getattr(signal, stop))
+    code = proc.wait(timeout=120)
+    err = proc.stderr.read().decode()
     proc.stderr.close()
+    if stop == "SIGINT":  # KeyboardInterrupt: one line saying how to resume
+        assert code == 130 and "interrupted; run the same command to resume" in err, err
+    else:
+        assert code == -getattr(signal, stop), (code, err[-2000:])
     assert not (killed / zoo.CARD_FILE).exists()
     assert cli.main([*command, str(killed)]) == 0  # no --overwrite
     full = tmp_path / "full"
