@@ -108,6 +108,14 @@ def check(out, identity, overwrite):
     return False
 
 
+def interrupted(path):
+    """Whether ``path`` holds what ``kzoo train`` writes before a run's card (a model, a
+    checkpoint, staged files) and no card: an interrupted run."""
+    path = Path(path)
+    return path.is_dir() and not (path / zoo.CARD_FILE).exists() and any(
+        (path / name).exists() for name in (zoo.MODEL_FILE, CHECKPOINT_DIR, STAGING_DIR))
+
+
 def prepare(out, resuming):
     """Removes what a kill left in ``out`` (temporary files, a staging directory), and the
     checkpoint unless ``resuming``."""

@@ -25,10 +25,6 @@ MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
 
 
-# What a kzoo train leaves in its run directory before the card: the sign of an interruption.
-INTERRUPTED_SIGNS = (MODEL_FILE, "checkpoint", ".tmp-run")
-
-
 def presets():
     """The cards of every preset in the zoo, sorted by name. A card that cannot be read is
     left out with a warning naming its file (``scan()`` lists them)."""
@@ -67,7 +63,7 @@ def resolve(name_or_dir, trust_code=False):
     """The directory of a preset name, of a run directory holding a card, or the cache
     directory of a published preset (a URL or a hub handle, ``kzoo.hub``; downloaded on
     first use, ``trust_code`` as in ``load``)."""
-    from kzoo import hub
+    from kzoo import hub, run_dir
 
     if not isinstance(name_or_dir, (str, os.PathLike)):
         raise ValueError(f"name_or_dir must be a preset name, a run directory, a URL or a hub "
@@ -77,7 +73,7 @@ def resolve(name_or_dir, trust_code=False):
     path = Path(name_or_dir)
     if path.is_dir() and (path / CARD_FILE).is_file():
         return path
-    if path.is_dir() and any((path / f).exists() for f in INTERRUPTED_SIGNS):
+    if run_dir.interrupted(path):
         raise ValueError(f"{path} holds an interrupted kzoo train (no {CARD_FILE} yet): run the "
                          f"same kzoo train command to resume and finish it.")
     if (ZOO_DIR / str(name_or_dir) / CARD_FILE).is_file():

@@ -139,9 +139,11 @@ def test_kill_9_then_the_same_command_resumes(tmp_path, stop):
     command = ["train", str(recipe), "--quiet", "--out"]
     killed = tmp_path / "killed"
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHONPATH": str(ROOT)}
+    # SIGINT as a terminal sends it (a test worker may ignore it, and a child inherits that)
     proc = subprocess.Popen([sys.executable, "-m", "kzoo.cli", *command, str(killed)],
                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while (resume.read_progress(killed / runs.CHECKPOINT_DIR) or {"epoch": 0})["epoch"] < 1:
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
