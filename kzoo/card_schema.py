@@ -11,7 +11,10 @@ Example:
 import json
 import math
 import re
+from pathlib import Path
 
+MODEL_FILE = "model.keras"
+CARD_FILE = "card.json"
 MAX_BYTES = 1 << 20  # a preset's card is 5-20 KB; its recipe and metrics are small
 MAX_DEPTH = 16  # a card nests 5 levels deep (card > recipe_spec > data > bias > step)
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -127,3 +130,30 @@ def _depth(value):
             return level
         stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def read_card(directory):
+    """The card of a preset or run directory, checked as data (at most
+    ``MAX_BYTES``, ``MAX_DEPTH`` levels, the JSON type of every field kzoo reads);
+    ``ValueError`` naming the file otherwise."""
+    path = Path(directory) / CARD_FILE
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise ValueError(f"{path}: {size} bytes; a card is at most {MAX_BYTES} "
+                         f"bytes.")
+    return parse(path.read_bytes(), path)
+
+
+def check_code(card, source, trust_code=False):
+    """Refuses a card from ``source`` (a URL or hub handle) whose game, or its recipe's, is
+    a ``"module:Class"`` name: loading it would import that module, code the card's
+    publisher chose. ``trust_code=True`` allows it (as Hugging Face's
+    ``trust_remote_code``). kzoo's own games, named without a module, import nothing."""
+    game = card["recipe_spec"].get("game")
+    names = [card["game"], game.get("name") if isinstance(game, dict) else None]
+    foreign = [n for n in names if not isinstance(n, str) or ":" in n]
+    if foreign and not trust_code:
+        raise ValueError(
+            f"{source}: its card names the game {str(foreign[0])[:80]!r}, defined outside kzoo; "
+            f"loading it would import and run code from that module. Pass trust_code=True "
+            f"(kzoo ... --trust-code) only if you trust {source}.")

@@ -10,7 +10,7 @@ A published preset is a directory served over HTTP(S) with the files of a zoo en
   ``huggingface_hub``); owner and repo are letters, digits, ``.``, ``_`` and ``-``, the
   first a letter or digit, with no ``..``.
 
-The first ``kzoo.load(handle)`` downloads the card, checks it (``zoo.check_code``: a game
+The first ``kzoo.load(handle)`` downloads the card, checks it (``card_schema.check_code``: a game
 that would import code needs ``trust_code``), downloads the model, checks its sha256 against
 the card and only then moves both into the cache (``KZOO_CACHE``, else
 ``$XDG_CACHE_HOME/kzoo``, else ``~/.cache/kzoo``); on any refusal nothing is cached. The
@@ -48,7 +48,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from kzoo import card_schema, validate, zoo
+from kzoo import card_schema, validate
+from kzoo.card_schema import CARD_FILE, MODEL_FILE, check_code, read_card
+from kzoo.files import sha256
 
 SCHEMES = ("http://", "https://", "hf://")
 OPTIONAL_FILES = ("README.md",)
@@ -100,7 +102,7 @@ def fetch(handle, trust_code=False, deadline_s=None, allow_redirects_to=()):
 
     Args:
         handle: str. ``https://host/path/preset`` or ``hf://owner/repo``.
-        trust_code: bool. Accept a card whose game would import code (``zoo.check_code``).
+        trust_code: bool. Accept a card whose game would import code (``card_schema.check_code``).
         deadline_s: float or None. Seconds for the whole download; None: the environment's
             ``KZOO_DOWNLOAD_DEADLINE_S``, else ``DEADLINE_S``.
         allow_redirects_to: hosts (``.domain`` for its subdomains; a str is split at
@@ -113,14 +115,14 @@ def fetch(handle, trust_code=False, deadline_s=None, allow_redirects_to=()):
     url = base_url(handle)
     target = cache_dir() / "presets" / hashlib.sha256(url.encode()).hexdigest()[:24]
     recorded = _recorded(target)
-    if {"card_url", "card_sha256"} <= recorded.keys() and (target / zoo.CARD_FILE).is_file() \
-            and (target / zoo.MODEL_FILE).is_file():
-        if zoo.sha256(target / zoo.CARD_FILE) != recorded["card_sha256"]:
+    if {"card_url", "card_sha256"} <= recorded.keys() and (target / CARD_FILE).is_file() \
+            and (target / MODEL_FILE).is_file():
+        if sha256(target / CARD_FILE) != recorded["card_sha256"]:
             raise ValueError(
-                f"{target / zoo.CARD_FILE}: sha256 differs from the one recorded in "
+                f"{target / CARD_FILE}: sha256 differs from the one recorded in "
                 f"{SOURCE_FILE} when it was downloaded; delete the cache entry {target} to "
                 f"download it again.")
-        zoo.check_code(zoo.read_card(target), _directory(recorded["card_url"]), trust_code)
+        check_code(read_card(target), _directory(recorded["card_url"]), trust_code)
         return target
     if deadline_s is None:
         deadline_s = _from_env("KZOO_DOWNLOAD_DEADLINE_S", DEADLINE_S, float)
@@ -135,26 +137,26 @@ def fetch(handle, trust_code=False, deadline_s=None, allow_redirects_to=()):
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
     try:
-        card_url = download(f"{url}/{zoo.CARD_FILE}", staging / zoo.CARD_FILE,
+        card_url = download(f"{url}/{CARD_FILE}", staging / CARD_FILE,
                             MAX_CARD_BYTES, "MAX_CARD_BYTES")
         try:
-            card = zoo.read_card(staging)
+            card = read_card(staging)
         except ValueError as err:  # named by its URL, not by the staging file
-            raise ValueError(str(err).replace(str(staging / zoo.CARD_FILE), card_url)) from None
-        zoo.check_code(card, _directory(card_url), trust_code)
-        download(f"{url}/{zoo.MODEL_FILE}", staging / zoo.MODEL_FILE,
+            raise ValueError(str(err).replace(str(staging / CARD_FILE), card_url)) from None
+        check_code(card, _directory(card_url), trust_code)
+        download(f"{url}/{MODEL_FILE}", staging / MODEL_FILE,
                  *_model_cap(card, card_url, max_model_bytes))
-        got = zoo.sha256(staging / zoo.MODEL_FILE)
+        got = sha256(staging / MODEL_FILE)
         if got != card["sha256"]:
             raise ValueError(
-                f"{url}/{zoo.MODEL_FILE}: sha256 {got[:16]}... does not match its card "
+                f"{url}/{MODEL_FILE}: sha256 {got[:16]}... does not match its card "
                 f"({str(card['sha256'])[:16]}...); refused, nothing cached.")
         for name in OPTIONAL_FILES:
             download(f"{url}/{name}", staging / name, MAX_CARD_BYTES, "MAX_CARD_BYTES",
                      optional=True)
         (staging / SOURCE_FILE).write_text(
             f"handle: {handle}\ncard_url: {card_url}\n"
-            f"card_sha256: {zoo.sha256(staging / zoo.CARD_FILE)}\nmodel_sha256: {got}\n",
+            f"card_sha256: {sha256(staging / CARD_FILE)}\nmodel_sha256: {got}\n",
             encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)  # a partial or an older version's entry
         os.replace(staging, target)
@@ -280,7 +282,7 @@ def _checked_url(url, handle):
 
 def _directory(card_url):
     """The URL of the directory of the card at ``card_url``."""
-    return card_url.removesuffix(f"/{zoo.CARD_FILE}")
+    return card_url.removesuffix(f"/{CARD_FILE}")
 
 
 def _recorded(target):

@@ -25,7 +25,7 @@ import os
 import shutil
 from pathlib import Path
 
-from kzoo import zoo
+from kzoo.card_schema import CARD_FILE, MODEL_FILE, read_card
 from kzoo.files import check_writable, fsync, is_temporary
 
 CHECKPOINT_DIR = "checkpoint"
@@ -98,7 +98,7 @@ def check(out, identity, overwrite):
     if out.is_dir() and any(not is_temporary(p) and p.name != LOCK_FILE
                             for p in out.iterdir()):
         try:
-            same = zoo.read_card(out).get("recipe_sha256") == identity["recipe_sha256"]
+            same = read_card(out).get("recipe_sha256") == identity["recipe_sha256"]
         except (ValueError, OSError):
             same = False
         if not same:
@@ -112,8 +112,8 @@ def interrupted(path):
     """Whether ``path`` holds what ``kzoo train`` writes before a run's card (a model, a
     checkpoint, staged files) and no card: an interrupted run."""
     path = Path(path)
-    return path.is_dir() and not (path / zoo.CARD_FILE).exists() and any(
-        (path / name).exists() for name in (zoo.MODEL_FILE, CHECKPOINT_DIR, STAGING_DIR))
+    return path.is_dir() and not (path / CARD_FILE).exists() and any(
+        (path / name).exists() for name in (MODEL_FILE, CHECKPOINT_DIR, STAGING_DIR))
 
 
 def prepare(out, resuming):
@@ -139,12 +139,12 @@ def commit(out, staged):
     """Moves the files of ``staged`` into ``out``: the old card out first, then each file,
     the new card last; then removes ``staged`` and the checkpoint."""
     out, staged = Path(out), Path(staged)
-    (out / zoo.CARD_FILE).unlink(missing_ok=True)
+    (out / CARD_FILE).unlink(missing_ok=True)
     fsync(out)
-    files = sorted(staged.iterdir(), key=lambda p: p.name == zoo.CARD_FILE)  # card last
+    files = sorted(staged.iterdir(), key=lambda p: p.name == CARD_FILE)  # card last
     for path in files:
         os.replace(path, out / path.name)
-        if path.name == zoo.CARD_FILE:
+        if path.name == CARD_FILE:
             fsync(out)
     staged.rmdir()
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)

@@ -17,12 +17,11 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from kzoo import card_schema
+from kzoo import hub, run_dir
+from kzoo.card_schema import CARD_FILE, MODEL_FILE, check_code, read_card  # noqa: F401
 from kzoo.files import sha256  # noqa: F401  (kzoo.zoo.sha256: a model's checksum)
 
 ZOO_DIR = Path(os.environ.get("KZOO_ZOO") or Path(__file__).resolve().parent / "saved_models")
-MODEL_FILE = "model.keras"
-CARD_FILE = "card.json"
 
 
 def presets():
@@ -63,8 +62,6 @@ def resolve(name_or_dir, trust_code=False):
     """The directory of a preset name, of a run directory holding a card, or the cache
     directory of a published preset (a URL or a hub handle, ``kzoo.hub``; downloaded on
     first use, ``trust_code`` as in ``load``)."""
-    from kzoo import hub, run_dir
-
     if not isinstance(name_or_dir, (str, os.PathLike)):
         raise ValueError(f"name_or_dir must be a preset name, a run directory, a URL or a hub "
                          f"handle; got {name_or_dir!r}.")
@@ -82,33 +79,6 @@ def resolve(name_or_dir, trust_code=False):
         f"Unknown preset {str(name_or_dir)!r} (and no run directory with a {CARD_FILE} there); "
         f"presets: {', '.join(preset_names()) or 'none'}."
     )
-
-
-def read_card(directory):
-    """The card of a preset or run directory, checked as data (``kzoo.card_schema``: at most
-    ``MAX_BYTES``, ``MAX_DEPTH`` levels, the JSON type of every field kzoo reads);
-    ``ValueError`` naming the file otherwise."""
-    path = Path(directory) / CARD_FILE
-    size = path.stat().st_size
-    if size > card_schema.MAX_BYTES:
-        raise ValueError(f"{path}: {size} bytes; a card is at most {card_schema.MAX_BYTES} "
-                         f"bytes.")
-    return card_schema.parse(path.read_bytes(), path)
-
-
-def check_code(card, source, trust_code=False):
-    """Refuses a card from ``source`` (a URL or hub handle) whose game, or its recipe's, is
-    a ``"module:Class"`` name: loading it would import that module, code the card's
-    publisher chose. ``trust_code=True`` allows it (as Hugging Face's
-    ``trust_remote_code``). kzoo's own games, named without a module, import nothing."""
-    game = card["recipe_spec"].get("game")
-    names = [card["game"], game.get("name") if isinstance(game, dict) else None]
-    foreign = [n for n in names if not isinstance(n, str) or ":" in n]
-    if foreign and not trust_code:
-        raise ValueError(
-            f"{source}: its card names the game {str(foreign[0])[:80]!r}, defined outside kzoo; "
-            f"loading it would import and run code from that module. Pass trust_code=True "
-            f"(kzoo ... --trust-code) only if you trust {source}.")
 
 
 def open_card(name_or_dir, trust_code=False):

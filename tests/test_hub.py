@@ -362,7 +362,7 @@ def test_the_card_is_checked_for_code_before_the_model_is_downloaded(served, mon
         if not trust_code:
             raise ValueError(f"{source}: its game would import code.")
 
-    monkeypatch.setattr(zoo, "check_code", check_code)
+    monkeypatch.setattr(hub, "check_code", check_code)
     with pytest.raises(ValueError, match="would import code"):
         hub.fetch(f"{url}/{PRESET}/")
     assert f"/{PRESET}/model.keras" not in requests and not _cached()

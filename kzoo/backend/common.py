@@ -2,6 +2,8 @@
 
 import os
 
+import keras
+
 
 def split_output(out):
     """``fn()`` may return ``loss`` or ``(loss, aux)``."""
@@ -42,3 +44,23 @@ def check_cpu_devices(n):
     if n > cores:
         raise ValueError(f"devices is {n}; this machine has no GPU for it and {cores} CPU "
                          f"core(s), each of which can hold one CPU replica.")
+
+
+def channels_first(net):
+    """A view of the image classifier ``net`` (NHWC inputs) that takes NCHW inputs, the layout
+    PyTorch code expects; the same weights, not a copy. On the torch backend it is a
+    ``torch.nn.Module`` like ``net``.
+
+    Example:
+        >>> net = kzoo.nets.channels_first(kzoo.load("digits-cnn-madry").classifier)
+        >>> net.input_shape
+        (None, 1, 8, 8)
+    """
+    shape = tuple(net.input_shape[1:])
+    if len(shape) != 3:
+        raise ValueError(f"net must take images (height, width, channels); its input shape is "
+                         f"{shape}.")
+    height, width, channels = shape
+    inputs = keras.Input((channels, height, width))
+    outputs = net(keras.layers.Permute((2, 3, 1))(inputs))
+    return keras.Model(inputs, outputs, name=f"{net.name}_channels_first")

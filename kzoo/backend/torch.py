@@ -6,7 +6,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from kzoo.backend.common import no_sync, split_output, unchanged
+from kzoo.backend.common import channels_first, no_sync, split_output, unchanged
 
 
 def framework_version():
@@ -104,8 +104,6 @@ def channels_first_module(model):
     logits) on NCHW images, a ``torch.nn.Module`` on this backend, in inference mode when
     called without ``training``; ``loss`` is ``torch.nn.CrossEntropyLoss()``; ``device``
     is the type of the device Keras puts tensors on ("cpu" or "cuda")."""
-    from kzoo.nets import channels_first
-
     device = torch.as_tensor(model.variables[0].value).device.type
     return channels_first(model), torch.nn.CrossEntropyLoss(), device
 

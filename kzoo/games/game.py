@@ -10,7 +10,7 @@ from keras import ops
 
 from kzoo import backend, distribute, validate
 from kzoo.files import atomic_path
-from kzoo.games.optimizer_group import OptimizerGroup
+from kzoo.games.optimizer_group import OptimizerGroup, optimizer_config, optimizer_from_config
 from kzoo.validate import check_inputs, check_labels  # noqa: F401  (kzoo.games.game's API)
 
 GAMES = {}  # registered name -> Game subclass; filled as each game's class is defined
@@ -53,18 +53,6 @@ class Stage(NamedTuple):
     def covers(self, epoch, step):
         return not ((self.until_epoch is not None and epoch >= self.until_epoch)
                     or (self.until_step is not None and step >= self.until_step))
-
-
-def optimizer_config(optimizer):
-    """A serialisation of ``optimizer`` that names no backend module."""
-    return {"class_name": keras.saving.get_registered_name(type(optimizer)),
-            "config": optimizer.get_config()}
-
-
-def optimizer_from_config(config):
-    return keras.optimizers.get(
-        {"class_name": config["class_name"], "config": dict(config["config"])}
-    )
 
 
 class Game(keras.Model):

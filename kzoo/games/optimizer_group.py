@@ -3,6 +3,18 @@
 import keras
 
 
+def optimizer_config(optimizer):
+    """A serialisation of ``optimizer`` that names no backend module."""
+    return {"class_name": keras.saving.get_registered_name(type(optimizer)),
+            "config": optimizer.get_config()}
+
+
+def optimizer_from_config(config):
+    return keras.optimizers.get(
+        {"class_name": config["class_name"], "config": dict(config["config"])}
+    )
+
+
 @keras.saving.register_keras_serializable(package="kzoo")
 class OptimizerGroup(keras.optimizers.Optimizer):
     """The players' optimizers behind the single optimizer ``compile`` takes.
@@ -24,8 +36,6 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     """
 
     def __init__(self, optimizers, name="optimizer_group", **kwargs):
-        from kzoo.games.game import optimizer_from_config
-
         super().__init__(learning_rate=0.0, name=name, **kwargs)
         if not isinstance(optimizers, dict) or not optimizers:
             raise ValueError(f"optimizers must be a non-empty dict {{player: optimizer}}; "
@@ -79,8 +89,6 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         raise TypeError("OptimizerGroup does not apply gradients itself; use group[player].")
 
     def get_config(self):
-        from kzoo.games.game import optimizer_config
-
         return {"name": self.name,
                 "optimizers": {k: optimizer_config(o) for k, o in self._members.items()}}
 

@@ -5,6 +5,7 @@ Every net names its penultimate layer ``"features"`` and its last layer
 """
 
 from kzoo import validate
+from kzoo.backend.common import channels_first
 from kzoo.nets.acgan import acgan_critic, check_acgan_critic, class_head
 from kzoo.nets.characteristics import NoHistory, SampleHistory
 from kzoo.nets.cnn import small_cnn
@@ -19,7 +20,7 @@ from kzoo.nets.gan import (
     resnet_critic,
     resnet_generator,
 )
-from kzoo.nets.heads import channels_first, features_model
+from kzoo.nets.heads import features_model
 from kzoo.nets.layers import NormedDense
 from kzoo.nets.mlp import mlp
 from kzoo.nets.perturbation import perturbation_net

@@ -30,26 +30,6 @@ def features_model(net):
     return keras.Model(net.inputs, net.get_layer(FEATURES).output, name=f"{net.name}_features")
 
 
-def channels_first(net):
-    """A view of the image classifier ``net`` (NHWC inputs) that takes NCHW inputs, the layout
-    PyTorch code expects; the same weights, not a copy. On the torch backend it is a
-    ``torch.nn.Module`` like ``net``.
-
-    Example:
-        >>> net = kzoo.nets.channels_first(kzoo.load("digits-cnn-madry").classifier)
-        >>> net.input_shape
-        (None, 1, 8, 8)
-    """
-    shape = tuple(net.input_shape[1:])
-    if len(shape) != 3:
-        raise ValueError(f"net must take images (height, width, channels); its input shape is "
-                         f"{shape}.")
-    height, width, channels = shape
-    inputs = keras.Input((channels, height, width))
-    outputs = net(keras.layers.Permute((2, 3, 1))(inputs))
-    return keras.Model(inputs, outputs, name=f"{net.name}_channels_first")
-
-
 def dense_head(net, who):
     """The dense ``"logits"`` layer (bias, no activation) sitting on ``"features"``; the
     closed forms of ``who`` (a game's name, for the errors) need it."""
