@@ -13,27 +13,11 @@ Example:
     >>> print(cards.markdown(zoo.read_card(zoo.resolve("digits-cnn-madry"))))
 """
 
+from kzoo.data import registry
 from kzoo.recipes import bias_step
 
 README = "README.md"
 LICENCE = "Apache-2.0"
-DATA_LICENCES = {
-    "digits": "UCI ML hand-written digits (Alpaydin and Kaynak, 1998), as shipped by "
-              "scikit-learn's load_digits: CC BY 4.0",
-    "ring8": "synthetic (a 2-D Gaussian mixture kzoo draws): no terms",
-    "grid25": "synthetic (a 2-D Gaussian mixture kzoo draws): no terms",
-    "fashion_mnist": "Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017; Zalando Research): MIT",
-    "mnist": "MNIST (LeCun, Cortes and Burges): CC BY-SA 3.0",
-}
-DATA_WORDS = {
-    "digits": "8x8 grey-scale hand-written digits (1,797 images in all)",
-    "ring8": "2-D points from a ring of 8 Gaussians",
-    "grid25": "2-D points from a 5x5 grid of Gaussians",
-    "fashion_mnist": "Fashion-MNIST, 28x28 grey-scale images of clothing (60,000 training and "
-                     "10,000 test images, the published files)",
-    "mnist": "MNIST, 28x28 grey-scale hand-written digits (60,000 training and 10,000 test "
-             "images)",
-}
 # The attack behind every robust number on a card (kzoo.metrics.robust_accuracy's settings).
 # The recipe sets the steps and step_ratio ([eval] robust_steps, robust_step_ratio).
 ROBUST_ATTACK = {"attack": "PGD", "norm": "linf", "random_start": False, "restarts": 1,
@@ -56,8 +40,7 @@ def describe(game, ds, recipe):
         "description": recipe.spec.get("description", ""),
         "intended_use": extra.get("intended_use") or _intended_use(game, ds),
         "limitations": _limitations(game, ds, recipe) + list(extra.get("limitations", [])),
-        "licence": {"code_and_weights": LICENCE, "data": DATA_LICENCES.get(
-            ds.name, f"{ds.name} via tensorflow-datasets: see its catalogue entry")},
+        "licence": {"code_and_weights": LICENCE, "data": registry.get(ds.name).licence},
         "evaluation": evaluation(game, ds, recipe),
     }
 
@@ -94,7 +77,7 @@ def _intended_use(game, ds):
 def _limitations(game, ds, recipe):
     shape = "x".join(map(str, ds.input_shape))
     others = "Fashion-MNIST, CIFAR" if ds.name == "mnist" else "MNIST, CIFAR"
-    out = [f"Trained and tested only on {DATA_WORDS.get(ds.name, ds.name)}, inputs {shape}; "
+    out = [f"Trained and tested only on {registry.get(ds.name).description}, inputs {shape}; "
            f"it is not a model of {others} or any other data set."]
     for step in recipe.spec["data"].get("bias", []):
         kind, kwargs = bias_step(step)
@@ -107,7 +90,7 @@ def _limitations(game, ds, recipe):
         out.append("Robust only as far as the attack under Evaluation measures; a stronger or "
                    "adaptive attack can lower the robust accuracy." if recipe.robust_eval else
                    "Not trained for robustness: small adversarial changes flip its predictions.")
-    if "generator" in game.serves and ds.name not in ("ring8", "grid25"):
+    if "generator" in game.serves and not registry.get(ds.name).exact:
         out.append("Sample quality is measured with a kzoo classifier's features (Frechet "
                    "classifier distance), not Inception features: not comparable with "
                    "published FIDs.")

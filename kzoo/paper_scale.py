@@ -14,10 +14,6 @@ from pathlib import Path
 
 from kzoo.recipes import Recipe
 
-# name: (train examples, test examples, classes) of the real data sets.
-SPLITS = {"cifar10": (50000, 10000, 10), "cifar100": (50000, 10000, 100),
-          "svhn_cropped": (73257, 26032, 10), "mnist": (60000, 10000, 10),
-          "fashion_mnist": (60000, 10000, 10)}
 # tensorflow-datasets mock examples enough for every paper-scale recipe: a meta set of 100
 # per class (Meta-IADA's noisy-label recipes), head classes above AEGL's tail thresholds
 # (CIFAR-10-LT: 348 training images; Fashion-MNIST-LT: 418).
@@ -25,11 +21,12 @@ MOCK_EXAMPLES = 6000
 
 
 def recipe_paths(folder):
-    """The recipes under ``folder`` whose data set is a tensorflow-datasets one, sorted."""
-    from kzoo.data import tfds
+    """The recipes under ``folder`` whose data set has a published split (the papers' data,
+    ``kzoo.data.registry``: not the embedded sets), sorted."""
+    from kzoo.data import registry
 
-    return sorted(p for p in Path(folder).rglob("*.toml")
-                  if tomllib.loads(p.read_text(encoding="utf-8"))["data"]["name"] in tfds.NAMES)
+    return sorted(p for p in Path(folder).rglob("*.toml") if registry.get(
+        tomllib.loads(p.read_text(encoding="utf-8"))["data"]["name"]).splits is not None)
 
 
 def with_fresh_nets(recipe, folder):
@@ -64,10 +61,11 @@ def full_run_steps(recipe):
     the images play no part)."""
     import numpy as np
 
+    from kzoo.data import registry
     from kzoo.data.splits import carve_validation
 
     name = recipe.spec["data"]["name"]
-    n_train, n_test, k = SPLITS[name]
+    (n_train, n_test), k = registry.get(name).splits, registry.get(name).classes
     labels = np.arange(n_train) % k
     pixels = np.zeros((n_train, 1, 1, 1), "float32")
     ds = carve_validation(name, pixels, labels, pixels[:n_test], labels[:n_test],

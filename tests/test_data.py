@@ -5,6 +5,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from kzoo import data
+from kzoo.data import registry
 from kzoo.data.embedded import grid25_mixture, ring8_mixture
 
 
@@ -131,3 +132,12 @@ def test_transform_errors(digits, call, match):
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(ValueError, match="name must be one of 'digits', 'ring8', 'grid25', 'mn"):
         data.load("imagenet")
+
+
+@pytest.mark.parametrize("entry", [e for e in registry.REGISTRY.values() if e.splits is None],
+                         ids=lambda e: e.name)
+def test_the_registry_describes_each_embedded_set(entry):
+    ds = data.load(entry.name)
+    assert ds.input_shape == entry.input_shape and ds.num_classes == entry.classes
+    assert ds.name == entry.name and entry.licence and entry.description
+    assert entry.exact == ("mixture" in ds.extras)

@@ -17,7 +17,7 @@ from conftest import ROOT, in_turn
 from harness import optimizers_of
 
 from kzoo import data, paper_scale
-from kzoo.data import idx
+from kzoo.data import idx, registry
 from kzoo.data import tfds as data_tfds
 from kzoo.recipes import Recipe
 
@@ -82,10 +82,10 @@ def prepared_mnist(tmp_path):
 
 
 @pytest.mark.parametrize("name, shape, classes", [
-    ("mnist", (28, 28, 1), 10), ("fashion_mnist", (28, 28, 1), 10), ("cifar10", (32, 32, 3), 10),
-    ("cifar100", (32, 32, 3), 100), ("svhn_cropped", (32, 32, 3), 10),
-])
+    (e.name, e.input_shape, e.classes) for e in registry.REGISTRY.values() if e.splits])
 def test_tfds_loaders_with_mock_data(reachable, name, shape, classes):
+    """Each registry entry with a published split against tensorflow-datasets' own
+    features (shape, classes), through its mock data."""
     # The mock makes download_and_prepare a no-op; `reachable` passes the host check before it.
     with tfds.testing.mock_data(num_examples=40):
         ds = data.load(name)

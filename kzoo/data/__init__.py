@@ -7,7 +7,7 @@ Example:
 """
 
 from kzoo import validate
-from kzoo.data import embedded, idx, tfds
+from kzoo.data import registry
 from kzoo.data.bias import (
     check_dataset,
     corrupt_test,
@@ -18,10 +18,9 @@ from kzoo.data.bias import (
     spurious_colour,
 )
 from kzoo.data.dataset import Dataset
+from kzoo.data.registry import NAMES
 from kzoo.data.scaling import from_signed, signed, to_signed, to_unit
 
-LOADERS = {"digits": embedded.digits, "ring8": embedded.ring8, "grid25": embedded.grid25}
-NAMES = (*LOADERS, *tfds.NAMES)
 TRANSFORMS = {
     "long_tail": long_tail,
     "label_noise": label_noise,
@@ -33,41 +32,30 @@ TRANSFORMS = {
 
 
 def load(name, seed=0, **kwargs):
-    """Loads the data set ``name`` (one of ``NAMES``) as a ``Dataset``.
+    """Loads the data set ``name`` (one of ``NAMES``, ``kzoo.data.registry``) as a
+    ``Dataset``.
 
     Args:
-        name: str. "digits" (embedded), "ring8", "grid25", or a
-            tensorflow-datasets name in ``kzoo.data.tfds.NAMES``.
+        name: str. "digits" (embedded), "ring8", "grid25" (2-D mixtures), "mnist",
+            "fashion_mnist" (their published IDX files, ``kzoo.data.idx``, else
+            tensorflow-datasets), "cifar10", "cifar100", "svhn_cropped"
+            (tensorflow-datasets).
         seed: int in [0, 2**32 - 1]. Seed of the splits. Default 0.
-        **kwargs: ``data_dir`` (a folder of the published IDX files for
-            "mnist" and "fashion_mnist", ``kzoo.data.idx``; else of prepared
-            tensorflow-datasets data sets) and, for tensorflow-datasets,
-            ``download`` (bool); see ``kzoo.data.tfds.load_tfds``.
+        **kwargs: ``data_dir`` (a folder of the published IDX files for "mnist" and
+            "fashion_mnist"; else of prepared tensorflow-datasets data sets) and, for
+            tensorflow-datasets, ``download`` (bool); see ``kzoo.data.tfds.load_tfds``.
 
     "mnist" and "fashion_mnist" are read from their published IDX files with no
     network when ``data_dir``, ``$KZOO_DATA/<name>/`` or Debian's package folder
-    holds them (``kzoo.data.idx``), else through tensorflow-datasets.
+    holds them, else through tensorflow-datasets.
 
     Example:
         >>> ds = kzoo.data.load("fashion_mnist")  # apt install dataset-fashion-mnist
-        >>> ds = kzoo.data.load("mnist", data_dir="/data/tfds", download=False)
+        >>> ds = kzoo.data.load("cifar10", data_dir="/data/tfds", download=False)
     """
-    validate.choice("name", name, NAMES)
-    seed = validate.seed("seed", seed)
-    if name in LOADERS:
-        return LOADERS[name](seed=seed, **kwargs)
-    if name in idx.NAMES:
-        folder = idx.find(name, kwargs.get("data_dir"))
-        if folder is not None:
-            return idx.load_idx(name, folder, seed=seed)
-        try:
-            return tfds.load_tfds(name, seed=seed, **kwargs)
-        except (ImportError, FileNotFoundError) as err:
-            raise type(err)(f"No IDX files of {name!r} found ({idx.searched(name, kwargs)}); "
-                            f"provide {idx.where_to_put(name)}. Through tensorflow-datasets: "
-                            f"{err}") from err
-    return tfds.load_tfds(name, seed=seed, **kwargs)
+    entry = registry.get(name)
+    return entry.load(seed=validate.seed("seed", seed), **kwargs)
 
 
-__all__ = ["Dataset", "LOADERS", "NAMES", "TRANSFORMS", "check_dataset", "load",
+__all__ = ["Dataset", "NAMES", "TRANSFORMS", "check_dataset", "load",
            "from_signed", "signed", "to_signed", "to_unit", *TRANSFORMS]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kzoo.data import tfds
 from kzoo.data.splits import carve_validation
 
 FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
@@ -46,7 +47,6 @@ SHA256 = {"fashion_mnist": {
     "test_images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "test_labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }}
-NAMES = tuple(CLASS_NAMES)
 MAGIC = {1: 0x00000801, 3: 0x00000803}  # unsigned bytes, 1 or 3 dimensions
 IMAGE_SIDE = 28
 
@@ -131,8 +131,22 @@ def read(path, dims, count):
     return array, hashlib.sha256(blob).hexdigest()
 
 
+def load_or_tfds(name, seed=0, **kwargs):
+    """``name`` from its IDX files where ``find`` finds them, else through
+    tensorflow-datasets (``kzoo.data.tfds.load_tfds``, which takes ``kwargs``); without
+    either, the error names the folders searched and how to provide the files."""
+    folder = find(name, kwargs.get("data_dir"))
+    if folder is not None:
+        return load_idx(name, folder, seed=seed)
+    try:
+        return tfds.load_tfds(name, seed=seed, **kwargs)
+    except (ImportError, FileNotFoundError) as err:
+        raise type(err)(f"No IDX files of {name!r} found ({searched(name, kwargs)}); provide "
+                        f"{where_to_put(name)}. Through tensorflow-datasets: {err}") from err
+
+
 def load_idx(name, folder, seed=0):
-    """``name`` (one of ``NAMES``) from the IDX files in ``folder`` as a Dataset: images
+    """``name`` ("mnist" or "fashion_mnist") from the IDX files in ``folder`` as a Dataset: images
     28x28x1 in [0, 1], 10% of train carved off as validation (seeded)."""
     arrays, hashes = {}, {}
     for key, stem in FILES.items():

@@ -22,15 +22,14 @@ import numpy as np
 
 from kzoo.data.splits import carve_validation
 
-NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn_cropped")
 CONNECT_TIMEOUT = 3.0  # seconds to wait for the download host to answer
 
 
 def load_tfds(name, seed=0, data_dir=None, download=True):
-    """Loads ``name`` (one of ``NAMES``) as a Dataset; images scaled to [0, 1].
+    """Loads ``name`` (a tensorflow-datasets name) as a Dataset; images scaled to [0, 1].
 
     Args:
-        name: str. A tensorflow-datasets name in ``NAMES``.
+        name: str. A tensorflow-datasets name (``kzoo.data.registry`` lists kzoo's).
         seed: int. Seed of the validation split. Default 0.
         data_dir: str, path or None. Folder of prepared data sets, read as
             ``<data_dir>/<name>/<version>/``. Default None: tensorflow-datasets'

@@ -15,7 +15,7 @@ import numpy as np
 from keras import ops
 
 from kzoo import validate
-from kzoo.data import check_dataset
+from kzoo.data import check_dataset, registry
 from kzoo.data.scaling import to_unit
 from kzoo.metrics.generative import (
     frechet_distance_of,
@@ -24,28 +24,25 @@ from kzoo.metrics.generative import (
     mixture_report,
 )
 
-# The feature network of each data set's image metrics (a classifier preset), and the
-# data sets whose metrics are exact (mixtures of known density) and need none.
-FEATURE_PRESETS = {"digits": "digits-cnn-ce"}
-EXACT = ("ring8", "grid25")
-
 
 def feature_preset(data_name, features=None):
     """The classifier preset (or run directory) whose features measure a generator of the
-    data set ``data_name``: ``features`` when given, else the data set's own; None for a
-    data set with exact metrics. ``ValueError`` when there is none."""
+    data set ``data_name``: ``features`` when given, else the data set's own
+    (``kzoo.data.registry``); None for a data set with exact metrics. ``ValueError`` when
+    there is none."""
     if features is not None:
         if not isinstance(features, str) or not features:
             raise ValueError(f"features must name a classifier preset or run directory; "
                              f"got {features!r}.")
         return features
-    if data_name in EXACT:
+    entry = registry.get(data_name)
+    if entry.exact:
         return None
-    if data_name not in FEATURE_PRESETS:
+    if entry.features is None:
+        have = [e.name for e in registry.REGISTRY.values() if e.features]
         raise ValueError(f"the zoo has no feature network for {data_name!r} (it has one for "
-                         f"{', '.join(FEATURE_PRESETS)}); name a classifier preset or run "
-                         f"trained on it.")
-    return FEATURE_PRESETS[data_name]
+                         f"{', '.join(have)}); name a classifier preset or run trained on it.")
+    return entry.features
 
 
 def latent_batch(gan, n, seed=0):
