@@ -97,7 +97,7 @@ def train(s):
     gan.fit(ds.x_train, epochs=recipe.fit["epochs"], batch_size=recipe.fit["batch_size"],
             verbose=0)
     wall = time.perf_counter() - start
-    return gan, ds, recipe, {**runs.generator_report(gan, ds, recipe), "fit_s": round(wall, 1)}
+    return gan, ds, recipe, {**runs.report(gan, ds, recipe), "fit_s": round(wall, 1)}
 
 
 def plan(seeds):

@@ -13,15 +13,12 @@ Example:
     >>> print(cards.markdown(zoo.read_card(zoo.resolve("digits-cnn-madry"))))
 """
 
+from kzoo import roles
 from kzoo.data import registry
 from kzoo.recipes import bias_step
 
 README = "README.md"
 LICENCE = "Apache-2.0"
-# The attack behind every robust number on a card (kzoo.metrics.robust_accuracy's settings).
-# The recipe sets the steps and step_ratio ([eval] robust_steps, robust_step_ratio).
-ROBUST_ATTACK = {"attack": "PGD", "norm": "linf", "random_start": False, "restarts": 1,
-                 "loss": "cross-entropy", "units": "[0, 1] inputs"}
 BIAS_WORDS = {
     "long_tail": "a long-tailed training set (its tail classes are weaker: see the per-class "
                  "accuracies)",
@@ -46,30 +43,16 @@ def describe(game, ds, recipe):
 
 
 def evaluation(game, ds, recipe):
-    """How the card's numbers are measured: split, size, and the attack settings."""
+    """How the card's numbers are measured: split, size, and each part's settings (the
+    attack behind a robust number, a generator's samples and features)."""
     out = {"split": "test", "test_examples": int(len(ds.y_test))}
-    if recipe.robust_eval:
-        epsilons, steps, ratio = recipe.robust_eval
-        out["robust_attack"] = {**ROBUST_ATTACK, "step_ratio": ratio, "steps": steps,
-                                "epsilons": epsilons,
-                                "step_size": f"{ratio:g} * epsilon / {steps}"}
-    if "generator" in game.serves:
-        spec = recipe.spec.get("eval", {})
-        from kzoo.metrics.generator import feature_preset
-
-        out["generator"] = {"samples": spec.get("samples", "as many as test examples"),
-                            "features": feature_preset(ds.name, spec.get("features"))
-                            or "none: exact metrics of the known mixture"}
+    for role in roles.of(game.serves):
+        out.update(role.evaluation(game, ds, recipe))
     return out
 
 
 def _intended_use(game, ds):
-    what = {"classifier": f"a classifier of {ds.name} to compare with the zoo's other "
-                          f"methods, to attack (kzoo.attacks, ART, torchattacks) and to "
-                          f"fine-tune",
-            "generator": f"a generator of {ds.name} samples to study sample quality and "
-                         f"worst-case input noise"}
-    parts = " and ".join(what[s] for s in game.serves)
+    parts = " and ".join(role.intended_use(ds) for role in roles.of(game.serves))
     return (f"Research and teaching on learning from bad data: {parts}. Not for decisions "
             f"about people or anything in production.")
 
@@ -83,17 +66,8 @@ def _limitations(game, ds, recipe):
         kind, kwargs = bias_step(step)
         settings = ", ".join(f"{k} {v}" for k, v in kwargs.items())
         out.append(f"Trained on {BIAS_WORDS[kind]}" + (f" ({settings})." if settings else "."))
-    if "classifier" in game.serves:
-        n = len(ds.y_test)
-        out.append(f"Test numbers are on {n} images: one image is {100 / n:.2f} points of "
-                   f"accuracy.")
-        out.append("Robust only as far as the attack under Evaluation measures; a stronger or "
-                   "adaptive attack can lower the robust accuracy." if recipe.robust_eval else
-                   "Not trained for robustness: small adversarial changes flip its predictions.")
-    if "generator" in game.serves and not registry.get(ds.name).exact:
-        out.append("Sample quality is measured with a kzoo classifier's features (Frechet "
-                   "classifier distance), not Inception features: not comparable with "
-                   "published FIDs.")
+    for role in roles.of(game.serves):
+        out += role.limitations(game, ds, recipe)
     return out
 
 
@@ -116,22 +90,8 @@ def markdown(card):
               "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |"
               for k, v in card["metrics"].items()]
-    attack = ev.get("robust_attack")
-    if attack:
-        lines += ["", f"robust_accuracy@epsilon: {attack['norm']} {attack['attack']}, "
-                      f"{attack['steps']} steps of {attack['step_size']}, random start "
-                      f"{'yes' if attack['random_start'] else 'no'}, {attack['restarts']} "
-                      f"restart(s), {attack['loss']} loss, epsilon in {attack['units']}."]
-    if ev.get("autoattack"):
-        a = ev["autoattack"]
-        lines += ["", f"autoattack_accuracy@epsilon: AutoAttack by {a['engine']} {a['version']} "
-                      f"({', '.join(a['attacks'])}; APGD {a['apgd_steps']} steps, Square "
-                      f"{a['square_queries']} queries, seed {a['seed']}), {a['norm']}, "
-                      f"{a['n']} test images; `kzoo eval {card['name']} --autoattack` "
-                      f"recomputes it."]
-    if ev.get("generator"):
-        g = ev["generator"]
-        lines += ["", f"Generator metrics: {g['samples']} samples; features: {g['features']}."]
+    for role in roles.of(card.get("serves", [])):
+        lines += role.markdown(card)
     lines += ["", "## Training", "",
               f"- recipe `{card.get('recipe')}` (sha256 {str(card.get('recipe_sha256'))[:12]}), "
               f"seed {card.get('seed')}, {card.get('epochs')} epochs",

@@ -235,7 +235,7 @@ def _sample(args):
 
 
 def _compare(args):
-    from kzoo import runs, zoo
+    from kzoo import runs
     from kzoo.tables import format_table
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -263,8 +263,7 @@ def _compare(args):
             cards[b] = json.loads((out / "card.json").read_text())
             cards[b]["process_s"] = round(total, 1)
     ok = [c for c in cards.values() if c is not None]
-    keys = [] if not ok else [k for part in zoo.serves(ok[0]) for k in runs.HEADLINES[part]
-                              if k in ok[0]["metrics"]]
+    keys = runs.headline_keys(ok[0]) if ok else []
     rows = [(b, "failed", *[""] * (len(keys) + 2)) if c is None else
             (b, *[c["metrics"].get(k, "-") for k in keys], c["wall_time_s"], c["process_s"],
              c["ms_per_step"]) for b, c in cards.items()]

@@ -90,7 +90,7 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
     print(f"\n5. Generators: samples written to {out}/")
     written = []
     for c in cards:
-        if "generator" in zoo.serves(c):
+        if runs.samples_from(c):
             written.append(runs.sample(c["name"], out / f"{c['name']}.png")[0])
             print(f"{c['name']:<24} {c['game']:<10} {runs.headline(c)} -> "
                   f"{written[-1]}")

@@ -64,7 +64,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from kzoo import recipe_optimizers, validate
+from kzoo import recipe_optimizers, roles, validate
 from kzoo.recipe_keywords import call, check_keywords
 from kzoo.recipe_optimizers import staged_rate
 
@@ -77,12 +77,8 @@ KEYS = {
     "card": {"intended_use", "limitations"},
     "data": {"name", "bias", "scale", "augment"},
     "fit": {"epochs", "batch_size", "jit_compile", "precision", "workers"},
-    "eval": {"robust_epsilons", "robust_steps", "robust_step_ratio", "autoattack_epsilons",
-             "autoattack_square_queries", "samples", "worst_noise_eps", "features"},
+    "eval": set().union(*(role.eval_keys for role in roles.ROLES.values())),
 }
-EVAL_KEYS = {"classifier": {"robust_epsilons", "robust_steps", "robust_step_ratio",
-                            "autoattack_epsilons", "autoattack_square_queries"},
-             "generator": {"samples", "worst_noise_eps", "features"}}
 REQUIRED = {"": {"name", "data", "net", "game", "fit"}, "data": {"name"}, "game": {"name"},
             "fit": {"epochs"}, "net": set()}
 SCALES = ("unit", "signed")
@@ -302,21 +298,15 @@ class Recipe:
 
             self._check(check_names, "[data] augment", spec["data"]["augment"])
         evaluation = spec.get("eval", {})
-        misplaced = sorted(set(evaluation) - set().union(*(EVAL_KEYS[s] for s in self.serves)))
+        served = roles.of(self.serves)
+        misplaced = sorted(set(evaluation) - set().union(*(r.eval_keys for r in served)))
         if misplaced:
             self._fail(f"[eval] {misplaced} do not apply to {spec['game']['name']}, which "
                        f"serves {' and '.join(self.serves) or 'nothing'}.")
-        if spec["data"].get("scale") == "signed" and "classifier" in self.serves:
-            self._fail(f"[data] scale = \"signed\" is for games that serve no classifier; "
-                       f"{spec['game']['name']} serves one, and kzoo's classifiers and attacks "
-                       f"take [0, 1] inputs.")
-        if "generator" in self.serves:
-            from kzoo.metrics.generator import feature_preset
-
-            try:
-                feature_preset(spec["data"]["name"], evaluation.get("features"))
-            except ValueError as err:
-                self._fail(f"[eval] features: {err}")
+        for role in served:
+            problem = role.check_recipe(self)
+            if problem:
+                self._fail(problem)
         for key in ("robust_epsilons", "worst_noise_eps"):
             if key in evaluation:
                 self._check(validate.numbers_list, f"[eval] {key}", evaluation[key], low=0)

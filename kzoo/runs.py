@@ -17,12 +17,11 @@ import platform
 import shutil
 from pathlib import Path
 
-from kzoo import cards, run_dir, validate, zoo
+from kzoo import cards, roles, run_dir, validate, zoo
 from kzoo.files import atomic_path, check_writable, write_json
 from kzoo.games.game import game_name
 from kzoo.recipes import Recipe, RecipeError
 
-GRID_SAMPLES = 64
 CHECKPOINT_DIR = run_dir.CHECKPOINT_DIR
 
 
@@ -137,7 +136,7 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
     for filename, monitor in monitors.items():
         monitor.save(staged / filename)
     metrics = report(trained, ds, recipe, staged)
-    autoattack, autoattack_settings = autoattack_report(trained, ds, recipe)
+    slow, slow_settings = slow_report(trained, ds, recipe)
     card = {
         "name": recipe.name,
         **cards.describe(game, ds, recipe),
@@ -159,14 +158,13 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "wall_time_s": round(checkpoint.wall_time_s, 2),
         "ms_per_step": round(timer.ms_per_step, 3),
-        "metrics": {**metrics, **autoattack},
+        "metrics": {**metrics, **slow},
         "metrics_split": "test",
         "metrics_command": f"kzoo eval {recipe.name}",
         "sha256": zoo.sha256(model_path),
         "model_bytes": model_path.stat().st_size,
     }
-    if autoattack_settings:
-        card["evaluation"]["autoattack"] = autoattack_settings
+    card["evaluation"].update(slow_settings)
     write_json(staged / zoo.CARD_FILE, card)
     with atomic_path(staged / cards.README) as tmp:
         Path(tmp).write_text(cards.markdown(card), encoding="utf-8")
@@ -180,80 +178,28 @@ def _spec_sha256(spec):
 
 def report(model, ds, recipe, out=None):
     """The card metrics of the game ``model`` on ``ds``'s test split: the report of each
-    part it serves, in one dict."""
+    part it serves (``kzoo.roles``), in one dict; with ``out``, their figures too."""
     result = {}
-    if "classifier" in model.serves:
-        result.update(classifier_report(model.classifier, ds, recipe, out))
-    if "generator" in model.serves:
-        result.update(generator_report(model, ds, recipe, out))
+    for role in roles.of(model.serves):
+        result.update(role.report(model, ds, recipe, out))
     return result
 
 
-def classifier_report(model, ds, recipe, out=None):
-    """The test metrics of the classifier ``model`` (inputs to logits); with ``out``, also
-    writes confusion.png and, for a recipe with a robust evaluation, robust.png (accuracy
-    under PGD against epsilon)."""
-    from kzoo import metrics
-
-    pred = metrics.predict_proba(model, ds.x_test).argmax(-1)
-    result = metrics.classification_report(ds, pred)
-    if recipe.robust_eval:
-        epsilons, steps, ratio = recipe.robust_eval
-        attack = cards.ROBUST_ATTACK
-        curve = metrics.robust_accuracy(model, ds.x_test, ds.y_test, epsilons, steps=steps,
-                                        step_ratio=ratio, norm=attack["norm"],
-                                        random_start=attack["random_start"])
-        result.update({f"robust_accuracy@{e:g}": a for e, a in curve.items()})
-        if out is not None:
-            metrics.plot_robust_accuracy({recipe.name: curve}, Path(out) / "robust.png",
-                                         title=f"PGD-{steps} (linf), test set")
-    if out is not None:
-        cm = metrics.confusion_matrix(ds.y_test, pred, ds.num_classes)
-        metrics.plot_confusion_matrix(cm, ds.class_names, Path(out) / "confusion.png")
-    return {k: round(v, 6) for k, v in result.items()}
-
-
-def autoattack_report(model, ds, recipe):
-    """``(metrics, settings)``: accuracy under AutoAttack at the recipe's
-    ``autoattack_epsilons`` (``autoattack_accuracy@eps``) and the settings behind it, where
-    an engine runs here (``kzoo.metrics.autoattack_available``: torch); else ``({}, None)``."""
-    from kzoo import metrics
-
-    if recipe.autoattack_eval is None or "classifier" not in model.serves or \
-            metrics.autoattack_available() is None:
-        return {}, None
-    epsilons, queries = recipe.autoattack_eval
-    result, settings = {}, None
-    for eps in epsilons:
-        acc, settings = metrics.autoattack_accuracy(model.classifier, ds.x_test, ds.y_test, eps,
-                                                    square_queries=queries)
-        result[f"autoattack_accuracy@{eps:g}"] = round(acc, 6)
-    settings = {k: v for k, v in settings.items() if k != "epsilon"}
-    return result, {**settings, "epsilons": epsilons}
-
-
-def generator_report(gan, ds, recipe, out=None):
-    """``kzoo.metrics.generator_report`` with the recipe's ``[eval]`` settings; with
-    ``out``, also writes samples.png and samples_z_adv.png (largest worst-noise radius)."""
-    from kzoo import metrics
-
-    spec = recipe.spec.get("eval", {})
-    eps = [float(e) for e in spec.get("worst_noise_eps", [])]
-    result = metrics.generator_report(gan, ds, n=spec.get("samples"), worst_eps=eps,
-                                      features=spec.get("features"))
-    if out is not None:
-        n = sample_count(ds)
-        write_samples(gan, ds, Path(out) / "samples.png", n, name=recipe.name)
-        if eps:
-            write_samples(gan, ds, Path(out) / "samples_z_adv.png", n, eps=max(eps),
-                          name=recipe.name)
-    return {k: v if isinstance(v, int) else round(float(v), 6) for k, v in result.items()}
+def slow_report(model, ds, recipe):
+    """``(metrics, evaluation fields)`` of the parts' numbers recomputed only on request
+    (``Role.slow_report``: AutoAttack, where an engine runs here)."""
+    metrics, fields = {}, {}
+    for role in roles.of(model.serves):
+        found, how = role.slow_report(model, ds, recipe)
+        metrics.update(found)
+        fields.update(how)
+    return metrics, fields
 
 
 def evaluate(name_or_dir, autoattack=False, trust_code=False):
     """Recomputes a preset's or run's metrics from its card; returns ``(card, metrics)``.
     AutoAttack numbers (slow: about 90 s per radius on the digits test set here) are
-    recomputed only with ``autoattack=True``, and need an engine (``autoattack_report``).
+    recomputed only with ``autoattack=True``, and need an engine (``slow_report``).
     ``trust_code``: as in ``kzoo.load``."""
     directory, card = zoo.open_card(name_or_dir, trust_code)
     model = zoo.load(directory)
@@ -272,14 +218,8 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False):
             raise RuntimeError("autoattack=True needs an AutoAttack engine: the torch backend "
                                "with the autoattack, torchattacks or "
                                "adversarial-robustness-toolbox package installed.")
-        metrics.update(autoattack_report(model, ds, recipe)[0])
+        metrics.update(slow_report(model, ds, recipe)[0])
     return card, metrics
-
-
-def sample_count(ds):
-    """How many samples a picture of a generator on ``ds`` shows: a grid of 64 images, or
-    2,000 points over a 2-D mixture."""
-    return 2000 if "mixture" in ds.extras else GRID_SAMPLES
 
 
 def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0, trust_code=False):
@@ -292,39 +232,20 @@ def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0, trust_code=False):
     if Path(out).suffix.lower() != ".png":
         raise ValueError(f"out must be a .png path; got {str(out)!r}.")
     directory, card = zoo.open_card(name_or_dir, trust_code)
-    if "generator" not in zoo.serves(card):
-        generators = [c["name"] for c in zoo.presets() if "generator" in zoo.serves(c)]
+    if not samples_from(card):
+        generators = [c["name"] for c in zoo.presets() if samples_from(c)]
         raise ValueError(f"{card['name']} is a {card['game']}, which serves no generator; "
                          f"generator presets: {', '.join(generators) or 'none'}.")
     model = zoo.load(directory)
     check_writable(Path(out).parent)
     ds = Recipe(card["recipe_spec"]).dataset()
-    n = sample_count(ds) if n is None else n
-    return write_samples(model, ds, out, n, seed, worst_eps, name=card["name"]), n
+    n = roles.sample_count(ds) if n is None else n
+    return roles.write_samples(model, ds, out, n, seed, worst_eps, name=card["name"]), n
 
 
-def write_samples(gan, ds, path, n, seed=0, eps=0.0, name=""):
-    """``n`` samples of ``gan`` (at the worst noise within ``eps``) as a PNG titled with
-    ``name``: an image grid in [0, 1], or 2-D points over ``ds``'s test points."""
-    from kzoo import metrics
-    from kzoo.data import to_unit
-
-    x = metrics.generate(gan, *metrics.latent_batch(gan, n, seed), eps)
-    if ds.extras.get("signed"):
-        x = to_unit(x)
-    # A conditional generator's labels cycle through the classes: one class per column.
-    columns = gan.num_classes if gan.conditional and x.ndim == 4 else None
-    title = (f"{name}: {n} samples" + (", a class per column" if columns else "")
-             + (f", worst noise eps {eps:g}" if eps else ""))
-    return metrics.plot_samples(x, path, title=title, real=ds.x_test if x.ndim == 2 else None,
-                                columns=columns)
-
-
-HEADLINES = {
-    "classifier": ("accuracy", "balanced_accuracy", "tail_accuracy"),
-    "generator": ("modes", "high_quality", "log_density", "frechet_classifier_distance",
-                  "frechet_classifier_distance_real", "classifier_score"),
-}
+def samples_from(card):
+    """Whether ``kzoo sample`` draws from the game of ``card`` (a role with samples)."""
+    return any(role.samples for role in roles.of(zoo.serves(card)))
 
 
 def headline(card):
@@ -336,24 +257,22 @@ def headline(card):
              "frechet_classifier_distance_real": "FCD of real data",
              "classifier_score": "classifier score"}
     m = card["metrics"]
-    keys = [k for part in zoo.serves(card) for k in HEADLINES[part] if k in m]
+    keys = headline_keys(card)
     if not keys:
         return ", ".join(f"{k} {v}" for k, v in list(m.items())[:3]) or "no metrics"
     return ", ".join(f"{short.get(k, k)} {m[k]:.4g}" for k in keys)
 
 
+def headline_keys(card):
+    """The metrics of ``card`` that its roles headline, in order."""
+    return [k for role in roles.of(zoo.serves(card)) for k in role.headlines
+            if k in card["metrics"]]
+
+
 def served_description(game, ds):
     """What a user takes from ``game``, one clause per part it serves."""
-    parts = []
-    if "classifier" in game.serves:
-        parts.append(f"logits over {ds.num_classes} classes of {ds.name} (game.classifier); "
-                     f"input {'x'.join(map(str, ds.input_shape))} in [0, 1]")
-    if "generator" in game.serves:
-        scale = "[-1, 1]" if ds.extras.get("signed") else "data units"
-        given = " and a label" if game.conditional else ""
-        parts.append(f"samples of {ds.name} ({'x'.join(map(str, ds.input_shape))}, {scale}) "
-                     f"from z ~ N(0, I_{game.latent_dim}){given}")
-    return f"{type(game).__name__}: " + "; ".join(parts)
+    return f"{type(game).__name__}: " + "; ".join(role.served(game, ds)
+                                                    for role in roles.of(game.serves))
 
 
 def _relative(path):

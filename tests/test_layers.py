@@ -10,9 +10,9 @@ PACKAGE = ROOT / "kzoo"
 CORE = ("kzoo.games", "kzoo.backend", "kzoo.attacks", "kzoo.losses", "kzoo.nets",
         "kzoo.metrics", "kzoo.data", "kzoo.validate", "kzoo.ops", "kzoo.files",
         "kzoo.distribute", "kzoo.callbacks", "kzoo.resume", "kzoo.startup")
-ZOO_LAYER = ("kzoo.zoo", "kzoo.hub", "kzoo.runs", "kzoo.run_dir",
-             "kzoo.recipes", "kzoo.recipe_keywords", "kzoo.recipe_optimizers",
-             "kzoo.recipe_players", "kzoo.cards", "kzoo.card_schema", "kzoo.demo", "kzoo.cli",
+ZOO_LAYER = ("kzoo.zoo", "kzoo.hub", "kzoo.runs", "kzoo.run_dir", "kzoo.recipes",
+             "kzoo.recipe_keywords", "kzoo.recipe_optimizers", "kzoo.recipe_players",
+             "kzoo.cards", "kzoo.card_schema", "kzoo.roles", "kzoo.demo", "kzoo.cli",
              "kzoo.paper_scale", "kzoo.tables")
 # Known, to be removed: a feature network named by its preset is loaded by the metrics.
 EXCEPTIONS = {("kzoo.metrics.features", "kzoo.zoo")}

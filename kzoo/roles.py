@@ -1,0 +1,271 @@
+"""What a game serves, as objects: one ``Role`` per kind (``Game.serves`` names them), which
+says everything the zoo layer does with that part of a trained game. A role gives:
+
+- ``eval_keys``: the ``[eval]`` keys a recipe may set for it, and ``check_recipe``;
+- ``report``: its test metrics (and figures, into a run directory), ``slow_report``: those
+  recomputed only on request (AutoAttack), ``headlines``: the metrics a one-line summary
+  shows;
+- ``evaluation``, ``intended_use``, ``limitations``, ``served``: what a card says of it,
+  and ``markdown``: the card's lines on how its numbers were measured;
+- ``samples``: whether ``kzoo sample`` draws from it.
+
+Defining a ``Role`` subclass registers it under its ``name`` (``ROLES``); a new kind of part
+is one new class here.
+
+Example:
+    >>> from kzoo import roles
+    >>> [role.name for role in roles.of(("classifier", "generator"))]
+    ['classifier', 'generator']
+"""
+
+from pathlib import Path
+
+from kzoo.data import registry
+
+ROLES = {}
+GRID_SAMPLES = 64
+# The attack behind every robust number on a card (kzoo.metrics.robust_accuracy's settings).
+# The recipe sets the steps and step_ratio ([eval] robust_steps, robust_step_ratio).
+ROBUST_ATTACK = {"attack": "PGD", "norm": "linf", "random_start": False, "restarts": 1,
+                 "loss": "cross-entropy", "units": "[0, 1] inputs"}
+
+
+def of(serves):
+    """The roles of the names in ``serves`` (``Game.serves``, a card's ``serves``), in order."""
+    unknown = [name for name in serves if name not in ROLES]
+    if unknown:
+        raise ValueError(f"unknown role(s) {unknown}; kzoo's: {', '.join(ROLES)}.")
+    return [ROLES[name] for name in serves]
+
+
+class Role:
+    """One kind of part a game serves; subclasses set ``name`` and override what applies."""
+
+    name = ""
+    eval_keys = frozenset()
+    headlines = ()
+    samples = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        ROLES[cls.name] = cls()
+
+    def check_recipe(self, recipe):
+        """A message for what a recipe of a game serving this part may not say, or None."""
+        return None
+
+    def report(self, game, ds, recipe, out=None):
+        """The test metrics of this part of ``game`` (figures into ``out`` when given)."""
+        return {}
+
+    def slow_report(self, game, ds, recipe):
+        """``(metrics, evaluation fields)`` of the numbers recomputed only on request (the
+        fields say how they were measured); ``({}, {})`` where there are none."""
+        return {}, {}
+
+    def evaluation(self, game, ds, recipe):
+        """The card's ``evaluation`` fields on how this part's numbers are measured."""
+        return {}
+
+    def intended_use(self, ds):
+        return ""
+
+    def limitations(self, game, ds, recipe):
+        return []
+
+    def served(self, game, ds):
+        """What a user takes from this part of ``game``, one clause."""
+        return ""
+
+    def markdown(self, card):
+        """The card's Markdown lines on this part's measurement."""
+        return []
+
+
+class Classifier(Role):
+    """``game.classifier``: logits from [0, 1] images; accuracies, PGD and AutoAttack."""
+
+    name = "classifier"
+    eval_keys = frozenset({"robust_epsilons", "robust_steps", "robust_step_ratio",
+                           "autoattack_epsilons", "autoattack_square_queries"})
+    headlines = ("accuracy", "balanced_accuracy", "tail_accuracy")
+
+    def check_recipe(self, recipe):
+        if recipe.spec["data"].get("scale") == "signed":
+            return (f"[data] scale = \"signed\" is for games that serve no classifier; "
+                    f"{recipe.spec['game']['name']} serves one, and kzoo's classifiers and "
+                    f"attacks take [0, 1] inputs.")
+        return None
+
+    def report(self, game, ds, recipe, out=None):
+        """Accuracies (``kzoo.metrics.classification_report``) and, for a recipe with a
+        robust evaluation, accuracy under PGD per epsilon; with ``out``, confusion.png and
+        robust.png."""
+        from kzoo import metrics
+
+        model = game.classifier
+        pred = metrics.predict_proba(model, ds.x_test).argmax(-1)
+        result = metrics.classification_report(ds, pred)
+        if recipe.robust_eval:
+            epsilons, steps, ratio = recipe.robust_eval
+            curve = metrics.robust_accuracy(model, ds.x_test, ds.y_test, epsilons, steps=steps,
+                                            step_ratio=ratio, norm=ROBUST_ATTACK["norm"],
+                                            random_start=ROBUST_ATTACK["random_start"])
+            result.update({f"robust_accuracy@{e:g}": a for e, a in curve.items()})
+            if out is not None:
+                metrics.plot_robust_accuracy({recipe.name: curve}, Path(out) / "robust.png",
+                                             title=f"PGD-{steps} (linf), test set")
+        if out is not None:
+            cm = metrics.confusion_matrix(ds.y_test, pred, ds.num_classes)
+            metrics.plot_confusion_matrix(cm, ds.class_names, Path(out) / "confusion.png")
+        return {k: round(v, 6) for k, v in result.items()}
+
+    def slow_report(self, game, ds, recipe):
+        """Accuracy under AutoAttack at the recipe's ``autoattack_epsilons``
+        (``autoattack_accuracy@eps``) and its settings (``evaluation.autoattack``), where an
+        engine runs here (``kzoo.metrics.autoattack_available``: torch)."""
+        from kzoo import metrics
+
+        if recipe.autoattack_eval is None or metrics.autoattack_available() is None:
+            return {}, {}
+        epsilons, queries = recipe.autoattack_eval
+        result, settings = {}, None
+        for eps in epsilons:
+            acc, settings = metrics.autoattack_accuracy(game.classifier, ds.x_test, ds.y_test,
+                                                        eps, square_queries=queries)
+            result[f"autoattack_accuracy@{eps:g}"] = round(acc, 6)
+        settings = {k: v for k, v in settings.items() if k != "epsilon"}
+        return result, {"autoattack": {**settings, "epsilons": epsilons}}
+
+    def evaluation(self, game, ds, recipe):
+        if not recipe.robust_eval:
+            return {}
+        epsilons, steps, ratio = recipe.robust_eval
+        return {"robust_attack": {**ROBUST_ATTACK, "step_ratio": ratio, "steps": steps,
+                                  "epsilons": epsilons,
+                                  "step_size": f"{ratio:g} * epsilon / {steps}"}}
+
+    def intended_use(self, ds):
+        return (f"a classifier of {ds.name} to compare with the zoo's other methods, to attack "
+                f"(kzoo.attacks, ART, torchattacks) and to fine-tune")
+
+    def limitations(self, game, ds, recipe):
+        n = len(ds.y_test)
+        return [f"Test numbers are on {n} images: one image is {100 / n:.2f} points of "
+                f"accuracy.",
+                "Robust only as far as the attack under Evaluation measures; a stronger or "
+                "adaptive attack can lower the robust accuracy." if recipe.robust_eval else
+                "Not trained for robustness: small adversarial changes flip its predictions."]
+
+    def served(self, game, ds):
+        return (f"logits over {ds.num_classes} classes of {ds.name} (game.classifier); "
+                f"input {'x'.join(map(str, ds.input_shape))} in [0, 1]")
+
+    def markdown(self, card):
+        ev, lines = card.get("evaluation", {}), []
+        attack = ev.get("robust_attack")
+        if attack:
+            lines += ["", f"robust_accuracy@epsilon: {attack['norm']} {attack['attack']}, "
+                          f"{attack['steps']} steps of {attack['step_size']}, random start "
+                          f"{'yes' if attack['random_start'] else 'no'}, {attack['restarts']} "
+                          f"restart(s), {attack['loss']} loss, epsilon in {attack['units']}."]
+        if ev.get("autoattack"):
+            a = ev["autoattack"]
+            lines += ["", f"autoattack_accuracy@epsilon: AutoAttack by {a['engine']} "
+                          f"{a['version']} ({', '.join(a['attacks'])}; APGD {a['apgd_steps']} "
+                          f"steps, Square {a['square_queries']} queries, seed {a['seed']}), "
+                          f"{a['norm']}, {a['n']} test images; `kzoo eval {card['name']} "
+                          f"--autoattack` recomputes it."]
+        return lines
+
+
+class Generator(Role):
+    """The game itself as a generator (``latent_dim``, ``generate``, ``sample``): exact
+    metrics on a 2-D mixture, classifier-feature distances on images; sample grids."""
+
+    name = "generator"
+    eval_keys = frozenset({"samples", "worst_noise_eps", "features"})
+    headlines = ("modes", "high_quality", "log_density", "frechet_classifier_distance",
+                 "frechet_classifier_distance_real", "classifier_score")
+    samples = True
+
+    def check_recipe(self, recipe):
+        from kzoo.metrics.generator import feature_preset
+
+        try:
+            feature_preset(recipe.spec["data"]["name"], recipe.spec.get("eval", {}).get(
+                "features"))
+        except ValueError as err:
+            return f"[eval] features: {err}"
+        return None
+
+    def report(self, game, ds, recipe, out=None):
+        """``kzoo.metrics.generator_report`` with the recipe's ``[eval]`` settings; with
+        ``out``, also samples.png and samples_z_adv.png (the largest worst-noise radius)."""
+        from kzoo import metrics
+
+        spec = recipe.spec.get("eval", {})
+        eps = [float(e) for e in spec.get("worst_noise_eps", [])]
+        result = metrics.generator_report(game, ds, n=spec.get("samples"), worst_eps=eps,
+                                          features=spec.get("features"))
+        if out is not None:
+            n = sample_count(ds)
+            write_samples(game, ds, Path(out) / "samples.png", n, name=recipe.name)
+            if eps:
+                write_samples(game, ds, Path(out) / "samples_z_adv.png", n, eps=max(eps),
+                              name=recipe.name)
+        return {k: v if isinstance(v, int) else round(float(v), 6) for k, v in result.items()}
+
+    def evaluation(self, game, ds, recipe):
+        from kzoo.metrics.generator import feature_preset
+
+        spec = recipe.spec.get("eval", {})
+        return {"generator": {"samples": spec.get("samples", "as many as test examples"),
+                              "features": feature_preset(ds.name, spec.get("features"))
+                              or "none: exact metrics of the known mixture"}}
+
+    def intended_use(self, ds):
+        return (f"a generator of {ds.name} samples to study sample quality and worst-case "
+                f"input noise")
+
+    def limitations(self, game, ds, recipe):
+        if registry.get(ds.name).exact:
+            return []
+        return ["Sample quality is measured with a kzoo classifier's features (Frechet "
+                "classifier distance), not Inception features: not comparable with published "
+                "FIDs."]
+
+    def served(self, game, ds):
+        scale = "[-1, 1]" if ds.extras.get("signed") else "data units"
+        given = " and a label" if game.conditional else ""
+        return (f"samples of {ds.name} ({'x'.join(map(str, ds.input_shape))}, {scale}) "
+                f"from z ~ N(0, I_{game.latent_dim}){given}")
+
+    def markdown(self, card):
+        g = card.get("evaluation", {}).get("generator")
+        if not g:
+            return []
+        return ["", f"Generator metrics: {g['samples']} samples; features: {g['features']}."]
+
+
+def sample_count(ds):
+    """How many samples a picture of a generator on ``ds`` shows: a grid of 64 images, or
+    2,000 points over a 2-D mixture."""
+    return 2000 if "mixture" in ds.extras else GRID_SAMPLES
+
+
+def write_samples(gan, ds, path, n, seed=0, eps=0.0, name=""):
+    """``n`` samples of ``gan`` (at the worst noise within ``eps``) as a PNG titled with
+    ``name``: an image grid in [0, 1], or 2-D points over ``ds``'s test points."""
+    from kzoo import metrics
+    from kzoo.data import to_unit
+
+    x = metrics.generate(gan, *metrics.latent_batch(gan, n, seed), eps)
+    if ds.extras.get("signed"):
+        x = to_unit(x)
+    # A conditional generator's labels cycle through the classes: one class per column.
+    columns = gan.num_classes if gan.conditional and x.ndim == 4 else None
+    title = (f"{name}: {n} samples" + (", a class per column" if columns else "")
+             + (f", worst noise eps {eps:g}" if eps else ""))
+    return metrics.plot_samples(x, path, title=title, real=ds.x_test if x.ndim == 2 else None,
+                                columns=columns)
