@@ -30,7 +30,7 @@ FASHION_RECIPES := recipes/classifier/fashion_mnist-ce.toml \
 	recipes/aegl/fashion_mnist-lt100.toml recipes/madry/fashion_mnist.toml \
 	recipes/classifier/fashion_mnist-flip40-ce.toml recipes/meta_iada/fashion_mnist-flip40.toml
 
-.PHONY: test demo lint presets fashion-presets bench data
+.PHONY: test demo lint docs presets fashion-presets bench data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ $(STAMP): pyproject.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check kzoo tests benchmarks
+
+# The docs site, strictly (a broken link, anchor or docstring reference fails), into a
+# throw-away folder; `$(BIN)/mkdocs serve` shows it.
+docs: $(STAMP)
+	@site=$$(mktemp -d); NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet \
+		--site-dir $$site; status=$$?; rm -rf $$site; exit $$status
 
 # ruff, then pytest once per backend; backend-independent tests (they start
 # their own processes for every backend) run in the first pass only, and the paper-scale
@@ -57,7 +63,7 @@ lint: $(STAMP)
 ONE_THREAD := OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 \
 	XLA_FLAGS="--xla_cpu_multi_thread_eigen=false --xla_llvm_disable_expensive_passes=true"
 JAX_CACHE := JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
-test: lint
+test: lint docs
 	@cache=$$(mktemp -d); first=1; for b in $(BACKENDS); do \
 		echo "== pytest, KERAS_BACKEND=$$b =="; \
 		$(ONE_THREAD) $(JAX_CACHE) JAX_COMPILATION_CACHE_DIR=$$cache \

@@ -6,7 +6,7 @@ Public API: ``kzoo.load``, ``kzoo.presets``, and the modules ``kzoo.games``,
 Submodules import on first use, so that ``KERAS_BACKEND`` can still be chosen
 after ``import kzoo`` (the command line does this for ``--backend``).
 
-Example:
+Examples:
     >>> import kzoo
     >>> model = kzoo.load("digits-lt10-cnn-ldam-drw")
     >>> probs = kzoo.metrics.predict_proba(model, kzoo.data.load("digits").x_test)

@@ -56,7 +56,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
     Reading the logs every batch costs a host round trip a step where nothing else reads
     them (``kzoo train``'s ``StepTimer`` reads them anyway).
 
-    Example:
+    Examples:
         >>> model.fit(x, y, epochs=5, callbacks=[StopOnNonFinite("lower the learning rate")])
     """
 
@@ -98,7 +98,7 @@ class EpsilonShares(keras.callbacks.Callback):
         y: array. The training labels, in the order of the sample ids.
         noisy: bool array or None. Which labels are corrupted.
 
-    Example:
+    Examples:
         >>> shares = EpsilonShares(ds.y_train, ds.extras.get("noisy"))
         >>> model.fit(ds.x_train, ds.y_train, callbacks=[shares])
         >>> shares.history[-1]["per_class"]

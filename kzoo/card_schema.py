@@ -4,7 +4,7 @@
 path)`` reads a card's bytes within ``MAX_BYTES`` and ``MAX_DEPTH`` first. Nothing here
 imports a module a card names: which games may be imported is ``kzoo.zoo.check_code``'s.
 
-Example:
+Examples:
     >>> card = parse(Path("saved_models/digits-cnn-ce/card.json").read_bytes(), "card.json")
 """
 

@@ -8,7 +8,7 @@ prints and what each run directory and preset holds as ``README.md``.
 A recipe may add to them in a ``[card]`` table: ``intended_use`` (replaces the default
 sentence) and ``limitations`` (a list of sentences added to the defaults).
 
-Example:
+Examples:
     >>> from kzoo import cards, zoo
     >>> print(cards.markdown(zoo.read_card(zoo.resolve("digits-cnn-madry"))))
 """

@@ -9,7 +9,7 @@
 5. generators: writes a sample grid (or, for 2-D data, a scatter) of every generator
    preset into ``out`` and names each file.
 
-Example:
+Examples:
     >>> from kzoo import demo
     >>> demo.run(out="kzoo-demo", fine_tune_epochs=5)
 """

@@ -28,7 +28,7 @@ Logs are the global batch's (``Game.record``). What differs: batch-norm statisti
 per replica on TensorFlow (unless ``synchronized_batch_norm``) and torch, the global
 batch's on JAX; mixup mixes within a replica's block.
 
-Example:
+Examples:
     >>> with kzoo.distribute.data_parallel(2):
     ...     game = kzoo.games.Classifier(kzoo.nets.small_cnn((8, 8, 1), 10))
     ...     game.compile("adam")
@@ -97,7 +97,7 @@ def synchronized_batch_norm(model):
     model saved after it loads on every backend); JAX's batch norm is the global batch's
     already; torch under Keras has none, and is refused with several replicas.
 
-    Example:
+    Examples:
         >>> with kzoo.distribute.data_parallel(2):
         ...     game = ...; game.compile(...)
         ...     with kzoo.distribute.synchronized_batch_norm(game):

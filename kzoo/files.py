@@ -1,7 +1,7 @@
 """Writing files so that a kill or a crash at any moment leaves the old file or the new one,
 never half of one (data synced to disk before the rename).
 
-Example:
+Examples:
     >>> with atomic_path("runs/x/card.json") as tmp:
     ...     Path(tmp).write_text("{}")
 """

@@ -31,7 +31,7 @@ Limits of a download:
   ``.example.org`` allows its subdomains). An ``hf://`` handle on the default endpoint may
   also go to Hugging Face's file hosts (``HF_FILE_HOSTS``), where it keeps large files.
 
-Example:
+Examples:
     >>> model = kzoo.load("https://example.org/zoo/digits-lt10-cnn-ce")
     >>> model = kzoo.load("hf://someone/digits-cnn-madry")
 """
@@ -108,7 +108,7 @@ def fetch(handle, trust_code=False, deadline_s=None, allow_redirects_to=()):
         allow_redirects_to: hosts (``.domain`` for its subdomains; a str is split at
             commas) that a redirect may go to, besides ``KZOO_ALLOW_REDIRECT_HOSTS``.
 
-    Example:
+    Examples:
         >>> directory = kzoo.hub.fetch("https://example.org/zoo/x", deadline_s=120,
         ...                            allow_redirects_to=("cdn.example.org",))
     """

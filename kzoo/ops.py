@@ -13,7 +13,7 @@ def numpy_if_host(inputs, result):
     ``result`` as it is. So a public function returns NumPy for NumPy, and keeps backend
     tensors (also symbolic or traced ones, inside a compiled ``train_step``) for tensors.
 
-    Example:
+    Examples:
         >>> type(numpy_if_host(np.zeros(2), keras.ops.ones(2))).__name__
         'ndarray'
     """
@@ -33,7 +33,7 @@ def example_norms(v):
 def unit_rows(v):
     """Each example of ``v`` scaled to unit l2 norm (a zero example stays zero).
 
-    Example:
+    Examples:
         >>> keras.ops.convert_to_numpy(unit_rows(np.array([[3.0, 4.0]])))
         array([[0.6, 0.8]], dtype=float32)
     """

@@ -1,7 +1,7 @@
 """The paper-scale recipes (those on tensorflow-datasets data): finding them, trying them
 before the runs they start from exist, and counting the steps of a full run.
 
-Example:
+Examples:
     >>> for path in kzoo.paper_scale.recipe_paths("recipes"):
     ...     recipe = kzoo.paper_scale.with_fresh_nets(Recipe.from_file(path), "recipes")
     ...     print(path.name, kzoo.paper_scale.full_run_steps(recipe))

@@ -1,7 +1,7 @@
 """A recipe table's keys against the parameters of the function or class it configures:
 unknown keys and refused values become ``RecipeError``s naming the table and what is allowed.
 
-Example:
+Examples:
     >>> call(recipe, kzoo.data.long_tail, "bias long_tail", ds, imbalance=10)
 """
 

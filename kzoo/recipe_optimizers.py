@@ -1,7 +1,7 @@
 """A recipe's ``[optimizer]`` tables: their keys, their checks, and the optimizer and
 learning-rate schedule each one makes.
 
-Example:
+Examples:
     >>> check_table("[optimizer]", {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9})
 """
 
@@ -64,7 +64,7 @@ def staged_rate(learning_rate, decay_epochs, steps_per_epoch, factor=0.1):
     """A learning rate multiplied by ``factor`` at the start of each epoch of
     ``decay_epochs`` (0-based: the first update of that epoch takes the new rate).
 
-    Example:
+    Examples:
         >>> rate = staged_rate(1e-3, [10, 20], steps_per_epoch=17)   # 1e-3, 1e-4, 1e-5
     """
     import keras

@@ -93,7 +93,7 @@ class RecipeError(ValueError):
 class Recipe:
     """A parsed, validated recipe. ``Recipe.from_file(path)`` or ``Recipe(dict)``.
 
-    Example:
+    Examples:
         >>> recipe = Recipe.from_file("recipes/classifier/digits-lt10-ce.toml")
         >>> ds = recipe.dataset()
         >>> model = recipe.build(ds)
@@ -354,7 +354,7 @@ class Recipe:
         Keras' dtype policy ("float32", "mixed_bfloat16" or "mixed_float16"); the policy
         before it comes back after.
 
-        Example:
+        Examples:
             >>> with recipe.precision():
             ...     game = recipe.build(ds)
             ...     game.fit(recipe.batches(game, ds), epochs=recipe.fit["epochs"])

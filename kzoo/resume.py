@@ -22,7 +22,7 @@ the two resumes from the wrong epoch), and ``fit``'s own shuffle cannot be repla
 epoch on (torch and JAX draw from NumPy's global random state; TensorFlow replays one
 permutation every epoch; a ``PyDataset``'s batches are shuffled unless ``shuffle=False``).
 
-Example:
+Examples:
     >>> batches = EpochBatches(x, y, batch_size=64, seed=0)
     >>> checkpoint = Checkpoint("runs/x/checkpoint", batches, identity={"recipe": "..."})
     >>> start = checkpoint.epoch      # 0, or the last completed epoch of an earlier run
@@ -76,7 +76,7 @@ class EpochBatches(keras.utils.PyDataset):
     multiple of the replica count (fewer than ``replicas`` rows an epoch left out, other
     rows each epoch).
 
-    Example:
+    Examples:
         >>> batches = EpochBatches(ds.x_train, ds.y_train, batch_size=64, seed=0)
         >>> x0, y0 = batches[0]
     """

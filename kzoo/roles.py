@@ -12,7 +12,7 @@ says everything the zoo layer does with that part of a trained game. A role give
 Defining a ``Role`` subclass registers it under its ``name`` (``ROLES``); a new kind of part
 is one new class here.
 
-Example:
+Examples:
     >>> from kzoo import roles
     >>> [role.name for role in roles.of(("classifier", "generator"))]
     ['classifier', 'generator']

@@ -11,7 +11,7 @@ its files replaced as a whole.
   interrupted run, ``kzoo.zoo.resolve`` says so, and the same command finishes it),
   never a card beside another run's model.
 
-Example:
+Examples:
     >>> with lock("runs/x"):
     ...     resuming = check("runs/x", identity, overwrite=False)
     ...     prepare("runs/x", resuming)

@@ -4,7 +4,7 @@ Each check returns the value (as a Python ``int``, ``float``, ...) or raises ``V
 naming the argument, the value given and what is allowed. Booleans are never numbers, and
 NaN and infinities are refused.
 
-Example:
+Examples:
     >>> number("epsilon", 0.1, low=0)
     0.1
     >>> integer("epochs", True, low=1)

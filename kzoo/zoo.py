@@ -4,7 +4,7 @@ The zoo is ``kzoo/saved_models`` (in the wheel; a link to ``saved_models/`` in a
 or the directory named by ``KZOO_ZOO``. ``load`` also takes a run directory, a URL of a
 published preset directory or a hub handle (``kzoo.hub``; downloaded once, then cached).
 
-Example:
+Examples:
     >>> import kzoo
     >>> [card["name"] for card in kzoo.presets()]
     ['digits-lt10-cnn-ce', 'digits-lt10-cnn-ldam-drw']

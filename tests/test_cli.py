@@ -122,7 +122,7 @@ GENERATORS = [c["name"] for c in zoo.presets() if c["game"] in ("GAN", "RobustGA
 @pytest.mark.parametrize("name", PRESETS)
 def test_eval_presets_reproduce_cards(name, capsys):
     """Every preset's card reproduces: a generator preset's under every backend (trained on
-    tensorflow, the README says they reproduce on torch and jax), another's in one pass in
+    tensorflow, docs/presets.md says they reproduce on torch and jax), another's in one pass in
     turn (its outputs agree across backends to 1e-5: test_zoo.py)."""
     if name not in GENERATORS:
         in_turn(PRESETS.index(name), "a classifier preset's outputs agree across backends "

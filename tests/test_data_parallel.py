@@ -64,7 +64,7 @@ def runs(tmp_path_factory):
 def test_two_replicas_train_as_one_device(runs, game):
     if game.endswith("SyncBN") and BACKEND == "torch":
         pytest.skip("Keras' torch backend has no synchronized batch norm: each rank "
-                    "normalises its own block (README, Training on several devices)")
+                    "normalises its own block (docs/devices.md)")
     _assert_same_training(*runs, game)
 
 
@@ -256,7 +256,8 @@ def test_recipe_refuses_a_batch_that_does_not_split(tmp_path):
 
 
 def test_kzoo_train_on_two_devices_writes_a_card_naming_the_engine(tmp_path):
-    """The README's command: a recipe trained data parallel (torch: kzoo's launcher starts
+    """The command of docs/devices.md: a recipe trained data parallel (torch: kzoo's launcher
+    starts
     two processes), its card naming the engine, its model loading under the next backend."""
     from conftest import next_backend, run_python
 
@@ -282,7 +283,8 @@ def test_kzoo_train_on_two_devices_writes_a_card_naming_the_engine(tmp_path):
 @pytest.mark.skipif(BACKEND == "torch", reason=(
     "torch's ranks are processes already: the test above starts them (kzoo's launcher)"))
 def test_kzoo_train_as_two_processes_writes_one_card(tmp_path):
-    """The README's several-machine line, both on this machine: one card, by process 0."""
+    """The several-machine line of docs/devices.md, both on this machine: one card, by
+    process 0."""
     out = tmp_path / "run"
     command = [sys.executable, "-m", "kzoo.cli", "train", "recipes/classifier/digits-lt10-ce.toml",
                "--devices", "2", "--epochs", "1", "--out", str(out), "--quiet"]

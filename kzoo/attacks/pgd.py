@@ -65,7 +65,7 @@ def pgd(model, x, y, *, epsilon, step_size, steps, norm="linf", random_start=Fal
     NumPy (host) inputs are checked first (``check_batch``); backend tensors, as
     inside a ``train_step``, are taken as they are.
 
-    Example:
+    Examples:
         >>> x_adv = kzoo.attacks.pgd(model, ds.x_test, ds.y_test, epsilon=0.1,
         ...                          step_size=0.025, steps=10)
         >>> float(np.abs(x_adv - ds.x_test).max()) <= 0.1 + 1e-6
@@ -83,7 +83,7 @@ def fgsm(model, x, y, *, epsilon, norm="linf", loss="ce", targeted=False, clip=(
 
     Returns what ``pgd`` returns: NumPy for NumPy ``x``, a backend tensor for a tensor.
 
-    Example:
+    Examples:
         >>> x_adv = kzoo.attacks.fgsm(model, ds.x_test, ds.y_test, epsilon=0.1)
     """
     validate.number("epsilon", epsilon, low=0, low_open=True)
@@ -103,7 +103,7 @@ def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
         off the gradient passes, so it costs nothing); the prediction for ``x_adv``
         itself needs one more pass.
 
-    Example:
+    Examples:
         >>> x_adv, preds = kzoo.attacks.pgd_with_predictions(
         ...     model, ds.x_test, ds.y_test, epsilon=0.1, step_size=0.025, steps=10)
         >>> preds.shape == (10, len(ds.x_test))

@@ -76,7 +76,7 @@ def replica_rows(draw, rows):
     state and keeps its own block of rows, so replicas draw apart and together equal
     one device (the cost: the global batch's draw on every replica).
 
-    Example:
+    Examples:
         >>> z = replica_rows(lambda n: keras.random.normal((n, 64), seed=gen), batch)
     """
     n = replicas()
@@ -97,7 +97,7 @@ def descend(optimizer, fn, variables):
     not scaled: they set directions or norms with respect to the inputs, which stay float32
     (images, samples) under kzoo's nets.
 
-    Example:
+    Examples:
         >>> loss, logits = kzoo.backend.descend(model.optimizer, loss_fn, variables)
     """
 

@@ -51,7 +51,7 @@ def channels_first(net):
     PyTorch code expects; the same weights, not a copy. On the torch backend it is a
     ``torch.nn.Module`` like ``net``.
 
-    Example:
+    Examples:
         >>> net = kzoo.nets.channels_first(kzoo.load("digits-cnn-madry").classifier)
         >>> net.input_shape
         (None, 1, 8, 8)

@@ -1,6 +1,6 @@
 """Data sets and bias transforms, NumPy in, NumPy out.
 
-Example:
+Examples:
     >>> ds = kzoo.data.load("digits")
     >>> lt = kzoo.data.long_tail(ds, imbalance=10)
     >>> noisy = kzoo.data.label_noise(lt, rate=0.2, kind="flip")
@@ -49,7 +49,7 @@ def load(name, seed=0, **kwargs):
     network when ``data_dir``, ``$KZOO_DATA/<name>/`` or Debian's package folder
     holds them, else through tensorflow-datasets.
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.load("fashion_mnist")  # apt install dataset-fashion-mnist
         >>> ds = kzoo.data.load("cifar10", data_dir="/data/tfds", download=False)
     """

@@ -8,7 +8,7 @@ come half as often as the others: 1/16 against 1/8 per axis). ``RandomFlip`` fli
 image with probability 1/2. The layers run on the current backend, so the same recipe
 augments the same way on TensorFlow, PyTorch and JAX, without TensorFlow for the others.
 
-Example:
+Examples:
     >>> augment = Augment(["crop", "flip"], image_shape=(32, 32, 3))
     >>> batch = augment(x_train[:128], seed=7)      # NumPy in, NumPy out
 """

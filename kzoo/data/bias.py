@@ -22,7 +22,7 @@ def long_tail(ds, imbalance, seed=0):
         imbalance: float >= 1. Ratio of the largest to the smallest class.
         seed: int in [0, 2**32 - 1]. Default 0 (as in every transform).
 
-    Example:
+    Examples:
         >>> lt = long_tail(kzoo.data.load("digits"), imbalance=10)
         >>> lt.class_counts()[0] / lt.class_counts()[-1]
         10.0

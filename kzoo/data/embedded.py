@@ -35,7 +35,7 @@ class GaussianMixture2D:
         means: array (k, 2). Component means.
         std: float. Standard deviation of every component.
 
-    Example:
+    Examples:
         >>> mix = ring8_mixture()
         >>> x, y = mix.sample(1000, np.random.default_rng(0))
         >>> mix.log_prob(x).shape

@@ -12,7 +12,7 @@ decompression (``gunzip -c FILE | sha256sum``), so a recompressed copy hashes as
 published one; Fashion-MNIST's hashes are known and checked, MNIST's are recorded. The
 hashes go into the data set's provenance, and so onto every card trained on it.
 
-Example:
+Examples:
     >>> ds = kzoo.data.load("fashion_mnist")            # Debian's files, or $KZOO_DATA
     >>> ds = kzoo.data.load("mnist", data_dir="~/data/mnist")
 """

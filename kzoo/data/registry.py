@@ -3,7 +3,7 @@ split, its licence and description (on cards), the feature network of its genera
 and whether its density is known exactly. Cards, metrics, the paper-scale code and the docs
 read this table; a new data set is one new entry.
 
-Example:
+Examples:
     >>> from kzoo.data import registry
     >>> registry.get("fashion_mnist").splits
     (60000, 10000)

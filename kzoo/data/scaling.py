@@ -10,7 +10,7 @@ def signed(ds):
 
     For GANs whose generators end in tanh. Refuses data that is not images in [0, 1].
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.signed(kzoo.data.load("digits"))
         >>> float(ds.x_train.min()), float(ds.x_train.max())
         (-1.0, 1.0)

@@ -7,7 +7,7 @@ after a quick check that the download host answers, so that an offline machine
 fails within seconds, with the ways to provide the files, instead of retrying
 for minutes.
 
-Example:
+Examples:
     >>> ds = kzoo.data.load("mnist")  # ~/tensorflow_datasets or $TFDS_DATA_DIR
     >>> ds = kzoo.data.load("mnist", data_dir="/data/tfds", download=False)
 """
@@ -43,7 +43,7 @@ def load_tfds(name, seed=0, data_dir=None, download=True):
             downloading it failed. The message says how to provide it.
         ImportError: tensorflow-datasets or a module it needs is missing.
 
-    Example:
+    Examples:
         >>> ds = load_tfds("mnist", data_dir="/data/tfds")  # /data/tfds/mnist/3.0.1/
         >>> ds.x_train.shape[1:]
         (28, 28, 1)

@@ -67,7 +67,7 @@ class ACGAN(_UnitGAN):
         n_dis: int >= 1. Critic steps per generator step. Default 1.
         seed: int in [0, 2**32 - 1] or None. Default None.
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.load("digits")
         >>> game = kzoo.games.ACGAN(
         ...     kzoo.nets.dcgan_generator((8, 8, 1), 32, num_classes=10),

@@ -50,7 +50,7 @@ class AEGL(Classifier):
         **kwargs: the other ``Classifier`` arguments (``loss``, ``loss_args``,
             ``reweight_epoch``, ...).
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.long_tail(kzoo.data.load("digits"), 10)
         >>> model = kzoo.games.AEGL(kzoo.load("digits-lt10-cnn-ce").classifier,
         ...                         class_counts=ds.class_counts(), tail_threshold=41)

@@ -116,7 +116,7 @@ class BadDataGAN(_UnitGAN):
         classifier_first: bool. Play the classifier step first. Default False.
         seed: int in [0, 2**32 - 1] or None. Default None.
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.long_tail(kzoo.data.load("digits"), imbalance=10)
         >>> k = ds.num_classes
         >>> game = kzoo.games.BadDataGAN.from_dataset(

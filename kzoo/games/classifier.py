@@ -61,7 +61,7 @@ class Classifier(Game):
     Every argument is checked here, whatever the loss: a bad one is refused before
     any training step.
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.long_tail(kzoo.data.load("digits"), imbalance=10)
         >>> net = kzoo.nets.small_cnn(ds.input_shape, ds.num_classes, normed_head=True)
         >>> model = kzoo.games.Classifier(net, loss="ldam", loss_args={"scale": 30.0},

@@ -54,7 +54,7 @@ class GAN(Game):
         n_critic: int >= 1. Critic steps per generator step. Default 1.
         seed: int in [0, 2**32 - 1] or None. Default None.
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.load("digits")
         >>> gan = kzoo.games.GAN(kzoo.nets.dcgan_generator((8, 8, 1), 64),
         ...                      kzoo.nets.dcgan_critic((8, 8, 1)), loss="wgan_gp", n_critic=5)

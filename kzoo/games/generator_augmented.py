@@ -47,7 +47,7 @@ class GeneratorAugmented(Classifier):
         **kwargs: ``Classifier``'s (``loss``, ``loss_args``, ``class_counts``,
             ``reweight_epoch``, ``reweight_beta``), mixup excepted.
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.long_tail(kzoo.data.load("digits"), imbalance=10)
         >>> source = kzoo.load("digits-lt10-gan-without-c")  # a GAN trained without C
         >>> game = kzoo.games.GeneratorAugmented.from_dataset(

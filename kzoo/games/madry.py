@@ -31,7 +31,7 @@ class PGDAdversarialTraining(Classifier):
         seed: int in [0, 2**32 - 1] or None. Seed of the random starts. Default None.
         **kwargs: the ``Classifier`` arguments (``loss``, ``class_counts``, ...).
 
-    Example:
+    Examples:
         >>> net = kzoo.nets.small_cnn((8, 8, 1), 10)
         >>> model = kzoo.games.PGDAdversarialTraining(net, epsilon=0.1, steps=5)
         >>> model.compile(keras.optimizers.Adam(1e-3))

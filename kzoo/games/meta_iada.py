@@ -96,7 +96,7 @@ class MetaIADA(Classifier):
         seed: int in [0, 2**32 - 1] or None. Meta batch sampling. Default None.
         **kwargs: the other ``Classifier`` arguments (``loss`` of the warm-up).
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.long_tail(kzoo.data.meta_split(kzoo.data.load("digits")), 10)
         >>> net = kzoo.nets.small_cnn(ds.input_shape, ds.num_classes)
         >>> model = kzoo.games.MetaIADA(

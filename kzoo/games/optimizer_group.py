@@ -29,7 +29,7 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         optimizers: dict of str to optimizer (instance, name or config).
         name: str. Default "optimizer_group".
 
-    Example:
+    Examples:
         >>> game.compile({"generator": keras.optimizers.Adam(2e-4),
         ...               "critic": keras.optimizers.Adam(2e-4)})
         >>> kzoo.backend.descend(game.optimizer["critic"], critic_loss, critic_variables)

@@ -39,7 +39,7 @@ class RobGAN(ACGAN):
         steps: int >= 1. PGD steps. Default 5.
         loss: "split" or "acgan". Default "split".
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.load("digits")
         >>> game = kzoo.games.RobGAN(
         ...     kzoo.nets.dcgan_generator((8, 8, 1), 32, num_classes=10),

@@ -51,7 +51,7 @@ class RobGANFineTune(GeneratorAugmented):
         seed: int in [0, 2**32 - 1] or None. Default None.
         **kwargs: ``Classifier``'s (``loss``, ``class_counts``, ...), mixup excepted.
 
-    Example:
+    Examples:
         >>> ds = kzoo.data.load("digits")
         >>> run = kzoo.load("digits-robgan")        # a RobGAN preset (or a run directory)
         >>> game = kzoo.games.RobGANFineTune(run.critic, run.generator, epsilon=0.1)

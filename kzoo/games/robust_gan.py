@@ -57,7 +57,7 @@ class RobustGAN(GAN):
         robust_g: bool. Default True.
         robust_d: bool. Default True.
 
-    Example:
+    Examples:
         >>> rgan = kzoo.games.RobustGAN(kzoo.nets.dcgan_generator((8, 8, 1), 64),
         ...                             kzoo.nets.dcgan_critic((8, 8, 1)), loss="wgan_gp",
         ...                             n_critic=5, lam=0.1, eps1=0.01, eps2=4.0)

@@ -22,7 +22,7 @@ def class_balanced_weights(class_counts, beta=0.9999):
     ``w_c = (1 - beta) / (1 - beta ** n_c)``, rescaled to sum to the number of
     classes (Cui et al., 2019).
 
-    Example:
+    Examples:
         >>> class_balanced_weights([100, 10], beta=0.9).round(3)
         array([0.186, 1.814], dtype=float32)
     """
@@ -209,7 +209,7 @@ def get(name, class_counts=None, **args):
     the others take their defaults), for the training counts ``class_counts`` ("class_balanced",
     "ldam" and "logit_adjusted" need them).
 
-    Example:
+    Examples:
         >>> loss = kzoo.losses.get("ldam", class_counts=[100, 10], scale=16.0)
         >>> loss.get_config()
         {'max_margin': 0.5, 'scale': 16.0}

@@ -132,7 +132,7 @@ def get(loss, **penalty):
     """The ``GANLoss`` named ``loss`` (one of ``LOSSES``), its penalty arguments overridden
     (each a finite number within ``PENALTY_BOUNDS``).
 
-    Example:
+    Examples:
         >>> bwgan = kzoo.losses.gan.get("bwgan", s=-1.0, p=2.0)
     """
     base = LOSSES[validate.choice("loss", loss, tuple(LOSSES))]

@@ -34,7 +34,7 @@ def iada_loss(features, kernel, bias, y_true, epsilon, covariance, class_prior, 
         alpha: float >= 0. Weight of the covariance term. Default 0.5.
         beta: float >= 0. Weight of the logit adjustment. Default 1.0.
 
-    Example:
+    Examples:
         >>> loss = iada_loss(h, dense.kernel, dense.bias, y, eps, cov.covariance,
         ...                  ds.class_counts())
     """

@@ -16,7 +16,7 @@ def predict_proba(model, x, batch_size=1024, value_range=(0.0, 1.0)):
     model's input range: kzoo's classifiers take [0, 1] images; None for any);
     ``batch_size``: int >= 1.
 
-    Example:
+    Examples:
         >>> probs = predict_proba(kzoo.load("digits-cnn-ce"), kzoo.data.load("digits").x_test)
     """
     batch_size = validate.integer("batch_size", batch_size, low=1)

@@ -24,7 +24,7 @@ class ClassifierFeatures:
             network, ``"digits-cnn-ce"``), or a loaded game that serves a classifier.
         batch_size: int. Default 500.
 
-    Example:
+    Examples:
         >>> features, probs = ClassifierFeatures("digits-cnn-ce")(kzoo.data.load("digits").x_test)
         >>> features.shape, probs.shape
         ((540, 64), (540, 10))
@@ -84,7 +84,7 @@ class InceptionFeatures:
         classes: int >= 1. Width of the weights' classifier layer: 1000 for Keras'
             ImageNet weights, 1008 for weights converted from the FID network. Default 1000.
 
-    Example:
+    Examples:
         >>> inception = InceptionFeatures("~/inception_v3_weights_tf_dim_ordering_tf_kernels.h5")
         >>> real_features, _ = inception(real)
         >>> fake_features, fake_probs = inception(fake)

@@ -55,7 +55,7 @@ def inception_score(probs, splits=10):
             5,000 per part). Smaller parts estimate ``p(y)`` worse and lower the score:
             compare scores only at equal ``n`` and ``splits``. Default 10.
 
-    Example:
+    Examples:
         >>> mean, std = inception_score(np.eye(5)[np.arange(100) % 5])  # sure, balanced
         >>> round(mean, 6), std
         (5.0, 0.0)

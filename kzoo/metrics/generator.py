@@ -101,7 +101,7 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         ``frechet_classifier_distance_real`` (training images against test images:
         what a perfect generator would score).
 
-    Example:
+    Examples:
         >>> gan = kzoo.load("runs/grid25")  # kzoo train recipes/gan/grid25-wgan-gp.toml
         >>> generator_report(gan, kzoo.data.load("grid25"), worst_eps=[0.5])
     """

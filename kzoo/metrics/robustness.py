@@ -29,7 +29,7 @@ def robust_accuracy(model, x, y, epsilons, *, steps=10, step_ratio=2.5, batch_si
         batch_size: int >= 1. Default 512.
         **attack: more ``kzoo.attacks.pgd`` arguments (``norm``, ``random_start``, ...).
 
-    Example:
+    Examples:
         >>> curve = robust_accuracy(model, ds.x_test, ds.y_test, [0, 0.05, 0.1])
         >>> plot_robust_accuracy({"madry": curve}, "robust.png")
     """
@@ -88,7 +88,7 @@ def autoattack_available():
     "torchattacks" or "art", the first installed; None on the tensorflow or jax backend
     (the engines here are torch-only) or when none is installed.
 
-    Example:
+    Examples:
         >>> autoattack_available()  # KERAS_BACKEND=torch, with ART installed
         'art'
     """
@@ -136,7 +136,7 @@ def autoattack_accuracy(classifier, x, y, epsilon, *, norm="linf", batch_size=50
         RuntimeError: on the tensorflow or jax backend.
         ImportError: when the engine (or, for None, every engine) is not installed.
 
-    Example:
+    Examples:
         >>> net = kzoo.load("digits-cnn-madry").classifier
         >>> ds = kzoo.data.load("digits")
         >>> acc, settings = autoattack_accuracy(net, ds.x_test, ds.y_test, 0.2)

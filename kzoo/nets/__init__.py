@@ -57,7 +57,7 @@ def build_for_data(arch, input_shape, num_classes, *, conditional=False, **kwarg
     such samples; generators and critics take a label too when ``conditional``. Other
     nets (``perturbation_net``) take ``kwargs`` alone.
 
-    Example:
+    Examples:
         >>> build_for_data("dcgan_generator", (8, 8, 1), 10, conditional=True).inputs
     """
     validate.choice("arch", arch, tuple(ARCHS))

@@ -31,7 +31,7 @@ def acgan_critic(image_shape=(8, 8, 1), num_classes=10, *, body="dcgan", width=6
         spectral_norm: bool. Wrap every conv and dense layer. Default False.
         name: str.
 
-    Example:
+    Examples:
         >>> critic = acgan_critic((8, 8, 1), 10, width=32)
         >>> [tuple(o.shape) for o in critic.outputs]
         [(None,), (None, 10)]
@@ -59,7 +59,7 @@ def class_head(critic):
     """The classifier inside an AC-GAN critic: its input to its ``"logits"`` output (the
     same layers and weights; the score head left out), named ``"<critic>_classifier"``.
 
-    Example:
+    Examples:
         >>> net = class_head(acgan_critic((8, 8, 1), 10))
     """
     check_acgan_critic(critic)

@@ -29,7 +29,7 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, *, width=32, batch_norm=Tru
         normed_head: bool. Cosine head (for LDAM). Default False.
         name: str. Model name. Default "small_cnn".
 
-    Example:
+    Examples:
         >>> net = small_cnn((8, 8, 1), 10)
         >>> net.output_shape
         (None, 10)

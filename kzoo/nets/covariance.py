@@ -21,7 +21,7 @@ class ClassCovariance(keras.layers.Layer):
         diagonal: bool. Keep only the variances, shape (classes, dim); for wide
             features. Default False: full matrices (classes, dim, dim).
 
-    Example:
+    Examples:
         >>> cov = ClassCovariance(10, 64)
         >>> cov.update(features, labels)     # inside train_step, once per batch
         >>> cov.covariance.shape

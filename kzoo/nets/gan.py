@@ -31,7 +31,7 @@ def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_class
         batch_norm: bool. Batch norm before every ReLU. Default True (DCGAN's).
         name: str.
 
-    Example:
+    Examples:
         >>> dcgan_generator((8, 8, 1), 64).output_shape
         (None, 8, 8, 1)
     """
@@ -65,7 +65,7 @@ def dcgan_critic(image_shape=(8, 8, 1), *, width=64, num_classes=None, spectral_
         spectral_norm: bool. Wrap every conv and dense layer. Default False.
         name: str.
 
-    Example:
+    Examples:
         >>> dcgan_critic((8, 8, 1)).output_shape
         (None,)
     """
@@ -92,7 +92,7 @@ def mlp_generator(data_dim=2, latent_dim=2, *, hidden=(128, 128), num_classes=No
                   name="mlp_generator"):
     """An MLP generator for flat data (2-D mixtures): ReLU layers, linear output.
 
-    Example:
+    Examples:
         >>> mlp_generator(2, 2).output_shape
         (None, 2)
     """
@@ -110,7 +110,7 @@ def mlp_critic(data_dim=2, *, hidden=(128, 128), num_classes=None, spectral_norm
                name="mlp_critic"):
     """An MLP critic for flat data: LeakyReLU layers, one score per sample.
 
-    Example:
+    Examples:
         >>> mlp_critic(2).output_shape
         (None,)
     """
@@ -199,7 +199,7 @@ def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_
             SN-GAN and Rob-GAN) instead of an embedding concatenated to ``z``. Default False.
         name: str.
 
-    Example:
+    Examples:
         >>> resnet_generator((8, 8, 1), 32, width=16).output_shape
         (None, 8, 8, 1)
         >>> g = resnet_generator((8, 8, 1), 32, width=16, num_classes=10, conditional_bn=True)
@@ -241,7 +241,7 @@ def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spect
     that halve the size (two for 32x32, one for 8x8), two more at that size, ReLU,
     global mean pool, a dense score.
 
-    Example:
+    Examples:
         >>> resnet_critic((8, 8, 1), width=16).output_shape
         (None,)
     """
@@ -289,7 +289,7 @@ def gan_pair(arch, sample_shape, latent_dim, *, num_classes=None, spectral_norm=
         width: int >= 1 or None. Channels ("dcgan", "resnet"); None: the builder's default.
         hidden: tuple of int >= 1, or None. Hidden widths ("mlp"); None: the builder's default.
 
-    Example:
+    Examples:
         >>> g, d = gan_pair("mlp", (2,), 2, hidden=(64, 64))
     """
     validate.choice("arch", arch, tuple(PAIRS))

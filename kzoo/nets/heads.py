@@ -22,7 +22,7 @@ def logits_head(features, num_classes, normed_head):
 def features_model(net):
     """The sub-model mapping ``net``'s input to its penultimate features.
 
-    Example:
+    Examples:
         >>> net = kzoo.nets.small_cnn((8, 8, 1), 10)
         >>> kzoo.nets.features_model(net).output_shape
         (None, 64)

@@ -15,7 +15,7 @@ class NormedDense(keras.layers.Layer):
     Args:
         units: int >= 1. Number of outputs.
 
-    Example:
+    Examples:
         >>> layer = NormedDense(10)
         >>> layer(keras.ops.ones((2, 4))).shape
         (2, 10)

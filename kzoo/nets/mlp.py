@@ -17,7 +17,7 @@ def mlp(input_shape=(2,), num_classes=8, *, hidden=(128, 128), normed_head=False
         normed_head: bool. Cosine head. Default False.
         name: str. Default "mlp".
 
-    Example:
+    Examples:
         >>> mlp((2,), 8).output_shape
         (None, 8)
     """

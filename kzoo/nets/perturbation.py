@@ -17,7 +17,7 @@ def perturbation_net(num_characteristics=15, hidden=100, name="perturbation_net"
         hidden: int >= 1. Hidden units. Default 100.
         name: str. Default "perturbation_net".
 
-    Example:
+    Examples:
         >>> perturbation_net(15)(keras.ops.zeros((4, 15))).shape
         (4,)
     """

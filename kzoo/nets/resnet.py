@@ -19,7 +19,7 @@ def resnet32(input_shape=(32, 32, 3), num_classes=10, *, normed_head=False, name
         normed_head: bool. Cosine head (for LDAM). Default False.
         name: str. Default "resnet32".
 
-    Example:
+    Examples:
         >>> resnet32((32, 32, 3), 10).count_params() > 400_000
         True
     """

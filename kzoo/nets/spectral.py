@@ -21,7 +21,7 @@ class SpectralNorm(keras.layers.Wrapper):
         layer: keras.layers.Dense or Conv2D, with activation None.
         power_iterations: int >= 1. Default 1.
 
-    Example:
+    Examples:
         >>> critic_layer = SpectralNorm(keras.layers.Conv2D(64, 3, padding="same"))
     """
 
