@@ -8,7 +8,7 @@ from conftest import once
 from keras import ops
 
 import kzoo
-from kzoo import data, nets, runs
+from kzoo import data, nets, roles
 from kzoo.games import GAN
 from kzoo.metrics import InceptionFeatures, features, generative, generator
 from kzoo.recipes import Recipe, RecipeError
@@ -195,7 +195,7 @@ def test_a_conditional_generators_grid_has_a_class_per_column(tmp_path, monkeypa
         seen.update(columns=columns, title=title, n=len(x))
 
     monkeypatch.setattr(kzoo.metrics, "plot_samples", plot)
-    runs.write_samples(gan, ds, tmp_path / "s.png", 30, name="g")
+    roles.write_samples(gan, ds, tmp_path / "s.png", 30, name="g")
     assert seen == {"columns": 10, "title": "g: 30 samples, a class per column", "n": 30}
     labels = kzoo.metrics.latent_batch(gan, 30)[1]
     assert list(labels[:10]) == list(range(10)) and list(labels[10:20]) == list(range(10))
@@ -211,6 +211,6 @@ def test_two_d_samples_are_a_scatter_over_the_test_points(tmp_path, monkeypatch)
         return plot(x, path, title=title, real=real, columns=columns)
 
     monkeypatch.setattr(kzoo.metrics, "plot_samples", spy)
-    path = runs.write_samples(gan, ds, tmp_path / "s.png", 50, name="g")
+    path = roles.write_samples(gan, ds, tmp_path / "s.png", 50, name="g")
     assert seen == {"shape": (50, 2), "real": True, "columns": None, "title": "g: 50 samples"}
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
