@@ -108,8 +108,8 @@ def train(s, generator=None):
     ds = recipe.dataset()
     game = recipe.build(ds)
     start = time.perf_counter()
-    game.fit(ds.x_train, ds.y_train, epochs=recipe.fit["epochs"],
-             batch_size=recipe.fit["batch_size"], verbose=0)
+    game.fit(ds.x_train, ds.y_train, epochs=recipe.spec.fit.epochs,
+             batch_size=recipe.spec.fit.batch_size, verbose=0)
     record = {**runs.report(game, ds, recipe), "fit_s": round(time.perf_counter() - start, 1)}
     pred = kzoo.metrics.predict_proba(game.classifier, ds.x_val).argmax(-1)
     record["val_accuracy"] = float(np.mean(pred == ds.y_val))

@@ -67,8 +67,8 @@ class FromNet(Recipe):
 def train(recipe, ds, callbacks=()):
     keras.utils.set_random_seed(recipe.seed)
     game = recipe.build(ds)
-    history = game.fit(ds.x_train, ds.y_train, epochs=recipe.fit["epochs"],
-                       batch_size=recipe.fit["batch_size"],
+    history = game.fit(ds.x_train, ds.y_train, epochs=recipe.spec.fit.epochs,
+                       batch_size=recipe.spec.fit.batch_size,
                        callbacks=list(callbacks), verbose=0)
     pred = kzoo.metrics.predict_proba(game, ds.x_test).argmax(-1)
     return game, kzoo.metrics.classification_report(ds, pred), history.history

@@ -38,10 +38,12 @@ def time_steps(recipe, jit, steps, warmup_steps=None):
     import tensorflow_datasets as tfds
 
     from kzoo import paper_scale
+    from kzoo.recipes import Recipe
 
-    batch = recipe.fit.get("batch_size", 32)
+    batch = recipe.spec.fit.batch_size
     if warmup_steps is not None:
-        recipe.spec["game"]["warmup_steps"] = warmup_steps
+        recipe = Recipe({**recipe.source, "game": {**recipe.source["game"],
+                                                   "warmup_steps": warmup_steps}}, recipe.path)
     with recipe.precision():
         with tfds.testing.mock_data(num_examples=paper_scale.MOCK_EXAMPLES):
             ds = recipe.dataset()
@@ -73,14 +75,14 @@ def worker(paths, jit_modes, steps):
         for jit in jit_modes:
             recipe = paper_scale.with_fresh_nets(Recipe.from_file(path), ROOT / "recipes")
             per_epoch, n_train = paper_scale.full_run_steps(recipe)
-            total = per_epoch * recipe.fit["epochs"]
+            total = per_epoch * recipe.spec.fit.epochs
             row = {"recipe": str(path.relative_to(ROOT)), "backend": backend.name, "jit": jit,
-                   "batch_size": recipe.fit.get("batch_size", 32), "train_examples": n_train,
-                   "steps_per_epoch": per_epoch, "epochs": recipe.fit["epochs"],
+                   "batch_size": recipe.spec.fit.batch_size, "train_examples": n_train,
+                   "steps_per_epoch": per_epoch, "epochs": recipe.spec.fit.epochs,
                    "total_steps": total, "machine": f"{platform.machine()}, "
                    f"{os.cpu_count()} cores", "versions": backend.versions()}
             try:
-                warm = recipe.spec["game"].get("warmup_steps")
+                warm = recipe.spec.game.arguments.get("warmup_steps")
                 if warm:  # a staged game: time each stage
                     row["ms_warmup_stage"] = time_steps(recipe, jit, steps)
                     row["ms"] = time_steps(recipe, jit, steps, warmup_steps=0)

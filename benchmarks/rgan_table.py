@@ -94,7 +94,7 @@ def train(s):
     ds = recipe.dataset()
     gan = recipe.build(ds)
     start = time.perf_counter()
-    gan.fit(ds.x_train, epochs=recipe.fit["epochs"], batch_size=recipe.fit["batch_size"],
+    gan.fit(ds.x_train, epochs=recipe.spec.fit.epochs, batch_size=recipe.spec.fit.batch_size,
             verbose=0)
     wall = time.perf_counter() - start
     return gan, ds, recipe, {**runs.report(gan, ds, recipe), "fit_s": round(wall, 1)}

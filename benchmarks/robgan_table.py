@@ -135,8 +135,8 @@ def train_generator(name, seed, features, out):
     ds = recipe.dataset()
     game = recipe.build(ds)
     curve = GeneratorCurve(ds, features)
-    fit_s = fit(game, ds, recipe.fit["epochs"], recipe.fit["batch_size"], [curve])
-    epsilons = recipe.robust_eval[0]
+    fit_s = fit(game, ds, recipe.spec.fit.epochs, recipe.spec.fit.batch_size, [curve])
+    epsilons = list(recipe.spec.eval.robust_epsilons)
     record = {**kzoo.metrics.generator_report(game, ds, features=features),
               **classifier_record(game.classifier, ds, epsilons, gap=name == "RobGAN"),
               "fit_s": fit_s, "generator_curve": curve.curve}
@@ -148,7 +148,7 @@ def train_generator(name, seed, features, out):
         tune = FromRun(spec(FINE_TUNE, seed), game)
         keras.utils.set_random_seed(seed)
         tuned = tune.build(ds)
-        fit_s = fit(tuned, ds, tune.fit["epochs"], tune.fit["batch_size"])
+        fit_s = fit(tuned, ds, tune.spec.fit.epochs, tune.spec.fit.batch_size)
         records["RobGAN + fine-tune"] = {
             **classifier_record(tuned.classifier, ds, epsilons, gap=True), "fit_s": fit_s}
     return records
@@ -160,14 +160,14 @@ def train_madry(seed):
     ds = recipe.dataset()
     critic = recipe.players(ds)["critic"]
     lr = staged_rate(MADRY["learning_rate"], MADRY["decay_epochs"],
-                     int(np.ceil(len(ds.y_train) / recipe.fit["batch_size"])))
+                     recipe.steps_per_epoch(ds))
     game = kzoo.games.PGDAdversarialTraining(kzoo.nets.class_head(critic),
                                              epsilon=MADRY["epsilon"], steps=MADRY["steps"],
                                              seed=seed)
     game.compile(keras.optimizers.Adam(lr))
-    fit_s = fit(game, ds, MADRY["epochs"], recipe.fit["batch_size"])
-    return {**classifier_record(game.classifier, ds, recipe.robust_eval[0], gap=True),
-            "fit_s": fit_s}
+    fit_s = fit(game, ds, MADRY["epochs"], recipe.spec.fit.batch_size)
+    epsilons = list(recipe.spec.eval.robust_epsilons)
+    return {**classifier_record(game.classifier, ds, epsilons, gap=True), "fit_s": fit_s}
 
 
 def jobs(seeds):

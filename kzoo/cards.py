@@ -15,7 +15,6 @@ Examples:
 
 from kzoo import roles
 from kzoo.data import registry
-from kzoo.recipes import bias_step
 
 README = "README.md"
 LICENCE = "Apache-2.0"
@@ -32,11 +31,11 @@ BIAS_WORDS = {
 
 def describe(game, ds, recipe):
     """The card fields of a run of ``recipe`` (``game`` trained on ``ds``)."""
-    extra = recipe.spec.get("card", {})
+    extra = recipe.spec.card
     return {
-        "description": recipe.spec.get("description", ""),
-        "intended_use": extra.get("intended_use") or _intended_use(game, ds),
-        "limitations": _limitations(game, ds, recipe) + list(extra.get("limitations", [])),
+        "description": recipe.spec.description,
+        "intended_use": extra.intended_use or _intended_use(game, ds),
+        "limitations": _limitations(game, ds, recipe) + list(extra.limitations),
         "licence": {"code_and_weights": LICENCE, "data": registry.get(ds.name).licence},
         "evaluation": evaluation(game, ds, recipe),
     }
@@ -62,10 +61,10 @@ def _limitations(game, ds, recipe):
     others = "Fashion-MNIST, CIFAR" if ds.name == "mnist" else "MNIST, CIFAR"
     out = [f"Trained and tested only on {registry.get(ds.name).description}, inputs {shape}; "
            f"it is not a model of {others} or any other data set."]
-    for step in recipe.spec["data"].get("bias", []):
-        kind, kwargs = bias_step(step)
-        settings = ", ".join(f"{k} {v}" for k, v in kwargs.items())
-        out.append(f"Trained on {BIAS_WORDS[kind]}" + (f" ({settings})." if settings else "."))
+    for step in recipe.spec.data.bias:
+        settings = ", ".join(f"{k} {v}" for k, v in step.arguments.items())
+        out.append(f"Trained on {BIAS_WORDS[step.transform]}"
+                   + (f" ({settings})." if settings else "."))
     for role in roles.of(game.serves):
         out += role.limitations(game, ds, recipe)
     return out

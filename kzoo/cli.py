@@ -1,4 +1,4 @@
-"""The ``kzoo`` command: train | eval | sample | list | card | compare-backends | demo.
+"""The ``kzoo`` command: train | eval | sample | list | card | recipe | compare-backends | demo.
 
 ``--backend`` sets ``KERAS_BACKEND`` before Keras is imported, so every
 command can run on tensorflow, torch or jax.
@@ -119,6 +119,12 @@ def _parser():
     p.add_argument("name", help="preset name, run directory, URL or hub handle")
     _trust_code(p)
 
+    p = command("recipe", _recipe, "Check a recipe and print it with every default filled "
+                                   "in, or print the JSON Schema of recipes.")
+    p.add_argument("recipe", nargs="?", help="path to a TOML recipe")
+    p.add_argument("--schema", action="store_true",
+                   help="print the recipes' JSON Schema (recipes/recipe.schema.json)")
+
     p = command("compare-backends", _compare,
                 "Train one recipe on several backends, each in its own process; compare.")
     p.add_argument("recipe")
@@ -232,6 +238,22 @@ def _sample(args):
     path, n = runs.sample(args.name, out, n=args.n, seed=args.seed, worst_eps=args.worst_eps,
                           trust_code=args.trust_code)
     print(f"{n} samples of {args.name} -> {path}")
+
+
+def _recipe(args):
+    from kzoo import recipe_schema
+
+    if args.schema == bool(args.recipe):
+        raise ValueError("give a recipe's path, or --schema (one of them).")
+    if args.schema:
+        print(json.dumps(recipe_schema.json_schema(), indent=2))
+        return
+    from kzoo.recipes import Recipe
+
+    recipe = Recipe.from_file(args.recipe)
+    print(json.dumps(recipe_schema.as_dict(recipe.spec), indent=2))
+    print(f"{args.recipe}: a valid recipe ({recipe.spec.game.name} on "
+          f"{recipe.spec.data.name}).", file=sys.stderr)
 
 
 def _compare(args):

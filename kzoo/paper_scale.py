@@ -8,10 +8,10 @@ Examples:
 """
 
 import copy
-import math
 import tomllib
 from pathlib import Path
 
+from kzoo.recipe_parse import net_tables
 from kzoo.recipes import Recipe
 
 # tensorflow-datasets mock examples enough for every paper-scale recipe: a meta set of 100
@@ -39,12 +39,12 @@ def with_fresh_nets(recipe, folder):
         spec = tomllib.loads(path.read_text(encoding="utf-8"))
         for name in (f"runs/{spec.get('name')}", spec.get("name")):  # a run, or its preset
             by_name.setdefault(name, Recipe(spec, path))
-    spec = copy.deepcopy(recipe.spec)
-    for player, table in recipe.player_specs.items():
-        start = by_name.get(table.get("preset"))
+    spec = copy.deepcopy(recipe.source)
+    for table in recipe.spec.net:
+        player, start = table.player, by_name.get(table.preset)
         if start is None:
             continue
-        tables = start.player_specs
+        tables = net_tables(start.source["net"])
         fresh = copy.deepcopy(tables.get(player) or tables.get("") or
                               next(iter(tables.values())))
         if player:
@@ -64,11 +64,11 @@ def full_run_steps(recipe):
     from kzoo.data import registry
     from kzoo.data.splits import carve_validation
 
-    name = recipe.spec["data"]["name"]
+    name = recipe.spec.data.name
     (n_train, n_test), k = registry.get(name).splits, registry.get(name).classes
     labels = np.arange(n_train) % k
     pixels = np.zeros((n_train, 1, 1, 1), "float32")
     ds = carve_validation(name, pixels, labels, pixels[:n_test], labels[:n_test],
                           [str(i) for i in range(k)], recipe.seed)
     ds = recipe.dataset(ds)
-    return math.ceil(len(ds.y_train) / recipe.fit.get("batch_size", 32)), len(ds.y_train)
+    return recipe.steps_per_epoch(ds), len(ds.y_train)

@@ -2,10 +2,12 @@
 unknown keys and refused values become ``RecipeError``s naming the table and what is allowed.
 
 Examples:
-    >>> call(recipe, kzoo.data.long_tail, "bias long_tail", ds, imbalance=10)
+    >>> call("recipes/my.toml", kzoo.data.long_tail, "bias long_tail", ds, imbalance=10)
 """
 
 import inspect
+
+from kzoo.recipe_spec import RecipeError
 
 
 def parameters(fn):
@@ -22,22 +24,23 @@ def parameters(fn):
     return params
 
 
-def check_keywords(recipe, fn, where, kwargs, taken=()):
+def check_keywords(origin, fn, where, kwargs, taken=()):
     """A RecipeError naming the allowed keys when ``fn`` takes no keyword of ``kwargs``
-    (``taken``: parameters the recipe sets itself)."""
+    (``taken``: parameters the recipe sets itself; ``origin``: the recipe's file)."""
     allowed = [n for n, p in parameters(fn).items()
                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in taken]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
-        recipe._fail(f"unknown key(s) {unknown} in {where}; allowed: {', '.join(allowed)}.")
+        raise RecipeError(f"{origin}: unknown key(s) {unknown} in {where}; allowed: "
+                          f"{', '.join(allowed)}.")
 
 
-def call(recipe, fn, where, *args, **kwargs):
+def call(origin, fn, where, *args, **kwargs):
     """Calls ``fn``; an unexpected keyword becomes a RecipeError naming the allowed ones."""
     named = [n for n, p in parameters(fn).items()
              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    check_keywords(recipe, fn, where, kwargs, taken=named[:len(args)])
+    check_keywords(origin, fn, where, kwargs, taken=named[:len(args)])
     try:
         return fn(*args, **kwargs)
     except (TypeError, ValueError) as err:
-        recipe._fail(f"{where}: {err}")
+        raise RecipeError(f"{origin}: {where}: {err}") from err

@@ -1,7 +1,10 @@
-"""A recipe's players: each ``[net]`` / ``[net.<player>]`` table built for a data set, or
-taken from a preset or a run directory (``Recipe.players``)."""
+"""A recipe's players: each ``[net]`` / ``[net.<player>]`` table
+(``kzoo.recipe_spec.Player``) built for a data set, or taken from a preset or a run
+directory (``Recipe.players``)."""
 
+from kzoo import roles
 from kzoo.recipe_keywords import call, check_keywords
+from kzoo.recipe_spec import RecipeError
 
 
 def build_players(recipe, ds):
@@ -9,51 +12,55 @@ def build_players(recipe, ds):
     taken from a preset or run."""
     import kzoo.nets
 
-    game = recipe.game_class
+    game, origin = recipe.game_class, recipe.origin
+    pair = set(game.players) == {"generator", "critic"}
     players = {}
-    for player, spec in recipe.player_specs.items():
-        where = f"[net.{player}]" if player else "[net]"
-        if "preset" in spec:
-            players[player or game.players[0]] = trained_player(
-                recipe, where, spec, player or game.players[0], ds)
+    for spec in recipe.spec.net:
+        player = spec.player or game.players[0]
+        if spec.preset is not None:
+            players[player] = trained_player(origin, spec, player, ds)
             continue
-        kwargs = {k: v for k, v in spec.items() if k != "arch"}
-        if not player and set(game.players) == {"generator", "critic"}:
-            conditional = kwargs.pop("conditional", False)
+        kwargs = dict(spec.arguments)
+        if not spec.player and pair:
             kwargs.setdefault("latent_dim", 64 if len(ds.input_shape) == 3 else 2)
             players["generator"], players["critic"] = call(
-                recipe, kzoo.nets.gan_pair, where, spec["arch"], ds.input_shape,
-                num_classes=ds.num_classes if conditional else None, **kwargs)
+                origin, kzoo.nets.gan_pair, spec.where, spec.arch, ds.input_shape,
+                num_classes=ds.num_classes if spec.conditional else None, **kwargs)
             continue
-        check_keywords(recipe, kzoo.nets.ARCHS[spec["arch"]][1], where,
-                        {k: v for k, v in kwargs.items() if k != "conditional"},
-                        taken=("input_shape", "image_shape", "data_dim", "num_classes"))
+        check_keywords(origin, kzoo.nets.ARCHS[spec.arch][1], spec.where, kwargs,
+                       taken=("input_shape", "image_shape", "data_dim", "num_classes"))
         try:
-            players[player or game.players[0]] = kzoo.nets.build_for_data(
-                spec["arch"], ds.input_shape, ds.num_classes, **kwargs)
+            players[player] = kzoo.nets.build_for_data(
+                spec.arch, ds.input_shape, ds.num_classes, conditional=spec.conditional,
+                **kwargs)
         except (TypeError, ValueError) as err:
-            recipe._fail(f"{where}: {err}")
+            raise RecipeError(f"{origin}: {spec.where}: {err}") from err
     return players
 
-def trained_player(recipe, where, spec, player, ds):
-    """The trained ``player`` of the preset or run ``spec["preset"]``: the player of
-    that name (or ``spec["player"]``), else the served classifier."""
+
+def trained_player(origin, spec, player, ds):
+    """The trained ``player`` of the preset or run ``spec.preset``: the player of that name
+    (or ``spec.take``), else the net a role of the game serves (its classifier)."""
     from kzoo import zoo
 
-    source = recipe._check(lambda _, name: zoo.load(name), where, spec["preset"])
+    try:
+        source = zoo.load(spec.preset)
+    except ValueError as err:
+        raise RecipeError(f"{origin}: {err}") from err
     parts = {p: getattr(source, p) for p in source.players}
-    if "classifier" in source.serves:
-        parts.setdefault("classifier", source.classifier)
-    name = spec.get("player") or (player if player in parts else "classifier")
+    served = {role.name: role.net(source) for role in roles.of(source.serves)}
+    served = {name: net for name, net in served.items() if net is not None}
+    parts = {**served, **parts}
+    name = spec.take or (player if player in parts else next(iter(served), None))
     if name not in parts:
-        served = "" if "classifier" in parts else ", which serves no classifier,"
-        recipe._fail(f"{where}: preset {spec['preset']!r} is a {type(source).__name__}"
-                   f"{served} with players {', '.join(parts)}; name one with player = "
-                   f"\"<name>\".")
+        unserved = "" if served else ", which serves no classifier,"
+        raise RecipeError(f"{origin}: {spec.where}: preset {spec.preset!r} is a "
+                          f"{type(source).__name__}{unserved} with players "
+                          f"{', '.join(source.players)}; name one with player = \"<name>\".")
     net = parts[name]
-    if name == "classifier" or parts.get("classifier") is net:
-        shape, classes = tuple(net.input_shape[1:]), net.output_shape[-1]
-        if shape != tuple(ds.input_shape) or classes != ds.num_classes:
-            recipe._fail(f"{where}: preset {spec['preset']!r} takes {shape} -> {classes} "
-                       f"classes; the data is {ds.input_shape} -> {ds.num_classes}.")
+    if net in served.values():
+        role = next(r for r in roles.of(source.serves) if served.get(r.name) is net)
+        problem = role.check_net(net, ds)
+        if problem:
+            raise RecipeError(f"{origin}: {spec.where}: preset {spec.preset!r} {problem}")
     return net

@@ -50,8 +50,18 @@ class Role:
         super().__init_subclass__(**kwargs)
         ROLES[cls.name] = cls()
 
-    def check_recipe(self, recipe):
-        """A message for what a recipe of a game serving this part may not say, or None."""
+    def check_recipe(self, spec):
+        """A message for what a recipe (``kzoo.recipe_spec.Spec``) of a game serving this
+        part may not say, or None."""
+        return None
+
+    def net(self, game):
+        """The net this part of ``game`` is, for a recipe to start from; None if it is not
+        one net."""
+        return None
+
+    def check_net(self, net, ds):
+        """A message (completing "preset NAME ...") when ``net`` cannot serve on ``ds``."""
         return None
 
     def report(self, game, ds, recipe, out=None):
@@ -90,11 +100,21 @@ class Classifier(Role):
                            "autoattack_epsilons", "autoattack_square_queries"})
     headlines = ("accuracy", "balanced_accuracy", "tail_accuracy")
 
-    def check_recipe(self, recipe):
-        if recipe.spec["data"].get("scale") == "signed":
+    def check_recipe(self, spec):
+        if spec.data.scale == "signed":
             return (f"[data] scale = \"signed\" is for games that serve no classifier; "
-                    f"{recipe.spec['game']['name']} serves one, and kzoo's classifiers and "
-                    f"attacks take [0, 1] inputs.")
+                    f"{spec.game.name} serves one, and kzoo's classifiers and attacks take "
+                    f"[0, 1] inputs.")
+        return None
+
+    def net(self, game):
+        return game.classifier
+
+    def check_net(self, net, ds):
+        shape, classes = tuple(net.input_shape[1:]), net.output_shape[-1]
+        if shape != tuple(ds.input_shape) or classes != ds.num_classes:
+            return (f"takes {shape} -> {classes} classes; the data is {ds.input_shape} -> "
+                    f"{ds.num_classes}.")
         return None
 
     def report(self, game, ds, recipe, out=None):
@@ -106,10 +126,12 @@ class Classifier(Role):
         model = game.classifier
         pred = metrics.predict_proba(model, ds.x_test).argmax(-1)
         result = metrics.classification_report(ds, pred)
-        if recipe.robust_eval:
-            epsilons, steps, ratio = recipe.robust_eval
-            curve = metrics.robust_accuracy(model, ds.x_test, ds.y_test, epsilons, steps=steps,
-                                            step_ratio=ratio, norm=ROBUST_ATTACK["norm"],
+        ev = recipe.spec.eval
+        if ev.robust_epsilons:
+            steps = ev.robust_steps
+            curve = metrics.robust_accuracy(model, ds.x_test, ds.y_test, ev.robust_epsilons,
+                                            steps=steps, step_ratio=ev.robust_step_ratio,
+                                            norm=ROBUST_ATTACK["norm"],
                                             random_start=ROBUST_ATTACK["random_start"])
             result.update({f"robust_accuracy@{e:g}": a for e, a in curve.items()})
             if out is not None:
@@ -126,23 +148,25 @@ class Classifier(Role):
         engine runs here (``kzoo.metrics.autoattack_available``: torch)."""
         from kzoo import metrics
 
-        if recipe.autoattack_eval is None or metrics.autoattack_available() is None:
+        epsilons = recipe.spec.eval.autoattack_epsilons
+        if epsilons is None or metrics.autoattack_available() is None:
             return {}, {}
-        epsilons, queries = recipe.autoattack_eval
         result, settings = {}, None
         for eps in epsilons:
-            acc, settings = metrics.autoattack_accuracy(game.classifier, ds.x_test, ds.y_test,
-                                                        eps, square_queries=queries)
+            acc, settings = metrics.autoattack_accuracy(
+                game.classifier, ds.x_test, ds.y_test, eps,
+                square_queries=recipe.spec.eval.autoattack_square_queries)
             result[f"autoattack_accuracy@{eps:g}"] = round(acc, 6)
         settings = {k: v for k, v in settings.items() if k != "epsilon"}
-        return result, {"autoattack": {**settings, "epsilons": epsilons}}
+        return result, {"autoattack": {**settings, "epsilons": list(epsilons)}}
 
     def evaluation(self, game, ds, recipe):
-        if not recipe.robust_eval:
+        ev = recipe.spec.eval
+        if not ev.robust_epsilons:
             return {}
-        epsilons, steps, ratio = recipe.robust_eval
+        ratio, steps = ev.robust_step_ratio, ev.robust_steps
         return {"robust_attack": {**ROBUST_ATTACK, "step_ratio": ratio, "steps": steps,
-                                  "epsilons": epsilons,
+                                  "epsilons": list(ev.robust_epsilons),
                                   "step_size": f"{ratio:g} * epsilon / {steps}"}}
 
     def intended_use(self, ds):
@@ -150,11 +174,11 @@ class Classifier(Role):
                 f"(kzoo.attacks, ART, torchattacks) and to fine-tune")
 
     def limitations(self, game, ds, recipe):
-        n = len(ds.y_test)
+        n, robust = len(ds.y_test), recipe.spec.eval.robust_epsilons
         return [f"Test numbers are on {n} images: one image is {100 / n:.2f} points of "
                 f"accuracy.",
                 "Robust only as far as the attack under Evaluation measures; a stronger or "
-                "adaptive attack can lower the robust accuracy." if recipe.robust_eval else
+                "adaptive attack can lower the robust accuracy." if robust else
                 "Not trained for robustness: small adversarial changes flip its predictions."]
 
     def served(self, game, ds):
@@ -189,12 +213,11 @@ class Generator(Role):
                  "frechet_classifier_distance_real", "classifier_score")
     samples = True
 
-    def check_recipe(self, recipe):
+    def check_recipe(self, spec):
         from kzoo.metrics.generator import feature_preset
 
         try:
-            feature_preset(recipe.spec["data"]["name"], recipe.spec.get("eval", {}).get(
-                "features"))
+            feature_preset(spec.data.name, spec.eval.features)
         except ValueError as err:
             return f"[eval] features: {err}"
         return None
@@ -204,10 +227,10 @@ class Generator(Role):
         ``out``, also samples.png and samples_z_adv.png (the largest worst-noise radius)."""
         from kzoo import metrics
 
-        spec = recipe.spec.get("eval", {})
-        eps = [float(e) for e in spec.get("worst_noise_eps", [])]
-        result = metrics.generator_report(game, ds, n=spec.get("samples"), worst_eps=eps,
-                                          features=spec.get("features"))
+        ev = recipe.spec.eval
+        eps = list(ev.worst_noise_eps)
+        result = metrics.generator_report(game, ds, n=ev.samples, worst_eps=eps,
+                                          features=ev.features)
         if out is not None:
             n = sample_count(ds)
             write_samples(game, ds, Path(out) / "samples.png", n, name=recipe.name)
@@ -219,9 +242,9 @@ class Generator(Role):
     def evaluation(self, game, ds, recipe):
         from kzoo.metrics.generator import feature_preset
 
-        spec = recipe.spec.get("eval", {})
-        return {"generator": {"samples": spec.get("samples", "as many as test examples"),
-                              "features": feature_preset(ds.name, spec.get("features"))
+        ev = recipe.spec.eval
+        return {"generator": {"samples": ev.samples or "as many as test examples",
+                              "features": feature_preset(ds.name, ev.features)
                               or "none: exact metrics of the known mixture"}}
 
     def intended_use(self, ds):

@@ -43,13 +43,13 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
 
     if not isinstance(recipe, Recipe):
         recipe = Recipe.from_file(recipe)
-    epochs = recipe.fit["epochs"] if epochs is None else validate.integer("epochs", epochs,
-                                                                           low=1)
-    devices = recipe.devices if devices is None else validate.integer("devices", devices,
-                                                                       low=1)
-    if recipe.fit.get("batch_size", 32) % devices:  # before anything is written
-        raise ValueError(f"[fit] batch_size {recipe.fit.get('batch_size', 32)} does not "
-                         f"split over {devices} devices; give a multiple of {devices}.")
+    fit = recipe.spec.fit
+    epochs = fit.epochs if epochs is None else validate.integer("epochs", epochs, low=1)
+    devices = recipe.spec.distribute.devices if devices is None else validate.integer(
+        "devices", devices, low=1)
+    if fit.batch_size % devices:  # before anything is written
+        raise ValueError(f"[fit] batch_size {fit.batch_size} does not split over {devices} "
+                         f"devices; give a multiple of {devices}.")
     out = Path(out_dir)
     with contextlib.ExitStack() as held:  # the chief's lock, until the run is written
         # entered first: TensorFlow's CPU devices are set before its runtime starts
@@ -74,7 +74,7 @@ def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
     from kzoo.callbacks import NonFiniteError, StepTimer, StopOnNonFinite
     from kzoo.resume import Checkpoint
 
-    identity = {"recipe_sha256": recipe.sha256 or _spec_sha256(recipe.spec),
+    identity = {"recipe_sha256": recipe.sha256 or _spec_sha256(recipe.source),
                 "epochs": epochs, "backend": backend.name}
     resuming = run_dir.check(out, identity, overwrite) if chief else None
     keras.utils.set_random_seed(recipe.seed)
@@ -102,8 +102,8 @@ def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
     if resuming and verbose and chief:
         print(f"Resuming {out} after epoch {start} of {epochs}.")
     game.check_data(ds.x_train, ds.y_train)  # fit checks arrays; batches pass unchecked
-    synced = distribute.synchronized_batch_norm(game) if recipe.sync_batch_norm else \
-        contextlib.nullcontext()
+    synced = distribute.synchronized_batch_norm(game) \
+        if recipe.spec.distribute.sync_batch_norm else contextlib.nullcontext()
     try:
         with synced:
             game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
@@ -146,7 +146,7 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
         "paper": type(game).paper,
         "recipe": _relative(recipe.path),
         "recipe_sha256": identity["recipe_sha256"],
-        "recipe_spec": recipe.spec,
+        "recipe_spec": recipe.source,
         "data": {"summary": ds.summary(), "provenance": list(ds.provenance),
                  "provenance_hash": ds.provenance_hash},
         "seed": recipe.seed,

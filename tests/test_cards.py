@@ -46,7 +46,7 @@ def test_list_verbose_prints_every_card(capsys):
 
 
 def test_a_recipe_adds_to_the_card():
-    spec = recipes.Recipe.from_file(RECIPE).spec
+    spec = recipes.Recipe.from_file(RECIPE).source
     spec = {**spec, "card": {"intended_use": "A demo.", "limitations": ["Tiny."]}}
     recipe = recipes.Recipe(spec)
     ds = recipe.dataset()
@@ -60,6 +60,6 @@ def test_a_recipe_adds_to_the_card():
     ({"licence": "MIT"}, r"unknown key\(s\) \['licence'\] in \[card\]"),
 ])
 def test_bad_card_tables_are_refused(card, message):
-    spec = recipes.Recipe.from_file(RECIPE).spec
+    spec = recipes.Recipe.from_file(RECIPE).source
     with pytest.raises(recipes.RecipeError, match=message):
         recipes.Recipe({**spec, "card": card})

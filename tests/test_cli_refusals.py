@@ -55,7 +55,7 @@ def test_bad_flags_are_one_line(argv, needles, capsys, tmp_path, monkeypatch):
 
 
 def spec():
-    return Recipe.from_file(RECIPE).spec
+    return Recipe.from_file(RECIPE).source
 
 
 def edited(**changes):
@@ -229,7 +229,7 @@ def test_any_recipe_trains_or_is_refused_with_a_recipe_error(tmp_path):
 
 
 def _tiny(path):
-    spec = Recipe.from_file(path).spec
+    spec = Recipe.from_file(path).source
     spec["fit"]["epochs"] = 1
     spec["net"]["width"] = 8
     spec["data"]["bias"] = [*spec["data"].get("bias", []), {"kind": "reduce", "fraction": 0.2}]

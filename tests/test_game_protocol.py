@@ -100,7 +100,7 @@ def test_players_start_from_a_run_directory(run):
     gan = pair.build(pair.dataset())
     assert gan.latent_dim == source.latent_dim
     np.testing.assert_array_equal(gan.critic.get_weights()[0], source.critic.get_weights()[0])
-    bad = {**pair.spec, "net": {**pair.spec["net"],
+    bad = {**pair.source, "net": {**pair.source["net"],
                                 "generator": {"preset": str(run), "player": "head"}}}
     with pytest.raises(recipes.RecipeError, match=r"\[net.generator\]: .* with players "
                                                   r"generator, critic, classifier"):
@@ -108,7 +108,7 @@ def test_players_start_from_a_run_directory(run):
 
 
 def test_recipes_refuse_players_and_eval_keys_the_game_does_not_have():
-    spec = json.loads(json.dumps(recipes.Recipe.from_file(RECIPE).spec))
+    spec = json.loads(json.dumps(recipes.Recipe.from_file(RECIPE).source))
     spec["net"]["head"] = {"arch": "small_cnn"}
     with pytest.raises(recipes.RecipeError, match=r"\[net.head\]: .* has no player 'head'; "
                                                   r"its players: generator, critic, "

@@ -113,7 +113,7 @@ def test_recipe_takes_its_generator_from_a_run(tmp_path):
     (a run directory as kzoo train writes it), carries that run's generator weights."""
     source = tmp_path / "gan-without-c"
     shutil.copytree(zoo.resolve("digits-lt10-gan-without-c"), source)
-    spec = recipes.Recipe.from_file(RECIPE).spec
+    spec = recipes.Recipe.from_file(RECIPE).source
     assert spec["net"]["generator"] == {"preset": "digits-lt10-gan-without-c"}
     spec["net"]["generator"]["preset"] = str(source)
     recipe = recipes.Recipe(spec)

@@ -12,6 +12,7 @@ CORE = ("kzoo.games", "kzoo.backend", "kzoo.attacks", "kzoo.losses", "kzoo.nets"
         "kzoo.distribute", "kzoo.callbacks", "kzoo.resume", "kzoo.startup")
 ZOO_LAYER = ("kzoo.zoo", "kzoo.hub", "kzoo.runs", "kzoo.run_dir", "kzoo.recipes",
              "kzoo.recipe_keywords", "kzoo.recipe_optimizers", "kzoo.recipe_players",
+             "kzoo.recipe_spec", "kzoo.recipe_parse", "kzoo.recipe_schema",
              "kzoo.cards", "kzoo.card_schema", "kzoo.roles", "kzoo.demo", "kzoo.cli",
              "kzoo.paper_scale", "kzoo.tables")
 # Known, to be removed: a feature network named by its preset is loaded by the metrics.

@@ -222,9 +222,9 @@ def test_fresh_nets_replace_starts_named_by_run():
     folder = ROOT / "recipes"
     aegl = Recipe.from_file(folder / "aegl" / "cifar10-lt100.toml")
     fresh = paper_scale.with_fresh_nets(aegl, folder)
-    assert fresh.spec["net"] == {"arch": "resnet32"} and fresh.sha256 is None
-    assert aegl.spec["net"] == {"preset": "runs/cifar10-lt100-resnet32-ce"}  # not changed
+    assert fresh.source["net"] == {"arch": "resnet32"} and fresh.sha256 is None
+    assert aegl.source["net"] == {"preset": "runs/cifar10-lt100-resnet32-ce"}  # not changed
     tune = paper_scale.with_fresh_nets(
         Recipe.from_file(folder / "robgan" / "cifar10-finetune.toml"), folder)
-    robgan = Recipe.from_file(folder / "robgan" / "cifar10.toml").spec["net"]
-    assert tune.spec["net"] == {"critic": robgan["critic"], "generator": robgan["generator"]}
+    robgan = Recipe.from_file(folder / "robgan" / "cifar10.toml").source["net"]
+    assert tune.source["net"] == {"critic": robgan["critic"], "generator": robgan["generator"]}

@@ -183,7 +183,7 @@ def test_leftovers_of_a_kill_do_not_block_the_same_command(tmp_path):
     with pytest.raises(FileExistsError, match="different run"):
         runs.train(recipe, out, epochs=1, verbose=0)  # no checkpoint: not known as this run
     # the same command, interrupted in its first epoch, a model.keras of another run there:
-    ident = {"recipe_sha256": runs._spec_sha256(recipe.spec), "epochs": 1,
+    ident = {"recipe_sha256": runs._spec_sha256(recipe.source), "epochs": 1,
              "backend": BACKEND}
     resume.Checkpoint(out / runs.CHECKPOINT_DIR, resume.EpochBatches(np.zeros((1, 1)),
                       np.zeros(1), 1, 0), ident)
@@ -196,7 +196,7 @@ def test_leftovers_of_a_kill_do_not_block_the_same_command(tmp_path):
 # its directory is read or deleted. The checkpoints below are written by Checkpoint during a
 # real fit of a small model, with the identity runs.train gives the classifier-drw recipe.
 SMALL = Recipe(GAMES["classifier-drw"])  # three epochs
-IDENTITY = {"recipe_sha256": runs._spec_sha256(SMALL.spec), "epochs": 3, "backend": BACKEND}
+IDENTITY = {"recipe_sha256": runs._spec_sha256(SMALL.source), "epochs": 3, "backend": BACKEND}
 
 
 def small_fit(directory, epochs):

@@ -536,7 +536,7 @@ STEPS = 'schedule = "steps"\ndecay_epochs = [1, 2]\n'
 def test_robgan_recipe(tmp_path):
     recipe = recipes.Recipe.from_file(ROBGAN_RECIPE)
     assert recipe.serves == ("classifier", "generator")
-    spec, lr = recipe.spec["game"], recipe.spec["optimizer"]["learning_rate"]
+    spec, lr = recipe.spec.game.arguments, recipe.spec.optimizers[0].learning_rate
     ds = recipe.dataset()
     game = _tiny_recipe(tmp_path).build(ds)
     assert isinstance(game, RobGAN) and game.class_loss == spec["loss"]
@@ -549,7 +549,7 @@ def test_robgan_recipe(tmp_path):
     for player in ("generator", "critic"):
         assert float(_numpy(game.optimizer[player].learning_rate)) == pytest.approx(lr)
     game = _tiny_recipe(tmp_path, STEPS).build(ds)
-    per_epoch = math.ceil(len(ds.y_train) / recipe.fit["batch_size"])
+    per_epoch = math.ceil(len(ds.y_train) / recipe.spec.fit.batch_size)
     for player in ("generator", "critic"):  # the first update of epoch 2 (0-based 1) decays
         rates = _rates(game.optimizer[player], [0, per_epoch - 1, per_epoch,
                                                 2 * per_epoch - 1, 2 * per_epoch, 10**6])
@@ -613,7 +613,7 @@ def test_fine_tune_recipe_from_a_run(tmp_path, robgan_run):
     ds = recipe.dataset()
     game = recipe.build(ds)
     assert isinstance(game, RobGANFineTune) and recipe.serves == ("classifier",)
-    spec = recipe.spec["game"]
+    spec = recipe.spec.game.arguments
     assert (game.epsilon, game.steps) == (spec["epsilon"], spec["steps"])
     assert game.lam_fake == spec["lam_fake"] and game.label_prior == spec["labels"]
     assert not game.generator.trainable
@@ -622,9 +622,8 @@ def test_fine_tune_recipe_from_a_run(tmp_path, robgan_run):
         assert len(mine.weights) == len(theirs.weights)
         for a, b in zip(mine.weights, theirs.weights):
             np.testing.assert_array_equal(_numpy(a), _numpy(b))
-    per_epoch = math.ceil(len(ds.y_train) / recipe.fit["batch_size"])
-    lr = recipe.spec["optimizer"]["learning_rate"]
-    factor = recipe.spec["optimizer"].get("decay_factor", 0.1)
+    per_epoch = math.ceil(len(ds.y_train) / recipe.spec.fit.batch_size)
+    lr, factor = recipe.spec.optimizers[0].learning_rate, recipe.spec.optimizers[0].decay_factor
     rates = _rates(game.optimizer, [0, per_epoch - 1, per_epoch, 2 * per_epoch])
     assert rates == pytest.approx([lr, lr, lr * factor, lr * factor**2])
 

@@ -174,10 +174,11 @@ def test_paper_scale_recipe_runs_two_steps_on_mock_data(reachable, mock_loads, p
     in_turn(PAPER_SCALE.index(path), "a recipe's data, bias, nets, precision and optimizers "
             "are the same on every backend, and every game's step runs on every backend in "
             "its own tests", slow=("jax",))
-    recipe = paper_scale.with_fresh_nets(Recipe.from_file(path), ROOT / "recipes")
-    recipe.spec["fit"]["batch_size"] = BATCH
-    if "n_critic" in recipe.spec["game"]:  # five critic steps are the same code five times
-        recipe.spec["game"]["n_critic"] = 1
+    source = paper_scale.with_fresh_nets(Recipe.from_file(path), ROOT / "recipes").source
+    source["fit"]["batch_size"] = BATCH
+    if "n_critic" in source["game"]:  # five critic steps are the same code five times
+        source["game"]["n_critic"] = 1
+    recipe = Recipe(source, path)
     with recipe.precision():
         ds = recipe.dataset()
         game = recipe.build(ds)

@@ -1,0 +1,155 @@
+"""The typed recipe (kzoo.recipe_spec): parsed once, defaults in one place, its JSON Schema in
+sync and in agreement with the parser (jsonschema, an independent validator, as the oracle),
+errors naming file, table and key. Parsing is backend-independent: these run once."""
+
+import copy
+import dataclasses
+import json
+import re
+import tomllib
+
+import jsonschema
+import pytest
+from conftest import ROOT, once
+
+from kzoo import cli, recipe_schema, recipe_spec, roles
+from kzoo.recipe_parse import parse
+from kzoo.recipes import Recipe, RecipeError
+
+pytestmark = once
+SCHEMA_FILE = ROOT / "recipes" / "recipe.schema.json"
+RECIPES = sorted((ROOT / "recipes").rglob("*.toml"))
+SMALL = {"name": "r", "data": {"name": "digits"}, "net": {"arch": "small_cnn"},
+         "game": {"name": "Classifier"}, "fit": {"epochs": 2}}
+
+
+def validator():
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+
+
+def test_the_committed_schema_is_the_codes():
+    schema = json.loads(json.dumps(recipe_schema.json_schema()))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert json.loads(SCHEMA_FILE.read_text()) == schema, \
+        "run: kzoo recipe --schema > recipes/recipe.schema.json"
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT / "recipes")))
+def test_every_recipe_parses_and_meets_the_schema(path):
+    source = tomllib.loads(path.read_text())
+    assert not [e.message for e in validator().iter_errors(source)]
+    spec = Recipe.from_file(path).spec
+    assert spec.name == source["name"] and spec.fit.epochs == source["fit"]["epochs"]
+    assert spec.fit.batch_size == source["fit"].get("batch_size", 32)
+
+
+BAD = {
+    "fit table unknown key": (("fit", "batchsize"), 3, r"unknown key\(s\) \['batchsize'\] in "
+                                                       r"\[fit\]; allowed: batch_size"),
+    "epochs 0": (("fit", "epochs"), 0, r"\[fit\] epochs"),
+    "batch size a float": (("fit", "batch_size"), 8.5, r"\[fit\] batch_size"),
+    "precision": (("fit", "precision"), "float64", r"\[fit\] precision"),
+    "jit_compile": (("fit", "jit_compile"), "yes", r"\[fit\] jit_compile"),
+    "scale": (("data", "scale"), "centred", r"\[data\] scale"),
+    "devices": (("distribute", "devices"), 0, r"\[distribute\] devices"),
+    "optimizer name": (("optimizer", "name"), "rmsprop", r"\[optimizer\] name"),
+    "negative rate": (("optimizer", "learning_rate"), -1.0, r"\[optimizer\] learning_rate"),
+    "momentum 1": (("optimizer", "momentum"), 1.0, r"\[optimizer\] momentum"),
+    "robust epsilons": (("eval", "robust_epsilons"), [-0.1], r"\[eval\] robust_epsilons"),
+    "robust steps": (("eval", "robust_steps"), 0, r"\[eval\] robust_steps"),
+    "card limitations": (("card", "limitations"), "one", r"\[card\] limitations"),
+    "name with a slash": (("name",), "a/b", r"name must be a plain name"),
+    "seed": (("seed",), -1, r"seed"),
+    "top-level key": (("fitt",), {"epochs": 1}, r"unknown key\(s\) \['fitt'\] in the top "
+                                                r"level"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_schema_and_parser_refuse_the_same_recipes_naming_file_table_and_key(case):
+    where, value, message = BAD[case]
+    source = copy.deepcopy(SMALL)
+    table = source
+    for k in where[:-1]:
+        table = table.setdefault(k, {})
+    table[where[-1]] = value
+    assert list(validator().iter_errors(source)), f"the schema accepts {case}"
+    with pytest.raises(RecipeError, match=r"^recipes/mine\.toml: .*" + message):
+        parse(source, "recipes/mine.toml")
+
+
+def test_defaults_are_filled_in_once():
+    spec = parse(SMALL)
+    assert (spec.seed, spec.description, spec.data.bias, spec.data.scale) == (0, "", (),
+                                                                               "unit")
+    assert (spec.fit.batch_size, spec.fit.jit_compile, spec.fit.precision,
+            spec.fit.workers) == (32, "auto", "float32", 1)
+    (opt,) = spec.optimizers
+    assert (opt.name, opt.learning_rate, opt.schedule, opt.keras_arguments()) == (
+        "adam", 1e-3, "constant", {})
+    assert (spec.eval.robust_steps, spec.eval.robust_step_ratio, spec.distribute.devices) == (
+        10, 2.5, 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.fit.epochs = 3
+
+
+def test_player_tables_merge_over_the_shared_optimizer():
+    source = {"name": "g", "data": {"name": "grid25"}, "net": {"arch": "mlp"},
+              "game": {"name": "GAN"}, "fit": {"epochs": 1},
+              "optimizer": {"learning_rate": 0.01, "beta_1": 0.5,
+                            "critic": {"learning_rate": 0.03}}}
+    gen, critic = parse(source).optimizers
+    assert (gen.where, gen.learning_rate, gen.beta_1) == ("[optimizer.generator]", 0.01, 0.5)
+    assert (critic.where, critic.learning_rate, critic.beta_1) == ("[optimizer.critic]", 0.03,
+                                                                   0.5)
+
+
+# Keys whose names are also ordinary words elsewhere in kzoo (a card's "name", a metric's
+# "samples") are left out of the search below, and so are the dicts that hold the same words
+# and are not recipes: a card, Keras' fit arguments and parameters, a checkpoint's identity.
+GENERIC = {"name", "description", "seed", "samples", "features", "devices", "player"}
+NOT_RECIPES = {"card", "kwargs", "self.params", 'progress["identity"]'}
+
+
+def test_no_module_reads_a_recipe_key_from_a_table():
+    keys = {f.name for cls in (recipe_spec.Data, recipe_spec.Player, recipe_spec.Optimizer,
+                               recipe_spec.Fit, recipe_spec.Eval, recipe_spec.Card,
+                               recipe_spec.Distribute) for f in recipe_spec.keys_of(cls)}
+    names = "|".join(sorted(keys - GENERIC))
+    pattern = re.compile(r"""([\w.]+(?:\[[^\]]*\])?)\.get\(\s*["'](""" + names + r""")["']""")
+    typed = {"recipe_spec.py", "recipe_parse.py", "recipe_schema.py"}
+    found = [f"{path.relative_to(ROOT)}: {m.group(0)}"
+             for path in (ROOT / "kzoo").rglob("*.py") if path.name not in typed
+             for m in pattern.finditer(path.read_text()) if m.group(1) not in NOT_RECIPES]
+    assert not found
+    assert pattern.search('recipe.source["fit"].get("batch_size", 32)')  # it can fail
+
+
+def test_the_eval_table_is_the_roles_keys():
+    served = set().union(*(role.eval_keys for role in roles.ROLES.values()))
+    assert served == {f.name for f in recipe_spec.keys_of(recipe_spec.Eval)}
+
+
+def test_the_reference_names_every_key():
+    text = recipe_schema.reference_markdown()
+    for cls in (recipe_spec.Spec, recipe_spec.Data, recipe_spec.Player, recipe_spec.Game,
+                recipe_spec.Optimizer, recipe_spec.Fit, recipe_spec.Eval, recipe_spec.Card,
+                recipe_spec.Distribute):
+        for f in recipe_spec.keys_of(cls):
+            if f.metadata["doc"]:
+                name = "player" if f.name == "take" else f.name
+                assert f"| `{name}` |" in text
+
+
+def test_kzoo_recipe_prints_the_filled_in_recipe_or_the_schema(capsys):
+    path = ROOT / "recipes" / "classifier" / "digits-lt10-ldam-drw.toml"
+    assert cli.main(["recipe", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["fit"] == {"epochs": 60, "batch_size": 64, "jit_compile": "auto",
+                              "precision": "float32", "workers": 1}
+    assert printed["data"]["bias"] == [{"transform": "long_tail",
+                                        "arguments": {"imbalance": 10}}]
+    assert cli.main(["recipe", "--schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(SCHEMA_FILE.read_text())
+    assert cli.main(["recipe"]) == 2
+    assert "give a recipe's path, or --schema" in capsys.readouterr().err
