@@ -4,24 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kzoo-installed
 BACKENDS ?= torch tensorflow jax
-# In order: the AEGL recipes start from the CE presets; the GAN cards use the digits
-# feature network (digits-cnn-ce).
-PRESET_RECIPES := recipes/classifier/digits-ce.toml recipes/classifier/digits-lt10-ce.toml recipes/classifier/digits-lt10-ldam-drw.toml \
-	recipes/classifier/digits-lt20-ce.toml recipes/madry/digits.toml \
-	recipes/aegl/digits-lt10.toml recipes/aegl/digits-lt20.toml \
-	recipes/meta_iada/digits-lt10.toml recipes/meta_iada/digits-flip40.toml \
-	recipes/meta_iada/digits-colour.toml
-# GAN presets (and BadDataGAN's, a GAN with a classifier, and the DAGAN-style classifier,
-# which takes the generator of the one before it; Rob-GAN's fine-tuning takes the
-# co-training preset before it) train on tensorflow (its compiled GAN
-# steps are 2x faster than torch's here).
-GAN_RECIPES := recipes/gan/digits-dcgan.toml recipes/gan/digits-robust-dcgan.toml \
-	recipes/gan/digits-wgan-gp.toml recipes/gan/digits-robust-wgan-gp.toml \
-	recipes/bad_data_gan/digits-lt10.toml recipes/bad_data_gan/digits-reduced20.toml \
-	recipes/bad_data_gan/digits-noisy-test.toml recipes/bad_data_gan/digits-lt10-gan-without-c.toml \
-	recipes/generator_augmented/digits-lt10.toml recipes/acgan/digits.toml \
-	recipes/robgan/digits.toml recipes/robgan/digits-finetune.toml
-
 # Fashion-MNIST presets (`make data` first), on tensorflow (the fastest backend for these
 # nets here: benchmarks/native_torch.py --net small_cnn28). In order: AEGL starts from the
 # long-tailed CE preset. A preset with a card is kept; an interrupted one resumes.
@@ -91,15 +73,13 @@ data:
 demo: $(STAMP)
 	$(BIN)/kzoo demo
 
-# Retrain the presets in saved_models/ from their recipes (classifiers on torch, GANs on
-# tensorflow).
+# Retrain the presets in saved_models/ from their recipes, each on the backend its card
+# names, in an order where a preset comes after those it starts from (`kzoo list --recipes`).
 presets: $(STAMP)
-	for r in $(PRESET_RECIPES) $(GAN_RECIPES); do \
-		name=$$(grep -m1 '^name = ' $$r | cut -d'"' -f2); \
-		case " $(GAN_RECIPES) " in *" $$r "*) backend=tensorflow;; *) backend=torch;; esac; \
-		$(BIN)/kzoo train $$r --backend $$backend --quiet --out saved_models/$$name \
+	$(BIN)/kzoo list --recipes > .presets-plan && while read -r recipe backend name; do \
+		$(BIN)/kzoo train $$recipe --backend $$backend --quiet --out saved_models/$$name \
 			--overwrite || exit 1; \
-	done
+	done < .presets-plan; status=$$?; rm -f .presets-plan; exit $$status
 
 fashion-presets: $(STAMP) data
 	for r in $(FASHION_RECIPES); do \

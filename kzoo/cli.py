@@ -114,6 +114,9 @@ def _parser():
     p = command("list", _list, "List the presets in the zoo.")
     p.add_argument("--verbose", action="store_true",
                    help="each preset's whole card as Markdown (as `kzoo card NAME`)")
+    p.add_argument("--recipes", action="store_true",
+                   help="each preset's recipe, backend and name, one a line, in the order "
+                        "they retrain (a preset after those it starts from)")
 
     p = command("card", _card, "Print a preset's or run's card as Markdown (its README.md).")
     p.add_argument("name", help="preset name, run directory, URL or hub handle")
@@ -216,6 +219,10 @@ def _list(args):
         print(f"kzoo list: warning: {path}: {why}; left out of the zoo.", file=sys.stderr)
     if args.verbose:
         print("\n---\n\n".join(markdown(c) for c in cards), end="")
+        return
+    if args.recipes:
+        for c in zoo.training_order(cards):
+            print(c["recipe"], c["backend"], c["name"])
         return
     rows = [(c["name"], c["game"], c["data"].get("provenance_hash", "?"),
              c.get("evaluation", {}).get("test_examples", "?"), runs.headline(c),

@@ -60,6 +60,10 @@ class Role:
         one net."""
         return None
 
+    def needs(self, spec):
+        """The presets a recipe (``kzoo.recipe_spec.Spec``) of this part measures with."""
+        return set()
+
     def check_net(self, net, ds):
         """A message (completing "preset NAME ...") when ``net`` cannot serve on ``ds``."""
         return None
@@ -221,6 +225,11 @@ class Generator(Role):
         except ValueError as err:
             return f"[eval] features: {err}"
         return None
+
+    def needs(self, spec):
+        from kzoo.metrics.generator import feature_preset
+
+        return {feature_preset(spec.data.name, spec.eval.features)} - {None}
 
     def report(self, game, ds, recipe, out=None):
         """``kzoo.metrics.generator_report`` with the recipe's ``[eval]`` settings; with

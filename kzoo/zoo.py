@@ -33,6 +33,39 @@ def presets():
     return cards
 
 
+def training_order(cards):
+    """``cards`` ordered so that each preset comes after the presets its recipe starts from
+    (``[net] preset``) or measures with (a generator's feature network): the order in which
+    ``make presets`` retrains the zoo from each card's recipe and backend."""
+    from kzoo import roles
+    from kzoo.recipes import Recipe
+
+    by_name = {card["name"]: card for card in cards}
+    needs = {}
+    for card in cards:
+        spec = Recipe(card["recipe_spec"], card.get("recipe")).spec
+        wanted = {p.preset for p in spec.net if p.preset is not None}
+        for role in roles.of(card["serves"]):
+            wanted |= role.needs(spec)
+        needs[card["name"]] = sorted(wanted & set(by_name))
+    ordered, placing = [], set()
+
+    def place(name):
+        if name in placing:
+            raise ValueError(f"presets {sorted(placing)} start from each other in a loop.")
+        if any(c["name"] == name for c in ordered):
+            return
+        placing.add(name)
+        for other in needs[name]:
+            place(other)
+        placing.discard(name)
+        ordered.append(by_name[name])
+
+    for name in sorted(by_name):
+        place(name)
+    return ordered
+
+
 def scan():
     """``(cards, broken)``: the readable cards of the zoo, and ``[(card path, reason)]`` for
     the others."""

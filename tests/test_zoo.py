@@ -1,35 +1,52 @@
 """The zoo: presets, sha256 checks, bad files, and the same predictions on every backend."""
 
+import hashlib
 import shutil
+import tomllib
 
 import keras
 import numpy as np
 import pytest
-from conftest import BACKENDS, once, run_python
+from conftest import BACKENDS, ROOT, once, run_python
 
 import kzoo
-from kzoo import zoo
+from kzoo import cli, zoo
 
-PRESETS = ["digits-cnn-ce", "digits-cnn-madry", "digits-colour-cnn-meta-iada",
-           "digits-flip40-cnn-meta-iada", "digits-lt10-cnn-aegl", "digits-lt10-cnn-ce",
-           "digits-lt10-cnn-ldam-drw", "digits-lt10-cnn-meta-iada", "digits-lt20-cnn-aegl",
-           "digits-lt20-cnn-ce", "digits-lt10-cnn-bad-data-gan", "digits-lt10-gan-without-c",
-           "digits-lt10-cnn-dagan-style", "digits-reduced20-cnn-bad-data-gan",
-           "digits-noisy-test-cnn-bad-data-gan", "digits-acgan", "digits-robgan",
-           "digits-robgan-finetune"]
-GENERATORS = ["digits-dcgan", "digits-robust-dcgan", "digits-robust-wgan-gp", "digits-wgan-gp",
-              "digits-lt10-cnn-bad-data-gan",
-              "digits-lt10-gan-without-c", "digits-reduced20-cnn-bad-data-gan",
-              "digits-noisy-test-cnn-bad-data-gan", "digits-acgan", "digits-robgan"]
+# The zoo's presets, by what they serve (a preset serving both is in both lists).
+PRESETS = [c["name"] for c in zoo.presets() if "classifier" in c["serves"]]
+GENERATORS = [c["name"] for c in zoo.presets() if "generator" in c["serves"]]
 
 
-def test_presets_listed():
-    names = [card["name"] for card in kzoo.presets()]
-    assert names == sorted(set(PRESETS + GENERATORS))
-    for card in kzoo.presets():
+def test_every_preset_is_its_recipe_trained():
+    cards = kzoo.presets()
+    assert [c["name"] for c in cards] == sorted(d.name for d in zoo.ZOO_DIR.iterdir())
+    assert len(PRESETS) >= 10 and len(GENERATORS) >= 5
+    for card in cards:
         for key in ("served", "game", "recipe", "recipe_sha256", "data", "seed", "backend",
                     "versions", "wall_time_s", "metrics", "metrics_command", "sha256"):
             assert key in card, key
+        recipe = ROOT / card["recipe"]
+        assert hashlib.sha256(recipe.read_bytes()).hexdigest() == card["recipe_sha256"], \
+            f"{card['name']}: {card['recipe']} changed since it was trained (make presets)"
+        assert tomllib.loads(recipe.read_text())["name"] == card["name"]
+
+
+def test_presets_retrain_after_the_presets_they_start_from(capsys):
+    order = [c["name"] for c in zoo.training_order(kzoo.presets())]
+    assert sorted(order) == sorted(c["name"] for c in kzoo.presets())
+    for card in kzoo.presets():  # from each recipe's text, not the typed recipe
+        source = tomllib.loads((ROOT / card["recipe"]).read_text())
+        net = source["net"]
+        starts = [t["preset"] for t in [net, *net.values()] if isinstance(t, dict)
+                  and "preset" in t]
+        for other in starts:
+            assert order.index(other) < order.index(card["name"]), (other, card["name"])
+    assert order.index("digits-cnn-ce") < order.index("digits-dcgan")  # its features
+    assert cli.main(["list", "--recipes"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [name for _, _, name in lines] == order
+    assert all(backend in BACKENDS and (ROOT / recipe).is_file()
+               for recipe, backend, _ in lines)
 
 
 @pytest.mark.parametrize("name", PRESETS)
