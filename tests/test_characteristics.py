@@ -101,7 +101,9 @@ def test_sample_history_matches_a_plain_loop(rng):
     with pytest.raises(ValueError, match="needs each batch's sample ids"):
         hist.update(None, losses[0], correct[0], eps[0])
     with pytest.raises(ValueError, match=r"sample ids must lie in \[0, num_samples=10\)"):
-        hist.check_ids(np.array([3, 10]))
+        hist.check_ids(np.array([3, 10]), 2)
+    with pytest.raises(ValueError, match=r"sample ids must be 3 integers, one per row"):
+        hist.check_ids(np.array([0.0, 1.0, 2.0]), 3)
     x = np.zeros((4, 2), "float32")
     inputs, ids = hist.training_inputs(x)
     assert inputs is x and ids.tolist() == [0, 1, 2, 3]
@@ -112,7 +114,9 @@ def test_no_history_keeps_nothing():
     none = NoHistory()
     assert none.read(None) == (0.0, 0.0, 0.0) and none.epsilon is None
     none.update(None, [1.0], [0.0], [0.5])
-    none.check_ids(np.array([-1, 10**9]))
+    none.check_ids(np.array([-1, 10**9]), 2)  # not checked against a range
+    with pytest.raises(ValueError, match=r"sample ids must be 3 integers, one per row"):
+        none.check_ids(np.array([1, 2]), 3)
     x = np.zeros((4, 2), "float32")
     assert none.training_inputs(x) is x and none.training_monitors(None) == {}
 

@@ -13,6 +13,7 @@ from kzoo.nets.characteristics import (
     NoHistory,
     SampleHistory,
     characteristics,
+    split_ids,
     standardize,
 )
 from kzoo.nets.covariance import ClassCovariance
@@ -307,7 +308,7 @@ class MetaIADA(Classifier):
     # ------------------------------------------------------------------- step
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x, ids = _split_ids(x)
+        x, ids = split_ids(x)
         y = ops.reshape(ops.cast(y, "int32"), (-1,))
         history = self.sample_history.read(ids)
         if self.stage == "warmup":
@@ -378,13 +379,9 @@ class MetaIADA(Classifier):
     def check_data(self, x, y=None):
         """Also checks the sample ids of ``(x, ids)``: one integer per row (in range, with a
         history)."""
-        x, ids = _split_ids(x)
+        x, ids = split_ids(x)
         if ids is not None:
-            ids = np.asarray(ids)
-            if ids.shape != (len(x),) or not np.issubdtype(ids.dtype, np.integer):
-                raise ValueError(f"sample ids must be {len(x)} integers, one per row of x; "
-                                 f"got shape {ids.shape}, dtype {ids.dtype}.")
-            self.sample_history.check_ids(ids)
+            self.sample_history.check_ids(ids, len(x))
         super().check_data(x, y)
 
     def training_monitors(self, ds):
@@ -399,10 +396,3 @@ class MetaIADA(Classifier):
                 "virtual_lr": self.virtual_lr, "diagonal": self.diagonal,
                 "history": self.keep_history, "meta_counts": self.meta_counts,
                 "seed": self.seed}
-
-
-def _split_ids(x):
-    if isinstance(x, (tuple, list)) and len(x) == 2:
-        return x[0], x[1]
-    return x, None
-

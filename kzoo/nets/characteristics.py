@@ -84,7 +84,8 @@ class SampleHistory(keras.layers.Layer):
     ``(loss_mean, loss_var, forgetting)`` for the batch.
 
     For the game that holds it: ``training_inputs(x)`` numbers the rows of a
-    training array (``(x, ids)``), ``check_ids(ids)`` refuses ids out of range, and
+    training array (``(x, ids)``), ``check_ids(ids, rows)`` refuses ids that are not one
+    integer per row, or out of range, and
     ``training_monitors(ds)`` plots the epsilons (``kzoo.callbacks.EpsilonShares``).
 
     The five statistics (``STATISTICS``) are the layer's variables and save with
@@ -136,8 +137,8 @@ class SampleHistory(keras.layers.Layer):
     def training_inputs(self, x):
         return x, np.arange(len(x))
 
-    def check_ids(self, ids):
-        ids = np.asarray(ids)
+    def check_ids(self, ids, rows):
+        ids = _check_shape(ids, rows)
         if ids.size and (ids.min() < 0 or ids.max() >= self.num_samples):
             raise ValueError(f"sample ids must lie in [0, num_samples={self.num_samples}); "
                              f"got [{ids.min()}, {ids.max()}].")
@@ -164,11 +165,26 @@ class NoHistory:
     def training_inputs(self, x):
         return x
 
-    def check_ids(self, ids):
-        pass
+    def check_ids(self, ids, rows):
+        _check_shape(ids, rows)
 
     def training_monitors(self, ds):
         return {}
+
+
+def split_ids(x):
+    """``(x, ids)`` of a training input: a pair ``(x, ids)`` as given, else ``(x, None)``."""
+    if isinstance(x, (tuple, list)) and len(x) == 2:
+        return x[0], x[1]
+    return x, None
+
+
+def _check_shape(ids, rows):
+    ids = np.asarray(ids)
+    if ids.shape != (rows,) or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"sample ids must be {rows} integers, one per row of x; got shape "
+                         f"{ids.shape}, dtype {ids.dtype}.")
+    return ids
 
 
 def _flat_ids(ids):
