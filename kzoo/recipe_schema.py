@@ -6,6 +6,7 @@ Examples:
 """
 
 import dataclasses
+import html
 from types import MappingProxyType
 from typing import Any
 
@@ -84,11 +85,11 @@ def reference_markdown():
     """The recipe reference (docs): each table's keys, defaults and meaning, from the
     dataclasses above."""
     lines = []
-    for title, cls in (("top level", rs.Spec), ("[data]", rs.Data),
-                       ("[net] and [net.<player>]", rs.Player), ("[game]", rs.Game),
-                       ("[optimizer] and [optimizer.<player>]", rs.Optimizer),
-                       ("[fit]", rs.Fit), ("[eval]", rs.Eval), ("[card]", rs.Card),
-                       ("[distribute]", rs.Distribute)):
+    for title, cls in (("The top level", rs.Spec), ("`[data]`", rs.Data),
+                       ("`[net]` and `[net.<player>]`", rs.Player), ("`[game]`", rs.Game),
+                       ("`[optimizer]` and `[optimizer.<player>]`", rs.Optimizer),
+                       ("`[fit]`", rs.Fit), ("`[eval]`", rs.Eval), ("`[card]`", rs.Card),
+                       ("`[distribute]`", rs.Distribute)):
         lines += [f"### {title}", "", " ".join(cls.__doc__.split()), "",
                   "| key | default | meaning |", "| --- | --- | --- |"]
         for f in rs.keys_of(cls):
@@ -97,7 +98,7 @@ def reference_markdown():
             default = "required" if f.default is dataclasses.MISSING else (
                 "none" if f.default in (None, ()) else f"`{_toml(f.default)}`")
             name = "player" if f.name == "take" else f.name
-            lines.append(f"| `{name}` | {default} | {f.metadata['doc']} |")
+            lines.append(f"| `{name}` | {default} | {html.escape(f.metadata['doc'])} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -66,9 +66,10 @@ class Data:
 
 @dataclasses.dataclass(frozen=True)
 class Player:
-    """``[net]`` (``player == ""``: the game's first player, or a GAN's generator and critic
-    pair) or one ``[net.<player>]`` table: built fresh from ``arch`` and its arguments, or
-    taken from a preset or run directory."""
+    """``[net]`` (the game's first player, or a GAN's generator and critic pair) or one
+    ``[net.<player>]`` table (that player): built fresh from ``arch`` and its arguments, or
+    taken from a preset or run directory. ``player`` here is the table's player, "" for
+    ``[net]``."""
 
     player: str = ""
     arch: str | None = key(None, "a net of kzoo.nets (ARCHS; for [net] of a GAN, a pair: "
