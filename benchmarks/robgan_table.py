@@ -319,7 +319,7 @@ def main():
     results = read_cache(cache)
     if not args.report_only:
         index, count = args.shard
-        features = ClassifierFeatures(feature_preset("digits"))
+        features = ClassifierFeatures(kzoo.load(feature_preset("digits")))
         for i, (key, method, seed) in enumerate(jobs(args.seeds)):
             if i % count != index or key in read_cache(cache):
                 continue

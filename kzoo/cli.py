@@ -168,8 +168,8 @@ def _train(args):
                       verbose=0 if args.quiet else "auto", devices=devices)
     if card is None:  # a process other than rank 0 (torch ranks, JAX processes)
         return 0
-    print(f"{card['name']} [{card['backend']}]: {runs.headline(card)}; "
-          f"{card['wall_time_s']:.1f} s, {card['ms_per_step']:.2f} ms/step -> {out}")
+    print(f"{card.name} [{card.backend}]: {runs.headline(card)}; "
+          f"{card.wall_time_s:.1f} s, {card.ms_per_step:.2f} ms/step -> {out}")
 
 
 def _launch_ranks(devices, argv):
@@ -190,20 +190,20 @@ def _eval(args):
 
     card, now = runs.evaluate(args.name, autoattack=args.autoattack,
                               trust_code=args.trust_code)
-    diffs = {k: abs(now[k] - card["metrics"].get(k, float("nan"))) for k in now}
-    scaled = {k: d / max(1.0, abs(card["metrics"].get(k, 1.0))) for k, d in diffs.items()}
+    diffs = {k: abs(now[k] - card.metrics.get(k, float("nan"))) for k in now}
+    scaled = {k: d / max(1.0, abs(card.metrics.get(k, 1.0))) for k, d in diffs.items()}
     worst = max(scaled.values())
-    ok = worst <= args.tol and set(now) <= set(card["metrics"])  # a metric the card lacks fails
+    ok = worst <= args.tol and set(now) <= set(card.metrics)  # a metric the card lacks fails
     if args.json:
-        print(json.dumps({"name": card["name"], "metrics": now, "card_metrics": card["metrics"],
+        print(json.dumps({"name": card.name, "metrics": now, "card_metrics": card.metrics,
                           "max_rel_diff": worst, "tolerance": args.tol, "reproduced": ok},
                          indent=2))
     else:
-        rows = [(k, card["metrics"].get(k, float("nan")), v, diffs[k]) for k, v in now.items()]
+        rows = [(k, card.metrics.get(k, float("nan")), v, diffs[k]) for k, v in now.items()]
         print(format_table(rows, ["metric", "card", "now", "|diff|"]))
-        print(f"{card['name']}: {'reproduces' if ok else 'does NOT reproduce'} its card "
+        print(f"{card.name}: {'reproduces' if ok else 'does NOT reproduce'} its card "
               f"(max |diff| / max(1, |card|) {worst:.2g}, tol {args.tol:g}).")
-        skipped = sorted(set(card["metrics"]) - set(now))
+        skipped = sorted(set(card.metrics) - set(now))
         if skipped:
             print(f"Not recomputed: {', '.join(skipped)} (kzoo eval --autoattack).")
     return 0 if ok else 1
@@ -211,37 +211,35 @@ def _eval(args):
 
 def _list(args):
     from kzoo import runs, zoo
-    from kzoo.cards import markdown
     from kzoo.tables import format_table
 
     cards, broken = zoo.scan()
     for path, why in broken:
         print(f"kzoo list: warning: {path}: {why}; left out of the zoo.", file=sys.stderr)
     if args.verbose:
-        print("\n---\n\n".join(markdown(c) for c in cards), end="")
+        print("\n---\n\n".join(c.markdown() for c in cards), end="")
         return
     if args.recipes:
-        for c in zoo.training_order(cards):
-            print(c["recipe"], c["backend"], c["name"])
+        for c in runs.training_order(cards):
+            print(c.recipe, c.backend, c.name)
         return
-    rows = [(c["name"], c["game"], c["data"].get("provenance_hash", "?"),
-             c.get("evaluation", {}).get("test_examples", "?"), runs.headline(c),
-             c["backend"], c["sha256"][:12]) for c in cards]
+    rows = [(c.name, c.game, c.data.get("provenance_hash", "?"),
+             c.evaluation.get("test_examples", "?"), runs.headline(c), c.backend,
+             c.sha256[:12]) for c in cards]
     print(format_table(rows, ["preset", "game", "data", "test n", "test metrics",
                               "trained on", "sha256"]))
 
 
 def _card(args):
     from kzoo import zoo
-    from kzoo.cards import markdown
 
-    print(markdown(zoo.open_card(args.name, args.trust_code)[1]), end="")
+    print(zoo.open_card(args.name, args.trust_code)[1].markdown(), end="")
 
 
 def _sample(args):
     from kzoo import runs, zoo
 
-    out = args.out or f"{zoo.open_card(args.name, args.trust_code)[1]['name']}-samples.png"
+    out = args.out or f"{zoo.open_card(args.name, args.trust_code)[1].name}-samples.png"
     path, n = runs.sample(args.name, out, n=args.n, seed=args.seed, worst_eps=args.worst_eps,
                           trust_code=args.trust_code)
     print(f"{n} samples of {args.name} -> {path}")
@@ -265,6 +263,7 @@ def _recipe(args):
 
 def _compare(args):
     from kzoo import runs
+    from kzoo.model_card import ModelCard
     from kzoo.tables import format_table
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -289,13 +288,12 @@ def _compare(args):
                 print(done.stderr[-2000:], file=sys.stderr)
                 cards[b] = None
                 continue
-            cards[b] = json.loads((out / "card.json").read_text())
-            cards[b]["process_s"] = round(total, 1)
-    ok = [c for c in cards.values() if c is not None]
+            cards[b] = (ModelCard.read(out), round(total, 1))
+    ok = [c for c, _ in filter(None, cards.values())]
     keys = runs.headline_keys(ok[0]) if ok else []
-    rows = [(b, "failed", *[""] * (len(keys) + 2)) if c is None else
-            (b, *[c["metrics"].get(k, "-") for k in keys], c["wall_time_s"], c["process_s"],
-             c["ms_per_step"]) for b, c in cards.items()]
+    rows = [(b, "failed", *[""] * (len(keys) + 2)) if done is None else
+            (b, *[done[0].metrics.get(k, "-") for k in keys], done[0].wall_time_s, done[1],
+             done[0].ms_per_step) for b, done in cards.items()]
     print(format_table(rows, ["backend", *keys, "fit s", "process s", "ms/step"]))
     return 0 if len(ok) == len(cards) else 1
 

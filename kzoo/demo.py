@@ -47,7 +47,7 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
     start = time.perf_counter()
     print(f"kzoo demo on the {backend.name} backend\n\n1. The zoo ({zoo.ZOO_DIR}):")
     cards = zoo.presets()
-    print(format_table([(c["name"], c["game"], runs.headline(c), c["backend"])
+    print(format_table([(c.name, c.game, runs.headline(c), c.backend)
                         for c in cards], ["preset", "game", "card metrics", "trained on"]))
 
     print("\n2. Long tail: digits at imbalance 10 (110 ... 11 training images per class)")
@@ -56,8 +56,8 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
         card, scores = runs.evaluate(name)
         results.append((name, scores))
         print(f"loaded {name} (sha256 verified): test accuracy {scores['accuracy']:.4f}, "
-              f"card {card['metrics']['accuracy']:.4f}")
-    ds = Recipe(zoo.read_card(zoo.resolve(CE_PRESET))["recipe_spec"]).dataset()
+              f"card {card.metrics['accuracy']:.4f}")
+    ds = Recipe(zoo.ModelCard.read(zoo.resolve(CE_PRESET)).recipe_spec).dataset()
     print(f"Fine-tuning {CE_PRESET} for {fine_tune_epochs} epoch(s) with class-balanced "
           f"weights on {ds.summary()}")
     keras.utils.set_random_seed(0)
@@ -79,20 +79,20 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
     for name in ROBUST:
         curve = metrics.robust_accuracy(zoo.load(name), ds.x_test, ds.y_test, [0.0, EPSILON],
                                         steps=attack_steps)
-        rows.append((name, zoo.read_card(zoo.resolve(name))["game"], curve[0.0],
+        rows.append((name, zoo.ModelCard.read(zoo.resolve(name)).game, curve[0.0],
                      curve[EPSILON]))
     print(format_table(rows, ["model", "game", "clean accuracy", f"accuracy at {EPSILON}"]))
 
     card, scores = runs.evaluate(NOISY)
-    print(f"\n4. Label noise: {NOISY} ({card['data']['summary']}): test accuracy "
-          f"{scores['accuracy']:.4f}, card {card['metrics']['accuracy']:.4f}")
+    print(f"\n4. Label noise: {NOISY} ({card.data['summary']}): test accuracy "
+          f"{scores['accuracy']:.4f}, card {card.metrics['accuracy']:.4f}")
 
     print(f"\n5. Generators: samples written to {out}/")
     written = []
     for c in cards:
         if runs.samples_from(c):
-            written.append(runs.sample(c["name"], out / f"{c['name']}.png")[0])
-            print(f"{c['name']:<24} {c['game']:<10} {runs.headline(c)} -> "
+            written.append(runs.sample(c.name, out / f"{c.name}.png")[0])
+            print(f"{c.name:<24} {c.game:<10} {runs.headline(c)} -> "
                   f"{written[-1]}")
     print(f"\ndone in {time.perf_counter() - start:.1f} s. Next: kzoo train "
           f"recipes/classifier/digits-lt10-ldam-drw.toml, kzoo sample digits-robust-wgan-gp, "

@@ -10,7 +10,7 @@ A published preset is a directory served over HTTP(S) with the files of a zoo en
   ``huggingface_hub``); owner and repo are letters, digits, ``.``, ``_`` and ``-``, the
   first a letter or digit, with no ``..``.
 
-The first ``kzoo.load(handle)`` downloads the card, checks it (``card_schema.check_code``: a game
+The first ``kzoo.load(handle)`` downloads the card, checks it (``ModelCard.check_code``: a game
 that would import code needs ``trust_code``), downloads the model, checks its sha256 against
 the card and only then moves both into the cache (``KZOO_CACHE``, else
 ``$XDG_CACHE_HOME/kzoo``, else ``~/.cache/kzoo``); on any refusal nothing is cached. The
@@ -23,7 +23,7 @@ Limits of a download:
   to every socket read as its timeout: ``fetch``'s ``deadline_s``, else
   ``KZOO_DOWNLOAD_DEADLINE_S``, else ``DEADLINE_S`` = 600 s;
 - sizes, reading stopped once one is passed: ``card.json`` and ``README.md`` up to
-  ``MAX_CARD_BYTES`` (1 MiB, ``card_schema.MAX_BYTES``); ``model.keras`` exactly the card's
+  ``MAX_CARD_BYTES`` (1 MiB, ``model_card.MAX_BYTES``); ``model.keras`` exactly the card's
   ``model_bytes`` if it has one, else up to ``MAX_MODEL_BYTES`` (2 GiB, or
   ``KZOO_MAX_MODEL_BYTES``, which also bounds ``model_bytes``);
 - redirects: followed on the same scheme, host and port; to another host only if allowed
@@ -48,15 +48,15 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from kzoo import card_schema, validate
-from kzoo.card_schema import CARD_FILE, MODEL_FILE, check_code, read_card
+from kzoo import model_card, validate
 from kzoo.files import sha256
+from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard
 
 SCHEMES = ("http://", "https://", "hf://")
 OPTIONAL_FILES = ("README.md",)
 SOURCE_FILE = "source.txt"
 DEADLINE_S = 600
-MAX_CARD_BYTES = card_schema.MAX_BYTES  # what zoo.read_card accepts
+MAX_CARD_BYTES = model_card.MAX_BYTES  # what ModelCard.read accepts
 MAX_MODEL_BYTES = 2 << 30
 HF_ENDPOINT = "https://huggingface.co"
 HF_FILE_HOSTS = (".hf.co", ".huggingface.co")
@@ -102,7 +102,7 @@ def fetch(handle, trust_code=False, deadline_s=None, allow_redirects_to=()):
 
     Args:
         handle: str. ``https://host/path/preset`` or ``hf://owner/repo``.
-        trust_code: bool. Accept a card whose game would import code (``card_schema.check_code``).
+        trust_code: bool. Accept a card whose game would import code (``ModelCard.check_code``).
         deadline_s: float or None. Seconds for the whole download; None: the environment's
             ``KZOO_DOWNLOAD_DEADLINE_S``, else ``DEADLINE_S``.
         allow_redirects_to: hosts (``.domain`` for its subdomains; a str is split at
@@ -122,7 +122,7 @@ def fetch(handle, trust_code=False, deadline_s=None, allow_redirects_to=()):
                 f"{target / CARD_FILE}: sha256 differs from the one recorded in "
                 f"{SOURCE_FILE} when it was downloaded; delete the cache entry {target} to "
                 f"download it again.")
-        check_code(read_card(target), _directory(recorded["card_url"]), trust_code)
+        ModelCard.read(target).check_code(_directory(recorded["card_url"]), trust_code)
         return target
     if deadline_s is None:
         deadline_s = _from_env("KZOO_DOWNLOAD_DEADLINE_S", DEADLINE_S, float)
@@ -140,17 +140,17 @@ def fetch(handle, trust_code=False, deadline_s=None, allow_redirects_to=()):
         card_url = download(f"{url}/{CARD_FILE}", staging / CARD_FILE,
                             MAX_CARD_BYTES, "MAX_CARD_BYTES")
         try:
-            card = read_card(staging)
+            card = ModelCard.read(staging)
         except ValueError as err:  # named by its URL, not by the staging file
             raise ValueError(str(err).replace(str(staging / CARD_FILE), card_url)) from None
-        check_code(card, _directory(card_url), trust_code)
+        card.check_code(_directory(card_url), trust_code)
         download(f"{url}/{MODEL_FILE}", staging / MODEL_FILE,
                  *_model_cap(card, card_url, max_model_bytes))
         got = sha256(staging / MODEL_FILE)
-        if got != card["sha256"]:
+        if got != card.sha256:
             raise ValueError(
                 f"{url}/{MODEL_FILE}: sha256 {got[:16]}... does not match its card "
-                f"({str(card['sha256'])[:16]}...); refused, nothing cached.")
+                f"({card.sha256[:16]}...); refused, nothing cached.")
         for name in OPTIONAL_FILES:
             download(f"{url}/{name}", staging / name, MAX_CARD_BYTES, "MAX_CARD_BYTES",
                      optional=True)
@@ -296,10 +296,10 @@ def _recorded(target):
 
 def _model_cap(card, card_url, limit):
     """``(cap, where it comes from, exact)`` for the model of ``card``."""
-    size = card.get("model_bytes")
+    size = card.model_bytes
     if size is None:
         return limit, "KZOO_MAX_MODEL_BYTES", False
-    if size > limit:  # zoo.read_card checked that it is an int >= 1
+    if size > limit:  # ModelCard.read checked that it is an int >= 1
         raise _Refused(f"{card_url}: model_bytes {size} is over the cap of {limit} bytes "
                        f"(KZOO_MAX_MODEL_BYTES); refused, nothing cached.")
     return size, "the card's model_bytes", True

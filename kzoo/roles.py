@@ -68,8 +68,9 @@ class Role:
         """A message (completing "preset NAME ...") when ``net`` cannot serve on ``ds``."""
         return None
 
-    def report(self, game, ds, recipe, out=None):
-        """The test metrics of this part of ``game`` (figures into ``out`` when given)."""
+    def report(self, game, ds, recipe, presets, out=None):
+        """The test metrics of this part of ``game`` (figures into ``out`` when given);
+        ``presets``: the loaded games of what ``needs`` names, by name."""
         return {}
 
     def slow_report(self, game, ds, recipe):
@@ -92,7 +93,7 @@ class Role:
         return ""
 
     def markdown(self, card):
-        """The card's Markdown lines on this part's measurement."""
+        """The Markdown lines of ``card`` (a ``ModelCard``) on this part's measurement."""
         return []
 
 
@@ -121,7 +122,7 @@ class Classifier(Role):
                     f"{ds.num_classes}.")
         return None
 
-    def report(self, game, ds, recipe, out=None):
+    def report(self, game, ds, recipe, presets, out=None):
         """Accuracies (``kzoo.metrics.classification_report``) and, for a recipe with a
         robust evaluation, accuracy under PGD per epsilon; with ``out``, confusion.png and
         robust.png."""
@@ -190,7 +191,7 @@ class Classifier(Role):
                 f"input {'x'.join(map(str, ds.input_shape))} in [0, 1]")
 
     def markdown(self, card):
-        ev, lines = card.get("evaluation", {}), []
+        ev, lines = card.evaluation, []
         attack = ev.get("robust_attack")
         if attack:
             lines += ["", f"robust_accuracy@epsilon: {attack['norm']} {attack['attack']}, "
@@ -202,7 +203,7 @@ class Classifier(Role):
             lines += ["", f"autoattack_accuracy@epsilon: AutoAttack by {a['engine']} "
                           f"{a['version']} ({', '.join(a['attacks'])}; APGD {a['apgd_steps']} "
                           f"steps, Square {a['square_queries']} queries, seed {a['seed']}), "
-                          f"{a['norm']}, {a['n']} test images; `kzoo eval {card['name']} "
+                          f"{a['norm']}, {a['n']} test images; `kzoo eval {card.name} "
                           f"--autoattack` recomputes it."]
         return lines
 
@@ -231,15 +232,19 @@ class Generator(Role):
 
         return {feature_preset(spec.data.name, spec.eval.features)} - {None}
 
-    def report(self, game, ds, recipe, out=None):
-        """``kzoo.metrics.generator_report`` with the recipe's ``[eval]`` settings; with
-        ``out``, also samples.png and samples_z_adv.png (the largest worst-noise radius)."""
+    def report(self, game, ds, recipe, presets, out=None):
+        """``kzoo.metrics.generator_report`` with the recipe's ``[eval]`` settings and the
+        features of the preset it ``needs``; with ``out``, also samples.png and
+        samples_z_adv.png (the largest worst-noise radius)."""
         from kzoo import metrics
+        from kzoo.metrics.generator import feature_preset
 
         ev = recipe.spec.eval
         eps = list(ev.worst_noise_eps)
+        name = feature_preset(ds.name, ev.features)
+        features = None if name is None else metrics.ClassifierFeatures(presets[name])
         result = metrics.generator_report(game, ds, n=ev.samples, worst_eps=eps,
-                                          features=ev.features)
+                                          features=features)
         if out is not None:
             n = sample_count(ds)
             write_samples(game, ds, Path(out) / "samples.png", n, name=recipe.name)
@@ -274,7 +279,7 @@ class Generator(Role):
                 f"from z ~ N(0, I_{game.latent_dim}){given}")
 
     def markdown(self, card):
-        g = card.get("evaluation", {}).get("generator")
+        g = card.evaluation.get("generator")
         if not g:
             return []
         return ["", f"Generator metrics: {g['samples']} samples; features: {g['features']}."]

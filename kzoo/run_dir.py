@@ -25,8 +25,8 @@ import os
 import shutil
 from pathlib import Path
 
-from kzoo.card_schema import CARD_FILE, MODEL_FILE, read_card
 from kzoo.files import check_writable, fsync, is_temporary
+from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard
 
 CHECKPOINT_DIR = "checkpoint"
 LOCK_FILE = ".kzoo-lock"
@@ -98,7 +98,7 @@ def check(out, identity, overwrite):
     if out.is_dir() and any(not is_temporary(p) and p.name != LOCK_FILE
                             for p in out.iterdir()):
         try:
-            same = read_card(out).get("recipe_sha256") == identity["recipe_sha256"]
+            same = ModelCard.read(out).recipe_sha256 == identity["recipe_sha256"]
         except (ValueError, OSError):
             same = False
         if not same:

@@ -18,8 +18,9 @@ import shutil
 from pathlib import Path
 
 from kzoo import cards, roles, run_dir, validate, zoo
-from kzoo.files import atomic_path, check_writable, write_json
+from kzoo.files import check_writable
 from kzoo.games.game import game_name
+from kzoo.model_card import CARD_FILE, VERSION, ModelCard
 from kzoo.recipes import Recipe, RecipeError
 
 CHECKPOINT_DIR = run_dir.CHECKPOINT_DIR
@@ -137,7 +138,8 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
         monitor.save(staged / filename)
     metrics = report(trained, ds, recipe, staged)
     slow, slow_settings = slow_report(trained, ds, recipe)
-    card = {
+    fields = {
+        "version": VERSION,
         "name": recipe.name,
         **cards.describe(game, ds, recipe),
         "served": served_description(game, ds),
@@ -164,10 +166,9 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
         "sha256": zoo.sha256(model_path),
         "model_bytes": model_path.stat().st_size,
     }
-    card["evaluation"].update(slow_settings)
-    write_json(staged / zoo.CARD_FILE, card)
-    with atomic_path(staged / cards.README) as tmp:
-        Path(tmp).write_text(cards.markdown(card), encoding="utf-8")
+    fields["evaluation"].update(slow_settings)
+    card = ModelCard.from_dict(fields, staged / CARD_FILE)
+    card.write(staged)
     run_dir.commit(out, staged)
     return card
 
@@ -179,9 +180,10 @@ def _spec_sha256(spec):
 def report(model, ds, recipe, out=None):
     """The card metrics of the game ``model`` on ``ds``'s test split: the report of each
     part it serves (``kzoo.roles``), in one dict; with ``out``, their figures too."""
-    result = {}
-    for role in roles.of(model.serves):
-        result.update(role.report(model, ds, recipe, out))
+    result, parts = {}, roles.of(model.serves)
+    presets = {name: zoo.load(name) for role in parts for name in role.needs(recipe.spec)}
+    for role in parts:
+        result.update(role.report(model, ds, recipe, presets, out))
     return result
 
 
@@ -203,12 +205,12 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False):
     ``trust_code``: as in ``kzoo.load``."""
     directory, card = zoo.open_card(name_or_dir, trust_code)
     model = zoo.load(directory)
-    recipe = Recipe(card["recipe_spec"], card.get("recipe"), card.get("recipe_sha256"))
+    recipe = Recipe(card.recipe_spec, card.recipe, card.recipe_sha256)
     ds = recipe.dataset()
-    if ds.provenance_hash != card["data"]["provenance_hash"]:
+    if ds.provenance_hash != card.data["provenance_hash"]:
         raise RecipeError(
-            f"the data rebuilt for {card['name']} has provenance {ds.provenance_hash}, "
-            f"the card says {card['data']['provenance_hash']}."
+            f"the data rebuilt for {card.name} has provenance {ds.provenance_hash}, "
+            f"the card says {card.data['provenance_hash']}."
         )
     metrics = report(model, ds, recipe)
     if autoattack:
@@ -233,14 +235,44 @@ def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0, trust_code=False):
         raise ValueError(f"out must be a .png path; got {str(out)!r}.")
     directory, card = zoo.open_card(name_or_dir, trust_code)
     if not samples_from(card):
-        generators = [c["name"] for c in zoo.presets() if samples_from(c)]
-        raise ValueError(f"{card['name']} is a {card['game']}, which serves no generator; "
+        generators = [c.name for c in zoo.presets() if samples_from(c)]
+        raise ValueError(f"{card.name} is a {card.game}, which serves no generator; "
                          f"generator presets: {', '.join(generators) or 'none'}.")
     model = zoo.load(directory)
     check_writable(Path(out).parent)
-    ds = Recipe(card["recipe_spec"]).dataset()
+    ds = Recipe(card.recipe_spec).dataset()
     n = roles.sample_count(ds) if n is None else n
-    return roles.write_samples(model, ds, out, n, seed, worst_eps, name=card["name"]), n
+    return roles.write_samples(model, ds, out, n, seed, worst_eps, name=card.name), n
+
+
+def training_order(cards):
+    """``cards`` ordered so that each preset comes after the presets its recipe starts from
+    (``[net] preset``) or measures with (a generator's feature network): the order in which
+    ``make presets`` retrains the zoo from each card's recipe and backend."""
+    by_name = {card.name: card for card in cards}
+    needs = {}
+    for card in cards:
+        spec = Recipe(card.recipe_spec, card.recipe).spec
+        wanted = {p.preset for p in spec.net if p.preset is not None}
+        for role in roles.of(card.serves):
+            wanted |= role.needs(spec)
+        needs[card.name] = sorted(wanted & set(by_name))
+    ordered, placing = [], set()
+
+    def place(name):
+        if name in placing:
+            raise ValueError(f"presets {sorted(placing)} start from each other in a loop.")
+        if any(c.name == name for c in ordered):
+            return
+        placing.add(name)
+        for other in needs[name]:
+            place(other)
+        placing.discard(name)
+        ordered.append(by_name[name])
+
+    for name in sorted(by_name):
+        place(name)
+    return ordered
 
 
 def samples_from(card):
@@ -256,7 +288,7 @@ def headline(card):
              "frechet_classifier_distance": "FCD",
              "frechet_classifier_distance_real": "FCD of real data",
              "classifier_score": "classifier score"}
-    m = card["metrics"]
+    m = card.metrics
     keys = headline_keys(card)
     if not keys:
         return ", ".join(f"{k} {v}" for k, v in list(m.items())[:3]) or "no metrics"
@@ -266,7 +298,7 @@ def headline(card):
 def headline_keys(card):
     """The metrics of ``card`` that its roles headline, in order."""
     return [k for role in roles.of(zoo.serves(card)) for k in role.headlines
-            if k in card["metrics"]]
+            if k in card.metrics]
 
 
 def served_description(game, ds):

@@ -6,7 +6,7 @@ published preset directory or a hub handle (``kzoo.hub``; downloaded once, then 
 
 Examples:
     >>> import kzoo
-    >>> [card["name"] for card in kzoo.presets()]
+    >>> [card.name for card in kzoo.presets()]
     ['digits-lt10-cnn-ce', 'digits-lt10-cnn-ldam-drw']
     >>> model = kzoo.load("digits-lt10-cnn-ce")
 """
@@ -18,52 +18,19 @@ import zipfile
 from pathlib import Path
 
 from kzoo import hub, run_dir
-from kzoo.card_schema import CARD_FILE, MODEL_FILE, check_code, read_card  # noqa: F401
 from kzoo.files import sha256  # noqa: F401  (kzoo.zoo.sha256: a model's checksum)
+from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard  # noqa: F401
 
 ZOO_DIR = Path(os.environ.get("KZOO_ZOO") or Path(__file__).resolve().parent / "saved_models")
 
 
 def presets():
-    """The cards of every preset in the zoo, sorted by name. A card that cannot be read is
-    left out with a warning naming its file (``scan()`` lists them)."""
+    """The cards (``ModelCard``) of every preset in the zoo, sorted by name. A card that
+    cannot be read is left out with a warning naming its file (``scan()`` lists them)."""
     cards, broken = scan()
     for path, err in broken:
         warnings.warn(f"{path}: {err}; left out of the zoo.", stacklevel=2)
     return cards
-
-
-def training_order(cards):
-    """``cards`` ordered so that each preset comes after the presets its recipe starts from
-    (``[net] preset``) or measures with (a generator's feature network): the order in which
-    ``make presets`` retrains the zoo from each card's recipe and backend."""
-    from kzoo import roles
-    from kzoo.recipes import Recipe
-
-    by_name = {card["name"]: card for card in cards}
-    needs = {}
-    for card in cards:
-        spec = Recipe(card["recipe_spec"], card.get("recipe")).spec
-        wanted = {p.preset for p in spec.net if p.preset is not None}
-        for role in roles.of(card["serves"]):
-            wanted |= role.needs(spec)
-        needs[card["name"]] = sorted(wanted & set(by_name))
-    ordered, placing = [], set()
-
-    def place(name):
-        if name in placing:
-            raise ValueError(f"presets {sorted(placing)} start from each other in a loop.")
-        if any(c["name"] == name for c in ordered):
-            return
-        placing.add(name)
-        for other in needs[name]:
-            place(other)
-        placing.discard(name)
-        ordered.append(by_name[name])
-
-    for name in sorted(by_name):
-        place(name)
-    return ordered
 
 
 def scan():
@@ -74,7 +41,7 @@ def scan():
         for d in sorted(ZOO_DIR.iterdir()):
             if (d / CARD_FILE).is_file():
                 try:
-                    cards.append(read_card(d))
+                    cards.append(ModelCard.read(d))
                 except ValueError as err:
                     broken.append((d / CARD_FILE, str(err).removeprefix(f"{d / CARD_FILE}: ")))
     return cards, broken
@@ -84,11 +51,11 @@ def serves(card):
     """What the game of ``card`` serves (``Game.serves``), read from its class."""
     import kzoo.games
 
-    return kzoo.games.get(card["game"]).serves
+    return kzoo.games.get(card.game).serves
 
 
 def preset_names():
-    return [card["name"] for card in scan()[0]]
+    return [card.name for card in scan()[0]]
 
 
 def resolve(name_or_dir, trust_code=False):
@@ -115,22 +82,22 @@ def resolve(name_or_dir, trust_code=False):
 
 
 def open_card(name_or_dir, trust_code=False):
-    """``(directory, card)`` of a preset, run, URL or hub handle: ``resolve``, ``read_card``,
-    and, for a URL or hub handle, ``check_code``, so that nothing the card names is imported
-    before it is checked."""
+    """``(directory, card)`` of a preset, run, URL or hub handle: ``resolve``,
+    ``ModelCard.read`` and, for a URL or hub handle, ``ModelCard.check_code``, so that
+    nothing the card names is imported before it is checked."""
     from kzoo import hub
 
     directory = resolve(name_or_dir, trust_code)
-    card = read_card(directory)
+    card = ModelCard.read(directory)
     if hub.is_remote(name_or_dir):
-        check_code(card, name_or_dir, trust_code)
+        card.check_code(name_or_dir, trust_code)
     return directory, card
 
 
 def load(name_or_dir, verify=True, trust_code=False):
     """Loads a preset (or run directory) on the current backend.
 
-    Checks the card (``read_card``), the sha256 of ``model.keras`` against it, then loads
+    Checks the card (``ModelCard.read``), the sha256 of ``model.keras`` against it, then loads
     it with ``safe_mode=True``. Works whatever backend trained it.
 
     Args:
@@ -147,10 +114,10 @@ def load(name_or_dir, verify=True, trust_code=False):
     path = directory / MODEL_FILE
     if not path.is_file():
         raise ValueError(f"{directory} has a card but no {MODEL_FILE}.")
-    if verify and sha256(path) != card["sha256"]:
+    if verify and sha256(path) != card.sha256:
         raise ValueError(
             f"{path}: sha256 {sha256(path)[:16]}... does not match its card "
-            f"({card['sha256'][:16]}...); the file changed or is corrupt."
+            f"({card.sha256[:16]}...); the file changed or is corrupt."
         )
     serves(card)  # imports the module of a game defined outside kzoo, which registers it
     return load_file(path)

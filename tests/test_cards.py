@@ -1,30 +1,32 @@
 """Cards a user can trust: every preset says what it is for and not, its licences, the split
 and size behind its numbers and the attack behind a robust one; `kzoo card` prints it."""
 
+import json
+
 import pytest
 from conftest import ROOT
 
-from kzoo import cards, cli, recipes, zoo
+from kzoo import cards, cli, model_card, recipes, zoo
 
 RECIPE = ROOT / "recipes/classifier/digits-ce.toml"
-NAMES = [c["name"] for c in zoo.presets()]
+NAMES = [c.name for c in zoo.presets()]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_card_carries_use_limits_licence_and_evaluation(name):
-    card = zoo.read_card(zoo.resolve(name))
-    assert "Research" in card["intended_use"] and card["limitations"]
+    card = zoo.ModelCard.read(zoo.resolve(name))
+    assert "Research" in card.intended_use and card.limitations
     assert any("not a model of" in x and "CIFAR or any other data set" in x
-               for x in card["limitations"])
-    assert card["licence"]["code_and_weights"] == "Apache-2.0" and card["licence"]["data"]
-    ev = card["evaluation"]
+               for x in card.limitations)
+    assert card.licence["code_and_weights"] == "Apache-2.0" and card.licence["data"]
+    ev = card.evaluation
     assert ev["split"] == "test" and ev["test_examples"] > 0
-    robust = [k for k in card["metrics"] if k.startswith("robust_accuracy@")]
+    robust = [k for k in card.metrics if k.startswith("robust_accuracy@")]
     if robust:
         attack = ev["robust_attack"]
         assert {"norm", "steps", "step_size", "random_start", "restarts", "epsilons"} <= set(attack)
         assert sorted(f"robust_accuracy@{e:g}" for e in attack["epsilons"]) == sorted(robust)
-    if "generator" in card["serves"]:
+    if "generator" in card.serves:
         assert ev["generator"]["features"]
 
 
@@ -32,10 +34,10 @@ def test_every_card_carries_use_limits_licence_and_evaluation(name):
 def test_kzoo_card_prints_the_readme_beside_the_preset(name, capsys):
     assert cli.main(["card", name]) == 0
     out = capsys.readouterr().out
-    assert out == (zoo.resolve(name) / cards.README).read_text(encoding="utf-8")
-    card = zoo.read_card(zoo.resolve(name))
-    assert out.startswith(f"# {name}\n") and card["sha256"] in out
-    for key in card["metrics"]:
+    assert out == (zoo.resolve(name) / model_card.README).read_text(encoding="utf-8")
+    card = zoo.ModelCard.read(zoo.resolve(name))
+    assert out.startswith(f"# {name}\n") and card.sha256 in out
+    for key in card.metrics:
         assert f"| {key} | " in out
 
 
@@ -63,3 +65,27 @@ def test_bad_card_tables_are_refused(card, message):
     spec = recipes.Recipe.from_file(RECIPE).source
     with pytest.raises(recipes.RecipeError, match=message):
         recipes.Recipe({**spec, "card": card})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_preset_card_is_a_model_card_and_writes_back_the_same(name, tmp_path):
+    directory = zoo.resolve(name)
+    raw = json.loads((directory / model_card.CARD_FILE).read_text())
+    card = model_card.ModelCard.read(directory)
+    assert card.version == model_card.VERSION == 1 and "version" not in raw  # written before it
+    assert {k: v for k, v in card.to_dict().items() if k != "version"} == raw
+    card.write(tmp_path)
+    assert model_card.ModelCard.read(tmp_path) == card
+    assert (tmp_path / model_card.README).read_text() == \
+        (directory / model_card.README).read_text()
+
+
+@pytest.mark.parametrize("version, message", [
+    (2, r"card version 2; this kzoo reads versions 1 to 1 \(a later kzoo wrote it"),
+    (0, r"card version 0"),
+    ("1", r"version must be an integer"),
+])
+def test_a_card_of_an_unknown_version_is_refused(version, message):
+    raw = json.loads((zoo.resolve(NAMES[0]) / model_card.CARD_FILE).read_text())
+    with pytest.raises(ValueError, match=r"^c\.json: " + message):
+        model_card.ModelCard.from_dict({**raw, "version": version}, "c.json")

@@ -115,8 +115,8 @@ def test_bad_recipe_names_the_problem_and_writes_nothing(tmp_path, capsys, edit,
     assert not out.exists()
 
 
-PRESETS = [c["name"] for c in zoo.presets()]
-GENERATORS = [c["name"] for c in zoo.presets() if c["game"] in ("GAN", "RobustGAN")]
+PRESETS = [c.name for c in zoo.presets()]
+GENERATORS = [c.name for c in zoo.presets() if c.game in ("GAN", "RobustGAN")]
 
 
 @pytest.mark.parametrize("name", PRESETS)

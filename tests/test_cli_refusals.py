@@ -193,7 +193,7 @@ def test_a_broken_card_is_named_and_hides_no_other(zoo_copy, make, why, capsys):
     with pytest.raises(ValueError, match=re.escape(why)):
         zoo.load(zoo_copy / "digits-cnn-ce")
     with pytest.warns(UserWarning, match=re.escape(why)):
-        assert [c["name"] for c in zoo.presets()] == ["digits-lt10-cnn-ce"]
+        assert [c.name for c in zoo.presets()] == ["digits-lt10-cnn-ce"]
 
 
 @once  # backend-independent validation; one pass is enough for its minute

@@ -14,8 +14,8 @@ def test_demo_tours_every_game_and_writes_the_sample_grids(tmp_path, capsys):
                     "5. Generators"):
         assert section in text
     for card in zoo.presets():
-        assert card["name"] in text  # every preset, and so every game of the zoo, appears
+        assert card.name in text  # every preset, and so every game of the zoo, appears
         if "generator" in zoo.serves(card):
-            grid = out / f"{card['name']}.png"
+            grid = out / f"{card.name}.png"
             assert grid.stat().st_size > 5000 and str(grid) in text
-    assert {c["game"] for c in zoo.presets()} == {n for n in games.GAMES if ":" not in n}
+    assert {c.game for c in zoo.presets()} == {n for n in games.GAMES if ":" not in n}

@@ -122,8 +122,8 @@ def test_two_concurrent_trains_into_one_out(tmp_path, capsys):
         assert f"is being written by another kzoo train (pid {first.pid})" in err
     finally:
         assert first.wait(timeout=600) == 0, first.stderr.read()
-    card = zoo.read_card(out)
-    assert card["epochs"] == 40 and not (out / run_dir.LOCK_FILE).exists()
+    card = zoo.ModelCard.read(out)
+    assert card.epochs == 40 and not (out / run_dir.LOCK_FILE).exists()
 
 
 def test_an_interrupted_replacement_is_named_and_finished_by_the_same_command(tmp_path, capsys,
@@ -132,7 +132,7 @@ def test_an_interrupted_replacement_is_named_and_finished_by_the_same_command(tm
     out = tmp_path / "run"
     recipe = tiny_recipe(tmp_path)
     assert cli.main(["train", str(recipe), "--out", str(out), "--quiet"]) == 0
-    old = zoo.read_card(out)
+    old = zoo.ModelCard.read(out)
 
     # Killed while training again: the old pair stays, and loads.
     def killed_fit(*args, **kwargs):
@@ -141,7 +141,7 @@ def test_an_interrupted_replacement_is_named_and_finished_by_the_same_command(tm
     with monkeypatch.context() as m:
         m.setattr(keras.Model, "fit", killed_fit)
         assert cli.main(["train", str(recipe), "--out", str(out), "--quiet"]) == 130
-    assert zoo.read_card(out) == old and zoo.load(out) is not None
+    assert zoo.ModelCard.read(out) == old and zoo.load(out) is not None
 
     # Killed while moving the new files in: no card, the run named as interrupted.
     moved, replace = [], os.replace
@@ -162,9 +162,9 @@ def test_an_interrupted_replacement_is_named_and_finished_by_the_same_command(tm
         capsys.readouterr().err
     assert cli.main(["train", str(recipe), "--out", str(out)]) == 0  # resumes at its end
     assert "Resuming" in capsys.readouterr().out
-    card = zoo.read_card(out)
-    assert card["sha256"] == zoo.sha256(out / zoo.MODEL_FILE)
-    assert card["model_bytes"] == (out / zoo.MODEL_FILE).stat().st_size
+    card = zoo.ModelCard.read(out)
+    assert card.sha256 == zoo.sha256(out / zoo.MODEL_FILE)
+    assert card.model_bytes == (out / zoo.MODEL_FILE).stat().st_size
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "card.json", "confusion.png",
                                                      "curves.png", "model.keras"]
     assert cli.main(["eval", str(out), "--json"]) == 0

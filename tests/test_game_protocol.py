@@ -44,9 +44,9 @@ def test_recipe_builds_every_player_and_optimizer():
 
 
 def test_card_holds_both_reports(run):
-    card = zoo.read_card(run)
-    assert card["game"] == NAME and card["serves"] == ["classifier", "generator"]
-    m = card["metrics"]
+    card = zoo.ModelCard.read(run)
+    assert card.game == NAME and card.serves == ("classifier", "generator")
+    m = card.metrics
     assert {"accuracy", "balanced_accuracy", "robust_accuracy@0.05",
             "frechet_classifier_distance", "classifier_score"} <= set(m)
     assert {p.name for p in run.iterdir()} >= {"confusion.png", "robust.png", "samples.png",

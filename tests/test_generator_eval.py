@@ -1,6 +1,8 @@
 """Generator evaluation: feature extractors, the report at z and at the worst noise, the
 [-1, 1] data scale, GAN recipes and their refusals."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -183,6 +185,18 @@ def test_classifier_features_refuse_a_generator():
     gan = GAN(*nets.gan_pair("mlp", (2,), 2, hidden=(4,)))
     with pytest.raises(ValueError, match="which serves no classifier"):
         kzoo.metrics.ClassifierFeatures(gan)
+
+
+def test_image_metrics_take_a_loaded_feature_network_and_name_the_data_sets_own():
+    gan = GAN(nets.dcgan_generator((8, 8, 1), 8, width=8), nets.dcgan_critic((8, 8, 1), width=8))
+    ds = data.signed(data.load("digits"))
+    hint = re.escape("features=kzoo.metrics.ClassifierFeatures(kzoo.load('digits-cnn-ce'))")
+    for given in (None, "digits-cnn-ce"):
+        with pytest.raises(ValueError, match=hint):
+            generator.generator_report(gan, ds, n=10, features=given)
+    with pytest.raises(ValueError, match=re.escape(
+            "ClassifierFeatures(kzoo.load('digits-cnn-ce'))")):
+        kzoo.metrics.ClassifierFeatures("digits-cnn-ce")
 
 
 def test_a_conditional_generators_grid_has_a_class_per_column(tmp_path, monkeypatch):

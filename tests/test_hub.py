@@ -57,7 +57,7 @@ def test_a_preset_loads_over_http_once_into_the_cache(served):
     np.testing.assert_allclose(kzoo.metrics.predict_proba(model, x),
                                kzoo.metrics.predict_proba(local, x), atol=1e-6)
     cached = list((hub.cache_dir() / "presets").iterdir())
-    assert len(cached) == 1 and zoo.read_card(cached[0])["name"] == PRESET
+    assert len(cached) == 1 and zoo.ModelCard.read(cached[0]).name == PRESET
     downloads = len(requests)
     kzoo.load(f"{url}/{PRESET}")  # second time: from the cache
     assert len(requests) == downloads
@@ -78,8 +78,8 @@ def test_a_hub_handle_maps_to_the_hub_layout(served, monkeypatch):
     root, url, requests = served
     _publish(root, as_path=f"someone/{PRESET}/resolve/main")
     monkeypatch.setenv("HF_ENDPOINT", url)
-    card = zoo.read_card(zoo.resolve(f"hf://someone/{PRESET}"))
-    assert card["name"] == PRESET
+    card = zoo.ModelCard.read(zoo.resolve(f"hf://someone/{PRESET}"))
+    assert card.name == PRESET
     assert f"/someone/{PRESET}/resolve/main/model.keras" in requests
 
 
@@ -183,7 +183,7 @@ def _preset_routes(prefix=f"/{PRESET}", **card_changes):
     directory = zoo.resolve(PRESET)
     card = (directory / "card.json").read_bytes()
     if card_changes:
-        card = json.dumps({**zoo.read_card(directory), **card_changes}).encode()
+        card = json.dumps({**zoo.ModelCard.read(directory).to_dict(), **card_changes}).encode()
     model = (directory / "model.keras").read_bytes()
     return {f"{prefix}/card.json": _send(card),
             f"{prefix}/model.keras": _send(model, len(model))}
@@ -336,7 +336,7 @@ def test_a_redirect_on_the_same_host_is_followed_and_recorded(serve):
                   for line in (directory / "source.txt").read_text().splitlines())
     assert source == {"handle": f"{url}/old/", "card_url": f"{url}/new/card.json",
                       "card_sha256": zoo.sha256(zoo.resolve(PRESET) / "card.json"),
-                      "model_sha256": zoo.read_card(zoo.resolve(PRESET))["sha256"]}
+                      "model_sha256": zoo.ModelCard.read(zoo.resolve(PRESET)).sha256}
 
 
 def test_a_changed_card_in_the_cache_is_refused(served):
@@ -358,11 +358,11 @@ def test_the_card_is_checked_for_code_before_the_model_is_downloaded(served, mon
     calls = []
 
     def check_code(card, source, trust_code):
-        calls.append((card["name"], source, trust_code))
+        calls.append((card.name, source, trust_code))
         if not trust_code:
             raise ValueError(f"{source}: its game would import code.")
 
-    monkeypatch.setattr(hub, "check_code", check_code)
+    monkeypatch.setattr(hub.ModelCard, "check_code", check_code)
     with pytest.raises(ValueError, match="would import code"):
         hub.fetch(f"{url}/{PRESET}/")
     assert f"/{PRESET}/model.keras" not in requests and not _cached()

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+import kzoo
 from kzoo import attacks, data, metrics, nets
 from kzoo.games import GAN, PGDAdversarialTraining
 from kzoo.ops import numpy_if_host
@@ -118,7 +119,8 @@ def test_generative_metrics_return_numbers(rng):
 
 
 def test_feature_extractors_return_numpy():
-    features = metrics.ClassifierFeatures("digits-cnn-ce")(data.load("digits").x_test[:4])
+    features = metrics.ClassifierFeatures(kzoo.load("digits-cnn-ce"))(
+        data.load("digits").x_test[:4])
     assert all(isinstance(f, np.ndarray) for f in features)
 
 

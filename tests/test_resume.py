@@ -189,7 +189,7 @@ def test_leftovers_of_a_kill_do_not_block_the_same_command(tmp_path):
                       np.zeros(1), 1, 0), ident)
     card = runs.train(recipe, out, epochs=1, verbose=0)
     assert not any(p.name.startswith(".tmp-") for p in out.iterdir())
-    assert card["sha256"] == zoo.sha256(out / zoo.MODEL_FILE)
+    assert card.sha256 == zoo.sha256(out / zoo.MODEL_FILE)
 
 
 # A checkpoint is data: a hand-edited, truncated or corrupt one is refused, and nothing outside

@@ -34,6 +34,6 @@ def test_art_pgd_matches_kzoo_pgd(preset):
     attack = ProjectedGradientDescent(art_net, eps=EPSILON, eps_step=EPSILON / 5,
                                       max_iter=STEPS, num_random_init=0, verbose=False)
     theirs = np.mean(art_net.predict(attack.generate(nchw, y=y)).argmax(-1) == y)
-    card = kzoo.zoo.read_card(kzoo.zoo.resolve(preset))["metrics"][f"robust_accuracy@{EPSILON:g}"]
+    card = kzoo.zoo.ModelCard.read(kzoo.zoo.resolve(preset)).metrics[f"robust_accuracy@{EPSILON:g}"]
     assert abs(theirs - ours) <= 0.01, (theirs, ours)
     assert abs(ours - card) <= 0.01, (ours, card)

@@ -10,37 +10,37 @@ import pytest
 from conftest import BACKENDS, ROOT, once, run_python
 
 import kzoo
-from kzoo import cli, zoo
+from kzoo import cli, runs, zoo
 
 # The zoo's presets, by what they serve (a preset serving both is in both lists).
-PRESETS = [c["name"] for c in zoo.presets() if "classifier" in c["serves"]]
-GENERATORS = [c["name"] for c in zoo.presets() if "generator" in c["serves"]]
+PRESETS = [c.name for c in zoo.presets() if "classifier" in c.serves]
+GENERATORS = [c.name for c in zoo.presets() if "generator" in c.serves]
 
 
 def test_every_preset_is_its_recipe_trained():
     cards = kzoo.presets()
-    assert [c["name"] for c in cards] == sorted(d.name for d in zoo.ZOO_DIR.iterdir())
+    assert [c.name for c in cards] == sorted(d.name for d in zoo.ZOO_DIR.iterdir())
     assert len(PRESETS) >= 10 and len(GENERATORS) >= 5
     for card in cards:
         for key in ("served", "game", "recipe", "recipe_sha256", "data", "seed", "backend",
                     "versions", "wall_time_s", "metrics", "metrics_command", "sha256"):
-            assert key in card, key
-        recipe = ROOT / card["recipe"]
-        assert hashlib.sha256(recipe.read_bytes()).hexdigest() == card["recipe_sha256"], \
-            f"{card['name']}: {card['recipe']} changed since it was trained (make presets)"
-        assert tomllib.loads(recipe.read_text())["name"] == card["name"]
+            assert key in card.to_dict(), key
+        recipe = ROOT / card.recipe
+        assert hashlib.sha256(recipe.read_bytes()).hexdigest() == card.recipe_sha256, \
+            f"{card.name}: {card.recipe} changed since it was trained (make presets)"
+        assert tomllib.loads(recipe.read_text())["name"] == card.name
 
 
 def test_presets_retrain_after_the_presets_they_start_from(capsys):
-    order = [c["name"] for c in zoo.training_order(kzoo.presets())]
-    assert sorted(order) == sorted(c["name"] for c in kzoo.presets())
+    order = [c.name for c in runs.training_order(kzoo.presets())]
+    assert sorted(order) == sorted(c.name for c in kzoo.presets())
     for card in kzoo.presets():  # from each recipe's text, not the typed recipe
-        source = tomllib.loads((ROOT / card["recipe"]).read_text())
+        source = tomllib.loads((ROOT / card.recipe).read_text())
         net = source["net"]
         starts = [t["preset"] for t in [net, *net.values()] if isinstance(t, dict)
                   and "preset" in t]
         for other in starts:
-            assert order.index(other) < order.index(card["name"]), (other, card["name"])
+            assert order.index(other) < order.index(card.name), (other, card.name)
     assert order.index("digits-cnn-ce") < order.index("digits-dcgan")  # its features
     assert cli.main(["list", "--recipes"]) == 0
     lines = [line.split() for line in capsys.readouterr().out.splitlines()]
@@ -52,16 +52,16 @@ def test_presets_retrain_after_the_presets_they_start_from(capsys):
 @pytest.mark.parametrize("name", PRESETS)
 def test_load_and_predict(name):
     model = kzoo.load(name).classifier
-    ds = kzoo.recipes.Recipe(zoo.read_card(zoo.resolve(name))["recipe_spec"]).dataset()
+    ds = kzoo.recipes.Recipe(zoo.ModelCard.read(zoo.resolve(name)).recipe_spec).dataset()
     probs = kzoo.metrics.predict_proba(model, ds.x_test)
     acc = float(np.mean(probs.argmax(-1) == ds.y_test))
-    assert acc == pytest.approx(zoo.read_card(zoo.resolve(name))["metrics"]["accuracy"], abs=1e-6)
+    assert acc == pytest.approx(zoo.ModelCard.read(zoo.resolve(name)).metrics["accuracy"], abs=1e-6)
 
 
 @pytest.mark.parametrize("name", GENERATORS)
 def test_load_and_sample(name):
     gan = kzoo.load(name)
-    spec = zoo.read_card(zoo.resolve(name))["recipe_spec"]
+    spec = zoo.ModelCard.read(zoo.resolve(name)).recipe_spec
     samples = kzoo.metrics.generate(gan, *kzoo.metrics.latent_batch(gan, 32))
     assert samples.shape == (32, *kzoo.recipes.Recipe(spec).dataset().input_shape)
     if samples.ndim == 4:  # tanh images
@@ -75,7 +75,7 @@ def test_presets_agree_across_backends():
         "from kzoo import zoo\n"
         f"names = {PRESETS!r}\n"
         "def x_test(n):  # each preset's own test images (grey or coloured)\n"
-        "    spec = zoo.read_card(zoo.resolve(n))['recipe_spec']\n"
+        "    spec = zoo.ModelCard.read(zoo.resolve(n)).recipe_spec\n"
         "    return kzoo.recipes.Recipe(spec).dataset().x_test\n"
         "out = {n + '/probs': kzoo.metrics.predict_proba(kzoo.load(n).classifier, x_test(n))"
         ".tolist() for n in names}\n"

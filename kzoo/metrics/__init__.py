@@ -20,7 +20,7 @@ from kzoo.metrics.generative import (
     kernel_inception_distance,
     mixture_report,
 )
-from kzoo.metrics.generator import generate, generator_report, latent_batch
+from kzoo.metrics.generator import feature_preset, generate, generator_report, latent_batch
 from kzoo.metrics.plots import plot_confusion_matrix, plot_history, plot_samples
 from kzoo.metrics.robustness import (
     autoattack_accuracy,
@@ -42,6 +42,7 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_of",
     "generate",
+    "feature_preset",
     "generator_report",
     "inception_score",
     "kernel_inception_distance",

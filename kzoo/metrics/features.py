@@ -20,23 +20,24 @@ class ClassifierFeatures:
     """Penultimate features and softmax probabilities of a kzoo classifier.
 
     Args:
-        model: str or Game. A preset name or run directory (e.g. the digits feature
-            network, ``"digits-cnn-ce"``), or a loaded game that serves a classifier.
+        model: Game. A loaded game that serves a classifier, e.g. the digits feature
+            network ``kzoo.load("digits-cnn-ce")`` (``kzoo.metrics.feature_preset``).
         batch_size: int. Default 500.
 
     Examples:
-        >>> features, probs = ClassifierFeatures("digits-cnn-ce")(kzoo.data.load("digits").x_test)
+        >>> features = ClassifierFeatures(kzoo.load("digits-cnn-ce"))
+        >>> features, probs = features(kzoo.data.load("digits").x_test)
         >>> features.shape, probs.shape
         ((540, 64), (540, 10))
     """
 
     def __init__(self, model, batch_size=500):
-        from kzoo import zoo
         from kzoo.nets import features_model
 
-        self.name = str(model) if isinstance(model, (str, Path)) else model.name
         if isinstance(model, (str, Path)):
-            model = zoo.load(model)
+            raise ValueError(f"ClassifierFeatures takes a loaded game; for a preset or run "
+                             f"directory: ClassifierFeatures(kzoo.load({str(model)!r})).")
+        self.name = model.name
         if "classifier" not in getattr(model, "serves", ()):
             raise ValueError(f"{self.name} is a {type(model).__name__}, which serves no "
                              f"classifier to take features from; choose a classifier preset.")

@@ -89,9 +89,9 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         seed: int in [0, 2**32 - 1]. Seed of the latent draw. Default 0.
         worst_eps: list of float >= 0. Radii of the worst input noise; each adds the
             metrics with the suffix ``@z_adv<eps>``. Default () (none).
-        features: str, callable or None. A classifier preset or run directory (its
-            ``ClassifierFeatures``), or images in [0, 1] -> (features, probs); default
-            the data set's feature network (``feature_preset``).
+        features: callable or None. Images in [0, 1] -> (features, probs), e.g.
+            ``ClassifierFeatures(kzoo.load(feature_preset(ds.name)))``, the data set's
+            feature network; needed for images, None for a mixture.
 
     Returns:
         A dict of Python numbers. Mixtures: ``modes``, ``high_quality``,
@@ -102,8 +102,9 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         what a perfect generator would score).
 
     Examples:
-        >>> gan = kzoo.load("runs/grid25")  # kzoo train recipes/gan/grid25-wgan-gp.toml
-        >>> generator_report(gan, kzoo.data.load("grid25"), worst_eps=[0.5])
+        >>> gan = kzoo.load("digits-wgan-gp")
+        >>> features = ClassifierFeatures(kzoo.load(feature_preset("digits")))
+        >>> generator_report(gan, kzoo.data.load("digits"), features=features, worst_eps=[1])
     """
     mixture = check_dataset(ds).extras.get("mixture")
     if isinstance(worst_eps, (list, tuple)) and not worst_eps:
@@ -118,9 +119,10 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         result = {}
     else:
         if not callable(features):
-            from kzoo.metrics.features import ClassifierFeatures
-
-            features = ClassifierFeatures(feature_preset(ds.name, features))
+            raise ValueError(
+                f"features must be a callable, images -> (features, probs), for {ds.name}'s "
+                f"images; got {features!r:.60}. Its feature network: features=kzoo.metrics."
+                f"ClassifierFeatures(kzoo.load({feature_preset(ds.name)!r})).")
         unit = to_unit if ds.extras.get("signed") else np.asarray
         real, _ = features(unit(ds.x_test))
 
