@@ -4,13 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kzoo-installed
 BACKENDS ?= torch tensorflow jax
-# Fashion-MNIST presets (`make data` first), on tensorflow (the fastest backend for these
-# nets here: benchmarks/native_torch.py --net small_cnn28). In order: AEGL starts from the
-# long-tailed CE preset. A preset with a card is kept; an interrupted one resumes.
-FASHION_RECIPES := recipes/classifier/fashion_mnist-ce.toml \
-	recipes/classifier/fashion_mnist-lt100-ce.toml recipes/classifier/fashion_mnist-lt100-ldam-drw.toml \
-	recipes/aegl/fashion_mnist-lt100.toml recipes/madry/fashion_mnist.toml \
-	recipes/classifier/fashion_mnist-flip40-ce.toml recipes/meta_iada/fashion_mnist-flip40.toml
 
 .PHONY: test demo lint docs presets fashion-presets bench data
 
@@ -81,8 +74,13 @@ presets: $(STAMP)
 			--overwrite || exit 1; \
 	done < .presets-plan; status=$$?; rm -f .presets-plan; exit $$status
 
+# Presets of every Fashion-MNIST recipe (`make data` first), on tensorflow (the fastest backend
+# for these nets here: benchmarks/native_torch.py --net small_cnn28), in the order they start
+# from each other (`kzoo recipe --order`). A preset with a card is kept; an interrupted one
+# resumes.
 fashion-presets: $(STAMP) data
-	for r in $(FASHION_RECIPES); do \
+	order=$$($(BIN)/kzoo recipe --order $(wildcard recipes/*/fashion_mnist*.toml)) || exit 1; \
+	for r in $$order; do \
 		name=$$(grep -m1 '^name = ' $$r | cut -d'"' -f2); \
 		test -f saved_models/$$name/card.json || \
 			$(BIN)/kzoo train $$r --backend tensorflow --quiet --out saved_models/$$name || exit 1; \

@@ -29,15 +29,7 @@ import time
 import tomllib
 
 import numpy as np
-from common import (
-    ROOT,
-    add_to_cache,
-    fmt_mean_std,
-    markdown_table,
-    paired,
-    parse_args,
-    read_cache,
-)
+from common import ROOT, add_to_cache, fmt_mean_std, markdown_table, paired, parse_args, read_cache
 from long_tail_table import FromNet, train
 
 import kzoo

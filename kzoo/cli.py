@@ -124,9 +124,12 @@ def _parser():
 
     p = command("recipe", _recipe, "Check a recipe and print it with every default filled "
                                    "in, or print the JSON Schema of recipes.")
-    p.add_argument("recipe", nargs="?", help="path to a TOML recipe")
+    p.add_argument("recipe", nargs="*", help="path to a TOML recipe (several with --order)")
     p.add_argument("--schema", action="store_true",
                    help="print the recipes' JSON Schema (recipes/recipe.schema.json)")
+    p.add_argument("--order", action="store_true",
+                   help="print the paths in the order they train (a recipe after those whose "
+                        "preset it starts from)")
 
     p = command("compare-backends", _compare,
                 "Train one recipe on several backends, each in its own process; compare.")
@@ -220,8 +223,11 @@ def _list(args):
         print("\n---\n\n".join(c.markdown() for c in cards), end="")
         return
     if args.recipes:
-        for c in runs.training_order(cards):
-            print(c.recipe, c.backend, c.name)
+        by_name = {c.name: c for c in cards}
+        from kzoo.recipes import Recipe
+
+        for r in runs.training_order([Recipe(c.recipe_spec, c.recipe) for c in cards]):
+            print(r.path, by_name[r.name].backend, r.name)
         return
     rows = [(c.name, c.game, c.data.get("provenance_hash", "?"),
              c.evaluation.get("test_examples", "?"), runs.headline(c), c.backend,
@@ -248,16 +254,21 @@ def _sample(args):
 def _recipe(args):
     from kzoo import recipe_schema
 
-    if args.schema == bool(args.recipe):
-        raise ValueError("give a recipe's path, or --schema (one of them).")
+    if args.schema == bool(args.recipe) or (len(args.recipe) > 1 and not args.order):
+        raise ValueError("give a recipe's path (several with --order), or --schema.")
     if args.schema:
         print(json.dumps(recipe_schema.json_schema(), indent=2))
         return
+    from kzoo import runs
     from kzoo.recipes import Recipe
 
-    recipe = Recipe.from_file(args.recipe)
+    if args.order:
+        for recipe in runs.training_order([Recipe.from_file(p) for p in args.recipe]):
+            print(recipe.path)
+        return
+    recipe = Recipe.from_file(args.recipe[0])
     print(json.dumps(recipe_schema.as_dict(recipe.spec), indent=2))
-    print(f"{args.recipe}: a valid recipe ({recipe.spec.game.name} on "
+    print(f"{args.recipe[0]}: a valid recipe ({recipe.spec.game.name} on "
           f"{recipe.spec.data.name}).", file=sys.stderr)
 
 

@@ -245,24 +245,24 @@ def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0, trust_code=False):
     return roles.write_samples(model, ds, out, n, seed, worst_eps, name=card.name), n
 
 
-def training_order(cards):
-    """``cards`` ordered so that each preset comes after the presets its recipe starts from
-    (``[net] preset``) or measures with (a generator's feature network): the order in which
-    ``make presets`` retrains the zoo from each card's recipe and backend."""
-    by_name = {card.name: card for card in cards}
+def training_order(recipes):
+    """``recipes`` (``Recipe``s) ordered so that each comes after the others whose preset it
+    starts from (``[net] preset``) or measures with (a generator's feature network): the
+    order in which ``make presets`` retrains the zoo (``kzoo list --recipes``) and ``make
+    fashion-presets`` trains its recipes (``kzoo recipe --order``)."""
+    by_name = {recipe.name: recipe for recipe in recipes}
     needs = {}
-    for card in cards:
-        spec = Recipe(card.recipe_spec, card.recipe).spec
-        wanted = {p.preset for p in spec.net if p.preset is not None}
-        for role in roles.of(card.serves):
-            wanted |= role.needs(spec)
-        needs[card.name] = sorted(wanted & set(by_name))
+    for recipe in recipes:
+        wanted = {p.preset for p in recipe.spec.net if p.preset is not None}
+        for role in roles.of(recipe.serves):
+            wanted |= role.needs(recipe.spec)
+        needs[recipe.name] = sorted(wanted & set(by_name))
     ordered, placing = [], set()
 
     def place(name):
         if name in placing:
-            raise ValueError(f"presets {sorted(placing)} start from each other in a loop.")
-        if any(c.name == name for c in ordered):
+            raise ValueError(f"recipes {sorted(placing)} start from each other in a loop.")
+        if any(r.name == name for r in ordered):
             return
         placing.add(name)
         for other in needs[name]:

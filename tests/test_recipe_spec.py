@@ -7,6 +7,7 @@ import dataclasses
 import json
 import re
 import tomllib
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -152,4 +153,22 @@ def test_kzoo_recipe_prints_the_filled_in_recipe_or_the_schema(capsys):
     assert cli.main(["recipe", "--schema"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(SCHEMA_FILE.read_text())
     assert cli.main(["recipe"]) == 2
-    assert "give a recipe's path, or --schema" in capsys.readouterr().err
+    assert "give a recipe's path (several with --order), or --schema" in \
+        capsys.readouterr().err
+
+
+def test_kzoo_recipe_order_puts_a_recipe_after_the_presets_it_starts_from(capsys):
+    paths = sorted(str(p.relative_to(ROOT)) for p in RECIPES if "fashion_mnist" in p.name)
+    assert len(paths) >= 7
+    assert cli.main(["recipe", "--order", *[str(ROOT / p) for p in paths]]) == 0
+    order = [str(Path(line).relative_to(ROOT)) for line in capsys.readouterr().out.split()]
+    assert sorted(order) == paths
+    for path in paths:  # from the TOML text: each [net] preset that is one of these recipes
+        net = tomllib.loads((ROOT / path).read_text())["net"]
+        for start in [t["preset"] for t in [net, *net.values()] if isinstance(t, dict)
+                      and "preset" in t]:
+            first = next(p for p in paths if tomllib.loads((ROOT / p).read_text())["name"]
+                         == start)
+            assert order.index(first) < order.index(path)
+    assert order.index("recipes/classifier/fashion_mnist-lt100-ce.toml") < \
+        order.index("recipes/aegl/fashion_mnist-lt100.toml")
