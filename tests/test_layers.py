@@ -4,6 +4,7 @@ layer that turns recipes into runs and cards (the zoo layer)."""
 
 import ast
 
+import pytest
 from conftest import ROOT, once
 
 PACKAGE = ROOT / "kzoo"
@@ -107,3 +108,17 @@ def test_no_modules_import_each_other_in_a_loop():
                 if len(component) > 1:
                     loops.append(sorted(component))
     assert not loops, f"modules importing each other: {loops}"
+
+
+@once
+def test_every_game_serves_roles_the_zoo_knows():
+    """A kind of part is one role in kzoo.roles; each game's serves names roles of it."""
+    import kzoo.games
+    from kzoo import roles
+
+    for name, game in kzoo.games.GAMES.items():
+        assert game.serves, name
+        roles.of(game.serves)  # ValueError naming an unknown one
+    with pytest.raises(ValueError, match=r"unknown role\(s\) \['clasifier'\]; kzoo's: "
+                                         r"classifier, generator"):
+        roles.of(("clasifier",))

@@ -14,7 +14,6 @@ from kzoo.games.optimizer_group import OptimizerGroup, optimizer_config, optimiz
 from kzoo.validate import check_inputs, check_labels  # noqa: F401  (kzoo.games.game's API)
 
 GAMES = {}  # registered name -> Game subclass; filled as each game's class is defined
-SERVED = ("classifier", "generator")
 
 
 def game_name(cls):
@@ -62,10 +61,10 @@ class Game(keras.Model):
 
     - ``players``: the attribute names of its sub-models (each saved, each with its
       optimizer when there are several);
-    - ``serves``: what a user takes from a trained game, among ``"classifier"``
-      (``game.classifier``, a ``keras.Model`` from [0, 1] inputs to logits) and
-      ``"generator"`` (the game itself: ``latent_dim``, ``conditional``, ``generate``,
-      ``sample``; ``game.generator`` is the generator network);
+    - ``serves``: what a user takes from a trained game, each a role of the zoo
+      (``kzoo.roles``): ``"classifier"`` (``game.classifier``, a ``keras.Model`` from
+      [0, 1] inputs to logits) and ``"generator"`` (the game itself: ``latent_dim``,
+      ``conditional``, ``generate``, ``sample``; ``game.generator`` is the generator network);
     - ``log_names``: every value its steps log (``record`` keeps a mean of each), with
       one meaning in training and validation;
     - ``paper``: the reference a card names;
@@ -105,10 +104,6 @@ class Game(keras.Model):
             cls.train_step = backend.stateful_step(_logs_stage(cls.__dict__["train_step"]))
         if "test_step" in cls.__dict__:
             cls.test_step = backend.stateful_test_step(cls.__dict__["test_step"])
-        unknown = set(cls.serves) - set(SERVED)
-        if unknown:
-            raise TypeError(f"{cls.__name__}.serves names {sorted(unknown)}; allowed: "
-                            f"{', '.join(SERVED)}.")
         if not cls.__name__.startswith("_"):
             GAMES[game_name(cls)] = cls
 
