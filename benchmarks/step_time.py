@@ -54,6 +54,8 @@ import platform
 import subprocess
 import sys
 
+from common import markdown_table
+
 BATCH = 128
 STEPS_PER_EPOCH = 40
 TABLES = ("fit", "games", "gans", "bad_data_gan", "robgan", "parts")
@@ -285,72 +287,76 @@ def main():
             print(f"{backend}: failed: {done.stderr.strip().splitlines()[-1][:200]}")
             continue
         results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
-    if "fit" in tables:
-        print("| backend | jit_compile | kzoo Classifier ms/step | Keras fit ms/step | ratio |")
-        print("|---|---|---|---|---|")
-    for backend, result in results.items():
-        for row in result["fit"]:
-            if "error" in row:
-                print(f"| {backend} | {row['jit_compile']} | {row['error']} | | |")
-            else:
-                print(f"| {backend} | {row['jit_compile']} | {row['kzoo_ms']:.2f} | "
-                      f"{row['keras_ms']:.2f} | {row['ratio']:.3f} |")
-    if "games" in tables:
-        print("\n| backend | game | ms/step | ratio to ERM | ideal ratio |")
-        print("|---|---|---|---|---|")
-    for backend, result in results.items():
-        for row in result["games"]:
-            erm = result["games"][0]["ms"]
-            print(f"| {backend} | {row['game']} | {row['ms']:.2f} | {row['ms'] / erm:.2f} | "
-                  f"~{row['ideal']} |")
-    if "gans" in tables:
-        print("\n| backend | base loss | GAN ms/step | RobustGAN ms/step | ratio | ideal ratio |")
-        print("|---|---|---|---|---|---|")
-    for backend, result in results.items():
-        for row in result["gans"]:
-            print(f"| {backend} | {row['loss']} | {row['GAN']:.2f} | {row['RobustGAN']:.2f} | "
-                  f"{row['RobustGAN'] / row['GAN']:.2f} | ~3 |")
-    if "bad_data_gan" in tables:
-        print("\n| backend | form | conditional GAN ms/step | classifier ms/step | ideal "
-              "(GAN + 3 classifier) | BadDataGAN ms/step | ratio to ideal |")
-        print("|---|---|---|---|---|---|---|")
-    for backend, result in results.items():
-        for row in result["bad_data_gan"]:
-            ideal = row["gan"] + 3 * row["classifier"]
-            print(f"| {backend} | {row['form']} (n_critic {row['n_critic']}) | "
-                  f"{row['gan']:.2f} | {row['classifier']:.2f} | {ideal:.2f} | "
-                  f"{row['bad_data_gan']:.2f} | {row['bad_data_gan'] / ideal:.2f} |")
-    if "robgan" in tables:
-        print("\n| backend | AC-GAN ms/step | RobGAN k=1 | RobGAN k=5 | attack pass | ideal "
-              "(AC-GAN + 5 passes) | RobGAN k=5 / ideal |")
-        print("|---|---|---|---|---|---|---|")
-    for backend, result in results.items():
-        if result["robgan"]:
-            acgan, one, five = (row["ms"] for row in result["robgan"])
-            attack = (five - one) / 4
-            ideal = acgan + 5 * attack
-            print(f"| {backend} | {acgan:.2f} | {one:.2f} | {five:.2f} | {attack:.2f} | "
-                  f"{ideal:.2f} | {five / ideal:.2f} |")
+    for name in tables:
+        header, rows = REPORTS[name]
+        lines = markdown_table(header, [r for b, result in results.items()
+                                        for r in rows(b, result[name])])
+        print("\n".join(lines) + "\n")
 
-    if "parts" in tables:
-        print("\n| backend | game | ms/step | its parts | sum of parts (ms) | step / parts | "
-              "parts in ERM steps | XLA MFLOP, step / parts (JAX) |")
-        print("|---|---|---|---|---|---|---|---|")
-    for backend, result in results.items():
-        t = result["parts"]
-        if not t:
-            continue
-        rows = (("Madry PGD-3", ("A_3", "E", "F")), ("Madry PGD-7", ("A_7", "E", "F")),
-                ("AEGL k=3", ("G_3", "E2")), ("Meta-IADA full", ("MG", "E")))
-        for game, names in rows:
-            total = sum(t[n] for n in names)
-            flops = (f"{t[game + ' MFLOP']:.0f} / {sum(t[n + ' MFLOP'] for n in names):.0f}"
-                     if game + " MFLOP" in t else "")
-            print(f"| {backend} | {game} | {t[game]:.2f} | "
-                  + " + ".join(f"{n} {t[n]:.2f}" for n in names)
-                  + f" | {total:.2f} | {t[game] / total:.2f} | "
-                  + ", ".join(f"{n} {t[n] / t['E']:.2f}" for n in names) + f" | {flops} |")
 
+def _fit_rows(backend, rows):
+    for row in rows:
+        yield [backend, row["jit_compile"], row["error"], "", ""] if "error" in row else [
+            backend, row["jit_compile"], f"{row['kzoo_ms']:.2f}", f"{row['keras_ms']:.2f}",
+            f"{row['ratio']:.3f}"]
+
+
+def _game_rows(backend, rows):
+    for row in rows:
+        yield [backend, row["game"], f"{row['ms']:.2f}", f"{row['ms'] / rows[0]['ms']:.2f}",
+               f"~{row['ideal']}"]
+
+
+def _gan_rows(backend, rows):
+    for row in rows:
+        yield [backend, row["loss"], f"{row['GAN']:.2f}", f"{row['RobustGAN']:.2f}",
+               f"{row['RobustGAN'] / row['GAN']:.2f}", "~3"]
+
+
+def _bad_data_gan_rows(backend, rows):
+    for row in rows:
+        ideal = row["gan"] + 3 * row["classifier"]
+        yield [backend, f"{row['form']} (n_critic {row['n_critic']})", f"{row['gan']:.2f}",
+               f"{row['classifier']:.2f}", f"{ideal:.2f}", f"{row['bad_data_gan']:.2f}",
+               f"{row['bad_data_gan'] / ideal:.2f}"]
+
+
+def _robgan_rows(backend, rows):
+    if rows:
+        acgan, one, five = (row["ms"] for row in rows)
+        attack = (five - one) / 4
+        ideal = acgan + 5 * attack
+        yield [backend, *(f"{v:.2f}" for v in (acgan, one, five, attack, ideal, five / ideal))]
+
+
+def _parts_rows(backend, t):
+    if not t:
+        return
+    for game, names in (("Madry PGD-3", ("A_3", "E", "F")), ("Madry PGD-7", ("A_7", "E", "F")),
+                        ("AEGL k=3", ("G_3", "E2")), ("Meta-IADA full", ("MG", "E"))):
+        total = sum(t[n] for n in names)
+        flops = (f"{t[game + ' MFLOP']:.0f} / {sum(t[n + ' MFLOP'] for n in names):.0f}"
+                 if game + " MFLOP" in t else "")
+        yield [backend, game, f"{t[game]:.2f}", " + ".join(f"{n} {t[n]:.2f}" for n in names),
+               f"{total:.2f}", f"{t[game] / total:.2f}",
+               ", ".join(f"{n} {t[n] / t['E']:.2f}" for n in names), flops]
+
+
+# Each table: its header and the rows of one backend's results.
+REPORTS = {
+    "fit": (["backend", "jit_compile", "kzoo Classifier ms/step", "Keras fit ms/step", "ratio"],
+            _fit_rows),
+    "games": (["backend", "game", "ms/step", "ratio to ERM", "ideal ratio"], _game_rows),
+    "gans": (["backend", "base loss", "GAN ms/step", "RobustGAN ms/step", "ratio",
+              "ideal ratio"], _gan_rows),
+    "bad_data_gan": (["backend", "form", "conditional GAN ms/step", "classifier ms/step",
+                      "ideal (GAN + 3 classifier)", "BadDataGAN ms/step", "ratio to ideal"],
+                     _bad_data_gan_rows),
+    "robgan": (["backend", "AC-GAN ms/step", "RobGAN k=1", "RobGAN k=5", "attack pass",
+                "ideal (AC-GAN + 5 passes)", "RobGAN k=5 / ideal"], _robgan_rows),
+    "parts": (["backend", "game", "ms/step", "its parts", "sum of parts (ms)", "step / parts",
+               "parts in ERM steps", "XLA MFLOP, step / parts (JAX)"], _parts_rows),
+}
 
 if __name__ == "__main__":
     main()
