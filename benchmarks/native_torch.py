@@ -1,8 +1,8 @@
 """kzoo against a hand-written PyTorch loop: ms/step of the same net and game, per backend.
 
-    python benchmarks/native_torch.py [--backends tensorflow,torch,jax] [--games erm,madry]
-        [--net resnet32|small_cnn28] [--steps 5] [--rounds 3] [--batch 128] [--device cpu|cuda]
-        [--out DIR] [--report-only]
+    python benchmarks/native_torch.py [--backends tensorflow,torch,jax]
+        [--games erm,madry,keras,ops] [--net resnet32|small_cnn28] [--steps 5] [--rounds 3]
+        [--batch 128] [--device cpu|cuda] [--out DIR] [--report-only]
 
 Both sides train CIFAR-10's ResNet-32 (``--net resnet32``, the default: three stages of five
 basic blocks, 16/32/64 channels, 1x1-convolution shortcuts when the shape changes, batch
@@ -17,6 +17,18 @@ cross-entropy) and Madry's PGD-7 (``kzoo.games.PGDAdversarialTraining``: linf, e
 8/255, 7 sign steps of 2/255 from a uniform random start, the attack on the net in inference
 mode, then one step on the adversarial batch only, ``clean_weight=0``; the step also logs
 the clean accuracy, one inference pass of the clean batch, which the native loop makes too).
+Where the time of kzoo's ERM step goes, two more rows per backend (``--games keras,ops``),
+ERM on the same Keras net: ``keras``, a plain ``keras.Model`` compiled with Keras' SGD and
+``sparse_categorical_crossentropy`` and trained by ``fit`` (Keras' trainer and its own
+``train_step``: kzoo's step minus this is what kzoo's step adds); ``ops``, the forward pass,
+gradient and SGD update as the backend runs them without Keras' trainer (JAX: one
+``jax.jit`` of ``stateless_call``, ``jax.value_and_grad`` and the momentum update;
+TensorFlow: a ``tf.function`` of a ``GradientTape`` step, XLA off as Keras' "auto" leaves
+it here; torch: eager autograd through the Keras net and ``torch.optim.SGD``), the loss read
+to the host every step (Keras' fit minus this is its trainer). On torch, ``ops_nchw`` is
+``ops`` on the same small CNN built with ``data_format="channels_first"`` and fed NCHW
+images (Keras' torch backend runs a channels-last convolution between two transposes).
+Their ratio is to the native ERM loop.
 
 The native side is plain torch (no Keras in its process), NCHW tensors, the batch resident
 on the device, ``model.eval()`` for the attack (gradient with respect to the input only,
@@ -48,8 +60,11 @@ import time
 
 from common import ROOT, add_to_cache, markdown_table, read_cache
 
-GAMES = ("erm", "madry")
-LABELS = {"erm": "ERM (cross-entropy)", "madry": "Madry PGD-7"}
+GAMES = ("erm", "madry", "keras", "ops", "ops_nchw")
+NATIVE_GAMES = ("erm", "madry")
+LABELS = {"erm": "ERM (cross-entropy)", "madry": "Madry PGD-7",
+          "keras": "ERM, plain Keras fit", "ops": "ERM, ops only (no trainer)",
+          "ops_nchw": "ERM, ops only, NCHW Keras net"}
 EPSILON, STEP_SIZE, PGD_STEPS = 8 / 255, 2 / 255, 7
 LR, MOMENTUM = 0.1, 0.9
 
@@ -150,7 +165,7 @@ def native_worker(games, steps, batch, device, net):
                 model.train()
         return torch.stack(logs).tolist()  # to the host, as Keras' logs
 
-    for game in games:
+    for game in (g for g in games if g in NATIVE_GAMES):
         torch.manual_seed(0)
         model = (native_resnet32() if net == "resnet32" else native_small_cnn()).to(device)
         model.train()
@@ -187,6 +202,11 @@ def kzoo_worker(games, steps, batch, net_name):
         def on_train_batch_end(self, batch, logs=None):  # logs are host floats by now
             self.times.append(time.perf_counter())
 
+    def fit_ms(model):
+        ends = Ends()
+        model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0, callbacks=[ends])
+        return 1000 * float(np.median(np.diff(ends.times)))
+
     x, y = synthetic(batch, net_name)
     x, y = np.tile(x, (steps + 1, 1, 1, 1)), np.tile(y, steps + 1)  # warm-up + timed
     for game_name in games:
@@ -200,19 +220,121 @@ def kzoo_worker(games, steps, batch, net_name):
             row["trainable_params"] = int(sum(np.prod(w.shape) for w in net.trainable_weights))
             device = str(getattr(net.weights[0].value, "device", "?"))
             row["runs_on"] = device.split("device:")[-1]  # TensorFlow's: /job:.../device:CPU:0
+            if game_name.startswith("ops"):
+                if game_name == "ops_nchw":
+                    if backend.name != "torch":
+                        continue
+                    keras.utils.set_random_seed(0)
+                    net = small_cnn_nchw()
+                    assert net.count_params() == row["params"], "the NCHW net differs"
+                    inputs = x[:batch].transpose(0, 3, 1, 2).copy()
+                else:
+                    inputs = x[:batch]
+                row["ms"], row["jit_compile"] = ops_ms(net, inputs, y[:batch], steps)
+                print(json.dumps(row), flush=True)
+                continue
             game = (kzoo.games.Classifier(net, loss="ce") if game_name == "erm" else
+                    keras.Model(net.inputs, net.outputs) if game_name == "keras" else
                     kzoo.games.PGDAdversarialTraining(
                         net, epsilon=EPSILON, step_size=STEP_SIZE, steps=PGD_STEPS,
                         norm="linf", random_start=True, seed=0))
-            game.compile(keras.optimizers.SGD(LR, momentum=MOMENTUM))
-            ends = Ends()
-            game.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0,
-                     callbacks=[ends])
-            row["ms"] = 1000 * float(np.median(np.diff(ends.times)))
+            game.compile(keras.optimizers.SGD(LR, momentum=MOMENTUM),
+                         **({"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+                            if game_name == "keras" else {}))
+            row["ms"] = fit_ms(game)
             row["jit_compile"] = game.jit_compile
         except Exception as err:  # noqa: BLE001 - report (e.g. out of memory)
             row["error"] = f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]
         print(json.dumps(row), flush=True)
+
+
+def small_cnn_nchw(num_classes=10):
+    """kzoo.nets.small_cnn((28, 28, 1), width=64) as a Keras net on NCHW images."""
+    import keras
+    from keras import layers
+
+    x = inputs = keras.Input((1, 28, 28))
+    for i in range(3):
+        x = layers.Conv2D(SMALL_CNN_WIDTH * 2**i, 3, padding="same", use_bias=False,
+                          data_format="channels_first")(x)
+        x = layers.BatchNormalization(axis=1, momentum=0.9, epsilon=1e-3)(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2, data_format="channels_first")(x)
+    x = layers.GlobalAveragePooling2D(data_format="channels_first")(x)
+    return keras.Model(inputs, layers.Dense(num_classes)(x))
+
+
+def ops_ms(net, x, y, steps):
+    """``(ms/step, jit)``: forward, gradient and SGD-with-momentum update of ``net`` on the
+    batch ``(x, y)`` as the backend runs them without Keras' trainer, the loss read to the
+    host each step; one warm-up step, then the median of ``steps``."""
+    import keras
+    import numpy as np
+
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def loss_fn(trainable, other, xb, yb):
+            logits, other = net.stateless_call(trainable, other, xb, training=True)
+            log_p = jax.nn.log_softmax(logits)
+            return -jnp.mean(jnp.take_along_axis(log_p, yb[:, None], 1)), other
+
+        @jax.jit
+        def step(trainable, other, velocity, xb, yb):
+            (loss, other), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                trainable, other, xb, yb)
+            velocity = [MOMENTUM * v - LR * g for v, g in zip(velocity, grads)]
+            return [t + v for t, v in zip(trainable, velocity)], other, velocity, loss
+
+        state = ([v.value for v in net.trainable_variables],
+                 [v.value for v in net.non_trainable_variables],
+                 [jnp.zeros_like(v.value) for v in net.trainable_variables])
+        xb, yb = jnp.asarray(x), jnp.asarray(y)
+
+        def run():
+            nonlocal state
+            *state, loss = step(*state, xb, yb)
+            return float(loss)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        velocity = [tf.Variable(tf.zeros_like(v.value)) for v in net.trainable_variables]
+        xb, yb = tf.constant(x), tf.constant(y)
+
+        @tf.function(jit_compile=False)
+        def step():
+            with tf.GradientTape() as tape:
+                logits = net(xb, training=True)
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, logits))
+            grads = tape.gradient(loss, [v.value for v in net.trainable_variables])
+            for var, vel, g in zip(net.trainable_variables, velocity, grads):
+                vel.assign(MOMENTUM * vel - LR * g)
+                var.assign_add(vel)
+            return loss
+
+        def run():
+            return float(step())
+    else:
+        import torch
+        import torch.nn.functional as F
+
+        params = [v.value for v in net.trainable_variables]
+        opt = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
+        xb, yb = torch.from_numpy(x), torch.from_numpy(y).long()
+
+        def run():
+            loss = F.cross_entropy(net(xb, training=True), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return float(loss.detach())
+    ends = []
+    for _ in range(steps + 1):
+        run()
+        ends.append(time.perf_counter())
+    return 1000 * float(np.median(np.diff(ends))), backend == "jax"
 
 
 def report(cache, out):
@@ -295,7 +417,8 @@ def main():
         if "error" not in row:
             row["ms"] = float(statistics.median(row["rounds_ms"]))
     for row in fresh.values():  # the ratio is to the native loop of the same rounds
-        native = fresh.get(f"{args.device}|{args.net}|{row['game']}|native torch", {})
+        game = row["game"] if row["game"] in NATIVE_GAMES else "erm"
+        native = fresh.get(f"{args.device}|{args.net}|{game}|native torch", {})
         row["native_ms"] = native.get("ms")
     counts = {(r["params"], r["trainable_params"]) for r in fresh.values() if "params" in r}
     assert len(counts) <= 1, f"the two {args.net} nets differ: (params, trainable) {counts}"

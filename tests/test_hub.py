@@ -194,6 +194,16 @@ def _cached():
     return sorted(presets.iterdir()) if presets.is_dir() else []
 
 
+def _refused_within(url, message, seconds=3):
+    """``hub.fetch(url)`` raises an OSError matching ``message`` in under ``seconds`` (it
+    does not wait for the bytes still to come) and caches nothing."""
+    start = time.monotonic()
+    with pytest.raises(OSError, match=message):
+        hub.fetch(url)
+    assert time.monotonic() - start < seconds
+    assert not _cached()
+
+
 @pytest.mark.parametrize("stall_after", [None, 8])
 def test_a_slow_server_is_cut_off_at_the_deadline(serve, monkeypatch, stall_after):
     """A byte every 0.2 s (60 s in all), or 1.6 s of that, then nothing: the stall is cut
@@ -202,12 +212,8 @@ def test_a_slow_server_is_cut_off_at_the_deadline(serve, monkeypatch, stall_afte
     routes[f"/{PRESET}/model.keras"] = _trickle(300, stall_after)
     url, _ = serve(routes)
     monkeypatch.setenv("KZOO_DOWNLOAD_DEADLINE_S", "2")
-    start = time.monotonic()
-    with pytest.raises(OSError, match=r"download of .*/model\.keras exceeded its deadline of "
-                                      r"2 s \(KZOO_DOWNLOAD_DEADLINE_S\)"):
-        hub.fetch(f"{url}/{PRESET}")
-    assert time.monotonic() - start < 3
-    assert not _cached()
+    _refused_within(f"{url}/{PRESET}", r"download of .*/model\.keras exceeded its deadline of "
+                                       r"2 s \(KZOO_DOWNLOAD_DEADLINE_S\)")
 
 
 @pytest.mark.parametrize("name, value, kwargs, message", [
@@ -230,12 +236,8 @@ def test_bad_limits_are_explained(serve, monkeypatch, name, value, kwargs, messa
 def test_an_oversize_card_is_refused_once_past_the_cap(serve):
     card = json.dumps({"padding": "x" * (2 << 20)}).encode()  # 2 MB, no Content-Length
     url, _ = serve({"/big/card.json": _send(card, pause_after=(1 << 20) + (256 << 10))})
-    start = time.monotonic()
-    with pytest.raises(OSError, match=r"/big/card\.json: over the cap of 1048576 bytes "
-                                      r"\(MAX_CARD_BYTES\)"):
-        hub.fetch(f"{url}/big")
-    assert time.monotonic() - start < 3  # it did not wait for the bytes after the pause
-    assert not _cached()
+    _refused_within(f"{url}/big", r"/big/card\.json: over the cap of 1048576 bytes "
+                                  r"\(MAX_CARD_BYTES\)")
 
 
 @pytest.mark.parametrize("declared", [False, True])
@@ -245,12 +247,8 @@ def test_a_model_over_its_cards_model_bytes_is_refused_early(serve, declared):
     routes[f"/{PRESET}/model.keras"] = _send(body, len(body) if declared else None,
                                              pause_after=2000)
     url, _ = serve(routes)
-    start = time.monotonic()
-    with pytest.raises(OSError, match=r"model\.keras: over the cap of 1000 bytes "
-                                      r"\(the card's model_bytes\)"):
-        hub.fetch(f"{url}/{PRESET}")
-    assert time.monotonic() - start < 3
-    assert not _cached()
+    _refused_within(f"{url}/{PRESET}", r"model\.keras: over the cap of 1000 bytes "
+                                       r"\(the card's model_bytes\)")
 
 
 @pytest.mark.parametrize("model_bytes", [None, 208161])
