@@ -156,10 +156,10 @@ def _trust_code(parser):
 
 
 def _train(args):
-    from kzoo import startup
+    from kzoo import recipe_parse, startup
 
     # before Keras starts: the devices decide how (torch) and with what (JAX) it starts
-    devices = startup.recipe_devices(args.recipe) if args.devices is None else args.devices
+    devices = recipe_parse.devices(args.recipe) if args.devices is None else args.devices
     if startup.launches_ranks(devices):  # torch: one process per device, this one waits
         return _launch_ranks(devices, args.argv)
     startup.prepare_devices(devices)

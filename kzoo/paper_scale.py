@@ -8,7 +8,6 @@ Examples:
 """
 
 import copy
-import tomllib
 from pathlib import Path
 
 from kzoo.recipe_parse import net_tables
@@ -25,8 +24,8 @@ def recipe_paths(folder):
     ``kzoo.data.registry``: not the embedded sets), sorted."""
     from kzoo.data import registry
 
-    return sorted(p for p in Path(folder).rglob("*.toml") if registry.get(
-        tomllib.loads(p.read_text(encoding="utf-8"))["data"]["name"]).splits is not None)
+    return sorted(p for p in Path(folder).rglob("*.toml")
+                  if registry.get(Recipe.from_file(p).spec.data.name).splits is not None)
 
 
 def with_fresh_nets(recipe, folder):
@@ -36,9 +35,9 @@ def with_fresh_nets(recipe, folder):
     from exists. The copy has no sha256 (it is not the recipe as written)."""
     by_name = {}
     for path in sorted(Path(folder).rglob("*.toml")):
-        spec = tomllib.loads(path.read_text(encoding="utf-8"))
-        for name in (f"runs/{spec.get('name')}", spec.get("name")):  # a run, or its preset
-            by_name.setdefault(name, Recipe(spec, path))
+        other = Recipe.from_file(path)
+        for name in (f"runs/{other.name}", other.name):  # a run, or its preset
+            by_name.setdefault(name, other)
     spec = copy.deepcopy(recipe.source)
     for table in recipe.spec.net:
         player, start = table.player, by_name.get(table.preset)

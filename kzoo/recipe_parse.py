@@ -34,7 +34,7 @@ from kzoo.recipe_spec import (
     required,
 )
 
-__all__ = ["net_tables", "parse"]
+__all__ = ["devices", "net_tables", "parse"]
 
 
 class _Parser:
@@ -117,6 +117,23 @@ def parse(raw, origin="recipe"):
         if problem:
             p.fail(problem)
     return spec
+
+
+def devices(path):
+    """A recipe file's ``[distribute] devices`` (1 when absent), read without importing a
+    backend (``kzoo train`` reads it before Keras starts: the devices decide how it starts);
+    a file that does not parse gives 1, and ``parse`` then says what is wrong."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+        p = _Parser(path)
+        table = p.table(raw, "the top level").get("distribute", {})
+        found = Distribute(**p.section(Distribute, table, "[distribute]")).devices
+        return p.check(validate.integer, "[distribute] devices", found, low=1)
+    except (OSError, ValueError):  # tomllib's errors and RecipeError are ValueErrors
+        return 1
 
 
 def _frozen(mapping):

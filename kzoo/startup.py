@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 import sys
-import tomllib
 from pathlib import Path
 
 BACKENDS = ("tensorflow", "torch", "jax")  # the Keras backends kzoo runs on
@@ -142,17 +141,6 @@ def backend_name():
     """The backend of this process: Keras' own once it is imported, else the configured."""
     keras = sys.modules.get("keras")
     return keras.config.backend() if keras is not None else configured_backend()[0]
-
-
-def recipe_devices(path):
-    """A recipe file's ``[distribute] devices`` (1 when absent), read before Keras starts;
-    a file that does not parse gives 1 (``kzoo.recipes`` reports what is wrong)."""
-    try:
-        with open(path, "rb") as f:
-            devices = tomllib.load(f).get("distribute", {}).get("devices", 1)
-    except (OSError, ValueError, AttributeError):
-        return 1
-    return devices if isinstance(devices, int) and devices >= 1 else 1
 
 
 def launches_ranks(devices):

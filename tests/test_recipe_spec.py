@@ -6,6 +6,8 @@ import copy
 import dataclasses
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -172,3 +174,16 @@ def test_kzoo_recipe_order_puts_a_recipe_after_the_presets_it_starts_from(capsys
             assert order.index(first) < order.index(path)
     assert order.index("recipes/classifier/fashion_mnist-lt100-ce.toml") < \
         order.index("recipes/aegl/fashion_mnist-lt100.toml")
+
+
+def test_kzoo_train_reads_the_devices_before_any_backend(tmp_path):
+    """``recipe_parse.devices`` is what ``kzoo train`` reads before Keras starts."""
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text('name = "r"\n[distribute]\ndevices = 2\n')
+    bad.write_text("[distribute]\ndevices = 0\n")
+    code = (f"import sys; from kzoo import recipe_parse; "
+            f"print(recipe_parse.devices({str(good)!r}), recipe_parse.devices({str(bad)!r}), "
+            f"recipe_parse.devices({str(tmp_path / 'none.toml')!r}), 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["2", "1", "1", "False"]
