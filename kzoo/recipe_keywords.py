@@ -7,21 +7,29 @@ Examples:
 
 import inspect
 
+from kzoo import validate
 from kzoo.recipe_spec import RecipeError
 
 
 def parameters(fn):
-    """Named parameters of ``fn``; for a class, of every ``__init__`` in its MRO
-    (a game forwards ``**kwargs`` to the game it extends)."""
+    """Named parameters of ``fn``; for a class, of every ``__init__`` in its MRO (a game
+    forwards ``**kwargs`` to the game it extends), less Keras' own base classes under a
+    kzoo class (``keras.Model``'s ``trainable``, ``dtype`` are not a recipe's to set)."""
     if not inspect.isclass(fn):
         return inspect.signature(fn).parameters
-    params = {}
+    params, kzoo_class = {}, not _from_keras(fn)
     for cls in fn.__mro__:
-        if cls is not object and "__init__" in cls.__dict__:
+        if cls is object or (kzoo_class and _from_keras(cls)):
+            continue
+        if "__init__" in cls.__dict__:
             for name, p in inspect.signature(cls.__init__).parameters.items():
                 if name != "self":
                     params.setdefault(name, p)
     return params
+
+
+def _from_keras(cls):
+    return cls.__module__.split(".")[0] == "keras"
 
 
 def check_keywords(origin, fn, where, kwargs, taken=()):
@@ -32,7 +40,8 @@ def check_keywords(origin, fn, where, kwargs, taken=()):
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise RecipeError(f"{origin}: unknown key(s) {unknown} in {where}; allowed: "
-                          f"{', '.join(allowed)}.")
+                          f"{', '.join(allowed)}."
+                          + "".join(validate.did_you_mean(k, allowed) for k in unknown))
 
 
 def call(origin, fn, where, *args, **kwargs):

@@ -56,13 +56,14 @@ class _Parser:
     def table(self, raw, where, allowed=None, needed=()):
         if not isinstance(raw, dict):
             self.fail(f"{where} must be a table.")
+        unknown = [] if allowed is None else sorted(set(raw) - set(allowed))
+        if unknown:  # first: a misspelt key is also a missing one
+            self.fail(f"unknown key(s) {unknown} in {where}; allowed: "
+                      f"{', '.join(sorted(allowed))}."
+                      + "".join(validate.did_you_mean(k, allowed) for k in unknown))
         missing = sorted(set(needed) - set(raw))
         if missing:
             self.fail(f"missing key(s) {missing} in {where}.")
-        unknown = set() if allowed is None else set(raw) - set(allowed)
-        if unknown:
-            self.fail(f"unknown key(s) {sorted(unknown)} in {where}; "
-                      f"allowed: {', '.join(sorted(allowed))}.")
         return raw
 
     def section(self, cls, raw, where, skip=()):

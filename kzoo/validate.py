@@ -92,11 +92,21 @@ def counts(name, value, num_classes=None):
 
 
 def choice(name, value, allowed):
-    """``value`` if it is one of ``allowed``, or ``ValueError`` listing them."""
+    """``value`` if it is one of ``allowed``, or ``ValueError`` listing them (and the
+    closest, ``did_you_mean``)."""
     if not any(type(value) is type(a) and value == a for a in allowed):
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; "
-                         f"got {value!r}.")
+                         f"got {value!r}.{did_you_mean(value, allowed)}")
     return value
+
+
+def did_you_mean(value, allowed):
+    """`` Did you mean 'x'?`` for the entries of ``allowed`` closest to ``value`` as text
+    (``difflib``), or ``""`` when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=2, cutoff=0.6)
+    return f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
 def boolean(name, value):

@@ -17,7 +17,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from kzoo import hub, run_dir
+from kzoo import hub, run_dir, validate
 from kzoo.files import sha256  # noqa: F401  (kzoo.zoo.sha256: a model's checksum)
 from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard  # noqa: F401
 
@@ -78,6 +78,7 @@ def resolve(name_or_dir, trust_code=False):
     raise ValueError(
         f"Unknown preset {str(name_or_dir)!r} (and no run directory with a {CARD_FILE} there); "
         f"presets: {', '.join(preset_names()) or 'none'}."
+        f"{validate.did_you_mean(name_or_dir, preset_names())}"
     )
 
 

@@ -187,3 +187,24 @@ def test_kzoo_train_reads_the_devices_before_any_backend(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["2", "1", "1", "False"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"fitt": {"epochs": 1}}, r"unknown key\(s\) \['fitt'\] in the top level; .* "
+                              r"Did you mean 'fit'\?$"),
+    ({"fit": {"epochs": 1, "batchsize": 8}}, r"Did you mean 'batch_size'\?$"),
+    ({"game": {"name": "Clasifier"}}, r"unknown game 'Clasifier'.* Did you mean "
+                                      r"'Classifier'\?$"),
+    ({"data": {"name": "fashion-mnist"}}, r"Did you mean 'fashion_mnist'\?$"),
+])
+def test_a_misspelt_name_is_answered_with_the_closest(change, message):
+    with pytest.raises(RecipeError, match=message):
+        parse({**SMALL, **change}, "r.toml")
+
+
+def test_a_games_keys_are_its_own_not_keras():
+    recipe = Recipe({**SMALL, "game": {"name": "Classifier", "los": "ce"}})
+    with pytest.raises(RecipeError, match=r"allowed: loss, .*\. Did you mean 'loss'\?$") as err:
+        recipe.build(recipe.dataset())
+    assert not {"trainable", "dtype", "autocast"} & set(
+        str(err.value).split("allowed: ")[1].split(".")[0].split(", "))

@@ -35,9 +35,10 @@ def get(name):
         except ImportError as err:
             raise ValueError(f"game {name!r}: cannot import {module!r} ({err}).") from err
     if name not in GAMES:
-        known = ", ".join(n for n in GAMES if ":" not in n)
-        raise ValueError(f"unknown game {name!r}; allowed: {known}, or \"module:Class\" "
-                         f"naming a kzoo.games.Game subclass.")
+        known = [n for n in GAMES if ":" not in n]
+        raise ValueError(f"unknown game {name!r}; allowed: {', '.join(known)}, or "
+                         f"\"module:Class\" naming a kzoo.games.Game subclass."
+                         f"{validate.did_you_mean(name, known)}")
     return GAMES[name]
 
 
