@@ -1,8 +1,11 @@
 """Loaders and bias transforms (NumPy only; independent of the Keras backend)."""
 
+import hashlib
+
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
+from sklearn.datasets import load_digits
 
 from kzoo import data
 from kzoo.data import registry
@@ -141,3 +144,34 @@ def test_the_registry_describes_each_embedded_set(entry):
     assert ds.input_shape == entry.input_shape and ds.num_classes == entry.classes
     assert ds.name == entry.name and entry.licence and entry.description
     assert entry.exact == ("mixture" in ds.extras)
+
+
+def test_your_own_arrays_are_a_dataset_with_their_hash():
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).reshape(-1, 8, 8, 1).astype("float32")
+    ds = data.from_arrays("mine", x[:1500], y[:1500], x[1500:], y[1500:],
+                          class_names=[f"digit {i}" for i in range(10)], seed=3)
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (1350, 150, 297)
+    assert np.array_equal(ds.x_test, x[1500:]) and ds.class_names[3] == "digit 3"
+    val = np.bincount(ds.y_val, minlength=10)
+    assert np.all(np.abs(val - np.bincount(y[:1500], minlength=10) / 10) <= 1)  # stratified
+    digest = hashlib.sha256()
+    for a in (x[:1500], y[:1500].astype("int64"), x[1500:], y[1500:].astype("int64")):
+        digest.update(a.tobytes())
+    assert ds.provenance[0]["sha256"] == digest.hexdigest()
+    assert repr(ds) == f"Dataset({ds.summary()}, input 8x8x1)" and "\n" not in repr(ds)
+    assert data.long_tail(ds, 10).class_counts()[0] / data.long_tail(ds, 10).class_counts()[9] \
+        == pytest.approx(10, rel=0.1)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda x, y: ("", x, y, x, y), "name must be a non-empty string"),
+    (lambda x, y: ("m", x, y[:-1], x, y), "x_train and y_train must hold the same number"),
+    (lambda x, y: ("m", x, y, x[:, :4], y), "x_test"),
+    (lambda x, y: ("m", x, y + 1, x, y, list(range(10))), r"y_train holds labels in \[1, 10\]; "
+                                                           r"allowed: 0 to 9"),
+])
+def test_bad_arrays_are_named(make, message):
+    x, y = load_digits(return_X_y=True)
+    with pytest.raises(ValueError, match=message):
+        data.from_arrays(*make((x / 16.0).reshape(-1, 8, 8, 1), y))

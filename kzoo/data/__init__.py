@@ -8,6 +8,7 @@ Examples:
 
 from kzoo import validate
 from kzoo.data import registry
+from kzoo.data.arrays import from_arrays
 from kzoo.data.bias import (
     check_dataset,
     corrupt_test,
@@ -57,5 +58,5 @@ def load(name, seed=0, **kwargs):
     return entry.load(seed=validate.seed("seed", seed), **kwargs)
 
 
-__all__ = ["Dataset", "NAMES", "TRANSFORMS", "check_dataset", "load",
+__all__ = ["Dataset", "NAMES", "TRANSFORMS", "check_dataset", "from_arrays", "load",
            "from_signed", "signed", "to_signed", "to_unit", *TRANSFORMS]
