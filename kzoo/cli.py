@@ -1,4 +1,5 @@
-"""The ``kzoo`` command: train | eval | sample | list | card | recipe | compare-backends | demo.
+"""The ``kzoo`` command: train | eval | sample | list | card | recipe | recipes |
+compare-backends | demo.
 
 ``--backend`` sets ``KERAS_BACKEND`` before Keras is imported, so every
 command can run on tensorflow, torch or jax.
@@ -80,7 +81,8 @@ def _parser():
         return p
 
     p = command("train", _train, "Train a recipe; write model.keras, card.json and PNGs.")
-    p.add_argument("recipe", help="path to a TOML recipe")
+    p.add_argument("recipe", help="path to a TOML recipe, or a shipped recipe's name "
+                                   "(kzoo recipes lists them)")
     p.add_argument("--out", help="run directory (default: runs/<recipe name>)")
     p.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
     p.add_argument("--epochs", type=EPOCHS, help="override the recipe's epochs (an int >= 1)")
@@ -131,6 +133,9 @@ def _parser():
                    help="print the paths in the order they train (a recipe after those whose "
                         "preset it starts from)")
 
+    command("recipes", _recipes, "List the recipes that ship with kzoo, one a line (kzoo train "
+                                 "takes each by name).")
+
     p = command("compare-backends", _compare,
                 "Train one recipe on several backends, each in its own process; compare.")
     p.add_argument("recipe")
@@ -156,16 +161,17 @@ def _trust_code(parser):
 
 
 def _train(args):
-    from kzoo import recipe_parse, startup
+    from kzoo import recipe_parse, recipes, startup
 
     # before Keras starts: the devices decide how (torch) and with what (JAX) it starts
-    devices = recipe_parse.devices(args.recipe) if args.devices is None else args.devices
+    path = recipes.locate(args.recipe)
+    devices = recipe_parse.devices(path) if args.devices is None else args.devices
     if startup.launches_ranks(devices):  # torch: one process per device, this one waits
         return _launch_ranks(devices, args.argv)
     startup.prepare_devices(devices)
-    from kzoo import recipes, runs
+    from kzoo import runs
 
-    recipe = recipes.Recipe.from_file(args.recipe)
+    recipe = recipes.Recipe.from_file(path)
     out = Path(args.out or Path("runs") / recipe.name)
     card = runs.train(recipe, out, overwrite=args.overwrite, epochs=args.epochs,
                       verbose=0 if args.quiet else "auto", devices=devices)
@@ -272,22 +278,35 @@ def _recipe(args):
           f"{recipe.spec.data.name}).", file=sys.stderr)
 
 
+def _recipes(args):
+    from kzoo.recipes import RECIPES_DIR, Recipe, shipped
+    from kzoo.tables import format_table
+
+    rows = []
+    for path in shipped():
+        spec = Recipe.from_file(path).spec
+        rows.append((path.relative_to(RECIPES_DIR).with_suffix("").as_posix(), spec.name,
+                     spec.game.name, spec.data.name, spec.description[:60]))
+    print(format_table(rows, ["recipe", "name (its run and preset)", "game", "data",
+                              "description"]))
+
+
 def _compare(args):
     from kzoo import runs
     from kzoo.model_card import ModelCard
+    from kzoo.recipes import locate
     from kzoo.tables import format_table
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown or not backends:
         raise ValueError(f"--backends has {unknown or 'nothing'}; allowed: {', '.join(BACKENDS)}.")
-    if not Path(args.recipe).is_file():
-        raise FileNotFoundError(f"No recipe file at {args.recipe}.")
+    recipe_path = str(locate(args.recipe))
     cards = {}
     with tempfile.TemporaryDirectory() as tmp:
         for b in backends:
             out = Path(tmp) / b
-            cmd = [sys.executable, "-m", "kzoo.cli", "train", args.recipe, "--backend", b,
+            cmd = [sys.executable, "-m", "kzoo.cli", "train", recipe_path, "--backend", b,
                    "--out", str(out), "--quiet"]
             if args.epochs:
                 cmd += ["--epochs", str(args.epochs)]

@@ -95,6 +95,6 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
             print(f"{c.name:<24} {c.game:<10} {runs.headline(c)} -> "
                   f"{written[-1]}")
     print(f"\ndone in {time.perf_counter() - start:.1f} s. Next: kzoo train "
-          f"recipes/classifier/digits-lt10-ldam-drw.toml, kzoo sample digits-robust-wgan-gp, "
-          f"kzoo --help.")
+          f"digits-lt10-ldam-drw (a shipped recipe: kzoo recipes), kzoo sample "
+          f"digits-robust-wgan-gp, kzoo --help.")
     return written

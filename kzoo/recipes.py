@@ -39,7 +39,10 @@ from kzoo.recipe_optimizers import staged_rate
 from kzoo.recipe_parse import parse
 from kzoo.recipe_spec import RecipeError
 
-__all__ = ["Recipe", "RecipeError", "staged_rate"]
+__all__ = ["RECIPES_DIR", "Recipe", "RecipeError", "locate", "shipped", "staged_rate"]
+
+# The recipes that ship with kzoo (recipes/ in a checkout, through a link).
+RECIPES_DIR = (Path(__file__).resolve().parent / "recipe_files").resolve()
 
 
 class Recipe:
@@ -63,9 +66,9 @@ class Recipe:
 
     @classmethod
     def from_file(cls, path):
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"No recipe file at {path}.")
+        """The recipe in the TOML file ``path``, or the shipped recipe of that name
+        (``locate``)."""
+        path = locate(path)
         blob = path.read_bytes()
         try:
             source = tomllib.loads(blob.decode("utf-8"))
@@ -185,3 +188,41 @@ class Recipe:
         from kzoo.recipe_players import build_players
 
         return build_players(self, ds)
+
+
+def shipped():
+    """The paths of the recipes that ship with kzoo, sorted."""
+    return sorted(RECIPES_DIR.rglob("*.toml"))
+
+
+def locate(name_or_path):
+    """The recipe file ``name_or_path`` names: a TOML file, else a shipped recipe by its
+    file name (``digits-lt10-ldam-drw``), folder and file name (``madry/digits``) or recipe
+    name (``digits-lt10-cnn-ldam-drw``). A ``RecipeError`` lists the candidates otherwise."""
+    from kzoo import validate
+
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    text = str(name_or_path).removesuffix(".toml")
+    keys = {}
+    for file in shipped():
+        relative = file.relative_to(RECIPES_DIR).with_suffix("").as_posix()
+        for key in {file.stem, relative, _recipe_name(file)}:
+            keys.setdefault(key, set()).add(relative)
+    found = sorted(keys.get(text, ()))
+    if len(found) == 1:
+        return RECIPES_DIR / f"{found[0]}.toml"
+    if found:
+        raise RecipeError(f"{text!r} names several shipped recipes: {', '.join(found)}; "
+                          f"name one of them.")
+    raise RecipeError(f"No recipe file at {name_or_path}, and no shipped recipe of that name "
+                      f"(kzoo recipes lists them).{validate.did_you_mean(text, keys)}")
+
+
+def _recipe_name(file):
+    """The ``name`` of a shipped recipe file (its file name if it does not parse)."""
+    try:
+        return str(tomllib.loads(file.read_text(encoding="utf-8")).get("name", file.stem))
+    except tomllib.TOMLDecodeError:
+        return file.stem

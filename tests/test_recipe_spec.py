@@ -17,7 +17,7 @@ from conftest import ROOT, once
 
 from kzoo import cli, recipe_schema, recipe_spec, roles
 from kzoo.recipe_parse import parse
-from kzoo.recipes import Recipe, RecipeError
+from kzoo.recipes import RECIPES_DIR, Recipe, RecipeError, locate
 
 pytestmark = once
 SCHEMA_FILE = ROOT / "recipes" / "recipe.schema.json"
@@ -208,3 +208,32 @@ def test_a_games_keys_are_its_own_not_keras():
         recipe.build(recipe.dataset())
     assert not {"trainable", "dtype", "autocast"} & set(
         str(err.value).split("allowed: ")[1].split(".")[0].split(", "))
+
+
+@pytest.mark.parametrize("name, found", [
+    ("digits-lt10-ldam-drw", "classifier/digits-lt10-ldam-drw.toml"),  # its file name
+    ("madry/digits", "madry/digits.toml"),  # folder and file name
+    ("digits-lt10-cnn-ldam-drw", "classifier/digits-lt10-ldam-drw.toml"),  # its name
+    ("digits-lt10-ldam-drw.toml", "classifier/digits-lt10-ldam-drw.toml"),
+])
+def test_a_shipped_recipe_is_found_by_name(name, found):
+    assert locate(name) == RECIPES_DIR / found == ROOT / "recipes" / found
+    assert Recipe.from_file(name).path == str(ROOT / "recipes" / found)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("digits", r"'digits' names several shipped recipes: acgan/digits, madry/digits, "
+               r"robgan/digits; name one of them\.$"),
+    ("digits-lt10-ldam", r"no shipped recipe of that name \(kzoo recipes lists them\)\. "
+                         r"Did you mean 'digits-lt10-ldam-drw'"),
+])
+def test_a_recipe_name_that_is_not_one_is_answered(name, message):
+    with pytest.raises(RecipeError, match=message):
+        locate(name)
+
+
+def test_kzoo_recipes_lists_every_shipped_recipe(capsys):
+    assert cli.main(["recipes"]) == 0
+    lines = capsys.readouterr().out.splitlines()[2:]
+    assert sorted(line.split()[0] for line in lines) == sorted(
+        p.relative_to(ROOT / "recipes").with_suffix("").as_posix() for p in RECIPES)

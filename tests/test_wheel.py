@@ -1,5 +1,6 @@
 """The built wheel, installed into a fresh environment on torch without TensorFlow, carries the
-zoo: a classifier preset, a generator preset and its feature network load there.
+zoo and the recipes: a classifier preset, a generator preset and its feature network load
+there, and `kzoo train` trains a shipped recipe by its name.
 
 The environment is a new virtual environment holding only the wheel; the packages it needs
 (keras, torch, NumPy, ...) are this environment's, seen through links that leave out
@@ -34,7 +35,7 @@ gan = kzoo.load("digits-wgan-gp")
 samples = kzoo.metrics.generate(gan, *kzoo.metrics.latent_batch(gan, 8))
 features = kzoo.load(feature_preset("digits"))
 print(json.dumps({"kzoo": kzoo.__file__, "backend": kzoo.backend.name,
-                  "presets": len(kzoo.presets()),
+                  "presets": len(kzoo.presets()), "recipes": len(kzoo.recipes.shipped()),
                   "probs": kzoo.metrics.predict_proba(clf, x).tolist(),
                   "samples": list(samples.shape), "features": features.name}))
 """
@@ -78,6 +79,15 @@ def test_the_wheel_carries_the_zoo_to_a_torch_only_environment(tmp_path):
     assert out["backend"] == "torch" and out["presets"] == len(list(
         p for p in (ROOT / "saved_models").iterdir() if (p / "card.json").is_file()))
     assert out["samples"] == [8, 8, 8, 1] and out["features"]
+    assert out["recipes"] == len(list((ROOT / "recipes").rglob("*.toml")))
+    run = subprocess.run([python, "-m", "kzoo.cli", "train", "digits-lt10-ldam-drw", "--epochs",
+                          "1", "--quiet", "--out", "run"], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path, env={"KERAS_BACKEND": "torch",
+                                                         "HOME": str(tmp_path),
+                                                         "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    card = json.loads((tmp_path / "run" / "card.json").read_text())
+    assert card["name"] == "digits-lt10-cnn-ldam-drw" and card["epochs"] == 1
     x = kzoo.data.load("digits").x_test[:100]  # the same predictions as the checkout's copy
     np.testing.assert_allclose(out["probs"], kzoo.metrics.predict_proba(
         kzoo.load("digits-lt10-cnn-ce"), x), atol=1e-5)
