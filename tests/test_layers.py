@@ -116,8 +116,8 @@ def test_every_game_serves_roles_the_zoo_knows():
     import kzoo.games
     from kzoo import roles
 
-    for name, game in kzoo.games.GAMES.items():
-        assert game.serves, name
+    for name, game in kzoo.games.GAMES.items():  # with any game a test defined
+        assert game.serves or ":" in name, f"kzoo's {name} serves nothing"
         roles.of(game.serves)  # ValueError naming an unknown one
     with pytest.raises(ValueError, match=r"unknown role\(s\) \['clasifier'\]; kzoo's: "
                                          r"classifier, generator"):
