@@ -61,7 +61,6 @@ MAX_MODEL_BYTES = 2 << 30
 HF_ENDPOINT = "https://huggingface.co"
 HF_FILE_HOSTS = (".hf.co", ".huggingface.co")
 CHUNK = 1 << 20
-HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 PORTS = {"http": 80, "https": 443}
 
 
@@ -88,7 +87,7 @@ def base_url(handle):
     _no_credentials(handle)
     if handle.startswith("hf://"):
         owner, _, repo = handle.removeprefix("hf://").rstrip("/").partition("/")
-        if not (HUB_NAME.fullmatch(owner) and HUB_NAME.fullmatch(repo)) or ".." in handle:
+        if not (validate.is_plain_name(owner) and validate.is_plain_name(repo)):
             raise ValueError(
                 f"a hub handle is hf://owner/repo, owner and repo made of letters, digits, "
                 f"'.', '_' and '-' (the first a letter or digit, no '..'); got {handle!r}.")

@@ -16,12 +16,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from kzoo.validate import is_plain_name
+
 MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
 MAX_BYTES = 1 << 20  # a preset's card is 5-20 KB; its recipe and metrics are small
 MAX_DEPTH = 16  # a card nests 5 levels deep (card > recipe_spec > data > bias > step)
 SHA256 = re.compile(r"[0-9a-f]{64}")
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 NUMBER = (int, float)
 # field: JSON type(s); a dict value is a nested table of its own fields.
 REQUIRED = {"name": str, "game": str, "backend": str, "metrics": dict, "sha256": str,
@@ -229,7 +230,7 @@ def check(card, path):
         _type(value, str, path, f"versions.{key}")
     if not SHA256.fullmatch(card["sha256"]):
         raise ValueError(f"{path}: sha256 must be 64 hex digits; got {card['sha256']!r:.80}.")
-    if not PLAIN_NAME.fullmatch(card["name"]) or ".." in card["name"]:
+    if not is_plain_name(card["name"]):
         raise ValueError(f"{path}: name must be a plain name (letters, digits, '.', '_', '-'); "
                          f"got {card['name']!r:.80}.")
     if card.get("version", VERSION) > VERSION or card.get("version", VERSION) < 1:

@@ -13,7 +13,6 @@ from types import MappingProxyType
 from kzoo import validate
 from kzoo.recipe_spec import (
     OPTIMIZERS,
-    PLAIN_NAME,
     PRECISIONS,
     REQUIRED_TOP,
     SCALES,
@@ -81,7 +80,7 @@ def parse(raw, origin="recipe"):
     p = _Parser(origin)
     p.table(raw, "the top level", TOP, REQUIRED_TOP)
     name = raw["name"]
-    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name) or ".." in name:
+    if not validate.is_plain_name(name):
         p.fail(f"name must be a plain name (letters, digits, '.', '_', '-'; no '/' or '..'), "
                f"as it names the run directory runs/<name>; got {name!r}.")
     if not isinstance(raw.get("description", ""), str):

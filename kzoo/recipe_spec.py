@@ -13,12 +13,12 @@ Examples:
 """
 
 import dataclasses
-import re
 from types import MappingProxyType
+
+from kzoo.validate import PLAIN_NAME
 
 __all__ = ["RecipeError", "Spec"]
 
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 SCALES = ("unit", "signed")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
@@ -199,7 +199,8 @@ class Spec:
     fit schedule, the card's evaluation and words, the devices."""
 
     name: str = key(doc="names the run directory runs/<name> and the card",
-                    schema={"type": "string", "pattern": f"^{PLAIN_NAME.pattern}$"})
+                    schema={"type": "string", "pattern": f"^{PLAIN_NAME.pattern}$",
+                            "not": {"pattern": "[.][.]"}})
     data: Data = key(doc="", schema=None)
     net: tuple = key(doc="", schema=None)
     game: Game = key(doc="", schema=None)

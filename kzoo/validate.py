@@ -14,6 +14,7 @@ Examples:
 
 import math
 import numbers
+import re
 
 import numpy as np
 
@@ -98,6 +99,15 @@ def choice(name, value, allowed):
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; "
                          f"got {value!r}.{did_you_mean(value, allowed)}")
     return value
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def is_plain_name(value):
+    """Whether ``value`` is a name that is safe as one path component: letters, digits, '.',
+    '_' and '-', the first a letter or digit, no '..' (a run, a preset, a hub owner)."""
+    return isinstance(value, str) and bool(PLAIN_NAME.fullmatch(value)) and ".." not in value
 
 
 def did_you_mean(value, allowed):
