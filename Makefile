@@ -75,9 +75,9 @@ presets: $(STAMP)
 	done < .presets-plan; status=$$?; rm -f .presets-plan; exit $$status
 
 # Presets of every Fashion-MNIST recipe (`make data` first), on tensorflow (the fastest backend
-# for these nets here: benchmarks/native_torch.py --net small_cnn28), in the order they start
-# from each other (`kzoo recipe --order`). A preset with a card is kept; an interrupted one
-# resumes.
+# for each of them here, or within 5% of torch: benchmarks/results/paper_scale.md), in the
+# order they start from each other (`kzoo recipe --order`). A preset with a card is kept; an
+# interrupted one resumes.
 fashion-presets: $(STAMP) data
 	order=$$($(BIN)/kzoo recipe --order $(wildcard recipes/*/fashion_mnist*.toml)) || exit 1; \
 	for r in $$order; do \

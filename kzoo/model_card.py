@@ -106,11 +106,6 @@ class ModelCard:
         return cls(**fields)
 
     @classmethod
-    def parse(cls, blob, path):
-        """The card in ``blob`` (bytes of ``path``), checked: ``ValueError`` naming ``path``."""
-        return cls.from_dict(parse(blob, path), path)
-
-    @classmethod
     def read(cls, directory):
         """The card of a preset or run directory, checked as data (at most ``MAX_BYTES``,
         ``MAX_DEPTH`` levels, the JSON type of every field, a version kzoo reads);
@@ -119,7 +114,7 @@ class ModelCard:
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise ValueError(f"{path}: {size} bytes; a card is at most {MAX_BYTES} bytes.")
-        return cls.parse(path.read_bytes(), path)
+        return cls.from_dict(_json(path.read_bytes(), path), path)
 
     def to_dict(self):
         """The card as its JSON object (fields left unset are left out)."""
@@ -197,17 +192,14 @@ def _or_unknown(value):
     return "?" if value is None else value
 
 
-def parse(blob, path):
-    """The card in ``blob`` (bytes of ``path``), checked: ``ValueError`` naming ``path``."""
-    if len(blob) > MAX_BYTES:
-        raise ValueError(f"{path}: {len(blob)} bytes; a card is at most {MAX_BYTES} bytes.")
+def _json(blob, path):
+    """The JSON value in ``blob`` (bytes of ``path``); ``ValueError`` naming ``path``."""
     try:
         card = json.loads(blob.decode("utf-8"))
     except ValueError as err:  # UnicodeDecodeError is one
         raise ValueError(f"{path}: not a valid JSON card ({err}).") from err
     except RecursionError as err:
         raise ValueError(f"{path}: nested more than {MAX_DEPTH} levels deep.") from err
-    check(card, path)
     return card
 
 

@@ -37,11 +37,10 @@ def check_keywords(origin, fn, where, kwargs, taken=()):
     (``taken``: parameters the recipe sets itself; ``origin``: the recipe's file)."""
     allowed = [n for n, p in parameters(fn).items()
                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in taken]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise RecipeError(f"{origin}: unknown key(s) {unknown} in {where}; allowed: "
-                          f"{', '.join(allowed)}."
-                          + "".join(validate.did_you_mean(k, allowed) for k in unknown))
+    try:
+        validate.known_keys(where, kwargs, allowed)
+    except ValueError as err:
+        raise RecipeError(f"{origin}: {err}") from None
 
 
 def call(origin, fn, where, *args, **kwargs):

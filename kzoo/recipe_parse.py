@@ -55,19 +55,16 @@ class _Parser:
     def table(self, raw, where, allowed=None, needed=()):
         if not isinstance(raw, dict):
             self.fail(f"{where} must be a table.")
-        unknown = [] if allowed is None else sorted(set(raw) - set(allowed))
-        if unknown:  # first: a misspelt key is also a missing one
-            self.fail(f"unknown key(s) {unknown} in {where}; allowed: "
-                      f"{', '.join(sorted(allowed))}."
-                      + "".join(validate.did_you_mean(k, allowed) for k in unknown))
+        if allowed is not None:  # first: a misspelt key is also a missing one
+            self.check(validate.known_keys, where, raw, sorted(allowed))
         missing = sorted(set(needed) - set(raw))
         if missing:
             self.fail(f"missing key(s) {missing} in {where}.")
         return raw
 
-    def section(self, cls, raw, where, skip=()):
+    def section(self, cls, raw, where):
         """The checked keys of ``raw`` as ``cls``'s fields (allowed: its documented ones)."""
-        names = [f.name for f in keys_of(cls) if f.name not in skip]
+        names = [f.name for f in keys_of(cls)]
         self.table(raw, where, names, required(cls))
         return {k: v for k, v in raw.items() if k in names}
 
@@ -238,8 +235,8 @@ def _optimizers(p, raw, game_cls, game_name):
 
 
 def _optimizer(p, player, raw):
-    where = f"[optimizer.{player}]" if player else "[optimizer]"
-    opt = Optimizer(player, **p.section(Optimizer, raw, where, skip=("player",)))
+    where = Optimizer(player).where
+    opt = Optimizer(player, **p.section(Optimizer, raw, where))
     p.check(validate.choice, f"{where} name", opt.name, tuple(OPTIMIZERS))
     p.check(validate.choice, f"{where} schedule", opt.schedule, SCHEDULES)
     staged = sorted({"decay_epochs", "decay_factor"} & set(raw))
@@ -256,7 +253,7 @@ def _optimizer(p, player, raw):
               for k, b in bounds.items() if getattr(opt, k) is not None}
     if opt.schedule == "steps":
         epochs = p.check(validate.int_tuple, f"{where} decay_epochs", opt.decay_epochs)
-        if list(epochs) != sorted(set(epochs)) or epochs[0] < 1:
+        if list(epochs) != sorted(set(epochs)):
             p.fail(f"{where} decay_epochs must be increasing epochs >= 1; got "
                    f"{opt.decay_epochs!r}.")
         values["decay_epochs"] = epochs

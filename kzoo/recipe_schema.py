@@ -35,6 +35,7 @@ def json_schema():
     import kzoo.data
     import kzoo.games
     import kzoo.nets
+    from kzoo.data.augment import AUGMENTATIONS
 
     def props(cls, skip=()):
         out = {}
@@ -56,6 +57,7 @@ def json_schema():
         return {**entry, "examples": sorted(values)}
 
     data = table(rs.Data, extra=False)
+    data["properties"]["augment"]["items"] = {"enum": list(AUGMENTATIONS)}
     data["properties"]["name"] = names(kzoo.data.NAMES, data["properties"]["name"])
     data["properties"]["bias"]["items"]["properties"]["kind"]["examples"] = sorted(
         kzoo.data.TRANSFORMS)
@@ -75,7 +77,6 @@ def json_schema():
         "fit": table(rs.Fit, extra=False), "eval": table(rs.Eval, extra=False),
         "card": table(rs.Card, extra=False), "distribute": table(rs.Distribute, extra=False)},
         extra=False)
-    top["required"] = list(rs.REQUIRED_TOP)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://github.com/kzoo/kzoo/recipes/recipe.schema.json",
             "title": "kzoo recipe", **top}

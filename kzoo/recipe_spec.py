@@ -61,7 +61,7 @@ class Data:
                              "classifier", {"enum": list(SCALES)})
     augment: tuple | None = key(None, "random augmentations of the training images "
                                       "(kzoo.data.augment)",
-                                {"type": "array", "items": {"enum": ["crop", "flip"]}})
+                                {"type": "array", "items": {"type": "string"}})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,15 +213,9 @@ class Spec:
     card: Card = Card()
     distribute: Distribute = Distribute()
 
-    def players(self):
-        """The players' tables by player (``""``: ``[net]``'s own keys)."""
-        return {p.player: p for p in self.net}
 
-
-SECTIONS = {"data": Data, "game": Game, "fit": Fit, "eval": Eval, "card": Card,
-            "distribute": Distribute}
-TOP = {"name", "description", "seed", "net", "optimizer", *SECTIONS}
-REQUIRED_TOP = ("name", "data", "net", "game", "fit")
+TOP = {"name", "description", "seed", "data", "net", "game", "optimizer", "fit", "eval", "card",
+       "distribute"}
 
 
 def keys_of(cls):
@@ -231,3 +225,6 @@ def keys_of(cls):
 
 def required(cls):
     return [f.name for f in keys_of(cls) if f.default is dataclasses.MISSING]
+
+
+REQUIRED_TOP = tuple(required(Spec))

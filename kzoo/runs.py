@@ -10,6 +10,7 @@ part the game serves (``Game.serves``): for a classifier, its metrics and
 """
 
 import contextlib
+import graphlib
 import hashlib
 import json
 import os
@@ -80,7 +81,7 @@ def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
     resuming = run_dir.check(out, identity, overwrite) if chief else None
     keras.utils.set_random_seed(recipe.seed)
     ds = recipe.dataset()
-    game = recipe.build(ds, epochs)  # the nets are built, trained and saved under
+    game = recipe.build(ds, epochs)  # the nets are built and trained under
     batches = recipe.batches(game, ds)  # [fit] precision
     timer = StepTimer()
     monitors = game.training_monitors(ds)
@@ -257,22 +258,11 @@ def training_order(recipes):
         for role in roles.of(recipe.serves):
             wanted |= role.needs(recipe.spec)
         needs[recipe.name] = sorted(wanted & set(by_name))
-    ordered, placing = [], set()
-
-    def place(name):
-        if name in placing:
-            raise ValueError(f"recipes {sorted(placing)} start from each other in a loop.")
-        if any(r.name == name for r in ordered):
-            return
-        placing.add(name)
-        for other in needs[name]:
-            place(other)
-        placing.discard(name)
-        ordered.append(by_name[name])
-
-    for name in sorted(by_name):
-        place(name)
-    return ordered
+    try:
+        order = graphlib.TopologicalSorter(needs).static_order()
+        return [by_name[name] for name in order]
+    except graphlib.CycleError as err:
+        raise ValueError(f"recipes {err.args[1]} start from each other in a loop.") from None
 
 
 def samples_from(card):

@@ -110,6 +110,16 @@ def is_plain_name(value):
     return isinstance(value, str) and bool(PLAIN_NAME.fullmatch(value)) and ".." not in value
 
 
+def known_keys(where, keys, allowed):
+    """``ValueError`` naming the keys of ``keys`` not in ``allowed`` (a table's, an
+    argument list's), the allowed ones in their order, and the closest to each."""
+    unknown = sorted(set(keys) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where}; allowed: "
+                         f"{', '.join(allowed)}."
+                         + "".join(did_you_mean(k, allowed) for k in unknown))
+
+
 def did_you_mean(value, allowed):
     """`` Did you mean 'x'?`` for the entries of ``allowed`` closest to ``value`` as text
     (``difflib``), or ``""`` when none is close."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kzoo import hub, run_dir, validate
 from kzoo.files import sha256  # noqa: F401  (kzoo.zoo.sha256: a model's checksum)
-from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard  # noqa: F401
+from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard
 
 ZOO_DIR = Path(os.environ.get("KZOO_ZOO") or Path(__file__).resolve().parent / "saved_models")
 
@@ -86,8 +86,6 @@ def open_card(name_or_dir, trust_code=False):
     """``(directory, card)`` of a preset, run, URL or hub handle: ``resolve``,
     ``ModelCard.read`` and, for a URL or hub handle, ``ModelCard.check_code``, so that
     nothing the card names is imported before it is checked."""
-    from kzoo import hub
-
     directory = resolve(name_or_dir, trust_code)
     card = ModelCard.read(directory)
     if hub.is_remote(name_or_dir):

@@ -10,6 +10,7 @@ Examples:
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 from kzoo import validate
@@ -45,15 +46,11 @@ class DataSet:
 
 
 def _idx_or_tfds(name):
-    def load(seed=0, **kwargs):
-        return idx.load_or_tfds(name, seed=seed, **kwargs)
-    return load
+    return functools.partial(idx.load_or_tfds, name)
 
 
 def _tfds(name):
-    def load(seed=0, **kwargs):
-        return tfds.load_tfds(name, seed=seed, **kwargs)
-    return load
+    return functools.partial(tfds.load_tfds, name)
 
 
 _MIXTURE = "synthetic (a 2-D Gaussian mixture kzoo draws): no terms"

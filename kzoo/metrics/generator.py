@@ -119,10 +119,12 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         result = {}
     else:
         if not callable(features):
-            raise ValueError(
-                f"features must be a callable, images -> (features, probs), for {ds.name}'s "
-                f"images; got {features!r:.60}. Its feature network: features=kzoo.metrics."
-                f"ClassifierFeatures(kzoo.load({feature_preset(ds.name)!r})).")
+            preset = registry.get(ds.name).features if ds.name in registry.NAMES else None
+            hint = (f" Its feature network: features=kzoo.metrics.ClassifierFeatures("
+                    f"kzoo.load({preset!r}))." if preset else
+                    " e.g. kzoo.metrics.ClassifierFeatures(a classifier game trained on it).")
+            raise ValueError(f"features must be a callable, images -> (features, probs), for "
+                             f"{ds.name}'s images; got {features!r:.60}.{hint}")
         unit = to_unit if ds.extras.get("signed") else np.asarray
         real, _ = features(unit(ds.x_test))
 
