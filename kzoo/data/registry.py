@@ -10,7 +10,6 @@ Examples:
 """
 
 import dataclasses
-import functools
 from collections.abc import Callable
 
 from kzoo import validate
@@ -45,12 +44,14 @@ class DataSet:
     exact: bool = False
 
 
+# Loaders look their function up when called (not bound here), so that a test's or a user's
+# replacement of kzoo.data.tfds.load_tfds / kzoo.data.idx.load_or_tfds is the one used.
 def _idx_or_tfds(name):
-    return functools.partial(idx.load_or_tfds, name)
+    return lambda seed=0, **kwargs: idx.load_or_tfds(name, seed=seed, **kwargs)
 
 
 def _tfds(name):
-    return functools.partial(tfds.load_tfds, name)
+    return lambda seed=0, **kwargs: tfds.load_tfds(name, seed=seed, **kwargs)
 
 
 _MIXTURE = "synthetic (a 2-D Gaussian mixture kzoo draws): no terms"
