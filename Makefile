@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kzoo-installed
 BACKENDS ?= torch tensorflow jax
 
-.PHONY: test demo lint docs presets fashion-presets bench data
+.PHONY: test demo lint docs presets fashion-presets bench data release
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check kzoo tests benchmarks
+	$(BIN)/ruff check kzoo tests benchmarks packaging
 
 # The docs site, strictly (a broken link, anchor or docstring reference fails), into a
 # throw-away folder; `$(BIN)/mkdocs serve` shows it.
@@ -88,3 +88,14 @@ fashion-presets: $(STAMP) data
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/step_time.py
+
+# What is uploaded, into dist/, offline: kzoo's sdist and its wheel (built from that sdist),
+# and the wheel of its presets (packaging/presets/; its build folder first removed, where a
+# deleted preset would linger); then twine checks their metadata and check_wheels.py their
+# contents and sizes (kzoo's wheel under 1 MB, with no preset). CONTRIBUTING.md, "Releasing".
+release: $(STAMP)
+	rm -rf dist packaging/presets/build
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/python -m build --no-isolation --wheel --outdir dist packaging/presets
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python packaging/check_wheels.py dist/*.whl

@@ -44,7 +44,6 @@ from common import (
 )
 
 from kzoo import backend, runs
-from kzoo.data import to_unit
 from kzoo.metrics import generate, latent_batch
 from kzoo.metrics.plots import image_grid, plt, show_grid
 from kzoo.recipes import Recipe
@@ -221,10 +220,9 @@ def noise_change(results, data, base, form, metric, eps, seeds):
 
 
 def show(gan, ds, data):
-    """Seed-0 samples to draw: 2,000 points, or 36 images in [0, 1]."""
+    """Seed-0 samples to draw: 2,000 points, or 36 images in [0, 1] (``generate``'s)."""
     z, _ = latent_batch(gan, 2000 if data == "grid25" else 36)
-    x = generate(gan, z)
-    return x if data == "grid25" else to_unit(x)
+    return generate(gan, z)
 
 
 def sample_figure(samples, data, real, path):

@@ -33,7 +33,7 @@ def describe(game, ds, recipe):
         "description": recipe.spec.description,
         "intended_use": extra.intended_use or _intended_use(game, ds),
         "limitations": _limitations(game, ds, recipe) + list(extra.limitations),
-        "licence": {"code_and_weights": LICENCE, "data": registry.get(ds.name).licence},
+        "licence": {"code_and_weights": LICENCE, "data": _data_terms(ds, recipe)[1]},
         "evaluation": evaluation(game, ds, recipe),
     }
 
@@ -53,10 +53,21 @@ def _intended_use(game, ds):
             f"about people or anything in production.")
 
 
+def _data_terms(ds, recipe):
+    """``(description, licence)`` of the data: its registry entry's, or, for your own data
+    (``[data] path``), its file's name and the licence left to you."""
+    path = recipe.spec.data.path
+    if path is None:
+        entry = registry.get(ds.name)
+        return entry.description, entry.licence
+    return (f"your own data {ds.name!r} ({path}; its sha256 is in the provenance)",
+            f"not recorded: the terms of {path} are its owner's")
+
+
 def _limitations(game, ds, recipe):
     shape = "x".join(map(str, ds.input_shape))
     others = "Fashion-MNIST, CIFAR" if ds.name == "mnist" else "MNIST, CIFAR"
-    out = [f"Trained and tested only on {registry.get(ds.name).description}, inputs {shape}; "
+    out = [f"Trained and tested only on {_data_terms(ds, recipe)[0]}, inputs {shape}; "
            f"it is not a model of {others} or any other data set."]
     for step in recipe.spec.data.bias:
         settings = ", ".join(f"{k} {v}" for k, v in step.arguments.items())

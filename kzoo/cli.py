@@ -6,6 +6,7 @@ command can run on tensorflow, torch or jax.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -76,7 +77,9 @@ def _parser():
 
     def command(name, func, help_):
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: as set)")
+        p.add_argument("--backend", type=_checked(validate.choice, str, allowed=BACKENDS),
+                       metavar="{" + ",".join(BACKENDS) + "}",
+                       help="Keras backend (default: as set)")
         p.set_defaults(func=func)
         return p
 
@@ -142,6 +145,9 @@ def _parser():
     p.add_argument("--backends", default=",".join(BACKENDS),
                    help="comma-separated (default: tensorflow,torch,jax)")
     p.add_argument("--epochs", type=EPOCHS, help="override the recipe's epochs (an int >= 1)")
+    p.add_argument("--out", help="keep the runs in OUT/<backend> (default: a temporary folder, "
+                                 "removed afterwards); a finished run there is not trained again")
+    p.add_argument("--overwrite", action="store_true", help="replace the runs in --out")
 
     p = command("demo", _demo, "Tour the zoo on the embedded digits: classifiers, robust "
                                "classifiers, generators (sample grids into --out).")
@@ -161,24 +167,35 @@ def _trust_code(parser):
 
 
 def _train(args):
-    from kzoo import recipe_parse, recipes, startup
+    from kzoo import recipe_parse, recipes, run_dir, startup
 
-    # before Keras starts: the devices decide how (torch) and with what (JAX) it starts
+    # before Keras starts: a bad recipe is refused at once, a finished run is not trained
+    # again, and the devices decide how (torch) and with what (JAX) Keras starts
     path = recipes.locate(args.recipe)
-    devices = recipe_parse.devices(path) if args.devices is None else args.devices
+    found = recipe_parse.outline(path)
+    out = Path(args.out or Path("runs") / found.name)
+    startup.choose_backend()
+    backend = startup.backend_name() or "tensorflow"  # Keras' default
+    done = None if args.overwrite else run_dir.finished(out, run_dir.identity(
+        found.sha256, args.epochs or found.epochs, backend))
+    if done is not None:
+        print(f"{out} already holds this run ({done.headline()}; {done.epochs} epochs on "
+              f"{done.backend}): `kzoo eval {out}` checks its numbers, --overwrite trains it "
+              f"again.")
+        return 0
+    devices = found.devices if args.devices is None else args.devices
     if startup.launches_ranks(devices):  # torch: one process per device, this one waits
         return _launch_ranks(devices, args.argv)
     startup.prepare_devices(devices)
+    recipe = recipes.Recipe.from_file(path)
     from kzoo import runs
 
-    recipe = recipes.Recipe.from_file(path)
-    out = Path(args.out or Path("runs") / recipe.name)
     card = runs.train(recipe, out, overwrite=args.overwrite, epochs=args.epochs,
                       verbose=0 if args.quiet else "auto", devices=devices)
     if card is None:  # a process other than rank 0 (torch ranks, JAX processes)
         return 0
-    print(f"{card.name} [{card.backend}]: {runs.headline(card)}; "
-          f"{card.wall_time_s:.1f} s, {card.ms_per_step:.2f} ms/step -> {out}")
+    print(f"{card.name} [{card.backend}]: {card.headline()}; "
+          f"{card.wall_time_s:.0f} s, {card.ms_per_step:.2f} ms/step -> {out}")
 
 
 def _launch_ranks(devices, argv):
@@ -219,7 +236,7 @@ def _eval(args):
 
 
 def _list(args):
-    from kzoo import runs, zoo
+    from kzoo import zoo  # cards are read as data: no backend starts
     from kzoo.tables import format_table
 
     cards, broken = zoo.scan()
@@ -230,13 +247,14 @@ def _list(args):
         return
     if args.recipes:
         by_name = {c.name: c for c in cards}
+        from kzoo import runs
         from kzoo.recipes import Recipe
 
         for r in runs.training_order([Recipe(c.recipe_spec, c.recipe) for c in cards]):
             print(r.path, by_name[r.name].backend, r.name)
         return
     rows = [(c.name, c.game, c.data.get("provenance_hash", "?"),
-             c.evaluation.get("test_examples", "?"), runs.headline(c), c.backend,
+             c.evaluation.get("test_examples", "?"), c.headline(), c.backend,
              c.sha256[:12]) for c in cards]
     print(format_table(rows, ["preset", "game", "data", "test n", "test metrics",
                               "trained on", "sha256"]))
@@ -265,17 +283,19 @@ def _recipe(args):
     if args.schema:
         print(json.dumps(recipe_schema.json_schema(), indent=2))
         return
-    from kzoo import runs
     from kzoo.recipes import Recipe
 
     if args.order:
-        for recipe in runs.training_order([Recipe.from_file(p) for p in args.recipe]):
+        recipes = [Recipe.from_file(p) for p in args.recipe]
+        from kzoo import runs
+
+        for recipe in runs.training_order(recipes):
             print(recipe.path)
         return
     recipe = Recipe.from_file(args.recipe[0])
     print(json.dumps(recipe_schema.as_dict(recipe.spec), indent=2))
     print(f"{args.recipe[0]}: a valid recipe ({recipe.spec.game.name} on "
-          f"{recipe.spec.data.name}).", file=sys.stderr)
+          f"{recipe.spec.data.name or recipe.spec.data.path}).", file=sys.stderr)
 
 
 def _recipes(args):
@@ -292,7 +312,7 @@ def _recipes(args):
 
 
 def _compare(args):
-    from kzoo import runs
+    from kzoo import recipe_parse
     from kzoo.model_card import ModelCard
     from kzoo.recipes import locate
     from kzoo.tables import format_table
@@ -300,14 +320,18 @@ def _compare(args):
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown or not backends:
-        raise ValueError(f"--backends has {unknown or 'nothing'}; allowed: {', '.join(BACKENDS)}.")
-    recipe_path = str(locate(args.recipe))
+        raise ValueError(f"--backends has {unknown or 'nothing'}; allowed: {', '.join(BACKENDS)}."
+                         f"{validate.did_you_mean(unknown[0], BACKENDS) if unknown else ''}")
+    recipe_path = locate(args.recipe)
+    recipe_parse.outline(recipe_path)  # a bad recipe is refused here, once
     cards = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as held:
+        root = Path(args.out) if args.out else Path(held.enter_context(
+            tempfile.TemporaryDirectory()))
         for b in backends:
-            out = Path(tmp) / b
-            cmd = [sys.executable, "-m", "kzoo.cli", "train", recipe_path, "--backend", b,
-                   "--out", str(out), "--quiet"]
+            out = root / b
+            cmd = [sys.executable, "-m", "kzoo.cli", "train", str(recipe_path), "--backend", b,
+                   "--out", str(out), "--quiet", *(["--overwrite"] if args.overwrite else [])]
             if args.epochs:
                 cmd += ["--epochs", str(args.epochs)]
             print(f"[{b}] {' '.join(cmd[2:])}", flush=True)
@@ -318,13 +342,15 @@ def _compare(args):
                 print(done.stderr[-2000:], file=sys.stderr)
                 cards[b] = None
                 continue
-            cards[b] = (ModelCard.read(out), round(total, 1))
+            cards[b] = (ModelCard.read(out), round(total))
     ok = [c for c, _ in filter(None, cards.values())]
-    keys = runs.headline_keys(ok[0]) if ok else []
+    keys = ok[0].headline_keys() if ok else []
     rows = [(b, "failed", *[""] * (len(keys) + 2)) if done is None else
-            (b, *[done[0].metrics.get(k, "-") for k in keys], done[0].wall_time_s, done[1],
-             done[0].ms_per_step) for b, done in cards.items()]
+            (b, *[done[0].metrics.get(k, "-") for k in keys], round(done[0].wall_time_s),
+             done[1], done[0].ms_per_step) for b, done in cards.items()]
     print(format_table(rows, ["backend", *keys, "fit s", "process s", "ms/step"]))
+    if args.out:
+        print(f"The runs are in {root}/<backend> (kzoo eval, kzoo card).")
     return 0 if len(ok) == len(cards) else 1
 
 

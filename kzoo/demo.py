@@ -47,7 +47,7 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
     start = time.perf_counter()
     print(f"kzoo demo on the {backend.name} backend\n\n1. The zoo ({zoo.ZOO_DIR}):")
     cards = zoo.presets()
-    print(format_table([(c.name, c.game, runs.headline(c), c.backend)
+    print(format_table([(c.name, c.game, c.headline(), c.backend)
                         for c in cards], ["preset", "game", "card metrics", "trained on"]))
 
     print("\n2. Long tail: digits at imbalance 10 (110 ... 11 training images per class)")
@@ -92,7 +92,7 @@ def run(out="kzoo-demo", fine_tune_epochs=5, attack_steps=20):
     for c in cards:
         if runs.samples_from(c):
             written.append(runs.sample(c.name, out / f"{c.name}.png")[0])
-            print(f"{c.name:<24} {c.game:<10} {runs.headline(c)} -> "
+            print(f"{c.name:<24} {c.game:<10} {c.headline()} -> "
                   f"{written[-1]}")
     print(f"\ndone in {time.perf_counter() - start:.1f} s. Next: kzoo train "
           f"digits-lt10-ldam-drw (a shipped recipe: kzoo recipes), kzoo sample "

@@ -148,6 +148,27 @@ class ModelCard:
                 f"kzoo; loading it would import and run code from that module. Pass "
                 f"trust_code=True (kzoo ... --trust-code) only if you trust {source}.")
 
+    def headline(self):
+        """The card's main numbers in one line: the headline metrics of each part its game
+        serves (FCD: Frechet classifier distance)."""
+        short = {"balanced_accuracy": "balanced", "tail_accuracy": "tail",
+                 "high_quality": "high quality", "log_density": "log density",
+                 "frechet_classifier_distance": "FCD",
+                 "frechet_classifier_distance_real": "FCD of real data",
+                 "classifier_score": "classifier score"}
+        m = self.metrics
+        keys = self.headline_keys()
+        if not keys:
+            return ", ".join(f"{k} {v}" for k, v in list(m.items())[:3]) or "no metrics"
+        return ", ".join(f"{short.get(k, k)} {m[k]:.4g}" for k in keys)
+
+    def headline_keys(self):
+        """The metrics of the card that its roles headline, in order."""
+        from kzoo import roles
+
+        return [k for role in roles.of(self.serves) for k in role.headlines
+                if k in self.metrics]
+
     def markdown(self):
         """The card as Markdown: what ``kzoo card NAME`` prints and README.md holds."""
         from kzoo import roles

@@ -6,8 +6,11 @@ Examples:
     >>> spec = parse(tomllib.loads(Path("recipes/aegl/digits-lt10.toml").read_text()))
 """
 
+import collections
 import dataclasses
+import hashlib
 import inspect
+from pathlib import Path
 from types import MappingProxyType
 
 from kzoo import validate
@@ -33,7 +36,7 @@ from kzoo.recipe_spec import (
     required,
 )
 
-__all__ = ["devices", "net_tables", "parse"]
+__all__ = ["Outline", "net_tables", "outline", "parse", "read"]
 
 
 class _Parser:
@@ -71,19 +74,13 @@ class _Parser:
 
 def parse(raw, origin="recipe"):
     """The typed ``Spec`` of the recipe table ``raw`` (as ``tomllib`` reads it); a
-    ``RecipeError`` starting with ``origin`` (its file) names what is wrong."""
+    ``RecipeError`` starting with ``origin`` (its file) names what is wrong. The checks that
+    need no backend (``outline``) come first."""
+    p = _Parser(origin)
+    name, seed = _outline(p, raw)
     import kzoo.games
 
-    p = _Parser(origin)
-    p.table(raw, "the top level", TOP, REQUIRED_TOP)
-    name = raw["name"]
-    if not validate.is_plain_name(name):
-        p.fail(f"name must be a plain name (letters, digits, '.', '_', '-'; no '/' or '..'), "
-               f"as it names the run directory runs/<name>; got {name!r}.")
-    if not isinstance(raw.get("description", ""), str):
-        p.fail(f"description must be a string; got {raw['description']!r}.")
-    seed = p.check(validate.seed, "seed", raw.get("seed", 0))
-    game_raw = p.table(raw["game"], "[game]", needed=("name",))
+    game_raw = raw["game"]
     try:
         game_cls = kzoo.games.get(game_raw["name"])
     except ValueError as err:
@@ -116,21 +113,62 @@ def parse(raw, origin="recipe"):
     return spec
 
 
-def devices(path):
-    """A recipe file's ``[distribute] devices`` (1 when absent), read without importing a
-    backend (``kzoo train`` reads it before Keras starts: the devices decide how it starts);
-    a file that does not parse gives 1, and ``parse`` then says what is wrong."""
+def read(path):
+    """``(table, bytes)`` of the TOML file ``path``; a ``RecipeError`` when it is not UTF-8
+    TOML."""
     import tomllib
 
+    blob = Path(path).read_bytes()
     try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-        p = _Parser(path)
-        table = p.table(raw, "the top level").get("distribute", {})
-        found = Distribute(**p.section(Distribute, table, "[distribute]")).devices
-        return p.check(validate.integer, "[distribute] devices", found, low=1)
-    except (OSError, ValueError):  # tomllib's errors and RecipeError are ValueErrors
-        return 1
+        return tomllib.loads(blob.decode("utf-8")), blob
+    except UnicodeDecodeError as err:
+        raise RecipeError(f"{path} is not UTF-8 text (byte {err.start}); a recipe is a "
+                          f"TOML file.") from err
+    except tomllib.TOMLDecodeError as err:
+        raise RecipeError(f"{path} is not valid TOML: {err}") from err
+
+
+Outline = collections.namedtuple("Outline", "name epochs devices sha256")
+
+
+def outline(path):
+    """The recipe file ``path`` with every check that needs no backend done (tables, keys,
+    names, seed, ``[distribute]``), as an ``Outline``: its name, ``[fit] epochs``,
+    ``[distribute] devices`` and the file's sha256. ``kzoo train`` reads it before Keras
+    starts (the devices decide how it starts; a misspelt key is refused at once); ``parse``
+    does the rest."""
+    raw, blob = read(path)
+    name, _ = _outline(_Parser(path), raw)
+    return Outline(name, Fit(**raw["fit"]).epochs, Distribute(**raw.get("distribute", {})).devices,
+                   hashlib.sha256(blob).hexdigest())
+
+
+def _outline(p, raw):
+    """The checks of ``raw`` that need no backend; returns its name and seed."""
+    p.table(raw, "the top level", TOP, REQUIRED_TOP)
+    name = raw["name"]
+    if not validate.is_plain_name(name):
+        p.fail(f"name must be a plain name (letters, digits, '.', '_', '-'; no '/' or '..'), "
+               f"as it names the run directory runs/<name>; got {name!r}.")
+    if not isinstance(raw.get("description", ""), str):
+        p.fail(f"description must be a string; got {raw['description']!r}.")
+    seed = p.check(validate.seed, "seed", raw.get("seed", 0))
+    p.table(raw["game"], "[game]", needed=("name",))
+    for cls, key, where in ((Data, "data", "[data]"), (Fit, "fit", "[fit]"),
+                            (Distribute, "distribute", "[distribute]"),
+                            (Card, "card", "[card]"), (Eval, "eval", "[eval]")):
+        p.section(cls, raw.get(key, {}), where)
+    optimizer = p.table(raw.get("optimizer", {}), "[optimizer]")
+    for player, table in optimizer.items():
+        if isinstance(table, dict):
+            p.section(Optimizer, table, f"[optimizer.{player}]")
+    p.section(Optimizer, {k: v for k, v in optimizer.items() if not isinstance(v, dict)},
+              "[optimizer]")
+    p.table(raw["net"], "[net]")
+    p.check(validate.integer, "[fit] epochs", Fit(**raw["fit"]).epochs, low=1)
+    p.check(validate.integer, "[distribute] devices",
+            Distribute(**raw.get("distribute", {})).devices, low=1)
+    return name, seed
 
 
 def _frozen(mapping):
@@ -139,9 +177,32 @@ def _frozen(mapping):
 
 def _data(p, raw):
     import kzoo.data
+    from kzoo.data.image_folder import COLOR_MODES
 
     data = p.section(Data, raw, "[data]")
-    p.check(validate.choice, "[data] name", data["name"], kzoo.data.NAMES)
+    if ("name" in data) == ("path" in data):
+        p.fail(f"[data] takes name (a data set of kzoo.data: {', '.join(kzoo.data.NAMES)}) or "
+               f"path (your own .npz file or image folder), one of them; got "
+               f"{'both' if 'name' in data else 'neither'}.")
+    if "name" in data:
+        p.check(validate.choice, "[data] name", data["name"], kzoo.data.NAMES)
+        folder_keys = sorted({"image_size", "color_mode"} & set(data))
+        if folder_keys:
+            p.fail(f"[data] {', '.join(folder_keys)}: only for an image folder ([data] "
+                   f"path), not for the data set {data['name']!r}; leave "
+                   f"{' and '.join(folder_keys)} out.")
+    else:
+        if not isinstance(data["path"], str) or not data["path"]:
+            p.fail(f"[data] path must name your .npz file or image folder, a non-empty "
+                   f"string; got {data['path']!r}.")
+        if "image_size" in data:
+            size = p.check(validate.int_tuple, "[data] image_size", data["image_size"])
+            if len(size) != 2:
+                p.fail(f"[data] image_size must be [height, width]; got "
+                       f"{data['image_size']!r}.")
+            data["image_size"] = size
+        if "color_mode" in data:
+            p.check(validate.choice, "[data] color_mode", data["color_mode"], COLOR_MODES)
     steps = data.get("bias", [])
     if not isinstance(steps, list):
         p.fail(f"[data] bias must be a list of tables; got {steps!r}.")

@@ -36,6 +36,7 @@ def json_schema():
     import kzoo.games
     import kzoo.nets
     from kzoo.data.augment import AUGMENTATIONS
+    from kzoo.data.image_folder import COLOR_MODES
 
     def props(cls, skip=()):
         out = {}
@@ -58,6 +59,10 @@ def json_schema():
 
     data = table(rs.Data, extra=False)
     data["properties"]["augment"]["items"] = {"enum": list(AUGMENTATIONS)}
+    data["properties"]["color_mode"]["enum"] = list(COLOR_MODES)
+    # name or path, one of them; image_size and color_mode read a folder (path)
+    data["oneOf"] = [{"required": ["name"]}, {"required": ["path"]}]
+    data["dependentRequired"] = {"image_size": ["path"], "color_mode": ["path"]}
     data["properties"]["name"] = names(kzoo.data.NAMES, data["properties"]["name"])
     data["properties"]["bias"]["items"]["properties"]["kind"]["examples"] = sorted(
         kzoo.data.TRANSFORMS)

@@ -50,9 +50,22 @@ class Bias:
 
 @dataclasses.dataclass(frozen=True)
 class Data:
-    """``[data]``: the data set, its biases in order, its scale and augmentation."""
+    """``[data]``: the data set (``name``, or your own at ``path``), its biases in order, its
+    scale and augmentation."""
 
-    name: str = key(doc="a data set of kzoo.data (its registry)", schema={"type": "string"})
+    name: str | None = key(None, "a data set of kzoo.data (its registry); give name or path",
+                           {"type": "string"})
+    path: str | None = key(None, "your own data instead of name: an .npz file (x_train, "
+                                 "y_train, x_test, y_test, optionally class_names) or a folder "
+                                 "of train/ and test/, one image folder per class in each; "
+                                 "relative to the recipe's folder", {"type": "string",
+                                                                     "minLength": 1})
+    image_size: tuple | None = key(None, "a folder's images are read at this [height, width] "
+                                         "(required for a folder)",
+                                   {"type": "array", "items": {"type": "integer", "minimum": 1},
+                                    "minItems": 2, "maxItems": 2})
+    color_mode: str | None = key(None, "a folder's images as \"rgb\" (the default), "
+                                       "\"grayscale\" or \"rgba\"", {"type": "string"})
     bias: tuple = key((), "biases applied in order, each a table naming its transform with "
                           "kind (or transform) and its arguments",
                       {"type": "array", "items": {"type": "object", "properties": {

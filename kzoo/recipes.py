@@ -36,7 +36,7 @@ from pathlib import Path
 from kzoo import recipe_optimizers
 from kzoo.recipe_keywords import call, check_keywords
 from kzoo.recipe_optimizers import staged_rate
-from kzoo.recipe_parse import parse
+from kzoo.recipe_parse import parse, read
 from kzoo.recipe_spec import RecipeError
 
 __all__ = ["RECIPES_DIR", "Recipe", "RecipeError", "locate", "shipped", "staged_rate"]
@@ -69,14 +69,7 @@ class Recipe:
         """The recipe in the TOML file ``path``, or the shipped recipe of that name
         (``locate``)."""
         path = locate(path)
-        blob = path.read_bytes()
-        try:
-            source = tomllib.loads(blob.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            raise RecipeError(f"{path} is not UTF-8 text (byte {err.start}); a recipe is a "
-                              f"TOML file.") from err
-        except tomllib.TOMLDecodeError as err:
-            raise RecipeError(f"{path} is not valid TOML: {err}") from err
+        source, blob = read(path)
         return cls(source, path, hashlib.sha256(blob).hexdigest())
 
     @property
@@ -114,18 +107,48 @@ class Recipe:
         return math.ceil(len(ds.y_train) / self.spec.fit.batch_size)
 
     def dataset(self, ds=None):
-        """Loads the data (or takes the loaded ``ds``) and applies the biases in order."""
+        """Loads the data (a data set of ``kzoo.data``, or your own at ``[data] path``), or
+        takes the loaded ``ds``, and applies the biases in order."""
         import kzoo.data
 
         data = self.spec.data
         if ds is None:
-            ds = kzoo.data.load(data.name, seed=self.seed)
+            ds = kzoo.data.load(data.name, seed=self.seed) if data.path is None else \
+                self._own_data()
         for step in data.bias:
             ds = call(self.origin, kzoo.data.TRANSFORMS[step.transform],
                       f"bias {step.transform}", ds, **step.arguments)
         if data.scale == "signed":
             ds = call(self.origin, kzoo.data.signed, "[data] scale", ds)
         return ds
+
+    def _own_data(self):
+        """The Dataset at ``[data] path``: an .npz file (``kzoo.data.from_npz``) or an image
+        folder (``kzoo.data.from_image_folder``); a relative path is read from the recipe
+        file's folder (the current folder for a recipe without a file)."""
+        import kzoo.data
+
+        data = self.spec.data
+        path = Path(data.path).expanduser()
+        if not path.is_absolute() and self.path is not None:
+            path = Path(self.path).parent / path
+        where = f"[data] path {data.path!r}"
+        if path.is_dir():
+            if data.image_size is None:
+                raise RecipeError(f"{self.origin}: {where} is an image folder: give [data] "
+                                  f"image_size = [height, width], the size its images are "
+                                  f"read at.")
+            return call(self.origin, kzoo.data.from_image_folder, where, path,
+                        data.image_size, color_mode=data.color_mode or "rgb", seed=self.seed)
+        if not path.is_file():
+            raise RecipeError(f"{self.origin}: {where}: no file or folder at {path} (a relative "
+                              f"path is read from the recipe file's folder).")
+        folder_keys = [k for k in ("image_size", "color_mode") if getattr(data, k) is not None]
+        if folder_keys:
+            raise RecipeError(f"{self.origin}: [data] {', '.join(folder_keys)}: only for an "
+                              f"image folder, and {where} is a file (an .npz); leave "
+                              f"{' and '.join(folder_keys)} out.")
+        return call(self.origin, kzoo.data.from_npz, where, path, seed=self.seed)
 
     @contextlib.contextmanager
     def precision(self):

@@ -207,8 +207,9 @@ class Classifier(Role):
 
 
 class Generator(Role):
-    """The game itself as a generator (``latent_dim``, ``generate``, ``sample``): exact
-    metrics on a 2-D mixture, classifier-feature distances on images; sample grids."""
+    """The game itself as a generator (``latent_dim``, ``generate``, ``sample``, which
+    return samples in the data's range: [0, 1] images): exact metrics on a 2-D mixture,
+    classifier-feature distances on images; sample grids."""
 
     name = "generator"
     eval_keys = frozenset({"samples", "worst_noise_eps", "features"})
@@ -271,7 +272,7 @@ class Generator(Role):
                 "FIDs."]
 
     def served(self, game, ds):
-        scale = "[-1, 1]" if ds.extras.get("signed") else "data units"
+        scale = "[0, 1]" if getattr(game, "signed", False) else "data units"
         given = " and a label" if game.conditional else ""
         return (f"samples of {ds.name} ({'x'.join(map(str, ds.input_shape))}, {scale}) "
                 f"from z ~ N(0, I_{game.latent_dim}){given}")
@@ -291,13 +292,11 @@ def sample_count(ds):
 
 def write_samples(gan, ds, path, n, seed=0, eps=0.0, name=""):
     """``n`` samples of ``gan`` (at the worst noise within ``eps``) as a PNG titled with
-    ``name``: an image grid in [0, 1], or 2-D points over ``ds``'s test points."""
+    ``name``: an image grid (``generate``'s [0, 1] images), or 2-D points over ``ds``'s
+    test points."""
     from kzoo import metrics
-    from kzoo.data import to_unit
 
     x = metrics.generate(gan, *metrics.latent_batch(gan, n, seed), eps)
-    if ds.extras.get("signed"):
-        x = to_unit(x)
     # A conditional generator's labels cycle through the classes: one class per column.
     columns = gan.num_classes if gan.conditional and x.ndim == 4 else None
     title = (f"{name}: {n} samples" + (", a class per column" if columns else "")

@@ -3,8 +3,10 @@ its files replaced as a whole.
 
 - ``lock(out)``: an advisory lock (``fcntl.flock``) on ``out/.kzoo-lock`` for the whole
   run; a second ``kzoo train`` into ``out`` is refused at once, naming the holder's pid.
-- ``check(out, identity, overwrite)``: whether ``out`` may take the run (absent or empty,
-  the same recipe's completed run, or its interrupted run to resume).
+- ``finished(out, identity)``: the card of the same run, completed in ``out`` (``kzoo train``
+  reports it done); ``check(out, identity, overwrite)``: whether ``out`` may take the run
+  (absent or empty, or its interrupted run to resume; another recipe's, epochs' or backend's
+  run only with ``overwrite``).
 - ``staging(out)`` and ``commit(out, staged)``: a run's files are written into
   ``out/.tmp-run/``, then moved in with the card last; until then a completed run in
   ``out`` keeps its model and card as a pair. A kill during the moves leaves no card (an
@@ -73,14 +75,30 @@ def lock(out):
             out.rmdir()
 
 
-def check(out, identity, overwrite):
-    """Whether ``out`` may take the run ``identity``; returns True when it holds an
-    interrupted run of it to resume. Writes nothing.
+def identity(recipe_sha256, epochs, backend):
+    """What makes two runs the same run: the recipe (its sha256), the epochs and the backend
+    (the seed is the recipe's)."""
+    return {"recipe_sha256": recipe_sha256, "epochs": epochs, "backend": backend}
 
-    ``out`` may be absent or empty, hold a completed run of the same recipe (it is trained
-    again), or an interrupted run of the same recipe, epochs and backend (it resumes).
-    Anything else is refused unless ``overwrite``. A checkpoint that cannot be read is
-    refused (``kzoo.resume.CheckpointError``) whatever it holds.
+
+def finished(out, run):
+    """The card in ``out`` when it holds the completed run ``run`` (an ``identity``), else
+    None: ``kzoo train`` then says the run is done instead of training it again."""
+    try:
+        card = ModelCard.read(out)
+    except (ValueError, OSError):
+        return None
+    return card if identity(card.recipe_sha256, card.epochs, card.backend) == run else None
+
+
+def check(out, run, overwrite):
+    """Whether ``out`` may take the run ``run`` (an ``identity``); returns True when it
+    holds an interrupted run of it to resume. Writes nothing.
+
+    ``out`` may be absent or empty, or hold an interrupted run of the same recipe, epochs
+    and backend (it resumes). Anything else, a completed run too (``finished`` finds the
+    same run), is refused unless ``overwrite``. A checkpoint that cannot be read is refused
+    (``kzoo.resume.CheckpointError``) whatever it holds.
     """
     from kzoo.resume import mismatch, read_progress
 
@@ -89,22 +107,27 @@ def check(out, identity, overwrite):
         return False
     progress = read_progress(out / CHECKPOINT_DIR)
     if progress is not None:
-        if progress["identity"] != identity:
+        if progress["identity"] != run:
             raise FileExistsError(
                 f"{out} holds an interrupted run of another recipe or setting "
-                f"({mismatch(progress['identity'], identity)}); run that command to resume "
+                f"({mismatch(progress['identity'], run)}); run that command to resume "
                 f"it, or choose another --out, or pass --overwrite.")
         return True
     if out.is_dir() and any(not is_temporary(p) and p.name != LOCK_FILE
                             for p in out.iterdir()):
         try:
-            same = ModelCard.read(out).recipe_sha256 == identity["recipe_sha256"]
+            card = ModelCard.read(out)
         except (ValueError, OSError):
-            same = False
-        if not same:
             raise FileExistsError(
                 f"{out} already holds a different run (or other files); choose another "
-                f"--out or pass --overwrite.")
+                f"--out or pass --overwrite.") from None
+        there = identity(card.recipe_sha256, card.epochs, card.backend)
+        what = "this recipe" if there["recipe_sha256"] == run["recipe_sha256"] else \
+            "a different recipe"
+        raise FileExistsError(
+            f"{out} already holds a different run: a finished run of {what} "
+            f"({mismatch(there, run)}); choose another --out or pass --overwrite to replace "
+            f"it.")
     return False
 
 

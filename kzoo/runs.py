@@ -36,7 +36,9 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
     (``kzoo.distribute``); under torch, in each of that many processes, of which rank 0
     writes the run and returns the card (the others return None).
 
-    One ``kzoo train`` at a time writes ``out_dir`` (``kzoo.run_dir.lock``). Training stops
+    A completed run of the same recipe, epochs and backend in ``out_dir`` is not trained
+    again: its card is returned (``overwrite`` trains it again). One ``kzoo train`` at a
+    time writes ``out_dir`` (``kzoo.run_dir.lock``). Training stops
     at the first non-finite loss or weight (``kzoo.callbacks.NonFiniteError``) and writes no
     card; the run's files replace a completed run's only once all are written
     (``kzoo.run_dir.commit``).
@@ -53,6 +55,9 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
         raise ValueError(f"[fit] batch_size {fit.batch_size} does not split over {devices} "
                          f"devices; give a multiple of {devices}.")
     out = Path(out_dir)
+    done = None if overwrite else run_dir.finished(out, run_identity(recipe, epochs))
+    if done is not None:  # every rank reads the same card
+        return done
     with contextlib.ExitStack() as held:  # the chief's lock, until the run is written
         # entered first: TensorFlow's CPU devices are set before its runtime starts
         with distribute.data_parallel(devices) as engine, recipe.precision():
@@ -72,12 +77,11 @@ def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
     ``(game, ds, identity, checkpoint, timer, monitors)``."""
     import keras
 
-    from kzoo import backend, distribute
+    from kzoo import distribute
     from kzoo.callbacks import NonFiniteError, StepTimer, StopOnNonFinite
     from kzoo.resume import Checkpoint
 
-    identity = {"recipe_sha256": recipe.sha256 or _spec_sha256(recipe.source),
-                "epochs": epochs, "backend": backend.name}
+    identity = run_identity(recipe, epochs)
     resuming = run_dir.check(out, identity, overwrite) if chief else None
     keras.utils.set_random_seed(recipe.seed)
     ds = recipe.dataset()
@@ -174,6 +178,14 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
     return card
 
 
+def run_identity(recipe, epochs):
+    """``run_dir.identity`` of a run of ``recipe`` for ``epochs`` on this backend."""
+    from kzoo import backend
+
+    return run_dir.identity(recipe.sha256 or _spec_sha256(recipe.source), epochs,
+                            backend.name)
+
+
 def _spec_sha256(spec):
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
@@ -267,28 +279,7 @@ def training_order(recipes):
 
 def samples_from(card):
     """Whether ``kzoo sample`` draws from the game of ``card`` (a role with samples)."""
-    return any(role.samples for role in roles.of(zoo.serves(card)))
-
-
-def headline(card):
-    """The card's main numbers in one line: the headline metrics of each part its game
-    serves (FCD: Frechet classifier distance)."""
-    short = {"balanced_accuracy": "balanced", "tail_accuracy": "tail",
-             "high_quality": "high quality", "log_density": "log density",
-             "frechet_classifier_distance": "FCD",
-             "frechet_classifier_distance_real": "FCD of real data",
-             "classifier_score": "classifier score"}
-    m = card.metrics
-    keys = headline_keys(card)
-    if not keys:
-        return ", ".join(f"{k} {v}" for k, v in list(m.items())[:3]) or "no metrics"
-    return ", ".join(f"{short.get(k, k)} {m[k]:.4g}" for k in keys)
-
-
-def headline_keys(card):
-    """The metrics of ``card`` that its roles headline, in order."""
-    return [k for role in roles.of(zoo.serves(card)) for k in role.headlines
-            if k in card.metrics]
+    return any(role.samples for role in roles.of(card.serves))
 
 
 def served_description(game, ds):

@@ -4,6 +4,8 @@
   other than Keras' own default "tensorflow") and TensorFlow not installed, kzoo picks
   torch, else jax, and says so once on stderr; with none of the three installed it raises
   ``ImportError`` saying what to install and how to set ``KERAS_BACKEND``.
+- A backend Keras does not have (``KERAS_BACKEND=pytorch``) is refused when Keras is
+  imported, with the backends kzoo runs on and the closest of them.
 - On a machine without an NVIDIA device, TensorFlow's start-up lines (CUDA probing, oneDNN,
   CPU features) are silenced: its C++ log level is raised unless the user set
   ``TF_CPP_MIN_LOG_LEVEL`` (3: fatal messages only), and stderr is muted while the
@@ -22,6 +24,8 @@ import sys
 from pathlib import Path
 
 BACKENDS = ("tensorflow", "torch", "jax")  # the Keras backends kzoo runs on
+KERAS_BACKENDS = (*BACKENDS, "numpy", "openvino")  # those Keras has (kzoo.backend refuses the
+# last two when a game starts, saying which it runs on)
 
 
 def installed(name):
@@ -44,8 +48,15 @@ def configured_backend():
 
 
 def choose_backend():
-    """Sets ``KERAS_BACKEND`` when Keras would otherwise fail for want of TensorFlow."""
+    """Sets ``KERAS_BACKEND`` when Keras would otherwise fail for want of TensorFlow; refuses
+    a backend Keras does not have, naming the ones kzoo runs on."""
     backend, source = configured_backend()
+    if backend and backend not in KERAS_BACKENDS:
+        from kzoo.validate import did_you_mean
+
+        raise ImportError(f"{source} names the Keras backend {backend!r}, which Keras does not "
+                          f"have; kzoo runs on {', '.join(BACKENDS)}."
+                          f"{did_you_mean(backend, BACKENDS)}")
     if source == "KERAS_BACKEND" or (backend and backend != "tensorflow"):
         return  # the user's choice
     if installed("tensorflow"):

@@ -209,3 +209,62 @@ def check_range(argument, x, value_range, fix=None):
     raise ValueError(f"{argument} holds values in [{x_min:g}, {x_max:g}]; the model takes "
                      f"inputs in [{low:g}, {high:g}]"
                      + (f" ({'; or '.join(fixes)})" if fixes else "") + ".")
+
+
+TORCH_FIX = "keras.layers.TorchModuleWrapper(module, output_shape=(None, num_classes))"
+
+
+def keras_model(name, value, role=""):
+    """``value`` if it is a ``keras.Model`` whose outputs Keras knows (a functional model, or
+    a ``keras.Sequential`` that starts with ``keras.Input``), or ``ValueError`` naming the fix:
+    a layer or a torch module to wrap, a ``keras.layers.TorchModuleWrapper`` without
+    ``output_shape`` (Keras cannot infer a torch module's output shape), a model without
+    ``keras.Input``. ``role`` says, in the message, what the model must do.
+
+    Examples:
+        >>> keras_model("net", None, " mapping inputs to logits")
+        Traceback (most recent call last):
+        ValueError: net must be a keras.Model mapping inputs to logits; got None.
+    """
+    import keras
+
+    wrapper = getattr(keras.layers, "TorchModuleWrapper", ())  # () matches nothing
+    if not isinstance(value, keras.Model):
+        if isinstance(value, wrapper):
+            what, fix = f"the layer {value.name!r}", (
+                f"keras.Sequential([keras.Input(input_shape), {TORCH_FIX}])")
+        elif isinstance(value, keras.layers.Layer):
+            what, fix = (f"the layer {value.name!r}",
+                         "keras.Sequential([keras.Input(input_shape), layer])")
+        elif any(c.__module__.split(".")[0] == "torch" for c in type(value).__mro__):
+            what, fix = "a torch module", (f"on the torch backend, keras.Sequential(["
+                                           f"keras.Input(input_shape), {TORCH_FIX}])")
+        else:
+            raise ValueError(f"{name} must be a keras.Model{role}; got {value!r}.")
+        raise ValueError(f"{name} must be a keras.Model{role}; got {what} "
+                         f"({type(value).__name__}): wrap it, {fix}.")
+    try:
+        value.outputs  # noqa: B018  (a model Keras could not build symbolically has none)
+    except (AttributeError, ValueError):
+        unknown = [layer.name for layer in _sublayers(value)
+                   if isinstance(layer, wrapper) and layer.output_shape is None]
+        if unknown:
+            raise ValueError(
+                f"{name} ({type(value).__name__} {value.name!r}) has no known outputs: Keras "
+                f"cannot infer a torch module's output shape, and its "
+                f"keras.layers.TorchModuleWrapper {unknown[0]!r} was made without "
+                f"output_shape. Give it one: {TORCH_FIX}, in a model that starts with "
+                f"keras.Input(input_shape).") from None
+        raise ValueError(
+            f"{name} ({type(value).__name__} {value.name!r}) has no known outputs: Keras "
+            f"builds them from a keras.Input, through layers that each compute their output "
+            f"shape. Start a keras.Sequential with keras.Input(input_shape), or build a "
+            f"functional keras.Model(inputs, outputs) (a torch module: {TORCH_FIX}).") from None
+    return value
+
+
+def _sublayers(model):
+    """Every layer inside ``model``, depth first."""
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        yield from _sublayers(layer)

@@ -1,8 +1,10 @@
 """The model zoo: presets in ``saved_models/<name>/`` (``model.keras`` + ``card.json``).
 
-The zoo is ``kzoo/saved_models`` (in the wheel; a link to ``saved_models/`` in a checkout),
-or the directory named by ``KZOO_ZOO``. ``load`` also takes a run directory, a URL of a
-published preset directory or a hub handle (``kzoo.hub``; downloaded once, then cached).
+The zoo is the directory named by ``KZOO_ZOO``, else a checkout's ``saved_models/`` (through
+the link ``kzoo/saved_models``), else that of the installed ``kzoo-presets`` distribution
+(``pip install 'kzoo[presets]'``; kzoo's own wheel holds no preset). ``load`` also takes a
+run directory, a URL of a published preset directory or a hub handle (``kzoo.hub``;
+downloaded once, then cached).
 
 Examples:
     >>> import kzoo
@@ -11,6 +13,7 @@ Examples:
     >>> model = kzoo.load("digits-lt10-cnn-ce")
 """
 
+import importlib.util
 import os
 import re
 import warnings
@@ -21,13 +24,29 @@ from kzoo import hub, run_dir, validate
 from kzoo.files import sha256  # noqa: F401  (kzoo.zoo.sha256: a model's checksum)
 from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard
 
-ZOO_DIR = Path(os.environ.get("KZOO_ZOO") or Path(__file__).resolve().parent / "saved_models")
+INSTALL = "pip install 'kzoo[presets]'"  # what adds the presets to an installed kzoo
+
+
+def _find_zoo():
+    """``KZOO_ZOO``, a checkout's ``saved_models/``, or the installed ``kzoo_presets``
+    package's (found, not imported); the checkout's path, absent, when there are none."""
+    if os.environ.get("KZOO_ZOO"):
+        return Path(os.environ["KZOO_ZOO"])
+    checkout = Path(__file__).resolve().parent / "saved_models"
+    spec = None if checkout.is_dir() else importlib.util.find_spec("kzoo_presets")
+    return Path(spec.origin).parent / "saved_models" if spec else checkout
+
+
+ZOO_DIR = _find_zoo()
 
 
 def presets():
     """The cards (``ModelCard``) of every preset in the zoo, sorted by name. A card that
-    cannot be read is left out with a warning naming its file (``scan()`` lists them)."""
+    cannot be read is left out with a warning naming its file (``scan()`` lists them); with
+    no presets installed, a warning says how to install them."""
     cards, broken = scan()
+    if not ZOO_DIR.is_dir():
+        warnings.warn(f"No presets are installed (no {ZOO_DIR}): {INSTALL}.", stacklevel=2)
     for path, err in broken:
         warnings.warn(f"{path}: {err}; left out of the zoo.", stacklevel=2)
     return cards
@@ -45,13 +64,6 @@ def scan():
                 except ValueError as err:
                     broken.append((d / CARD_FILE, str(err).removeprefix(f"{d / CARD_FILE}: ")))
     return cards, broken
-
-
-def serves(card):
-    """What the game of ``card`` serves (``Game.serves``), read from its class."""
-    import kzoo.games
-
-    return kzoo.games.get(card.game).serves
 
 
 def preset_names():
@@ -75,6 +87,11 @@ def resolve(name_or_dir, trust_code=False):
                          f"same kzoo train command to resume and finish it.")
     if (ZOO_DIR / str(name_or_dir) / CARD_FILE).is_file():
         return ZOO_DIR / str(name_or_dir)
+    if not ZOO_DIR.is_dir():
+        raise ValueError(
+            f"{str(name_or_dir)!r} is not a run directory with a {CARD_FILE}, and no presets "
+            f"are installed (no {ZOO_DIR}): {INSTALL} adds them, or KZOO_ZOO=/dir names a zoo."
+        )
     raise ValueError(
         f"Unknown preset {str(name_or_dir)!r} (and no run directory with a {CARD_FILE} there); "
         f"presets: {', '.join(preset_names()) or 'none'}."
@@ -118,25 +135,44 @@ def load(name_or_dir, verify=True, trust_code=False):
             f"{path}: sha256 {sha256(path)[:16]}... does not match its card "
             f"({card.sha256[:16]}...); the file changed or is corrupt."
         )
-    serves(card)  # imports the module of a game defined outside kzoo, which registers it
+    import kzoo.games
+
+    kzoo.games.get(card.game)  # imports the module of a game defined outside kzoo (registers it)
     return load_file(path)
 
 
-def load_file(path):
-    """``keras.saving.load_model(path, safe_mode=True)`` with kzoo's classes registered."""
+def load_file(path, safe_mode=True):
+    """``keras.saving.load_model(path, safe_mode=safe_mode)`` with kzoo's classes registered.
+
+    In safe mode (``kzoo.load`` always loads so) a file that holds a torch module
+    (``keras.layers.TorchModuleWrapper``, which Keras stores as a pickle) is refused, saying
+    so. ``safe_mode=False`` loads it, running the pickle's code: only for a file you saved
+    yourself, never for one from elsewhere.
+
+    Examples:
+        >>> game.save("game.keras")  # a game whose net wraps a torch module
+        >>> game = kzoo.zoo.load_file("game.keras", safe_mode=False)
+    """
     import keras
 
     import kzoo.games  # noqa: F401  (registers kzoo's classes)
 
+    validate.boolean("safe_mode", safe_mode)
     if not Path(path).is_file():
         raise ValueError(f"No .keras file at {path}.")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a readable .keras archive (truncated or corrupt).")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        return keras.saving.load_model(path, safe_mode=safe_mode)
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as err:
         raise ValueError(f"{path} is not a readable .keras archive (truncated?): {err}") from err
     except (TypeError, ValueError) as err:
+        if PICKLED_TORCH in str(err):
+            raise ValueError(
+                f"{Path(path).name} holds a torch module (keras.layers.TorchModuleWrapper), "
+                f"which Keras stores as a pickle: loading it runs code, so safe mode refuses "
+                f"it. A file you saved yourself loads with kzoo.zoo.load_file(path, "
+                f"safe_mode=False); never load a file from elsewhere that way.") from err
         unknown = UNLOCATED.search(str(err))
         if unknown is None:
             raise
@@ -145,6 +181,8 @@ def load_file(path):
                          f"one of Keras' or kzoo's: refused (KZOO_DEBUG=1 shows more).") from err
 
 
+# Keras' refusal, in safe mode, of a torch module (TorchModuleWrapper pickles it).
+PICKLED_TORCH = "via `torch.load()`"
 # Keras' message for a config class it cannot locate (the module follows, in the config).
 UNLOCATED = re.compile(r"Could not locate class '([^']*)'(?:.*?'module': '([^']*)')?",
                        re.DOTALL)

@@ -1,6 +1,8 @@
 """The Classifier game: the harness, Keras' built-in fit as oracle, the loss registry,
 deferred re-weighting as a stage, mixup, input checks."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -87,6 +89,15 @@ def test_reweighting_is_a_stage(digits):
     # A new fit from epoch 0 plays "plain" again, with all-ones weights.
     game.fit(x, y, batch_size=32, epochs=1, verbose=0)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(game.class_weights), np.ones(10))
+
+
+def test_the_progress_bar_names_the_stage(digits, capsys):
+    game = _game(digits, "ldam", normed_head=True, reweight_epoch=1)
+    game.fit(digits.x_train[:64], digits.y_train[:64], batch_size=32, epochs=2, verbose=2)
+    out = capsys.readouterr().out
+    assert re.findall(r"^(?:Epoch \d/2|Stage \w+)$", out, re.M) == [
+        "Epoch 1/2", "Stage plain", "Epoch 2/2", "Stage reweighted"], out
+    assert "stage" not in out and "loss:" in out  # the bar, without the stage's index
 
 
 def test_one_stage_without_reweighting(digits):

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from conftest import ROOT, in_turn
 
-from kzoo import cli, zoo
+from kzoo import cli, run_dir, zoo
 
 RECIPE = ROOT / "recipes" / "classifier" / "digits-lt10-ce.toml"
 # The game runs below run in the torch or the TensorFlow pass (JAX took 21 s and 30 s).
@@ -35,8 +35,21 @@ def test_train_then_eval(tiny_recipe, tmp_path, capsys):
     assert cli.main(["eval", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["reproduced"] and result["metrics"] == card["metrics"]
-    # Same recipe again into the same directory: allowed (same run).
+    # The same run again: reported done, nothing trained or written.
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--quiet"]) == 0
+    assert f"{out} already holds this run (accuracy " in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    # Other epochs or another backend: refused without --overwrite.
+    assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--epochs", "1"]) == 2
+    assert re.search(r"already holds a different run: a finished run of this recipe \(epochs: "
+                     r"2 there, 1 here\); choose another --out or pass --overwrite",
+                     capsys.readouterr().err)
+    other = run_dir.identity(card["recipe_sha256"], 2, "another")
+    with pytest.raises(FileExistsError, match=r"this recipe \(backend: '\w+' there, "
+                                              r"'another' here\)"):
+        run_dir.check(out, other, overwrite=False)
+    assert run_dir.check(out, other, overwrite=True) is False
 
 
 def test_meta_iada_run_writes_its_figure(tmp_path, capsys):

@@ -48,6 +48,8 @@ def refused(argv, capsys, *needles):
     (["train", "no/such.toml"], ["No recipe file at no/such.toml"]),
     (["eval", "no-such-preset"], ["Unknown preset 'no-such-preset'", "presets:"]),
     (["list", "--backend", "theano"], ["--backend", "theano"]),
+    (["list", "--backend", "pytorch"], ["--backend", "'pytorch'", "Did you mean 'torch'?"]),
+    (["compare-backends", "r.toml", "--backends", "torch,jaxx"], ["Did you mean 'jax'?"]),
 ])
 def test_bad_flags_are_one_line(argv, needles, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -126,6 +128,20 @@ def _toml(spec):
     tables = [f"[{k}]\n" + "\n".join(f"{kk} = {value(vv)}" for kk, vv in v.items())
               for k, v in spec.items() if isinstance(v, dict)]
     return "\n".join(top + tables) + "\n"
+
+
+@once  # refused before any backend starts
+def test_a_backend_keras_does_not_have_is_named_with_kzoo_s(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "pytorch"}
+    message = ("KERAS_BACKEND names the Keras backend 'pytorch', which Keras does not have; "
+               "kzoo runs on tensorflow, torch, jax. Did you mean 'torch'?")
+    done = subprocess.run([sys.executable, "-m", "kzoo.cli", "train", "digits-lt10-ldam-drw",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                          env=env)
+    assert done.returncode == 2 and done.stderr == f"kzoo train: error: {message}\n"
+    done = subprocess.run([sys.executable, "-c", "import kzoo, keras"], capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 1 and done.stderr.strip().endswith(f"ImportError: {message}")
 
 
 @once  # refused before any backend work

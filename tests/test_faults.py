@@ -140,7 +140,8 @@ def test_an_interrupted_replacement_is_named_and_finished_by_the_same_command(tm
 
     with monkeypatch.context() as m:
         m.setattr(keras.Model, "fit", killed_fit)
-        assert cli.main(["train", str(recipe), "--out", str(out), "--quiet"]) == 130
+        assert cli.main(["train", str(recipe), "--out", str(out), "--quiet",
+                         "--overwrite"]) == 130
     assert zoo.ModelCard.read(out) == old and zoo.load(out) is not None
 
     # Killed while moving the new files in: no card, the run named as interrupted.
@@ -154,7 +155,8 @@ def test_an_interrupted_replacement_is_named_and_finished_by_the_same_command(tm
 
     with monkeypatch.context() as m:
         m.setattr(os, "replace", killed_replace)
-        assert cli.main(["train", str(recipe), "--out", str(out), "--quiet"]) == 130
+        assert cli.main(["train", str(recipe), "--out", str(out), "--quiet",
+                         "--overwrite"]) == 130
     assert moved and not (out / zoo.CARD_FILE).exists()
     capsys.readouterr()
     assert cli.main(["eval", str(out)]) == 2

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, once
 from gan_with_classifier import GANWithClassifier
 
-from kzoo import cli, games, recipes, runs, zoo
+from kzoo import cli, games, recipes, zoo
 
 RECIPE = ROOT / "tests" / "recipes" / "digits-gan-with-classifier.toml"
 NAME = "gan_with_classifier:GANWithClassifier"
@@ -51,7 +51,7 @@ def test_card_holds_both_reports(run):
             "frechet_classifier_distance", "classifier_score"} <= set(m)
     assert {p.name for p in run.iterdir()} >= {"confusion.png", "robust.png", "samples.png",
                                               "curves.png"}
-    line = runs.headline(card)
+    line = card.headline()
     assert line.startswith("accuracy ") and "FCD " in line
 
 
@@ -76,14 +76,22 @@ def test_eval_sample_and_list_work_on_the_run(run, tmp_path, capsys):
 
 
 @once
-def test_compare_backends_on_a_game_serving_both(monkeypatch, capsys):
+def test_compare_backends_on_a_game_serving_both(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests"))
-    assert cli.main(["compare-backends", str(RECIPE), "--backends", "torch,jax",
-                     "--epochs", "1"]) == 0
+    command = ["compare-backends", str(RECIPE), "--backends", "torch,jax", "--epochs", "1",
+               "--out", str(tmp_path)]
+    assert cli.main(command) == 0
     table = capsys.readouterr().out
-    header = next(line for line in table.splitlines() if line.startswith("backend"))
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("backend"))
     assert "accuracy" in header and "frechet_classifier_distance" in header
     assert "failed" not in table
+    cards = {b: zoo.ModelCard.read(tmp_path / b) for b in ("torch", "jax")}  # kept in --out
+    for b, card in cards.items():
+        row = next(line for line in lines if line.startswith(b)).split()
+        assert row[-3] == str(round(card.wall_time_s)) and row[-2].isdigit()  # whole seconds
+    assert cli.main(command) == 0  # the finished runs are not trained again
+    assert {b: zoo.ModelCard.read(tmp_path / b) for b in cards} == cards
 
 
 def test_players_start_from_a_run_directory(run):

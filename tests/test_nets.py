@@ -72,7 +72,10 @@ def test_projection_critic_adds_the_label_embedding_dot_features():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: nets.small_cnn((16, 16, 1), 10), r"\(8, 8, c\), \(28, 28, c\) or \(32, 32, c\)"),
+    (lambda: nets.small_cnn((3, 3, 1), 10), r"at least 4x4.*got input_shape \(3, 3, 1\).*mlp"),
+    (lambda: nets.small_cnn((64,), 10), r"at least 4x4.*use kzoo\.nets\.mlp"),
+    (lambda: nets.dcgan_generator((15, 15, 1)), r"DCGAN nets take .* even sides of at least 4"),
+    (lambda: nets.resnet_critic((2, 2, 1)), r"ResNet GAN nets take .* even sides"),
     (lambda: nets.resnet32((30, 30, 3), 10), "divisible by 4"),
     (lambda: nets.mlp((2,), 1), "num_classes"),
     (lambda: nets.mlp((2,), 8, hidden=()), "hidden"),

@@ -52,6 +52,10 @@ def test_every_block_is_tagged():
 def test_python_block_runs(index, tmp_path, monkeypatch, capsys):
     """Each block as a script of its own (a fresh namespace, its own working directory)."""
     code = one_epoch(blocks("python")[index])
+    only = re.search(r"# KERAS_BACKEND=(\w+)", code)  # a block for one backend says so
+    if only and only.group(1) != BACKEND:
+        pytest.skip(f"the block runs on the {only.group(1)} backend only (its "
+                    f"'# KERAS_BACKEND={only.group(1)}' comment)")
     if "import torch" in code and BACKEND != "torch":
         pytest.skip("the block uses PyTorch tools (ART), which take a Keras model only on the "
                     "torch backend")

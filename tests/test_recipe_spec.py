@@ -4,6 +4,7 @@ errors naming file, table and key. Parsing is backend-independent: these run onc
 
 import copy
 import dataclasses
+import hashlib
 import json
 import re
 import subprocess
@@ -176,17 +177,42 @@ def test_kzoo_recipe_order_puts_a_recipe_after_the_presets_it_starts_from(capsys
         order.index("recipes/aegl/fashion_mnist-lt100.toml")
 
 
-def test_kzoo_train_reads_the_devices_before_any_backend(tmp_path):
-    """``recipe_parse.devices`` is what ``kzoo train`` reads before Keras starts."""
+@once  # no backend
+def test_the_outline_is_read_and_checked_before_any_backend(tmp_path):
+    """``recipe_parse.outline`` is what ``kzoo train`` reads before Keras starts: the devices,
+    epochs, name and sha256, and the refusals that need no backend."""
     good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
-    good.write_text('name = "r"\n[distribute]\ndevices = 2\n')
-    bad.write_text("[distribute]\ndevices = 0\n")
-    code = (f"import sys; from kzoo import recipe_parse; "
-            f"print(recipe_parse.devices({str(good)!r}), recipe_parse.devices({str(bad)!r}), "
-            f"recipe_parse.devices({str(tmp_path / 'none.toml')!r}), 'keras' in sys.modules)")
+    text = (ROOT / "recipes/classifier/digits-lt10-ce.toml").read_text() + \
+        "\n[distribute]\ndevices = 2\n"
+    good.write_text(text)
+    bad.write_text(text.replace("devices = 2", "devices = 0"))
+    code = (f"import sys; from kzoo import recipe_parse\n"
+            f"print(*recipe_parse.outline({str(good)!r}))\n"
+            f"try: recipe_parse.outline({str(bad)!r})\n"
+            f"except ValueError as err: print(err)\n"
+            f"print('keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["2", "1", "1", "False"]
+                         check=True).stdout.splitlines()
+    epochs = tomllib.loads(text)["fit"]["epochs"]
+    sha256 = hashlib.sha256(good.read_bytes()).hexdigest()
+    assert out[0] == f"digits-lt10-cnn-ce {epochs} 2 {sha256}"
+    assert out[1] == f"{bad}: [distribute] devices must be an int >= 1; got 0."
+    assert out[2] == "False"
+
+
+@once  # no backend
+def test_a_bad_key_is_refused_before_any_backend_starts(tmp_path):
+    """``kzoo train`` and ``kzoo recipe`` answer a misspelt key without importing Keras."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text((ROOT / "recipes/classifier/digits-lt10-ce.toml").read_text().replace(
+        "[fit]", "[fit]\nbatchsize = 3"))
+    for command in ("train", "recipe"):
+        code = (f"import sys; from kzoo import cli\n"
+                f"assert cli.main([{command!r}, {str(bad)!r}]) == 2\n"
+                f"assert 'keras' not in sys.modules")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "Did you mean 'batch_size'?" in done.stderr
 
 
 @pytest.mark.parametrize("change, message", [

@@ -19,6 +19,8 @@ from kzoo.data.bias import (
     spurious_colour,
 )
 from kzoo.data.dataset import Dataset
+from kzoo.data.image_folder import from_image_folder
+from kzoo.data.npz import from_npz
 from kzoo.data.registry import NAMES
 from kzoo.data.scaling import from_signed, signed, to_signed, to_unit
 
@@ -58,5 +60,6 @@ def load(name, seed=0, **kwargs):
     return entry.load(seed=validate.seed("seed", seed), **kwargs)
 
 
-__all__ = ["Dataset", "NAMES", "TRANSFORMS", "check_dataset", "from_arrays", "load",
+__all__ = ["Dataset", "NAMES", "TRANSFORMS", "check_dataset", "from_arrays",
+           "from_image_folder", "from_npz", "load",
            "from_signed", "signed", "to_signed", "to_unit", *TRANSFORMS]

@@ -36,7 +36,13 @@ def to_signed(x):
 
 def from_signed(x):
     """``(x + 1) / 2``: a tanh generator's [-1, 1] samples in [0, 1], for NumPy arrays and
-    backend tensors alike (inside a training step too), without clipping."""
+    backend tensors alike (inside a training step too), without clipping. The map every
+    generator game applies to its samples (``GAN.in_data_range``).
+
+    Examples:
+        >>> kzoo.data.from_signed(np.array([-1.0, 0.0, 0.5, 1.0], "float32"))
+        array([0.  , 0.5 , 0.75, 1.  ], dtype=float32)
+    """
     return (x + 1.0) / 2.0
 
 

@@ -161,8 +161,7 @@ class BadDataGAN(_UnitGAN):
         classifier_first = validate.boolean("classifier_first", classifier_first)
         for player, model in (("generator", generator), ("critic", critic),
                               ("classifier", classifier)):
-            if not isinstance(model, keras.Model):
-                raise ValueError(f"{player} must be a keras.Model; got {model!r}.")
+            validate.keras_model(player, model)
         for player, model, takes in (("generator", generator, "[z, label]"),
                                      ("critic", critic, "[image, label]")):
             if len(model.inputs) != 2:

@@ -32,7 +32,8 @@ class Classifier(Game):
     ``validation_data``) is unchanged: clean inputs, plain loss and accuracy.
 
     Args:
-        net: keras.Model. Maps inputs to logits (e.g. ``kzoo.nets.small_cnn``).
+        net: keras.Model. Maps inputs to logits (e.g. ``kzoo.nets.small_cnn``; a torch
+            module or a JAX function in a Keras layer: the docs' "Your network").
         loss: str. One of ``kzoo.losses.LOSSES``: "ce", "class_balanced", "focal", "ldam",
             "logit_adjusted". Default "ce".
         loss_args: dict or None. The loss's own arguments ("class_balanced": ``beta``;
@@ -94,9 +95,7 @@ class Classifier(Game):
                  input_range=(0.0, 1.0), **kwargs):
         super().__init__(**kwargs)
         self.input_range = validate.value_range("input_range", input_range)
-        if not isinstance(net, keras.Model):
-            raise ValueError(f"net must be a keras.Model mapping inputs to logits; got {net!r}.")
-        self.net = net
+        self.net = validate.keras_model("net", net, " mapping inputs to logits")
         self.num_classes = int(net.output_shape[-1])
         if class_counts is not None:
             class_counts = validate.counts("class_counts", class_counts, self.num_classes)

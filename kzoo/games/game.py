@@ -285,7 +285,11 @@ class Game(keras.Model):
         for key, low in (("epochs", 1), ("batch_size", 1), ("initial_epoch", 0)):
             if kwargs.get(key) is not None:
                 validate.integer(key, kwargs[key], low=low)
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _Stages()]
+        callbacks = [*(kwargs.get("callbacks") or []), _Stages()]
+        if len(self.stages()) > 1 and not any(
+                isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+            callbacks.append(_StageProgbar())  # after _Stages: it names the epoch's stage
+        kwargs["callbacks"] = callbacks
         self.check_data(x, y)
         if isinstance(x, np.ndarray):
             x = self.training_inputs(x)
@@ -323,6 +327,32 @@ def _logs_stage(step):
 
     train_step.__doc__ = step.__doc__
     return train_step
+
+
+class _StageProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar for a game of several stages: the stage by name on a line of its
+    own when an epoch starts in a new one (``Stage drw``), and its index (in the logs and the
+    history, for curves) left out of the bar."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.shown = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        if self.verbose and self.model.stage != self.shown:
+            self.shown = self.model.stage
+            print(f"Stage {self.shown}", flush=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, _without_stage(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, _without_stage(logs))
+
+
+def _without_stage(logs):
+    return {k: v for k, v in (logs or {}).items() if k != "stage"}
 
 
 class _Stages(keras.callbacks.Callback):

@@ -25,10 +25,16 @@ class GAN(Game):
     "wgan_gp" (Wasserstein, gradient penalty 10) and "bwgan" (Banach WGAN:
     penalty on a Sobolev dual norm, ``penalty={"s": ..., "p": ...}``). The served
     model samples: ``model(z)`` (or ``model([z, labels])`` when conditional) is
-    ``generator(z, training=False)``; ``model.sample(n)`` draws ``z`` for you.
+    ``generator(z, training=False)`` in the data's range; ``model.sample(n)`` draws ``z``
+    for you.
 
-    The data is what the generator should produce: kzoo's DCGAN generators end in
-    tanh, so pass images in [-1, 1] (``2 * x - 1`` for kzoo's [0, 1] images).
+    **Units**: kzoo's image generators end in tanh. A GAN of images (``signed``, the
+    default for image samples) trains on images in [-1, 1], the generator's units, which
+    its critic sees (``kzoo.data.signed(ds)``, or ``2 * x - 1`` for kzoo's [0, 1] images);
+    ``sample``, ``generate`` and ``model(z)`` return images in [0, 1], the data's range
+    (``in_data_range``: ``kzoo.data.from_signed``, ``(g + 1) / 2``). With ``signed=False``
+    (flat samples, e.g. 2-D mixtures, or a generator trained on the data's own units) they
+    return the generator's samples as they are.
 
     Logs, each with one meaning in training and validation (``val_`` prefix; validation
     runs both players in inference mode on fresh ``z``):
@@ -52,6 +58,10 @@ class GAN(Game):
             (``weight`` >= 0, ``s``, ``p`` > 1, ``gamma`` > 0; ``s != 0`` needs image
             samples). Default None.
         n_critic: int >= 1. Critic steps per generator step. Default 1.
+        signed: bool or None. Whether the generator makes [-1, 1] images (tanh) of [0, 1]
+            data: the game then trains on [-1, 1] images and returns its samples in [0, 1].
+            None: True for image samples (h, w, c), False for flat ones. Default None
+            (``from_dataset`` takes it from the data set: ``kzoo.data.signed``).
         seed: int in [0, 2**32 - 1] or None. Default None.
 
     Examples:
@@ -59,8 +69,8 @@ class GAN(Game):
         >>> gan = kzoo.games.GAN(kzoo.nets.dcgan_generator((8, 8, 1), 64),
         ...                      kzoo.nets.dcgan_critic((8, 8, 1)), loss="wgan_gp", n_critic=5)
         >>> gan.compile()                          # Adam(2e-4, beta_1=0, beta_2=0.9) for both
-        >>> gan.fit(2 * ds.x_train - 1, epochs=50, batch_size=64)
-        >>> images = gan.sample(16)
+        >>> gan.fit(2 * ds.x_train - 1, epochs=50, batch_size=64)   # trains in [-1, 1]
+        >>> images = gan.sample(16)                # in [0, 1], as ds.x_train
 
     Reference:
         Goodfellow et al. 2014; Radford et al. 2016 (DCGAN); Gulrajani et al. 2017
@@ -74,7 +84,7 @@ class GAN(Game):
              "(WGAN-GP); Adler and Lunz 2018 (BWGAN)")
 
     def __init__(self, generator, critic, *, loss="wgan_gp", penalty=None, n_critic=1,
-                 seed=None, **kwargs):
+                 signed=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if penalty is not None and not isinstance(penalty, dict):
             raise ValueError(f"penalty must be a dict of penalty arguments or None; "
@@ -83,10 +93,11 @@ class GAN(Game):
         n_critic = validate.integer("n_critic", n_critic, low=1)
         seed = validate.seed("seed", seed, optional=True)
         for player, model in (("generator", generator), ("critic", critic)):
-            if not isinstance(model, keras.Model):
-                raise ValueError(f"{player} must be a keras.Model; got {model!r}.")
+            validate.keras_model(player, model)
         self.conditional = len(generator.inputs) == 2
         self.sample_shape = tuple(generator.outputs[0].shape[1:])
+        self.signed = validate.boolean(
+            "signed", len(self.sample_shape) == 3 if signed is None else signed)
         self.check_critic(generator, critic)
         if (self.base_loss.penalty or {}).get("s", 0.0) != 0 and len(self.sample_shape) != 3:
             raise ValueError(f"penalty s != 0 (a Sobolev norm) needs image samples (h, w, c); "
@@ -100,6 +111,13 @@ class GAN(Game):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.built = True
+
+    @classmethod
+    def from_dataset(cls, ds, **kwargs):
+        """Takes ``signed`` from ``ds`` unless given: True for [-1, 1] images
+        (``kzoo.data.signed``, a recipe's ``[data] scale = "signed"``), else False."""
+        kwargs.setdefault("signed", bool(ds.extras.get("signed")))
+        return super().from_dataset(ds, **kwargs)
 
     def check_critic(self, generator, critic):
         """Raises ``ValueError`` unless ``critic`` can score ``generator``'s samples: both
@@ -131,13 +149,43 @@ class GAN(Game):
         return backend.replica_rows(
             lambda n: keras.random.normal((n, self.latent_dim), seed=self.seed_generator), batch)
 
-    def generate(self, z, labels=None, training=True, keep_state=True):
-        """Samples from ``z`` (NumPy for NumPy ``z``; a tensor inside a step);
-        ``keep_state=False`` leaves batch-norm statistics as they are."""
+    def in_data_range(self, samples):
+        """The generator's ``samples`` in the data's range: ``kzoo.data.from_signed``
+        (``(g + 1) / 2``, [-1, 1] to [0, 1]) when ``signed``, as they are otherwise. NumPy
+        arrays and tensors alike; the one place a game maps its generator's samples.
+
+        Examples:
+            >>> gan = kzoo.games.GAN(*kzoo.nets.gan_pair("dcgan", (8, 8, 1), 16))
+            >>> gan.in_data_range(np.array([-1.0, -0.5, 0.0, 1.0], "float32"))
+            array([0.  , 0.25, 0.5 , 1.  ], dtype=float32)
+        """
+        return from_signed(samples) if self.signed else samples
+
+    def _generated(self, z, labels, training, keep_state):
         inputs = z if labels is None else [z, labels]
         if keep_state:
             return numpy_if_host(z, self.generator(inputs, training=training))
         return numpy_if_host(z, call_frozen(self.generator, inputs, training=training))
+
+    def fake(self, z, labels=None, training=True, keep_state=True):
+        """``G(z)`` as the critic scores it, in the units of the data the game trains on:
+        the generator's own ([-1, 1] images when ``signed``). NumPy for NumPy ``z``; a
+        tensor inside a step; ``keep_state=False`` leaves batch-norm statistics as they
+        are."""
+        return self._generated(z, labels, training, keep_state)
+
+    def generate(self, z, labels=None, training=True, keep_state=True):
+        """Samples from ``z`` in the data's range (``in_data_range``: [0, 1] images when
+        ``signed``). NumPy for NumPy ``z``; a tensor inside a step; ``keep_state=False``
+        leaves batch-norm statistics as they are.
+
+        Examples:
+            >>> gan = kzoo.load("digits-wgan-gp")
+            >>> images = gan.generate(np.zeros((4, gan.latent_dim), "float32"), training=False)
+            >>> bool(images.min() >= 0 and images.max() <= 1)
+            True
+        """
+        return self.in_data_range(self._generated(z, labels, training, keep_state))
 
     def score(self, samples, labels=None, training=True):
         return self.critic(samples if labels is None else [samples, labels], training=training)
@@ -172,7 +220,7 @@ class GAN(Game):
         if labels is not None:
             labels = ops.convert_to_tensor(labels)
         grad = backend.input_grad(lambda z_: self.generator_loss(
-            self.generate(z_, labels, training=training, keep_state=False), labels), z)
+            self.fake(z_, labels, training=training, keep_state=False), labels), z)
         return numpy_if_host(z_in, ops.stop_gradient(z + eps * unit_rows(grad)))
 
     # ------------------------------------------------------------------- step
@@ -182,7 +230,7 @@ class GAN(Game):
         d_vars = self.critic.trainable_variables
         for _ in range(self.n_critic):
             z = self.latent(batch)
-            fake = ops.stop_gradient(self.generate(z, labels))
+            fake = ops.stop_gradient(self.fake(z, labels))
             _, d_logs = backend.descend(
                 self.optimizer["critic"],
                 lambda fake=fake: self.critic_objective(real, fake, labels), d_vars)
@@ -201,13 +249,13 @@ class GAN(Game):
     def generator_objective(self, z, labels):
         """``(loss, logs)``: what the generator step minimises and what it logs (at least
         ``g_loss``, the base loss at ``z``; a subclass may add terms and logs)."""
-        loss = self.generator_loss(self.generate(z, labels), labels)
+        loss = self.generator_loss(self.fake(z, labels), labels)
         return loss, {"g_loss": loss}
 
     def test_step(self, data):
         real, labels = self.unpack(data)
         z = self.latent(ops.shape(real)[0])
-        fake = self.generate(z, labels, training=False)
+        fake = self.fake(z, labels, training=False)
         return self.record(self.test_logs(real, z, fake, labels))
 
     def test_logs(self, real, z, fake, labels):
@@ -234,11 +282,18 @@ class GAN(Game):
                 f"this {type(self).__name__} is a generator: it maps z of shape (batch, "
                 f"{self.latent_dim}) to samples of shape {self.sample_shape}; got an input of "
                 f"shape {tuple(z.shape)}. To classify, load a classifier preset.")
-        return self.generator(inputs, training=training)
+        return self.in_data_range(self.generator(inputs, training=training))
 
     def sample(self, n, labels=None, seed=None):
-        """``n`` (an int >= 1) samples as a NumPy array (labels: int array of length n, if
-        conditional; seed: an int in [0, 2**32 - 1], or None for the game's generator)."""
+        """``n`` (an int >= 1) samples as a NumPy array, in the data's range
+        (``in_data_range``: [0, 1] images when ``signed``) (labels: int array of length n,
+        if conditional; seed: an int in [0, 2**32 - 1], or None for the game's generator).
+
+        Examples:
+            >>> images = kzoo.load("digits-robust-wgan-gp").sample(16, seed=0)
+            >>> images.shape, bool(images.min() >= 0 and images.max() <= 1)
+            ((16, 8, 8, 1), True)
+        """
         n = validate.integer("n", n, low=1)
         seed = validate.seed("seed", seed, optional=True)
         if self.conditional:
@@ -250,7 +305,7 @@ class GAN(Game):
                                 seed=self.seed_generator if seed is None else seed)
         if self.conditional:
             z = [z, ops.convert_to_tensor(np.asarray(labels, "int32"))]
-        return ops.convert_to_numpy(self.generator(z, training=False))
+        return self.in_data_range(ops.convert_to_numpy(self.generator(z, training=False)))
 
     @property
     def served_input_shape(self):
@@ -264,7 +319,7 @@ class GAN(Game):
 
     def get_config(self):
         return {**super().get_config(), "loss": self.loss_name, "penalty": self.penalty,
-                "n_critic": self.n_critic, "seed": self.seed}
+                "n_critic": self.n_critic, "signed": self.signed, "seed": self.seed}
 
 
 def label_classes(generator):
@@ -276,13 +331,20 @@ def label_classes(generator):
 
 
 class _UnitGAN(GAN):
-    """A conditional GAN of images that trains on [0, 1] images (kzoo's classifier units)
-    and maps its generator's tanh samples there (``(g + 1) / 2``): ``generate``,
-    ``sample`` and ``game([z, labels])`` return [0, 1] images, the data's units, and its
-    critic and classifier see [0, 1] images. The base of the games that serve a
-    classifier beside their generator."""
+    """A conditional GAN of images that trains on [0, 1] images (kzoo's classifier units):
+    always ``signed``, its generator's tanh samples mapped to [0, 1] (``in_data_range``)
+    before its critic and classifier see them; ``generate``, ``sample`` and
+    ``game([z, labels])`` return [0, 1] images, as ``GAN``'s. The base of the games that
+    serve a classifier beside their generator."""
 
     input_range = (0.0, 1.0)
+
+    def __init__(self, generator, critic, *, signed=True, **kwargs):
+        if signed is not True:
+            raise ValueError(f"{type(self).__name__} maps its generator's [-1, 1] samples "
+                             f"to the [0, 1] images it trains on: signed must be True; got "
+                             f"{signed!r}.")
+        super().__init__(generator, critic, signed=True, **kwargs)
 
     @classmethod
     def from_dataset(cls, ds, **kwargs):
@@ -291,20 +353,12 @@ class _UnitGAN(GAN):
             raise ValueError(f"{cls.__name__} trains on images in [0, 1] (its classifier's "
                              f"units) and maps its generator's [-1, 1] samples there itself; "
                              f"{ds.name} is in [-1, 1] (drop [data] scale = \"signed\").")
+        kwargs.setdefault("signed", True)
         return super().from_dataset(ds, **kwargs)
 
-    def generate(self, z, labels=None, training=True, keep_state=True):
-        """The generator's samples in [0, 1] (NumPy for NumPy ``z``; a tensor inside a
-        step)."""
-        return from_signed(super().generate(z, labels, training, keep_state))
-
-    def call(self, inputs, training=False):
-        """The generator's samples in [0, 1] for ``[z, labels]``."""
-        return from_signed(super().call(inputs, training=training))
-
-    def sample(self, n, labels=None, seed=None):
-        """As ``GAN.sample``, in [0, 1]."""
-        return from_signed(super().sample(n, labels, seed))
+    def fake(self, z, labels=None, training=True, keep_state=True):
+        """The generator's samples in [0, 1], as its critic scores them (``generate``)."""
+        return self.generate(z, labels, training, keep_state)
 
     def check_data(self, x, y=None):
         super().check_data(x, y)  # the range: [0, 1], its classifier's units

@@ -47,7 +47,8 @@ class RobustGAN(GAN):
       step minimises; when ``robust_d`` (otherwise as ``GAN``).
 
     Args:
-        generator, critic, loss, penalty, n_critic, seed: as ``GAN``.
+        generator, critic, loss, penalty, n_critic, signed, seed: as ``GAN`` (images:
+            trains on [-1, 1], samples in [0, 1]).
         lam: float in [0, 1]. Weight of the worst case. Default 0.1.
         eps1: float >= 0. Radius of the input-noise perturbation. Default 0.01.
         eps2: float >= 0. Radius of the image perturbations (l2; images in
@@ -63,6 +64,7 @@ class RobustGAN(GAN):
         ...                             n_critic=5, lam=0.1, eps1=0.01, eps2=4.0)
         >>> rgan.compile()
         >>> rgan.fit(2 * kzoo.data.load("digits").x_train - 1, epochs=50, batch_size=64)
+        >>> images = rgan.sample(64)      # in [0, 1], the data's range
 
     Reference:
         Liu et al., "Robust Generative Adversarial Network", 2019.
@@ -93,7 +95,7 @@ class RobustGAN(GAN):
         if self.perturb == "latent":
             return self.worst_latent(z, self.eps1, labels, training=training)
         z_in, z = z, ops.convert_to_tensor(z)
-        fake = ops.stop_gradient(self.generate(z, labels, training=training, keep_state=False))
+        fake = ops.stop_gradient(self.fake(z, labels, training=training, keep_state=False))
         grad = backend.input_grad(lambda f: self.generator_loss(f, labels), fake)
         return numpy_if_host(z_in, ops.stop_gradient(self.eps1 * unit_rows(grad)))
 
@@ -102,12 +104,12 @@ class RobustGAN(GAN):
         samples ``fake`` of the clean noise."""
         if self.perturb == "latent":
             return self.generator_loss(
-                self.generate(worst, labels, training=training, keep_state=False), labels)
+                self.fake(worst, labels, training=training, keep_state=False), labels)
         return self.generator_loss(fake + worst, labels)
 
     def generator_objective(self, z, labels):
         worst = self.worst_noise(z, labels)
-        fake = self.generate(z, labels)
+        fake = self.fake(z, labels)
         loss_z = self.generator_loss(fake, labels)
         loss_adv = self.worst_noise_loss(worst, fake, labels)
         if not self.robust_g:

@@ -29,18 +29,19 @@ def feature_preset(data_name, features=None):
     """The classifier preset (or run directory) whose features measure a generator of the
     data set ``data_name``: ``features`` when given, else the data set's own
     (``kzoo.data.registry``); None for a data set with exact metrics. ``ValueError`` when
-    there is none."""
+    there is none (as for your own data: ``data_name`` None)."""
     if features is not None:
         if not isinstance(features, str) or not features:
             raise ValueError(f"features must name a classifier preset or run directory; "
                              f"got {features!r}.")
         return features
-    entry = registry.get(data_name)
-    if entry.exact:
+    entry = None if data_name is None else registry.get(data_name)
+    if entry is not None and entry.exact:
         return None
-    if entry.features is None:
+    if entry is None or entry.features is None:
         have = [e.name for e in registry.REGISTRY.values() if e.features]
-        raise ValueError(f"the zoo has no feature network for {data_name!r} (it has one for "
+        what = "your own data" if entry is None else repr(data_name)
+        raise ValueError(f"the zoo has no feature network for {what} (it has one for "
                          f"{', '.join(have)}); name a classifier preset or run trained on it.")
     return entry.features
 
@@ -56,9 +57,15 @@ def latent_batch(gan, n, seed=0):
 
 
 def generate(gan, z, labels=None, eps=0.0, batch_size=500):
-    """Samples (NumPy) from ``z`` or, with ``eps > 0``, from the worst noise within ``eps``
-    (>= 0) of each ``z`` (``gan.worst_latent``), ``batch_size`` (int >= 1) at a time.
-    Inference mode throughout."""
+    """Samples (NumPy, in the data's range: ``gan.generate``'s, [0, 1] images) from ``z``
+    or, with ``eps > 0``, from the worst noise within ``eps`` (>= 0) of each ``z``
+    (``gan.worst_latent``), ``batch_size`` (int >= 1) at a time. Inference mode
+    throughout.
+
+    Examples:
+        >>> gan = kzoo.load("digits-wgan-gp")
+        >>> images = generate(gan, *latent_batch(gan, 64), eps=1.0)   # (64, 8, 8, 1) in [0, 1]
+    """
     eps = validate.number("eps", eps, low=0)
     batch_size = validate.integer("batch_size", batch_size, low=1)
     z = np.asarray(z, "float32")
@@ -84,7 +91,8 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
     Args:
         gan: kzoo.games.GAN (or RobustGAN).
         ds: Dataset. A 2-D mixture (``extras["mixture"]``) or images; signed
-            images (``kzoo.data.signed``) are mapped back to [0, 1] for the features.
+            images (``kzoo.data.signed``) are mapped back to [0, 1] for the features (the
+            samples are in [0, 1] already: ``generate``).
         n: int >= 1 or None. Samples. Default 2,500 on a mixture, 1,000 on images.
         seed: int in [0, 2**32 - 1]. Seed of the latent draw. Default 0.
         worst_eps: list of float >= 0. Radii of the worst input noise; each adds the
@@ -129,7 +137,7 @@ def generator_report(gan, ds, n=None, seed=0, worst_eps=(), features=None):
         real, _ = features(unit(ds.x_test))
 
         def measure(samples):
-            fake, probs = features(unit(samples))
+            fake, probs = features(samples)
             return {"frechet_classifier_distance": frechet_distance_of(real, fake),
                     "kernel_classifier_distance": kernel_inception_distance(
                         real, fake, subset_size=min(len(real), len(fake)))[0],

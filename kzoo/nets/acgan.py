@@ -19,8 +19,8 @@ def acgan_critic(image_shape=(8, 8, 1), num_classes=10, *, body="dcgan", width=6
     (named ``"score"`` and ``"logits"``) on one ``"features"`` layer.
 
     Args:
-        image_shape: tuple. body "dcgan": (8, 8, c), (28, 28, c) or (32, 32, c); "resnet":
-            (8, 8, c) or (32, 32, c). Default (8, 8, 1).
+        image_shape: tuple (h, w, c), h and w even and >= 4 (``kzoo.nets.gan.geometry``).
+            Default (8, 8, 1).
         num_classes: int >= 2. Default 10.
         body: "dcgan" (strided 4x4 convs, LeakyReLU 0.2) or "resnet" (the WGAN-GP
             critic's residual blocks). Default "dcgan".

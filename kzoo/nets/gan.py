@@ -1,5 +1,5 @@
-"""Generator and critic pairs: DCGAN (8x8, 28x28, 32x32), the WGAN-GP ResNet form (32x32,
-8x8) and MLPs for 2-D data.
+"""Generator and critic pairs: DCGAN and the WGAN-GP ResNet form for images whose sides are
+even and at least 4 (``geometry``), and MLPs for 2-D data.
 
 Generators map a latent vector ``z`` (and, when conditional, a label) to samples
 in [-1, 1] (images) or R^d (2-D data); critics map samples (and a label) to one
@@ -15,16 +15,18 @@ from keras import layers
 from kzoo import validate
 from kzoo.nets.spectral import SpectralNorm
 
-_START = {8: (2, 2), 28: (7, 2), 32: (4, 3)}  # image side: (first side, upsamplings)
+MAX_UPSAMPLINGS = 3
 
 
 def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_classes=None,
                     batch_norm=True, name="dcgan_generator"):
-    """A DCGAN generator: dense to a small map, then 4x4 transposed convs of stride 2
-    (batch norm, ReLU), halving the channels, and a tanh output.
+    """A DCGAN generator: dense to a small map (``geometry``: 2x2 for 8x8 images, 7x7 for
+    28x28, 4x4 for 32x32), then 4x4 transposed convs of stride 2 (batch norm, ReLU),
+    halving the channels, and a tanh output.
 
     Args:
-        image_shape: tuple. (8, 8, c), (28, 28, c) or (32, 32, c). Default (8, 8, 1).
+        image_shape: tuple (h, w, c), h and w even and >= 4 (``geometry``). Default
+            (8, 8, 1).
         latent_dim: int. Default 64.
         width: int. Channels of the last hidden map. Default 64.
         num_classes: int or None. Conditional on a label input when given. Default None.
@@ -35,13 +37,13 @@ def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_class
         >>> dcgan_generator((8, 8, 1), 64).output_shape
         (None, 8, 8, 1)
     """
-    side, ups = _geometry(image_shape, _START, "DCGAN")
+    rows, cols, ups = geometry(image_shape, "DCGAN")
     width = validate.integer("width", width, low=1)
     z, inputs = _latent_inputs(latent_dim, num_classes)
     channels = width * 2 ** (ups - 1)
-    x = layers.Dense(side * side * channels, use_bias=False)(z)
+    x = layers.Dense(rows * cols * channels, use_bias=False)(z)
     x = layers.ReLU()(layers.BatchNormalization()(x) if batch_norm else x)
-    x = layers.Reshape((side, side, channels))(x)
+    x = layers.Reshape((rows, cols, channels))(x)
     for i in range(ups - 1):
         x = layers.Conv2DTranspose(channels // 2 ** (i + 1), 4, strides=2, padding="same",
                                    use_bias=False)(x)
@@ -55,11 +57,12 @@ def dcgan_generator(image_shape=(8, 8, 1), latent_dim=64, *, width=64, num_class
 
 def dcgan_critic(image_shape=(8, 8, 1), *, width=64, num_classes=None, spectral_norm=False,
                  name="dcgan_critic"):
-    """A DCGAN critic: 4x4 convs of stride 2 (LeakyReLU 0.2), doubling the channels, no
-    batch norm, then a dense score.
+    """A DCGAN critic: 4x4 convs of stride 2 (LeakyReLU 0.2), as many as its generator's
+    upsamplings, doubling the channels, no batch norm, then a dense score.
 
     Args:
-        image_shape: tuple. (8, 8, c), (28, 28, c) or (32, 32, c). Default (8, 8, 1).
+        image_shape: tuple (h, w, c), h and w even and >= 4 (``geometry``). Default
+            (8, 8, 1).
         width: int. Channels of the first conv. Default 64.
         num_classes: int or None. Projection-conditional on a label input. Default None.
         spectral_norm: bool. Wrap every conv and dense layer. Default False.
@@ -77,7 +80,7 @@ def dcgan_critic(image_shape=(8, 8, 1), *, width=64, num_classes=None, spectral_
 def dcgan_features(image, width, wrap, batch_norm=False):
     """The DCGAN critic's body on the input tensor ``image``: its ``"features"`` tensor.
     ``batch_norm``: batch norm after every conv but the first (DCGAN's discriminator)."""
-    _, ups = _geometry(image.shape[1:], _START, "DCGAN")
+    _, _, ups = geometry(image.shape[1:], "DCGAN")
     width = validate.integer("width", width, low=1)
     x = image
     for i in range(ups):
@@ -160,13 +163,29 @@ def _latent_inputs(latent_dim, num_classes):
     return layers.Concatenate()([z, embed]), [z, label]
 
 
-def _geometry(image_shape, table, family):
-    """The layout ``table`` gives for a square image side; an error naming the sides."""
+def geometry(image_shape, family):
+    """``(height, width, upsamplings)``: the first map of an image generator for images of
+    ``image_shape`` (h, w, c) and the 2x upsamplings from it to the image, the most (up to
+    ``MAX_UPSAMPLINGS``) whose halvings divide both sides and leave at least 2 on each; its
+    critic downsamples as many times (the ResNet critic one fewer). A ``ValueError`` naming
+    ``family`` for sides that are odd or under 4.
+
+    Examples:
+        >>> [geometry(s, "DCGAN") for s in ((8, 8, 1), (28, 28, 1), (32, 32, 3))]
+        [(2, 2, 2), (7, 7, 2), (4, 4, 3)]
+        >>> [geometry(s, "DCGAN") for s in ((20, 20, 3), (16, 24, 3))]
+        [(5, 5, 2), (2, 3, 3)]
+    """
     image_shape = validate.int_tuple("image_shape", image_shape)
-    if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] not in table:
-        sides = " or ".join(f"({s}, {s}, c)" for s in sorted(table))
-        raise ValueError(f"{family} nets take image_shape {sides}; got {image_shape}.")
-    return table[image_shape[0]]
+    sides = image_shape[:2] if len(image_shape) == 3 else (0, 0)
+    for ups in range(MAX_UPSAMPLINGS, 0, -1):
+        if all(s % 2**ups == 0 and s >= 2 ** (ups + 1) for s in sides):
+            return sides[0] // 2**ups, sides[1] // 2**ups, ups
+    raise ValueError(
+        f"{family} nets take images (height, width, channels) with even sides of at least 4: "
+        f"the generator doubles a map of at least 2x2 at each of its 2x upsamplings, so each "
+        f"side is even (e.g. 8, 16, 20, 28, 32); got image_shape {image_shape}. Pad or resize "
+        f"the images to even sides; for flat samples (d,) use the mlp pair.")
 
 
 def _classes(num_classes):
@@ -180,17 +199,17 @@ def _wrapper(spectral_norm):
         lambda layer: layer)
 
 
-_RESNET = {8: (2, 2, 1), 32: (4, 3, 2)}  # side: (first side, up blocks, critic down blocks)
 
 
 def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_classes=None,
                      conditional_bn=False, name="resnet_generator"):
-    """The WGAN-GP "resnet" generator: dense to a 4x4 map (2x2 for 8x8 images), residual
-    blocks that upsample 2x (batch norm, ReLU, 3x3 convs; 1x1 conv shortcut), then batch
-    norm, ReLU, a 3x3 conv and tanh.
+    """The WGAN-GP "resnet" generator: dense to a small map (``geometry``: 4x4 for 32x32
+    images, 2x2 for 8x8), residual blocks that upsample 2x (batch norm, ReLU, 3x3 convs;
+    1x1 conv shortcut), then batch norm, ReLU, a 3x3 conv and tanh.
 
     Args:
-        image_shape: tuple. (32, 32, c) or (8, 8, c). Default (32, 32, 3).
+        image_shape: tuple (h, w, c), h and w even and >= 4 (``geometry``). Default
+            (32, 32, 3).
         latent_dim: int. Default 128.
         width: int. Channels of every block. Default 128.
         num_classes: int or None. Conditional on a label input when given.
@@ -204,7 +223,7 @@ def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_
         (None, 8, 8, 1)
         >>> g = resnet_generator((8, 8, 1), 32, width=16, num_classes=10, conditional_bn=True)
     """
-    side, blocks, _ = _geometry(image_shape, _RESNET, "ResNet GAN")
+    rows, cols, blocks = geometry(image_shape, "ResNet GAN")
     width = validate.integer("width", width, low=1)
     if validate.boolean("conditional_bn", conditional_bn):
         if num_classes is None:
@@ -220,7 +239,7 @@ def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_
         t = layers.BatchNormalization(center=not conditional_bn, scale=not conditional_bn)(t)
         return conditional_affine(t, label, classes) if conditional_bn else t
 
-    x = layers.Reshape((side, side, width))(layers.Dense(side * side * width)(z))
+    x = layers.Reshape((rows, cols, width))(layers.Dense(rows * cols * width)(z))
     for _ in range(blocks):
         shortcut = layers.Conv2D(width, 1)(layers.UpSampling2D()(x))
         h = layers.ReLU()(norm(x))
@@ -238,8 +257,8 @@ def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_
 def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spectral_norm=False,
                   name="resnet_critic"):
     """The WGAN-GP "resnet" critic: residual blocks (ReLU, 3x3 convs, no normalisation)
-    that halve the size (two for 32x32, one for 8x8), two more at that size, ReLU,
-    global mean pool, a dense score.
+    that halve the size (one fewer than its generator's upsamplings, ``geometry``: two for
+    32x32, one for 8x8), two more at that size, ReLU, global mean pool, a dense score.
 
     Examples:
         >>> resnet_critic((8, 8, 1), width=16).output_shape
@@ -253,7 +272,7 @@ def resnet_critic(image_shape=(32, 32, 3), *, width=128, num_classes=None, spect
 def resnet_features(image, width, wrap, batch_norm=False):
     """The ResNet critic's body on the input tensor ``image``: its ``"features"`` tensor.
     ``batch_norm``: batch norm before every ReLU inside the blocks."""
-    _, _, downs = _geometry(image.shape[1:], _RESNET, "ResNet GAN")
+    downs = geometry(image.shape[1:], "ResNet GAN")[2] - 1
     width = validate.integer("width", width, low=1)
 
     def act(t):
