@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kzoo import validate
+from kzoo import __version__, validate
 from kzoo.startup import BACKENDS
 
 
@@ -73,6 +73,7 @@ EPOCHS = _checked(validate.integer, int, low=1)
 
 def _parser():
     parser = _Parser(prog="kzoo", description=__doc__.splitlines()[0].replace("``", ""))
+    parser.add_argument("--version", action="version", version=f"kzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name, func, help_):
@@ -176,12 +177,9 @@ def _train(args):
     out = Path(args.out or Path("runs") / found.name)
     startup.choose_backend()
     backend = startup.backend_name() or "tensorflow"  # Keras' default
-    done = None if args.overwrite else run_dir.finished(out, run_dir.identity(
-        found.sha256, args.epochs or found.epochs, backend))
-    if done is not None:
-        print(f"{out} already holds this run ({done.headline()}; {done.epochs} epochs on "
-              f"{done.backend}): `kzoo eval {out}` checks its numbers, --overwrite trains it "
-              f"again.")
+    epochs = args.epochs or found.epochs
+    if not (args.overwrite or found.own_data) and _done(out, run_dir.identity(
+            found.sha256, epochs, backend)):  # data of one's own is hashed below
         return 0
     devices = found.devices if args.devices is None else args.devices
     if startup.launches_ranks(devices):  # torch: one process per device, this one waits
@@ -190,12 +188,26 @@ def _train(args):
     recipe = recipes.Recipe.from_file(path)
     from kzoo import runs
 
+    if not args.overwrite and found.own_data and _done(out, runs.run_identity(recipe, epochs)):
+        return 0
     card = runs.train(recipe, out, overwrite=args.overwrite, epochs=args.epochs,
                       verbose=0 if args.quiet else "auto", devices=devices)
     if card is None:  # a process other than rank 0 (torch ranks, JAX processes)
         return 0
     print(f"{card.name} [{card.backend}]: {card.headline()}; "
           f"{card.wall_time_s:.0f} s, {card.ms_per_step:.2f} ms/step -> {out}")
+
+
+def _done(out, run):
+    """Whether ``out`` holds the finished run ``run`` (``kzoo.run_dir.identity``), saying so."""
+    from kzoo import run_dir
+
+    card = run_dir.finished(out, run)
+    if card is not None:
+        print(f"{out} already holds this run ({card.headline()}; {card.epochs} epochs on "
+              f"{card.backend}): `kzoo eval {out}` checks its numbers, --overwrite trains it "
+              f"again.")
+    return card is not None
 
 
 def _launch_ranks(devices, argv):
@@ -242,6 +254,9 @@ def _list(args):
     cards, broken = zoo.scan()
     for path, why in broken:
         print(f"kzoo list: warning: {path}: {why}; left out of the zoo.", file=sys.stderr)
+    if not zoo.ZOO_DIR.is_dir():
+        print(f"kzoo list: no presets are installed (no {zoo.ZOO_DIR}): {zoo.INSTALL}.",
+              file=sys.stderr)
     if args.verbose:
         print("\n---\n\n".join(c.markdown() for c in cards), end="")
         return
@@ -317,11 +332,11 @@ def _compare(args):
     from kzoo.recipes import locate
     from kzoo.tables import format_table
 
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = sorted(set(backends) - set(BACKENDS))
-    if unknown or not backends:
-        raise ValueError(f"--backends has {unknown or 'nothing'}; allowed: {', '.join(BACKENDS)}."
-                         f"{validate.did_you_mean(unknown[0], BACKENDS) if unknown else ''}")
+    backends = [validate.choice("--backends", b.strip(), BACKENDS)
+                for b in args.backends.split(",") if b.strip()]
+    if not backends:
+        raise ValueError(f"--backends names no backend; give some of {', '.join(BACKENDS)}, "
+                         f"comma-separated.")
     recipe_path = locate(args.recipe)
     recipe_parse.outline(recipe_path)  # a bad recipe is refused here, once
     cards = {}

@@ -77,7 +77,7 @@ def parse(raw, origin="recipe"):
     ``RecipeError`` starting with ``origin`` (its file) names what is wrong. The checks that
     need no backend (``outline``) come first."""
     p = _Parser(origin)
-    name, seed = _outline(p, raw)
+    name, seed, data = _outline(p, raw)
     import kzoo.games
 
     game_raw = raw["game"]
@@ -86,7 +86,6 @@ def parse(raw, origin="recipe"):
     except ValueError as err:
         p.fail(f"[game] name: {err}")
     game = Game(game_raw["name"], _frozen({k: v for k, v in game_raw.items() if k != "name"}))
-    data = _data(p, raw["data"])
     net = _net(p, raw["net"], game_cls, game.name)
     optimizers = _optimizers(p, raw.get("optimizer", {}), game_cls, game.name)
     fit = Fit(**p.section(Fit, raw["fit"], "[fit]"))
@@ -128,23 +127,24 @@ def read(path):
         raise RecipeError(f"{path} is not valid TOML: {err}") from err
 
 
-Outline = collections.namedtuple("Outline", "name epochs devices sha256")
+Outline = collections.namedtuple("Outline", "name epochs devices sha256 own_data")
 
 
 def outline(path):
     """The recipe file ``path`` with every check that needs no backend done (tables, keys,
     names, seed, ``[distribute]``), as an ``Outline``: its name, ``[fit] epochs``,
-    ``[distribute] devices`` and the file's sha256. ``kzoo train`` reads it before Keras
+    ``[distribute] devices``, the file's sha256 and whether it reads data of one's own
+    (``[data] path``). ``kzoo train`` reads it before Keras
     starts (the devices decide how it starts; a misspelt key is refused at once); ``parse``
     does the rest."""
     raw, blob = read(path)
-    name, _ = _outline(_Parser(path), raw)
+    name, _, data = _outline(_Parser(path), raw)
     return Outline(name, Fit(**raw["fit"]).epochs, Distribute(**raw.get("distribute", {})).devices,
-                   hashlib.sha256(blob).hexdigest())
+                   hashlib.sha256(blob).hexdigest(), data.path is not None)
 
 
 def _outline(p, raw):
-    """The checks of ``raw`` that need no backend; returns its name and seed."""
+    """The checks of ``raw`` that need no backend; returns its name, seed and ``Data``."""
     p.table(raw, "the top level", TOP, REQUIRED_TOP)
     name = raw["name"]
     if not validate.is_plain_name(name):
@@ -168,7 +168,7 @@ def _outline(p, raw):
     p.check(validate.integer, "[fit] epochs", Fit(**raw["fit"]).epochs, low=1)
     p.check(validate.integer, "[distribute] devices",
             Distribute(**raw.get("distribute", {})).devices, low=1)
-    return name, seed
+    return name, seed, _data(p, raw["data"])
 
 
 def _frozen(mapping):

@@ -122,16 +122,37 @@ class Recipe:
             ds = call(self.origin, kzoo.data.signed, "[data] scale", ds)
         return ds
 
+    def data_source(self):
+        """The file or folder of ``[data] path`` (None for a data set of ``kzoo.data``); a
+        relative path is read from the recipe file's folder (the current folder for a recipe
+        without a file)."""
+        if self.spec.data.path is None:
+            return None
+        path = Path(self.spec.data.path).expanduser()
+        if not path.is_absolute() and self.path is not None:
+            path = Path(self.path).parent / path
+        return path
+
+    def data_sha256(self):
+        """The sha256 of the ``[data] path`` file (``sha256sum``) or folder
+        (``kzoo.data.folder_sha256``) as its data set's provenance records it; None for a data
+        set of ``kzoo.data`` (whose files are checked when it loads) or a path holding
+        nothing."""
+        from kzoo import files
+        from kzoo.data.image_folder import folder_sha256
+
+        path = self.data_source()
+        if path is None or not path.exists():
+            return None
+        return folder_sha256(path)[0] if path.is_dir() else files.sha256(path)
+
     def _own_data(self):
-        """The Dataset at ``[data] path``: an .npz file (``kzoo.data.from_npz``) or an image
-        folder (``kzoo.data.from_image_folder``); a relative path is read from the recipe
-        file's folder (the current folder for a recipe without a file)."""
+        """The Dataset at ``[data] path`` (``data_source``): an .npz file
+        (``kzoo.data.from_npz``) or an image folder (``kzoo.data.from_image_folder``)."""
         import kzoo.data
 
         data = self.spec.data
-        path = Path(data.path).expanduser()
-        if not path.is_absolute() and self.path is not None:
-            path = Path(self.path).parent / path
+        path = self.data_source()
         where = f"[data] path {data.path!r}"
         if path.is_dir():
             if data.image_size is None:

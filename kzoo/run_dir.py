@@ -75,10 +75,22 @@ def lock(out):
             out.rmdir()
 
 
-def identity(recipe_sha256, epochs, backend):
+def identity(recipe_sha256, epochs, backend, data_sha256=None):
     """What makes two runs the same run: the recipe (its sha256), the epochs and the backend
-    (the seed is the recipe's)."""
-    return {"recipe_sha256": recipe_sha256, "epochs": epochs, "backend": backend}
+    (the seed is the recipe's), and for data of one's own (``[data] path``) the sha256 of its
+    file or folder."""
+    return {"recipe_sha256": recipe_sha256, "epochs": epochs, "backend": backend,
+            **({} if data_sha256 is None else {"data_sha256": data_sha256})}
+
+
+def of_card(card, run):
+    """The ``identity`` of the run whose card is ``card``, with the data's sha256 (its
+    provenance's first step: ``file_sha256`` or ``files_sha256``) where ``run`` has one."""
+    data = None
+    if "data_sha256" in run:
+        read = (card.data.get("provenance") or [{}])[0]
+        data = read.get("file_sha256") or read.get("files_sha256") or "unknown"
+    return identity(card.recipe_sha256, card.epochs, card.backend, data)
 
 
 def finished(out, run):
@@ -88,7 +100,7 @@ def finished(out, run):
         card = ModelCard.read(out)
     except (ValueError, OSError):
         return None
-    return card if identity(card.recipe_sha256, card.epochs, card.backend) == run else None
+    return card if of_card(card, run) == run else None
 
 
 def check(out, run, overwrite):
@@ -121,7 +133,7 @@ def check(out, run, overwrite):
             raise FileExistsError(
                 f"{out} already holds a different run (or other files); choose another "
                 f"--out or pass --overwrite.") from None
-        there = identity(card.recipe_sha256, card.epochs, card.backend)
+        there = of_card(card, run)
         what = "this recipe" if there["recipe_sha256"] == run["recipe_sha256"] else \
             "a different recipe"
         raise FileExistsError(

@@ -183,7 +183,7 @@ def run_identity(recipe, epochs):
     from kzoo import backend
 
     return run_dir.identity(recipe.sha256 or _spec_sha256(recipe.source), epochs,
-                            backend.name)
+                            backend.name, recipe.data_sha256())
 
 
 def _spec_sha256(spec):
@@ -253,7 +253,7 @@ def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0, trust_code=False):
                          f"generator presets: {', '.join(generators) or 'none'}.")
     model = zoo.load(directory)
     check_writable(Path(out).parent)
-    ds = Recipe(card.recipe_spec).dataset()
+    ds = Recipe(card.recipe_spec, card.recipe).dataset()  # [data] path: from its folder
     n = roles.sample_count(ds) if n is None else n
     return roles.write_samples(model, ds, out, n, seed, worst_eps, name=card.name), n
 

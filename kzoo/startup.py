@@ -123,6 +123,8 @@ class _Startup(importlib.abc.MetaPathFinder):
     chooses the backend; when ``tensorflow`` is, loads it quietly on a machine without an
     NVIDIA device. Looking a module up (``find_spec``) has no side effect."""
 
+    is_kzoo_startup = True
+
     def find_spec(self, fullname, path=None, target=None):
         if fullname == "keras":
             before, quiet = choose_backend, False
@@ -141,10 +143,12 @@ class _Startup(importlib.abc.MetaPathFinder):
 
 
 def prepare():
-    """Installs the hook once (nothing to do once Keras is imported)."""
+    """Installs the hook once (nothing to do once Keras is imported): not again when
+    ``kzoo-startup.pth`` installed it as the process started (from this file, loaded as a
+    module of its own)."""
     if "keras" in sys.modules:
         return
-    if not any(isinstance(f, _Startup) for f in sys.meta_path):
+    if not any(getattr(f, "is_kzoo_startup", False) for f in sys.meta_path):
         sys.meta_path.insert(0, _Startup())
 
 

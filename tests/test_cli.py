@@ -7,6 +7,7 @@ import shutil
 import pytest
 from conftest import ROOT, in_turn
 
+import kzoo
 from kzoo import cli, run_dir, zoo
 
 RECIPE = ROOT / "recipes" / "classifier" / "digits-lt10-ce.toml"
@@ -167,3 +168,8 @@ def test_sample_every_generator_preset(tmp_path, capsys):
             "presets: ") in err
     assert cli.main(["sample", GENERATORS[0], "--n", "0", "--out", str(worst)]) == 2
     assert "argument --n: must be an int >= 1; got 0." in capsys.readouterr().err
+
+
+def test_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out == f"kzoo {kzoo.__version__}\n"

@@ -275,5 +275,12 @@ def test_refusals():
     with pytest.raises(ValueError, match=r"x has examples of shape \(8, 8, 3\)"):
         game.compile()
         game.fit(np.zeros((4, 8, 8, 3), "float32"), verbose=0)
+    unit = np.full((4, 8, 8, 1), 0.5, "float32")  # [0, 1] images for a signed GAN
+    with pytest.raises(ValueError, match=r"x is in \[0.5, 0.5\], and this GAN has signed=True: "
+                                         r"it trains on \[-1, 1\] images"):
+        game.fit(unit, verbose=0)
+    unsigned = GAN(*_pair(), signed=False)
+    unsigned.compile()
+    unsigned.fit(unit, batch_size=4, epochs=1, verbose=0)  # in x's own units
     with pytest.raises(ValueError, match="SpectralNorm needs a layer without activation"):
         nets.SpectralNorm(keras.layers.Dense(3, activation="relu"))

@@ -195,7 +195,7 @@ def test_the_outline_is_read_and_checked_before_any_backend(tmp_path):
                          check=True).stdout.splitlines()
     epochs = tomllib.loads(text)["fit"]["epochs"]
     sha256 = hashlib.sha256(good.read_bytes()).hexdigest()
-    assert out[0] == f"digits-lt10-cnn-ce {epochs} 2 {sha256}"
+    assert out[0] == f"digits-lt10-cnn-ce {epochs} 2 {sha256} False"  # no data of its own
     assert out[1] == f"{bad}: [distribute] devices must be an int >= 1; got 0."
     assert out[2] == "False"
 

@@ -209,6 +209,9 @@ def test_every_process_of_the_environment_starts_as_if_kzoo_came_first(wheels, t
     code = "import keras, kzoo; keras.ops.ones(3); print(keras.config.backend())"
     done = _run(python, ["-c", code], tmp_path, backend="tensorflow")
     assert (done.returncode, done.stdout, done.stderr) == (0, "tensorflow\n", "")
+    done = _run(python, ["-c", "import sys; print(sorted(m for m in sys.modules if "
+                               "m.startswith('kzoo')))"], tmp_path)
+    assert done.stdout == "['kzoo_startup']\n"  # the hook, and not kzoo itself
     (env_site / "kzoo-startup.pth").unlink()  # the oracle: Keras first, without it, is not
     done = _run(python, ["-c", code], tmp_path, backend="tensorflow")
     assert done.returncode == 0 and "cuda" in done.stderr.lower(), done.stderr[-2000:]

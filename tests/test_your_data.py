@@ -18,7 +18,7 @@ from conftest import ROOT, once
 from PIL import Image
 
 import kzoo
-from kzoo import nets
+from kzoo import cli, nets
 from kzoo.recipe_parse import parse
 from kzoo.recipes import Recipe, RecipeError
 from kzoo.runs import train
@@ -83,6 +83,23 @@ def test_an_npz_recipe_trains_and_its_card_holds_the_files_sha256(tmp_path, monk
     np.testing.assert_array_equal(ds.y_test, content["y_test"])
     assert len(ds.y_train) + len(ds.y_val) < 48  # the long tail thinned the training split
     assert card.metrics["accuracy"] >= 0
+
+
+def test_a_finished_run_on_your_data_is_done_until_the_data_changes(tmp_path, capsys,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_npz(tmp_path / "my_data.npz")
+    (tmp_path / "my.toml").write_text(RECIPE.format(path="my_data.npz", extra=""))
+    command = ["train", "my.toml", "--out", "run", "--quiet"]
+    assert cli.main(command) == 0
+    capsys.readouterr()
+    assert cli.main(command) == 0
+    assert "run already holds this run" in capsys.readouterr().out
+    write_npz(tmp_path / "my_data.npz", n=60)  # the same recipe, other data
+    assert cli.main(command) == 2
+    assert re.search(r"run already holds a different run: a finished run of this recipe "
+                     r"\(data_sha256: '[0-9a-f]{64}' there, '[0-9a-f]{64}' here\)",
+                     capsys.readouterr().err)
 
 
 def write_images(folder, split, classes, per_class, shape, seed):

@@ -1,9 +1,6 @@
 """Data sets that need no download: scikit-learn's digits and 2-D Gaussian mixtures."""
 
 import numpy as np
-from scipy.special import logsumexp
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from kzoo import validate
 from kzoo.data.splits import carve_validation
@@ -16,6 +13,9 @@ def digits(seed=0):
 
     Stratified 30% test split, then 10% of train as validation, both seeded.
     """
+    from sklearn.datasets import load_digits  # here: naming a data set imports no library
+    from sklearn.model_selection import train_test_split
+
     seed = validate.seed("seed", seed)
     bunch = load_digits()
     x = (bunch.images / 16.0).astype("float32")[..., None]
@@ -67,6 +67,8 @@ class GaussianMixture2D:
 
     def log_prob(self, x):
         """Exact log density of the mixture at each row of ``x``."""
+        from scipy.special import logsumexp
+
         return logsumexp(self.component_log_prob(x), axis=1) - np.log(self.num_components)
 
 

@@ -78,7 +78,6 @@ def from_npz(path, seed=0, name=None):
                        read_from={"file": path.name, "file_sha256": files.sha256(path)})
 
 
-
 def _images(x):
     """8-bit pixels scaled to [0, 1], and a channel axis on (n, h, w) images."""
     x = x / np.float32(255) if x.dtype == np.uint8 else x

@@ -1,7 +1,6 @@
 """Stratified splitting shared by the loaders."""
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from kzoo.data.dataset import Dataset, index_hash
 
@@ -10,6 +9,8 @@ VAL_SHARE = 0.1
 
 def carve_validation(name, x_train, y_train, x_test, y_test, class_names, seed, extra=None):
     """Splits a stratified ``VAL_SHARE`` of train off as validation; returns a Dataset."""
+    from sklearn.model_selection import train_test_split  # here: importing kzoo.data is fast
+
     idx = list(range(len(y_train)))
     counts = np.bincount(y_train, minlength=len(class_names))
     # Stratify unless the set is too small for it (e.g. a few mock examples).

@@ -314,6 +314,14 @@ class GAN(Game):
     def check_data(self, x, y=None):
         if isinstance(x, np.ndarray):
             check_inputs(x, self.sample_shape, self.input_range)
+            # a signed GAN of the generator's units (input_range None) trains on [-1, 1]
+            if self.signed and self.input_range is None and x.size and float(x.min()) >= 0:
+                raise ValueError(
+                    f"x is in [{float(x.min()):.3g}, {float(x.max()):.3g}], and this "
+                    f"{type(self).__name__} has signed=True: it trains on [-1, 1] images (its "
+                    f"generator's tanh units) and maps its samples to [0, 1]. Give it "
+                    f"[-1, 1] images (kzoo.data.signed(ds), 2 * x - 1), or pass signed=False "
+                    f"to train on x as it is (its samples then in x's units).")
         if self.conditional and isinstance(y, np.ndarray):
             check_labels(y, self.num_classes)
 

@@ -199,8 +199,6 @@ def _wrapper(spectral_norm):
         lambda layer: layer)
 
 
-
-
 def resnet_generator(image_shape=(32, 32, 3), latent_dim=128, *, width=128, num_classes=None,
                      conditional_bn=False, name="resnet_generator"):
     """The WGAN-GP "resnet" generator: dense to a small map (``geometry``: 4x4 for 32x32
