@@ -3,9 +3,11 @@
 import json
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
-from conftest import ROOT, in_turn
+from conftest import ROOT, in_turn, once
 
 import kzoo
 from kzoo import cli, run_dir, zoo
@@ -173,3 +175,13 @@ def test_sample_every_generator_preset(tmp_path, capsys):
 def test_version(capsys):
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out == f"kzoo {kzoo.__version__}\n"
+
+
+@once  # no backend
+def test_kzoo_list_reads_the_cards_without_starting_a_backend():
+    code = ("import sys; from kzoo import cli\n"
+            "assert cli.main(['list']) == 0\n"
+            "assert 'keras' not in sys.modules, 'a backend started'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert all(card.name in done.stdout for card in zoo.presets())

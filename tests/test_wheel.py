@@ -132,14 +132,16 @@ def _run(python, args, cwd, backend="torch"):
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory):
-    """``{"kzoo": wheel, "kzoo_presets": wheel}``, built from a copy of the checkout."""
+    """``{"kzoo": wheel, "kzoo_presets": wheel}``, built from a copy of the checkout as
+    `make release` builds them (kzoo's wheel from its sdist), and passing `twine check`."""
     tmp = tmp_path_factory.mktemp("wheels")
     src = tmp / "src"
     shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(*NOT_COPIED))
-    for project in (src, src / "packaging" / "presets"):
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
-                        "--no-build-isolation", "-w", str(tmp / "dist"), str(project)],
-                       check=True, capture_output=True, timeout=300)
+    for args in ([str(src)], ["--wheel", str(src / "packaging" / "presets")]):
+        subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir",
+                        str(tmp / "dist"), *args], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "twine", "check", "--strict",
+                    *map(str, (tmp / "dist").iterdir())], check=True, capture_output=True)
     return {w.name.split("-")[0]: w for w in (tmp / "dist").glob("*.whl")}
 
 
