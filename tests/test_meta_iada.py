@@ -1,5 +1,7 @@
 """MetaIADA: second-order meta gradients, the harness, the schedule, and its refusals."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -145,6 +147,14 @@ def test_warmup_then_meta_steps(lt):
     eps = ops.convert_to_numpy(game.sample_epsilon)
     assert (eps[:24] == 0).all() and (eps[24:] != 0).all()  # rows seen in meta steps only
     assert np.all(np.abs(eps) < 1)
+
+
+def test_the_progress_bar_names_a_stage_that_starts_mid_epoch(lt, capsys):
+    game = _game(lt, warmup_steps=3, num_samples=40)
+    game.fit(lt.x_train[:40], lt.y_train[:40], batch_size=8, epochs=1, shuffle=False,
+             verbose=1)
+    stages = re.findall(r"^Stage .*$", capsys.readouterr().out, re.M)
+    assert stages == ["Stage warmup", "Stage meta (from step 4 of this epoch)"]
 
 
 def test_history_and_covariance_follow_the_data(lt):

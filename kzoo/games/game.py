@@ -331,8 +331,9 @@ def _logs_stage(step):
 
 class _StageProgbar(keras.callbacks.ProgbarLogger):
     """Keras' progress bar for a game of several stages: the stage by name on a line of its
-    own when an epoch starts in a new one (``Stage drw``), and its index (in the logs and the
-    history, for curves) left out of the bar."""
+    own when an epoch (``Stage reweighted``) or a step (``Stage meta (from step 5 of this
+    epoch)``) starts a new one, and its index (in the logs and the history, for curves) left
+    out of the bar."""
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -343,6 +344,11 @@ class _StageProgbar(keras.callbacks.ProgbarLogger):
         if self.verbose and self.model.stage != self.shown:
             self.shown = self.model.stage
             print(f"Stage {self.shown}", flush=True)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.verbose and self.model.stage != self.shown:  # a stage of steps, mid-epoch
+            self.shown = self.model.stage
+            print(f"\nStage {self.shown} (from step {batch + 1} of this epoch)", flush=True)
 
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, _without_stage(logs))
