@@ -18,7 +18,7 @@ import platform
 import shutil
 from pathlib import Path
 
-from kzoo import cards, roles, run_dir, validate, zoo
+from kzoo import __version__, cards, roles, run_dir, validate, zoo
 from kzoo.files import check_writable
 from kzoo.games.game import game_name
 from kzoo.model_card import CARD_FILE, VERSION, ModelCard
@@ -161,7 +161,7 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
         "backend": backend.name,
         "devices": {"count": devices, "engine": engine["engine"],
                     "processes": engine["processes"]},
-        "versions": backend.versions(),
+        "versions": {"kzoo": __version__, **backend.versions()},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "wall_time_s": round(checkpoint.wall_time_s, 2),
         "ms_per_step": round(timer.ms_per_step, 3),

@@ -161,3 +161,27 @@ def next_backend():
     ``make test`` (all of ``BACKENDS``), every backend's saves are loaded by another and
     every backend loads another's, at half the cost of loading each save under both."""
     return BACKENDS[(BACKENDS.index(BACKEND) + 1) % len(BACKENDS)]
+
+
+def data_here(name):
+    """Whether data set ``name`` loads here without a download: an embedded one always, an
+    IDX one (Fashion-MNIST, MNIST) when its files are found (`make data`)."""
+    from kzoo.data import idx, registry
+
+    if name in idx.PUBLISHERS:
+        return idx.find(name) is not None
+    return registry.get(name).splits is None
+
+
+def preset_cases(cards):
+    """``cards``' names as parameters, each skipped (saying why) where its data is not here."""
+    from kzoo.data import idx
+
+    cases = []
+    for card in cards:
+        name = card.recipe_spec["data"].get("name")
+        missing = name is not None and not data_here(name)
+        reason = (f"{card.name} is tested on {name}, whose files are not here: provide "
+                  f"{idx.where_to_put(name)}" if missing else "")
+        cases.append(pytest.param(card.name, marks=pytest.mark.skipif(missing, reason=reason)))
+    return cases

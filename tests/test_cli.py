@@ -6,8 +6,9 @@ import shutil
 import subprocess
 import sys
 
+import keras
 import pytest
-from conftest import ROOT, in_turn, once
+from conftest import ROOT, in_turn, once, preset_cases
 
 import kzoo
 from kzoo import cli, run_dir, zoo
@@ -34,6 +35,8 @@ def test_train_then_eval(tiny_recipe, tmp_path, capsys):
                                                      "curves.png", "model.keras"]
     card = json.loads((out / "card.json").read_text())
     assert card["sha256"] == zoo.sha256(out / "model.keras") and card["epochs"] == 2
+    assert card["versions"]["kzoo"] == kzoo.__version__
+    assert f"kzoo {kzoo.__version__}, keras {keras.__version__}" in (out / "README.md").read_text()
     capsys.readouterr()
     assert cli.main(["eval", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -135,7 +138,7 @@ PRESETS = [c.name for c in zoo.presets()]
 GENERATORS = [c.name for c in zoo.presets() if c.game in ("GAN", "RobustGAN")]
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", preset_cases(zoo.presets()))
 def test_eval_presets_reproduce_cards(name, capsys):
     """Every preset's card reproduces: a generator preset's under every backend (trained on
     tensorflow, docs/presets.md says they reproduce on torch and jax), another's in one pass in
