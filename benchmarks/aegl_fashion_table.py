@@ -29,7 +29,18 @@ import time
 import tomllib
 
 import numpy as np
-from common import ROOT, add_to_cache, fmt_mean_std, markdown_table, paired, parse_args, read_cache
+from common import (
+    ROOT,
+    add_to_cache,
+    fmt_interval,
+    fmt_mean_std,
+    markdown_table,
+    paired,
+    paired_interval,
+    parse_args,
+    read_cache,
+    verdict,
+)
 from long_tail_table import FromNet, train
 
 import kzoo
@@ -167,10 +178,58 @@ def tables(results, seeds):
     val = {e: selection[f"{e:.6f}"]["val_balanced_accuracy"] for e in EPSILONS}
     lines += markdown_table(["epsilon", "validation balanced accuracy"],
                             [[f"{e * 255:.0f}/255", f"{100 * v:.1f}"] for e, v in val.items()])
+    lines += verdicts(results, seeds)
     walls = {label: [v for r in RATIOS for v in cells(label, r, "wall_s")] for label in labels}
     lines += ["", "Wall time per run, s (mean over ratios and seeds): " + ", ".join(
         f"{label} {np.mean(w):.0f}" for label, w in walls.items() if w) + "."]
     return "\n".join(lines)
+
+
+def verdicts(results, seeds):
+    """One plain paragraph per ratio: whether AEGL on CE beats CE as the paper reports, in
+    accuracy and in tail accuracy, and at the ratios with LDAM-DRW, what it adds there."""
+
+    def diff(ratio, a, b, metric="accuracy"):
+        runs = [results[key(ratio, s)]["rows"] for s in range(seeds) if key(ratio, s) in results]
+        pairs = [(r[a][metric], r[b][metric]) for r in runs if a in r and b in r]
+        return (*paired_interval(*zip(*pairs)), len(pairs)) if pairs else None
+
+    def words(d, paper=None):
+        mean, low, high, _ = d
+        text = f"{fmt_interval(mean, low, high)} points"
+        if np.isnan(low):
+            return text + " (one seed: no interval)"
+        found = verdict(low, high)
+        if paper is None:
+            return f"{text}: {found}"
+        paper_in = low <= paper / 100 <= high
+        if found == "better":
+            how = "as" if paper_in else "by another amount than"
+            return f"{text}: better, {how} the paper's {paper:+.2f}"
+        if found == "worse":
+            return f"{text}: worse; the paper's {paper:+.2f} does not reproduce"
+        if paper_in:
+            return (f"{text}: within noise; the interval holds both no change and the paper's "
+                    f"{paper:+.2f}, so these seeds do not decide")
+        return (f"{text}: within noise, and below the paper's {paper:+.2f}, which the interval "
+                f"excludes: the paper's gain does not reproduce")
+
+    lines = ["", "Verdict per ratio (paired over the seeds each ratio has):", ""]
+    for i, ratio in enumerate(RATIOS):
+        main_diff = diff(ratio, AEGL_CE, "CE")
+        if main_diff is None:
+            lines.append(f"- rho {ratio:g}: no runs yet.")
+            continue
+        paper = PAPER[AEGL_CE][i] - PAPER["CE"][i]
+        text = (f"- **rho {ratio:g}** ({main_diff[3]} seeds): AEGL on CE - CE, "
+                f"{words(main_diff, paper)}; against its fine-tuning control, "
+                f"{words(diff(ratio, AEGL_CE, CONTROL))}. In tail accuracy, "
+                f"{words(diff(ratio, AEGL_CE, 'CE', 'tail_accuracy'))}.")
+        if diff(ratio, "LDAM-DRW", "CE"):
+            text += (f" LDAM-DRW - CE, {words(diff(ratio, 'LDAM-DRW', 'CE'))}; AEGL on "
+                     f"LDAM-DRW - LDAM-DRW, {words(diff(ratio, AEGL_LDAM, 'LDAM-DRW'))}.")
+        lines.append(text)
+    return lines
 
 
 def main():

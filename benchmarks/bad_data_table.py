@@ -32,11 +32,11 @@ import tomllib
 
 import keras
 import numpy as np
-from common import ROOT, add_to_cache, paired, parse_args, read_cache, values
+from common import ROOT, add_to_cache, paired, parse_args, ran_on, read_cache, values
 from common import fmt_mean_std as fmt
 
 import kzoo
-from kzoo import backend, runs
+from kzoo import runs
 from kzoo.metrics.plots import plt
 from kzoo.recipes import Recipe
 
@@ -179,9 +179,9 @@ def run(job, results, out):
 
 
 # ------------------------------------------------------------------------------ tables
-def tables(results, seeds):
+def tables(results, seeds, backends):
     n_runs = len(results)
-    lines = [f"BadDataGAN and its baselines on digits ({backend.name} backend, seeds "
+    lines = [f"BadDataGAN and its baselines on digits ({backends} backend, seeds "
              f"0-{seeds - 1}, {n_runs} runs; `python benchmarks/bad_data_table.py`).", "",
              "Test accuracy in %, mean +- standard deviation (ddof 1) over seeds:", ""]
     columns = [(p, "accuracy") for p in PROTOCOLS] + [("IF 1", f"noisy {n}") for n in NOISY]
@@ -332,7 +332,7 @@ def main():
     if shards > 1:
         print(f"shard {shard}/{shards} done; the tables: --report-only once every shard is.")
         return
-    text = tables(results, args.seeds)
+    text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "bad_data_table.md").write_text(text + "\n")
     png = figure(out)

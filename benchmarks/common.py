@@ -52,21 +52,38 @@ def seeds_of(name, counts, wide):
     return counts[1] if name in wide else counts[0]
 
 
+# A cache's record of the backend each of its runs ran on, {run key: backend}, under this key
+# (kept out of the runs read_cache returns; ran_on reads it).
+RAN_ON = "ran_on"
+
+
 def read_cache(path):
     """The runs cached at ``path`` (a JSON object), or ``{}``."""
-    return json.loads(path.read_text()) if path.is_file() else {}
+    runs = json.loads(path.read_text()) if path.is_file() else {}
+    runs.pop(RAN_ON, None)
+    return runs
+
+
+def ran_on(path):
+    """The backends the runs cached at ``path`` ran on, in words ("torch", "tensorflow and
+    torch"): a report names the backends of its runs, not the one writing it."""
+    record = json.loads(path.read_text()).get(RAN_ON, {}) if path.is_file() else {}
+    return " and ".join(sorted(set(record.values()))) or "no recorded"
 
 
 def add_to_cache(path, runs):
     """Writes ``runs`` into the cache at ``path`` (atomically), keeping the runs other
     processes wrote there since it was read (the read and the write hold a lock on
-    ``path.lock``); returns the union."""
+    ``path.lock``), and records the backend they ran on (:func:`ran_on`); returns the union."""
+    from kzoo import backend
     from kzoo.files import write_json
 
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        merged = {**read_cache(path), **runs}
-        write_json(path, merged)
+        cached = json.loads(path.read_text()) if path.is_file() else {}
+        record = {**cached.pop(RAN_ON, {}), **dict.fromkeys(runs, backend.name)}
+        merged = {**cached, **runs}
+        write_json(path, {**merged, RAN_ON: record})
     return merged
 
 

@@ -22,6 +22,7 @@ under ``--out``: a rerun with more seeds trains only the new ones.
 import time
 import tomllib
 
+import common
 import keras
 import numpy as np
 from common import ROOT, add_to_cache, fmt_mean_std, markdown_table, paired, parse_args, read_cache
@@ -205,7 +206,7 @@ def main():
                 "rows": rows, "ablation": {str(k): v for k, v in ablation.items()}}})
             print(f"imbalance {imbalance} seed {seed} done ({time.perf_counter() - start:.0f} s)",
                   flush=True)
-    where = f"{kzoo.backend.name} backend" + (f", AEGL fine-tuning rate {args.aegl_lr:g}"
+    where = f"{common.ran_on(cache)} backend" + (f", AEGL fine-tuning rate {args.aegl_lr:g}"
                                               if rate else "")
     text, done = tables(results, args.seeds, where)
     print("\n" + text)

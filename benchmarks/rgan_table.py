@@ -38,12 +38,13 @@ from common import (
     paired,
     paired_interval,
     parse_args,
+    ran_on,
     read_cache,
     seeds_of,
     verdict,
 )
 
-from kzoo import backend, runs
+from kzoo import runs
 from kzoo.metrics import generate, latent_batch
 from kzoo.metrics.plots import image_grid, plt, show_grid
 from kzoo.recipes import Recipe
@@ -126,8 +127,8 @@ def cells(results, data, base, form, keys, seeds):
             + short for k in keys]
 
 
-def tables(results, seeds):
-    lines = [f"RobustGAN / GAN on {backend.name}, seeds 0-{seeds[0] - 1} ({', '.join(WIDE)}: "
+def tables(results, seeds, backends):
+    lines = [f"RobustGAN / GAN on {backends}, seeds 0-{seeds[0] - 1} ({', '.join(WIDE)}: "
              f"0-{seeds[1] - 1}), mean +- std (`python benchmarks/rgan_table.py`).", ""]
     for data in DATA:
         keys = HEADLINE[data]
@@ -298,7 +299,7 @@ def main():
             real[data] = Recipe(load(DATA[data][0])).dataset().x_test
         sample_figure(samples, data, real[data], out / f"rgan_samples_{data}.png")
     worst_noise_figure(results, seeds, out / "rgan_worst_noise.png")
-    text = tables(results, seeds)
+    text = tables(results, seeds, ran_on(cache))
     (out / "rgan_table.md").write_text(text + "\n")
     print(text)
 

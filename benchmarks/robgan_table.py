@@ -42,12 +42,12 @@ from common import (
     markdown_table,
     paired,
     parse_args,
+    ran_on,
     read_cache,
     values,
 )
 
 import kzoo
-from kzoo import backend
 from kzoo.metrics.features import ClassifierFeatures
 from kzoo.metrics.generator import feature_preset
 from kzoo.metrics.plots import plt
@@ -185,12 +185,12 @@ def epsilons_of(results):
     return sorted(float(k.split("@")[1]) for k in keys if k.startswith("robust@"))
 
 
-def tables(results, seeds):
+def tables(results, seeds, backends):
     eps = epsilons_of(results)
     cols = [f"robust@{e:g}" for e in eps]
     gaps = [e for e in GAP_EPSILONS if e > 0]
     real = values(results, run("RobGAN"), "frechet_classifier_distance_real", seeds)
-    lines = [f"Rob-GAN and Madry on digits ({backend.name} backend, seeds 0-{seeds - 1}, "
+    lines = [f"Rob-GAN and Madry on digits ({backends} backend, seeds 0-{seeds - 1}, "
              f"{len(results)} runs; `python benchmarks/robgan_table.py`).", "",
              "Test accuracy under PGD-20 (linf, steps of epsilon / 5, [0, 1] units; the "
              "paper's [-1, 1] radii 0.02, 0.04, 0.08 are 0.01, 0.02, 0.04 here), in %, "
@@ -332,7 +332,7 @@ def main():
             return
     results = with_derived(read_cache(cache))
     seeds = args.seeds
-    report = tables(results, seeds)
+    report = tables(results, seeds, ran_on(cache))
     (out / "robgan_table.md").write_text(report + "\n")
     figures(results, seeds, out)
     print(report)

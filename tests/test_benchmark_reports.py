@@ -1,0 +1,42 @@
+"""Every committed comparison table is what its script writes from the committed cache of
+runs (``--report-only``), byte for byte, whichever backend writes it."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, once
+
+RESULTS = ROOT / "benchmarks" / "results"
+# (script, its arguments, the tables it writes); paper_scale.py and scaling.py take no --out.
+REPORTS = [
+    ("aegl_fashion_table", [], ["aegl_fashion_table.md"]),
+    ("bad_data_table", [], ["bad_data_table.md"]),
+    ("long_tail_table", [], ["long_tail_table.md"]),
+    ("long_tail_table", ["--aegl-lr", "0.01"], ["long_tail_table_lr0.01.md"]),
+    ("meta_iada_table", [], ["meta_iada_table.md"]),
+    ("rgan_table", [], ["rgan_table.md"]),
+    ("robgan_table", [], ["robgan_table.md"]),
+    ("native_torch", [], ["native_torch.md"]),
+]
+
+
+@once  # backend-independent: the script runs under the backend its runs did not use
+@pytest.mark.parametrize(("script", "args", "tables"), REPORTS,
+                         ids=[f"{s}{''.join(a)}" for s, a, _ in REPORTS])
+def test_report_only_rewrites_the_committed_table(script, args, tables, tmp_path):
+    out = tmp_path / "results"
+    shutil.copytree(RESULTS, out)
+    for table in tables:
+        (out / table).unlink()
+    done = subprocess.run(
+        [sys.executable, f"{script}.py", "--report-only", "--out", str(out), *args],
+        cwd=ROOT / "benchmarks", capture_output=True, text=True, timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    for table in tables:
+        assert (out / table).read_bytes() == (RESULTS / table).read_bytes(), \
+            f"{table} differs from what `{script}.py --report-only` writes"
+
