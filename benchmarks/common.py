@@ -4,6 +4,7 @@ comparisons over seeds (the mean difference and its 95% t-interval)."""
 import argparse
 import fcntl
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,35 @@ def add_to_cache(path, runs):
         merged = {**cached, **runs}
         write_json(path, {**merged, RAN_ON: record})
     return merged
+
+
+def run_missing(cache, units, key, run, args, line):
+    """Runs this shard's (``args.shard``) ``units`` that the cache at ``cache`` lacks (none
+    with ``--report-only``), one at a time: ``run(*unit)`` is cached under ``key(*unit)`` as
+    it ends and ``line(row)`` printed after it, with the seconds since the start. Returns the
+    cache's runs, the other shards' included."""
+    index, shards = args.shard
+    start = time.perf_counter()
+    results = read_cache(cache)
+    for unit in units[index::shards]:
+        if args.report_only or key(*unit) in results:
+            continue
+        row = run(*unit)
+        results = add_to_cache(cache, {key(*unit): row})
+        print(f"[{time.perf_counter() - start:.0f} s] {key(*unit)}: {line(row)}", flush=True)
+    return read_cache(cache)
+
+
+def save_figure(fig, axes, path, legend_size=None):
+    """Grids and legends on ``axes``, then ``fig`` written to ``path`` and closed."""
+    from kzoo.metrics.plots import plt
+
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def paired_interval(a, b, level=0.95):

@@ -44,6 +44,7 @@ from common import (
     parse_args,
     ran_on,
     read_cache,
+    save_figure,
     values,
 )
 
@@ -275,7 +276,7 @@ def figures(results, seeds, out):
         axes[1].errorbar(gaps, g.mean(1), yerr=g.std(1, ddof=1), marker="o", capsize=2, label=m)
     axes[1].set(xlabel="epsilon", ylabel="train - test robust accuracy",
                 title="Figures 1 and 8: generalisation gap")
-    save(fig, axes, out / "robgan_robust.png")
+    save_figure(fig, axes, out / "robgan_robust.png", legend_size=7)
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for m in GENERATORS:
@@ -288,7 +289,7 @@ def figures(results, seeds, out):
                              label=m)
             axes[i].set(xlabel="epoch", ylabel=label)
     axes[0].set_title("Figure 7: generators over training")
-    save(fig, axes, out / "robgan_generators.png")
+    save_figure(fig, axes, out / "robgan_generators.png", legend_size=7)
 
     grids = {m: out / f"robgan_samples_{m.replace(' ', '_')}.npy" for m in GENERATORS}
     grids = {m: np.load(p) for m, p in grids.items() if p.is_file()}
@@ -302,15 +303,6 @@ def figures(results, seeds, out):
         fig.tight_layout()
         fig.savefig(out / "robgan_samples.png", dpi=120)
         plt.close(fig)
-
-
-def save(fig, axes, path):
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def main():
