@@ -202,17 +202,16 @@ def verdicts(results, seeds):
         found = verdict(low, high)
         if paper is None:
             return f"{text}: {found}"
-        paper_in = low <= paper / 100 <= high
-        if found == "better":
-            how = "as" if paper_in else "by another amount than"
-            return f"{text}: better, {how} the paper's {paper:+.2f}"
-        if found == "worse":
-            return f"{text}: worse; the paper's {paper:+.2f} does not reproduce"
-        if paper_in:
-            return (f"{text}: within noise; the interval holds both no change and the paper's "
-                    f"{paper:+.2f}, so these seeds do not decide")
-        return (f"{text}: within noise, and below the paper's {paper:+.2f}, which the interval "
-                f"excludes: the paper's gain does not reproduce")
+        claim = f"the paper's {paper:+.2f}"
+        if low <= paper / 100 <= high:
+            if found == "within noise":
+                return (f"{text}: within noise; the interval holds both no change and {claim}, "
+                        f"so these seeds do not decide")
+            return f"{text}: {found}, as {claim}"
+        side = "above" if paper / 100 > high else "below"
+        lost = paper > 0 and (found != "better" or side == "above")
+        return (f"{text}: {found}; {claim} lies {side} the interval"
+                + (": its gain does not reproduce" if lost else ""))
 
     lines = ["", "Verdict per ratio (paired over the seeds each ratio has):", ""]
     for i, ratio in enumerate(RATIOS):

@@ -67,22 +67,27 @@ def read_cache(path):
 
 def ran_on(path):
     """The backends the runs cached at ``path`` ran on, in words ("torch", "tensorflow and
-    torch"): a report names the backends of its runs, not the one writing it."""
+    torch"): a report names the backends of its runs, not the one writing it. Every run of
+    the cache counts, those a table leaves out too."""
     record = json.loads(path.read_text()).get(RAN_ON, {}) if path.is_file() else {}
     return " and ".join(sorted(set(record.values()))) or "no recorded"
 
 
-def add_to_cache(path, runs):
+def add_to_cache(path, runs, backend_of=None):
     """Writes ``runs`` into the cache at ``path`` (atomically), keeping the runs other
     processes wrote there since it was read (the read and the write hold a lock on
-    ``path.lock``), and records the backend they ran on (:func:`ran_on`); returns the union."""
-    from kzoo import backend
+    ``path.lock``), and records the backend each ran on (:func:`ran_on`): ``backend_of(run)``
+    for a run measured in another process, else this process's. Returns the union."""
     from kzoo.files import write_json
 
+    if backend_of is None:
+        from kzoo import backend
+
+        backend_of = lambda run: backend.name  # noqa: E731
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         cached = json.loads(path.read_text()) if path.is_file() else {}
-        record = {**cached.pop(RAN_ON, {}), **dict.fromkeys(runs, backend.name)}
+        record = {**cached.pop(RAN_ON, {}), **{k: backend_of(r) for k, r in runs.items()}}
         merged = {**cached, **runs}
         write_json(path, {**merged, RAN_ON: record})
     return merged
@@ -92,7 +97,8 @@ def run_missing(cache, units, key, run, args, line):
     """Runs this shard's (``args.shard``) ``units`` that the cache at ``cache`` lacks (none
     with ``--report-only``), one at a time: ``run(*unit)`` is cached under ``key(*unit)`` as
     it ends and ``line(row)`` printed after it, with the seconds since the start. Returns the
-    cache's runs, the other shards' included."""
+    cache's runs, the other shards' included; None for one shard of several, whose table
+    would miss the others' runs (``--report-only`` writes it once every shard is done)."""
     index, shards = args.shard
     start = time.perf_counter()
     results = read_cache(cache)
@@ -102,6 +108,9 @@ def run_missing(cache, units, key, run, args, line):
         row = run(*unit)
         results = add_to_cache(cache, {key(*unit): row})
         print(f"[{time.perf_counter() - start:.0f} s] {key(*unit)}: {line(row)}", flush=True)
+    if shards > 1 and not args.report_only:
+        print(f"shard {index}/{shards} done; --report-only writes the tables once every shard is")
+        return None
     return read_cache(cache)
 
 
@@ -111,7 +120,8 @@ def save_figure(fig, axes, path, legend_size=None):
 
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=legend_size)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=legend_size)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -423,7 +423,7 @@ def main():
     counts = {(r["params"], r["trainable_params"]) for r in fresh.values() if "params" in r}
     assert len(counts) <= 1, f"the two {args.net} nets differ: (params, trainable) {counts}"
     if fresh:
-        add_to_cache(cache_path, fresh)
+        add_to_cache(cache_path, fresh, backend_of=lambda row: row["engine"])
     report(read_cache(cache_path), out)
 
 

@@ -144,7 +144,7 @@ def main():
                 if line.startswith("{"):
                     row = json.loads(line)
                     key = f"{row['recipe']}|{row['backend']}|{row['jit']}"
-                    add_to_cache(cache_path, {key: row})
+                    add_to_cache(cache_path, {key: row}, backend_of=lambda r: r["backend"])
                     print(f"{key}: {row.get('ms', row.get('error'))}", flush=True)
     report(read_cache(cache_path), out)
 

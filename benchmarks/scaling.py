@@ -76,7 +76,8 @@ def main():
                 for devices in (1, args.devices):
                     run = measure(recipe, backend, devices, args.epochs)
                     print(json.dumps(run), flush=True)
-                    add_to_cache(CACHE, {f"{recipe}|{backend}|{devices}": run})
+                    add_to_cache(CACHE, {f"{recipe}|{backend}|{devices}": run},
+                                 backend_of=lambda r: r["backend"])
     report(list(read_cache(CACHE).values()))
 
 

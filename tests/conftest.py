@@ -169,7 +169,10 @@ def data_here(name):
     from kzoo.data import idx, registry
 
     if name in idx.PUBLISHERS:
-        return idx.find(name) is not None
+        try:
+            return idx.find(name) is not None
+        except FileNotFoundError:  # some of the files only
+            return False
     return registry.get(name).splits is None
 
 
@@ -181,7 +184,8 @@ def preset_cases(cards):
     for card in cards:
         name = card.recipe_spec["data"].get("name")
         missing = name is not None and not data_here(name)
-        reason = (f"{card.name} is tested on {name}, whose files are not here: provide "
-                  f"{idx.where_to_put(name)}" if missing else "")
+        how = (f"provide {idx.where_to_put(name)}" if name in idx.PUBLISHERS else
+               "tests download nothing")
+        reason = f"{card.name} is tested on {name}, which is not here: {how}" if missing else ""
         cases.append(pytest.param(card.name, marks=pytest.mark.skipif(missing, reason=reason)))
     return cases

@@ -1,5 +1,6 @@
-"""Every committed comparison table is what its script writes from the committed cache of
-runs (``--report-only``), byte for byte, whichever backend writes it."""
+"""Every committed comparison table of a script that takes ``--out`` is what the script
+writes from the committed cache of runs (``--report-only``), byte for byte, under JAX (the
+runs were on TensorFlow or torch)."""
 
 import os
 import shutil
