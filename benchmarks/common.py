@@ -13,18 +13,19 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def parse_args(doc, seeds, shards=False, options=(), wide=()):
+def parse_args(doc, seeds, shards=False, options=(), wide=(), wide_seeds=10):
     """``(args, out)`` of a comparison script: ``--seeds`` (default ``seeds``), ``--out``
     (the output folder, made if absent), ``--report-only``, with ``shards``, ``--shard
     I/N`` (``args.shard`` is ``(I, N)``), with ``wide`` (the names whose metrics spread
-    widely between seeds), ``--wide-seeds`` (default 10; ``args.counts`` is ``(seeds, wide
-    seeds)``, for :func:`seeds_of`), and the script's own ``options`` (``(flags,
-    add_argument keywords)`` pairs)."""
+    widely between seeds), ``--wide-seeds`` (default ``wide_seeds``; ``args.counts`` is
+    ``(seeds, wide seeds)``, for :func:`seeds_of`), and the script's own ``options``
+    (``(flags, add_argument keywords)`` pairs)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=seeds)
     if wide:
-        parser.add_argument("--wide-seeds", type=int, default=10,
-                            help=f"seeds of {', '.join(wide)} (default 10; at least --seeds)")
+        parser.add_argument("--wide-seeds", type=int, default=wide_seeds,
+                            help=f"seeds of {', '.join(wide)} (default {wide_seeds}; at least "
+                                 f"--seeds)")
     for flags, kwargs in options:
         parser.add_argument(*flags, **kwargs)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
