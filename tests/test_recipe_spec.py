@@ -175,6 +175,9 @@ def test_kzoo_recipe_order_puts_a_recipe_after_the_presets_it_starts_from(capsys
             assert order.index(first) < order.index(path)
     assert order.index("recipes/classifier/fashion_mnist-lt100-ce.toml") < \
         order.index("recipes/aegl/fashion_mnist-lt100.toml")
+    # the data set's feature network (kzoo.data.registry) before a generator measured with it
+    assert order.index("recipes/classifier/fashion_mnist-ce.toml") < \
+        order.index("recipes/bad_data_gan/fashion_mnist-lt20.toml")
 
 
 @once  # no backend

@@ -72,7 +72,7 @@ REGISTRY = {entry.name: entry for entry in (
             "Fashion-MNIST, 28x28 grey-scale images of clothing (60,000 training and 10,000 "
             "test images, the published files)",
             "Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017; Zalando Research): MIT",
-            splits=(60000, 10000)),
+            splits=(60000, 10000), features="fashion_mnist-cnn-ce"),
     DataSet("cifar10", _tfds("cifar10"), (32, 32, 3), 10,
             "CIFAR-10, 32x32 colour images of 10 classes", f"CIFAR-10 {_TFDS_TERMS}",
             splits=(50000, 10000)),
