@@ -54,15 +54,15 @@ def test_presets_retrain_after_the_presets_they_start_from(capsys):
 
 @pytest.mark.parametrize("name", preset_cases(c for c in zoo.presets() if c.name in PRESETS))
 def test_load_and_predict(name):
-    ds = kzoo.recipes.Recipe(zoo.ModelCard.read(zoo.resolve(name)).recipe_spec).dataset()
-    if len(ds.y_test) > 1000:  # TensorFlow's pass: 6 s for 10,000 images, torch's 22, JAX's 17
+    card = zoo.ModelCard.read(zoo.resolve(name))
+    if card.evaluation["test_examples"] > 1000:  # TensorFlow: 6 s for 10,000, torch 22, JAX 17
         in_turn(PRESETS.index(name), "its outputs agree across backends on 1,000 test images "
                 "(test_presets_agree_across_backends); its whole test set is predicted in one "
                 "pass", slow=("jax", "torch"))
-    model = kzoo.load(name).classifier
-    probs = kzoo.metrics.predict_proba(model, ds.x_test)
+    ds = kzoo.recipes.Recipe(card.recipe_spec).dataset()
+    probs = kzoo.metrics.predict_proba(kzoo.load(name).classifier, ds.x_test)
     acc = float(np.mean(probs.argmax(-1) == ds.y_test))
-    assert acc == pytest.approx(zoo.ModelCard.read(zoo.resolve(name)).metrics["accuracy"], abs=1e-6)
+    assert acc == pytest.approx(card.metrics["accuracy"], abs=1e-6)
 
 
 @pytest.mark.parametrize("name", preset_cases(c for c in zoo.presets() if c.name in GENERATORS))
