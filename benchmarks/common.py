@@ -115,6 +115,22 @@ def run_missing(cache, units, key, run, args, line):
     return read_cache(cache)
 
 
+# --runs: where a script's resumable runs go (kzoo.runs.train directories, see train_run)
+RUNS_OPTION = (("--runs",), {"default": str(ROOT / "runs" / "tables"),
+                             "help": "where the runs' directories go (an interrupted run "
+                                     "resumes after its last finished epoch)"})
+
+
+def train_run(recipe, runs_dir):
+    """``recipe`` trained by ``kzoo.runs.train`` into ``<runs_dir>/<its name>`` (resumed if
+    interrupted, returned as is if finished): its card's metrics, ``wall_s`` and
+    ``ms_per_step``."""
+    from kzoo import runs
+
+    card = runs.train(recipe, Path(runs_dir) / recipe.name, verbose=0)
+    return {**card.metrics, "wall_s": card.wall_time_s, "ms_per_step": card.ms_per_step}
+
+
 def save_figure(fig, axes, path, legend_size=None):
     """Grids and legends on ``axes``, then ``fig`` written to ``path`` and closed."""
     from kzoo.metrics.plots import plt

@@ -404,6 +404,27 @@ def test_acgan_critic(rng, shape, body):
                                        atol=1e-6)
 
 
+def test_acgan_classifier_is_a_fresh_critics_class_head(rng):
+    """The net of ``arch = "acgan_classifier"``: given a critic's weights, it computes that
+    critic's class logits; a recipe's classifier game takes it."""
+    x = rng.uniform(size=(3, 8, 8, 1)).astype("float32")
+    net = nets.acgan_classifier((8, 8, 1), 5, width=8, batch_norm=True)
+    critic = nets.acgan_critic((8, 8, 1), 5, width=8, batch_norm=True)
+    head = nets.class_head(critic)
+    assert net.output_shape == (None, 5)
+    assert [tuple(w.shape) for w in net.weights] == [tuple(w.shape) for w in head.weights]
+    net.set_weights(head.get_weights())
+    np.testing.assert_allclose(_numpy(net(x, training=False)),
+                               _numpy(critic(x, training=False)[1]), atol=1e-6)
+    spec = {"name": "madry-on-the-class-head", "data": {"name": "digits"},
+            "net": {"arch": "acgan_classifier", "width": 8, "batch_norm": True},
+            "game": {"name": "PGDAdversarialTraining", "epsilon": 0.1, "steps": 2},
+            "optimizer": {"name": "adam"}, "fit": {"epochs": 1}}
+    recipe = recipes.Recipe(spec)
+    game = recipe.build(recipe.dataset())
+    assert game.classifier.output_shape == (None, 10)
+
+
 def test_conditional_bn_generator(rng):
     g = nets.resnet_generator((8, 8, 1), LATENT, width=8, num_classes=4, conditional_bn=True)
     assert g.output_shape == (None, 8, 8, 1) and len(g.inputs) == 2

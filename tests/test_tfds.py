@@ -170,7 +170,7 @@ def test_paper_scale_recipe_runs_two_steps_on_mock_data(reachable, mock_loads, p
     Eagerly: compiling ResNet-32 and the 32x32 GAN pairs costs 20-50 s a recipe under XLA
     on this CPU; each game's compiled step is tested on small nets in its own tests. Under
     `make test` each recipe runs in one backend's pass, in turn, torch's or TensorFlow's:
-    all 23 took 230 s on eager JAX here, 49 s on torch, 62 s on TensorFlow."""
+    23 of them took 230 s on eager JAX here, 49 s on torch, 62 s on TensorFlow."""
     in_turn(PAPER_SCALE.index(path), "a recipe's data, bias, nets, precision and optimizers "
             "are the same on every backend, and every game's step runs on every backend in "
             "its own tests", slow=("jax",))

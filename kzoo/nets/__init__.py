@@ -6,7 +6,7 @@ Every net names its penultimate layer ``"features"`` and its last layer
 
 from kzoo import validate
 from kzoo.backend.common import channels_first
-from kzoo.nets.acgan import acgan_critic, check_acgan_critic, class_head
+from kzoo.nets.acgan import acgan_classifier, acgan_critic, check_acgan_critic, class_head
 from kzoo.nets.characteristics import NoHistory, SampleHistory
 from kzoo.nets.cnn import small_cnn
 from kzoo.nets.covariance import ClassCovariance
@@ -38,6 +38,7 @@ ARCHS = {
     "mlp_generator": ("generator", mlp_generator),
     "mlp_critic": ("critic", mlp_critic),
     "acgan_critic": ("classifier", acgan_critic),  # images -> [score, class logits]
+    "acgan_classifier": ("classifier", acgan_classifier),  # its class head alone
     "perturbation_net": ("other", perturbation_net),
 }
 
@@ -74,7 +75,7 @@ def build_for_data(arch, input_shape, num_classes, *, conditional=False, **kwarg
     return builder(shape, **kwargs)
 
 
-__all__ = ["ARCHS", "BUILDERS", "PAIRS", "ClassCovariance", "acgan_critic",
+__all__ = ["ARCHS", "BUILDERS", "PAIRS", "ClassCovariance", "acgan_classifier", "acgan_critic",
            "check_acgan_critic", "class_head", "NoHistory", "NormedDense",
            "SampleHistory", "SpectralNorm", "build", "build_for_data", "channels_first",
            "dcgan_critic", "dcgan_generator", "features_model", "gan_pair", "mlp", "mlp_critic",

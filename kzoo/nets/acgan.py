@@ -67,6 +67,19 @@ def class_head(critic):
                        name=f"{critic.name}_classifier")
 
 
+def acgan_classifier(image_shape=(8, 8, 1), num_classes=10, *, body="dcgan", width=64,
+                     batch_norm=False, spectral_norm=False, name="acgan_critic"):
+    """The class head of a fresh ``acgan_critic`` (the same arguments): the classifier inside
+    Rob-GAN's critic as a net of its own, for the baselines trained on it (Madry's).
+
+    Examples:
+        >>> net = acgan_classifier((28, 28, 1), 10, width=64, batch_norm=True)
+    """
+    return class_head(acgan_critic(image_shape, num_classes, body=body, width=width,
+                                   batch_norm=batch_norm, spectral_norm=spectral_norm,
+                                   name=name))
+
+
 def check_acgan_critic(critic, argument="critic"):
     """Raises ``ValueError`` unless ``critic`` is a functional AC-GAN critic: one image
     input, outputs ``[score (batch,), logits (batch, k)]`` with the logits layer named
