@@ -82,6 +82,7 @@ def recipe_of(protocol, method, seed, runs_dir):
     tag = re.sub(r"[^a-z0-9]+", "-", method.lower()).strip("-")
     s["name"] = f"fashion_mnist-lt{PROTOCOLS[protocol]}-{tag}-seed{seed}"
     s["seed"] = s["game"]["seed"] = seed
+    s.pop("card")  # the preset's budget line: a table run's card states its own recipe
     s["data"]["bias"] = [{"kind": "long_tail", "imbalance": PROTOCOLS[protocol]}]
     if method in GAME:
         s["game"].update(GAME[method])

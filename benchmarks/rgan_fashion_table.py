@@ -72,6 +72,7 @@ def recipe_of(base, form, seed):
     game_keys, optimizer_keys = BASES[base]
     s["name"] = s["name"].replace("wgan-gp", base.lower()) + (f"-seed{seed}" if seed else "")
     s["seed"] = seed
+    s.pop("card")  # the preset's budget line: a table run's card states its own recipe
     s["game"].update(game_keys)
     s["optimizer"].update(optimizer_keys)
     return Recipe(s)

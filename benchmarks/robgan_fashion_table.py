@@ -68,6 +68,7 @@ def recipe_of(method, seed, runs_dir):
     robgan = load(ROBGAN)
     s = load({"RobGAN": ROBGAN, "RobGAN + fine-tune": FINE_TUNE, "Madry": MADRY}[method])
     s["seed"] = s["game"]["seed"] = seed
+    s.pop("card")  # the preset's budget line: a table run's card states its own recipe
     if method == "RobGAN":
         s["name"] = f"{s['name']}-seed{seed}"
     elif method == "RobGAN + fine-tune":
