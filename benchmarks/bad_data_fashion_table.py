@@ -6,9 +6,10 @@ Guo et al. (2019), table 1, on Fashion-MNIST at imbalance factors 100 / 20 / 1: 
 Fashion-MNIST's published files (``kzoo.data.load("fashion_mnist")``) is made long-tailed
 (exponential profile) at imbalance 100 and 20; the test set stays balanced. IF 1 (the whole
 set) is left out: its GAN runs would take a CPU four times as long as IF 100's. Methods, all
-with the nets, optimizers and budget of ``recipes/bad_data_gan/fashion_mnist-lt100.toml``
-(C: the small CNN of width 32, SGD 0.05 with a cosine schedule; a conditional WGAN-GP pair of
-width 32; 20 epochs at batch 64; eps 0.3, the paper's best, fixed before any run):
+with the nets, optimizers and budget of ``recipes/bad_data_gan/fashion_mnist-lt100.toml`` and
+``-lt20.toml`` (C: the small CNN of width 32, SGD 0.05 with a cosine schedule; a
+conditional WGAN-GP pair of width 32; 20 epochs at batch 64; eps 0.3, the paper's best, fixed
+before any run):
 
 - C alone: cross-entropy on the data;
 - class-balanced loss (Cui et al., beta 0.9999);
@@ -21,8 +22,8 @@ Seeds 0..n-1 (``--seeds``, default 3) set the validation carve, the long-tail dr
 initialisation. Each method is compared with C alone, and BadDataGAN with each other method,
 by the paired 95% interval over the seeds, in test accuracy and in tail accuracy (the
 classes with at most n_max * IF^(-2/3) training images, ``kzoo.metrics.shot_groups``).
-Seed 0 of BadDataGAN (W) at imbalance 100 is the recipe unchanged: its run is the
-``fashion_mnist-lt100-cnn-bad-data-gan`` preset's.
+Seed 0 of BadDataGAN (W) is the recipe unchanged: its runs are the presets'
+(``fashion_mnist-lt100-cnn-bad-data-gan``, ``fashion_mnist-lt20-cnn-bad-data-gan``).
 
 Each run is a ``kzoo.runs.train`` run directory under ``--runs`` (default ``runs/tables``):
 an interrupted run resumes after its last finished epoch. Finished runs are cached in
@@ -51,8 +52,7 @@ from common import (
 
 from kzoo.recipes import Recipe
 
-RECIPE = ROOT / "recipes" / "bad_data_gan" / "fashion_mnist-lt100.toml"
-PROTOCOLS = {"IF 100": 100, "IF 20": 20}
+PROTOCOLS = {"IF 100": 100, "IF 20": 20}  # recipes/bad_data_gan/fashion_mnist-lt<IF>.toml
 PAPER = {  # Guo et al. 2019, table 1, Fashion-MNIST, test accuracy in %
     "C alone": (79.89, 87.33), "Class-balanced": (83.77, 89.97),
     "DAGAN-style": (77.63, 86.30), "Cooperative G": (None, None),
@@ -76,14 +76,15 @@ def classifier_spec(s, loss):
 def recipe_of(protocol, method, seed, runs_dir):
     """The recipe of ``method`` at ``protocol`` and ``seed`` (DAGAN-style's generator: the
     run of GAN w/o C of the same protocol and seed, under ``runs_dir``)."""
-    if (protocol, method, seed) == ("IF 100", "BadDataGAN (W)", 0):
-        return Recipe.from_file(RECIPE)
-    s = tomllib.loads(RECIPE.read_text())
+    path = ROOT / "recipes" / "bad_data_gan" / f"fashion_mnist-lt{PROTOCOLS[protocol]}.toml"
+    if (method, seed) == ("BadDataGAN (W)", 0):
+        return Recipe.from_file(path)
+    s = tomllib.loads(path.read_text())
     tag = re.sub(r"[^a-z0-9]+", "-", method.lower()).strip("-")
     s["name"] = f"fashion_mnist-lt{PROTOCOLS[protocol]}-{tag}-seed{seed}"
     s["seed"] = s["game"]["seed"] = seed
+    s["data"]["bias"] = [{**b, "seed": seed} for b in s["data"]["bias"]]
     s.pop("card")  # the preset's budget line: a table run's card states its own recipe
-    s["data"]["bias"] = [{"kind": "long_tail", "imbalance": PROTOCOLS[protocol]}]
     if method in GAME:
         s["game"].update(GAME[method])
         return Recipe(s)
