@@ -178,8 +178,9 @@ class Eval:
                                             NUMBERS)
     autoattack_square_queries: int = key(5000, "classifier: AutoAttack's Square queries",
                                          {"type": "integer", "minimum": 1})
-    samples: int | None = key(None, "generator: samples for its metrics (default: as many as "
-                                    "test examples)", {"type": "integer", "minimum": 1})
+    samples: int | None = key(None, "generator: samples for its metrics (default: 1,000 on "
+                                    "images, 2,500 on a 2-D mixture)",
+                              {"type": "integer", "minimum": 1})
     worst_noise_eps: tuple = key((), "generator: l2 radii of the worst-input-noise metrics",
                                  NUMBERS)
     features: str | None = key(None, "generator: the classifier preset whose features image "

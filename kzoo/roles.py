@@ -253,10 +253,10 @@ class Generator(Role):
         return {k: v if isinstance(v, int) else round(float(v), 6) for k, v in result.items()}
 
     def evaluation(self, game, ds, recipe):
-        from kzoo.metrics.generator import feature_preset
+        from kzoo.metrics.generator import default_samples, feature_preset
 
         ev = recipe.spec.eval
-        return {"generator": {"samples": ev.samples or "as many as test examples",
+        return {"generator": {"samples": ev.samples or default_samples(ds),
                               "features": feature_preset(ds.name, ev.features)
                               or "none: exact metrics of the known mixture"}}
 

@@ -26,8 +26,9 @@ def test_every_card_carries_use_limits_licence_and_evaluation(name):
         attack = ev["robust_attack"]
         assert {"norm", "steps", "step_size", "random_start", "restarts", "epsilons"} <= set(attack)
         assert sorted(f"robust_accuracy@{e:g}" for e in attack["epsilons"]) == sorted(robust)
-    if "generator" in card.serves:
-        assert ev["generator"]["features"]
+    if "generator" in card.serves:  # how many samples its metrics scored, as a number
+        wanted = card.recipe_spec.get("eval", {}).get("samples", 1000)  # images' default
+        assert ev["generator"]["samples"] == wanted and ev["generator"]["features"]
 
 
 @pytest.mark.parametrize("name", NAMES)
