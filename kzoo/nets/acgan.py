@@ -68,9 +68,10 @@ def class_head(critic):
 
 
 def acgan_classifier(image_shape=(8, 8, 1), num_classes=10, *, body="dcgan", width=64,
-                     batch_norm=False, spectral_norm=False, name="acgan_critic"):
-    """The class head of a fresh ``acgan_critic`` (the same arguments): the classifier inside
-    Rob-GAN's critic as a net of its own, for the baselines trained on it (Madry's).
+                     batch_norm=False, spectral_norm=False, name="acgan"):
+    """The class head of a fresh ``acgan_critic`` (the same arguments; the net is named
+    ``"<name>_classifier"``): the classifier inside Rob-GAN's critic as a net of its own, for
+    the baselines trained on it (Madry's).
 
     Examples:
         >>> net = acgan_classifier((28, 28, 1), 10, width=64, batch_norm=True)
