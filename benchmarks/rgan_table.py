@@ -14,14 +14,14 @@ robust D only, both) and figure 3: every metric on samples from the worst input
 noise within l2 radius 0.01 (the training radius) and 1.0, next to samples from z.
 
 Seeds 0..n-1 set the data split and the initialisation; DCGAN, whose FCD spreads over
-several points between seeds, takes ``--wide-seeds`` (default 10). Every RobustGAN form
+several points between seeds, takes ``--wide-seeds`` (default 20). Every RobustGAN form
 is compared with its base by the paired 95% interval of the difference over the seeds,
 with its verdict. Runs are cached in ``rgan_runs.json`` under ``--out`` (a rerun with
 more seeds trains only the new runs; ``--shard I/N`` splits them over N processes);
 tables go to ``rgan_table.md``, sample grids (seed 0) to ``rgan_samples_<data>.png``
 and the worst-noise figure to ``rgan_worst_noise.png``.
 
-    python benchmarks/rgan_table.py [--seeds 5] [--wide-seeds 10] [--out benchmarks/results]
+    python benchmarks/rgan_table.py [--seeds 5] [--wide-seeds 20] [--out benchmarks/results]
         [--report-only] [--shard I/N]
 """
 
@@ -271,7 +271,7 @@ def worst_noise_figure(results, seeds, path):
 
 
 def main():
-    args, out = parse_args(__doc__, seeds=5, shards=True, wide=WIDE)
+    args, out = parse_args(__doc__, seeds=5, shards=True, wide=WIDE, wide_seeds=20)
     seeds = args.counts
     cache, sample_cache = out / "rgan_runs.json", out / "rgan_samples.npz"
     results = read_cache(cache)
