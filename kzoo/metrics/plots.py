@@ -22,6 +22,8 @@ def plot_confusion_matrix(cm, class_names, path, title="Confusion matrix"):
                     color="white" if rates[i, j] > 0.5 else "black")
     ax.set(xticks=range(n), yticks=range(n), xticklabels=class_names, yticklabels=class_names,
            xlabel="predicted", ylabel="true", title=title)
+    if max(len(str(c)) for c in class_names) > 3:  # names, not digits: slanted, apart
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
