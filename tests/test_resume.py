@@ -126,6 +126,11 @@ KILL_RECIPE = "\n".join(['name = "kill-me"', "seed = 3",
                          "momentum = 0.9", "[fit]", "epochs = 4", "batch_size = 32"])
 
 
+def _child_of_a_terminal():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.nice(10)
+
+
 @pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM", "SIGINT"])
 def test_kill_9_then_the_same_command_resumes(tmp_path, stop):
     """A real process, killed with SIGKILL (or stopped by SIGTERM, or interrupted by
@@ -139,17 +144,24 @@ def test_kill_9_then_the_same_command_resumes(tmp_path, stop):
     command = ["train", str(recipe), "--quiet", "--out"]
     killed = tmp_path / "killed"
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "PYTHONPATH": str(ROOT)}
-    # SIGINT as a terminal sends it (a test worker may ignore it, and a child inherits that)
+    # SIGINT as a terminal sends it (a test worker may ignore it, and a child inherits that);
+    # niced, so that a busy machine gives this process the CPU to watch it
     proc = subprocess.Popen([sys.executable, "-m", "kzoo.cli", *command, str(killed)],
                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stderr=subprocess.PIPE, preexec_fn=_child_of_a_terminal)
     deadline = time.monotonic() + 240
-    while (resume.read_progress(killed / runs.CHECKPOINT_DIR) or {"epoch": 0})["epoch"] < 1:
+    while True:  # the child is stopped while its checkpoint is read: it cannot move past it
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline, "no checkpoint within 240 s"
+        proc.send_signal(signal.SIGSTOP)
+        epoch = (resume.read_progress(killed / runs.CHECKPOINT_DIR) or {"epoch": 0})["epoch"]
+        if epoch >= 1:
+            break
+        proc.send_signal(signal.SIGCONT)
         time.sleep(0.05)
+    assert epoch < 4, "the run ended before its first checkpoint was seen"
     proc.send_signal(getattr(signal, stop))
+    proc.send_signal(signal.SIGCONT)
     code = proc.wait(timeout=120)
     err = proc.stderr.read().decode()
     proc.stderr.close()
