@@ -11,52 +11,59 @@ image, at epsilon 0, 0.05, 0.1, 0.15 and 0.2 ([0, 1] pixels), over the 10,000 te
 Nothing is tuned. No paper of this zoo reports Madry's training on Fashion-MNIST; the table
 has no paper column.
 
-Runs are cached one per method and seed in ``madry_fashion_runs.json`` under ``--out``
-(``--shard I/N`` shares them out over processes); ``--report-only`` writes
+Each run is a ``kzoo.runs.train`` run directory under ``--runs`` (default ``runs/tables``):
+an interrupted run resumes after its last finished epoch, and its card holds the curve.
+Finished runs are cached one per method and seed in ``madry_fashion_runs.json`` under
+``--out`` (``--shard I/N`` shares them out over processes); ``--report-only`` writes
 ``madry_fashion_table.md`` and ``madry_fashion_curve.png`` from the cache.
 
-    python benchmarks/madry_fashion_table.py [--seeds 3] [--shard 0/1] [--report-only]
+    python benchmarks/madry_fashion_table.py [--seeds 3] [--shard 0/1] [--runs runs/tables]
+        [--report-only]
 """
 
-import time
 import tomllib
+from functools import partial
 
-from common import ROOT, markdown_table, paired, parse_args, ran_on, run_missing, save_figure
+from common import (
+    ROOT,
+    RUNS_OPTION,
+    markdown_table,
+    paired,
+    parse_args,
+    ran_on,
+    run_missing,
+    save_figure,
+    train_run,
+)
 from common import fmt_mean_std as fmt
-from long_tail_table import train
 
-import kzoo
 from kzoo.metrics.plots import plt
 from kzoo.recipes import Recipe
-from kzoo.roles import ROBUST_ATTACK
 
 RECIPE = "madry/fashion_mnist.toml"
 METHODS = {"CE": {"name": "Classifier", "loss": "ce"}, "Madry": None}  # None: the recipe's
 
 
 def spec(method, seed):
+    """``method`` at ``seed``: the recipe, its attack removed for CE, as a table's run (its
+    own name and description, no AutoAttack, none of the preset's card text)."""
     s = tomllib.loads((ROOT / "recipes" / RECIPE).read_text())
     s["seed"] = seed
     if METHODS[method] is None:
         s["game"]["seed"] = seed
     else:
         s["game"] = dict(METHODS[method])
+    s["name"] = f"fashion_mnist-cnn-{method.lower()}-seed{seed}"
+    s["description"] = f"{method} on Fashion-MNIST, seed {seed}: a run of " \
+                       f"benchmarks/madry_fashion_table.py."
+    s.pop("card")
+    s["eval"].pop("autoattack_epsilons")
+    s["eval"].pop("autoattack_square_queries")
     return s
 
 
-def run_one(method, seed):
-    recipe = Recipe(spec(method, seed))
-    ds = recipe.dataset()
-    start = time.perf_counter()
-    game, report, _ = train(recipe, ds)
-    wall = time.perf_counter() - start
-    ev = recipe.spec.eval
-    curve = kzoo.metrics.robust_accuracy(
-        game.classifier, ds.x_test, ds.y_test, ev.robust_epsilons, steps=ev.robust_steps,
-        step_ratio=ev.robust_step_ratio, norm=ROBUST_ATTACK["norm"],
-        random_start=ROBUST_ATTACK["random_start"])
-    return {**report, **{f"robust@{e:g}": a for e, a in curve.items()},
-            "wall_s": round(wall, 1)}
+def run_one(method, seed, runs_dir):
+    return train_run(Recipe(spec(method, seed)), runs_dir)
 
 
 def key(method, seed):
@@ -68,7 +75,7 @@ def epsilons():
 
 
 def tables(results, seeds, backends):
-    cols = [f"robust@{e:g}" for e in epsilons()]
+    cols = [f"robust_accuracy@{e:g}" for e in epsilons()]
 
     def cells(method, metric):
         return [r[metric] for s in range(seeds) if (r := results.get(key(method, s)))]
@@ -93,7 +100,7 @@ def figure(results, seeds, path):
     for method in METHODS:
         runs = [results[key(method, s)] for s in range(seeds) if key(method, s) in results]
         if runs:
-            acc = [[100 * r[f"robust@{e:g}"] for e in epsilons()] for r in runs]
+            acc = [[100 * r[f"robust_accuracy@{e:g}"] for e in epsilons()] for r in runs]
             mean = [sum(col) / len(col) for col in zip(*acc)]
             ax.plot(epsilons(), mean, "o-", label=f"{method} ({len(runs)} seeds)")
     ax.set(xlabel="epsilon (linf, [0, 1] pixels)", ylabel="test accuracy under PGD-20 (%)",
@@ -102,12 +109,13 @@ def figure(results, seeds, path):
 
 
 def main():
-    args, out = parse_args(__doc__, seeds=3, shards=True)
+    args, out = parse_args(__doc__, seeds=3, shards=True, options=[RUNS_OPTION])
     cache = out / "madry_fashion_runs.json"
     # method first, so that --shard shares each method's runs out (Madry's cost the most)
     units = [(method, seed) for method in METHODS for seed in range(args.seeds)]
-    results = run_missing(cache, units, key, run_one, args, lambda row: (
-        f"clean {row['accuracy']:.4f}, at 0.1 {row['robust@0.1']:.4f}"))
+    results = run_missing(cache, units, key, partial(run_one, runs_dir=args.runs), args,
+                          lambda row: (
+        f"clean {row['accuracy']:.4f}, at 0.1 {row['robust_accuracy@0.1']:.4f}"))
     if results is None:
         return
     text = tables(results, args.seeds, ran_on(cache))

@@ -18,53 +18,65 @@ with the small CNN of width 32, SGD with a cosine schedule, 30 epochs at batch 1
 Nothing is tuned: every setting is the recipes'. No paper reports these methods on
 Fashion-MNIST with label noise; the table has no paper column.
 
-Runs are cached one per setting, method and seed in ``meta_iada_fashion_runs.json`` under
-``--out`` (``--shard I/N`` shares them out over processes; a rerun trains only what is
-missing); ``--report-only`` writes ``meta_iada_fashion_table.md`` from the cache.
+Each run is a ``kzoo.runs.train`` run directory under ``--runs`` (default ``runs/tables``):
+an interrupted run resumes after its last finished epoch. Finished runs are cached one per
+setting, method and seed in ``meta_iada_fashion_runs.json`` under ``--out`` (``--shard I/N``
+shares them out over processes; a rerun trains only what is missing); ``--report-only``
+writes ``meta_iada_fashion_table.md`` from the cache.
 
-    python benchmarks/meta_iada_fashion_table.py [--seeds 3] [--shard 0/1] [--report-only]
+    python benchmarks/meta_iada_fashion_table.py [--seeds 3] [--shard 0/1] [--runs runs/tables]
+        [--report-only]
 """
 
-import time
 import tomllib
+from functools import partial
 
-from common import ROOT, markdown_table, paired, parse_args, ran_on, run_missing
+from common import (
+    ROOT,
+    RUNS_OPTION,
+    markdown_table,
+    paired,
+    parse_args,
+    ran_on,
+    run_missing,
+    train_run,
+)
 from common import fmt_mean_std as fmt
-from meta_iada_table import train, with_meta
 
 from kzoo.recipes import Recipe
 
 META = {"kind": "meta_split", "per_class": 100}
 SETTINGS = {name: [META, {"transform": "label_noise", "rate": 0.4, "kind": kind}]
             for name, kind in (("uniform 40%", "uniform"), ("flip 40%", "flip"))}
-METHODS = {  # name: (recipe, game arguments)
-    "CE": ("classifier/fashion_mnist-flip40-ce.toml", {}),
-    "CE + meta set": ("classifier/fashion_mnist-flip40-ce.toml", {}),
-    "LDAM-DRW": ("classifier/fashion_mnist-lt100-ldam-drw.toml", {}),
-    "Meta-IADA": ("meta_iada/fashion_mnist-flip40.toml", {}),
-}
-WARMUP_EPOCHS = 10  # Meta-IADA's CE epochs before its meta steps (the recipe's 4,150 steps)
+METHODS = {  # name: (recipe, extra bias steps)
+    "CE": ("classifier/fashion_mnist-flip40-ce.toml", []),
+    "CE + meta set": ("classifier/fashion_mnist-flip40-ce.toml", [{"kind": "meta_merge"}]),
+    "LDAM-DRW": ("classifier/fashion_mnist-lt100-ldam-drw.toml", []),
+    "Meta-IADA": ("meta_iada/fashion_mnist-flip40.toml", []),  # its 4,150 warm-up steps: 10
+}  # epochs of the 53,000 images left after the meta set, whatever the noise
 BASELINES = [m for m in METHODS if m != "Meta-IADA"]
 
 
 def spec(method, setting, seed):
-    """``method``'s recipe on ``setting``'s data at ``seed``."""
-    recipe, game = METHODS[method]
+    """``method``'s recipe on ``setting``'s data at ``seed``, as a table's run (its own
+    name and description, none of a preset's card text)."""
+    recipe, extra = METHODS[method]
     s = tomllib.loads((ROOT / "recipes" / recipe).read_text())
     s["seed"] = seed
-    s["data"] = {"name": "fashion_mnist", "bias": [{**b, "seed": seed} for b in SETTINGS[setting]]}
-    s["game"].update(game)
-    if s["game"]["name"] == "MetaIADA":  # in epochs: meta_iada_table.train makes them steps
-        s["game"].update(seed=seed, warmup_steps=WARMUP_EPOCHS)
+    s["data"] = {"name": "fashion_mnist",
+                 "bias": [{**b, "seed": seed} for b in SETTINGS[setting]] + extra}
+    if s["game"]["name"] == "MetaIADA":
+        s["game"]["seed"] = seed
+    slug = "-".join(f"{setting.split()[0]}40 {method}".lower().replace("+", "").split())
+    s["name"] = f"fashion_mnist-{slug}-seed{seed}"
+    s["description"] = f"{method} on Fashion-MNIST under {setting} label noise, seed {seed}: " \
+                       f"a run of benchmarks/meta_iada_fashion_table.py."
+    s.pop("card", None)
     return s
 
 
-def run_one(setting, method, seed):
-    s = spec(method, setting, seed)
-    ds = Recipe(spec("CE", setting, seed)).dataset()
-    start = time.perf_counter()
-    report = train(s, ds, fit_ds=with_meta(ds) if method == "CE + meta set" else None)
-    return {**report, "wall_s": round(time.perf_counter() - start, 1)}
+def run_one(setting, method, seed, runs_dir):
+    return train_run(Recipe(spec(method, setting, seed)), runs_dir)
 
 
 def key(setting, method, seed):
@@ -96,12 +108,12 @@ def tables(results, seeds, backends):
 
 
 def main():
-    args, out = parse_args(__doc__, seeds=3, shards=True)
+    args, out = parse_args(__doc__, seeds=3, shards=True, options=[RUNS_OPTION])
     cache = out / "meta_iada_fashion_runs.json"
     # method first, so that --shard shares each method's runs out (Meta-IADA's cost the most)
     units = [(setting, method, seed) for method in METHODS for setting in SETTINGS
              for seed in range(args.seeds)]
-    results = run_missing(cache, units, key, run_one, args,
+    results = run_missing(cache, units, key, partial(run_one, runs_dir=args.runs), args,
                           lambda row: f"accuracy {row['accuracy']:.4f}")
     if results is None:
         return

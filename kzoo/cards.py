@@ -23,6 +23,7 @@ BIAS_WORDS = {
     "spurious_colour": "a training set whose colour goes with the label, unlike its test set",
     "corrupt_test": "clean training data, tested on corrupted images",
     "meta_split": "a training set less a small clean meta set taken from it",
+    "meta_merge": "a training set whose clean meta set was put back into it",
 }
 
 

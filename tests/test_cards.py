@@ -57,6 +57,12 @@ def test_a_recipe_adds_to_the_card():
     assert described["intended_use"] == "A demo." and described["limitations"][-1] == "Tiny."
 
 
+def test_a_card_says_in_words_what_each_bias_did():
+    import kzoo.data
+
+    assert sorted(cards.BIAS_WORDS) == sorted(kzoo.data.TRANSFORMS)
+
+
 @pytest.mark.parametrize("card, message", [
     ({"intended_use": 3}, r"\[card\] intended_use must be a string; got 3"),
     ({"limitations": "short"}, r"\[card\] limitations must be a list of strings; got 'short'"),

@@ -97,6 +97,19 @@ def test_meta_split(digits):
     assert not any(row.tobytes() in train_rows for row in m.extras["x_meta"])
 
 
+def test_meta_merge_puts_the_clean_meta_set_back(digits):
+    m = data.label_noise(data.meta_split(digits, per_class=10), 0.4, kind="flip")
+    merged = data.meta_merge(m)
+    np.testing.assert_array_equal(merged.x_train, np.concatenate([m.x_train, m.extras["x_meta"]]))
+    np.testing.assert_array_equal(merged.y_train, np.concatenate([m.y_train, m.extras["y_meta"]]))
+    assert len(merged.y_train) == len(digits.y_train)
+    assert merged.extras["noisy"].sum() == m.extras["noisy"].sum()  # the meta set is clean
+    assert not merged.extras["noisy"][-100:].any()
+    np.testing.assert_array_equal(merged.extras["y_train_clean"][-100:], m.extras["y_meta"])
+    assert "x_meta" not in merged.extras and merged.provenance[-1]["examples"] == 100
+    np.testing.assert_array_equal(merged.x_test, digits.x_test)
+
+
 @pytest.mark.parametrize("mixture", [ring8_mixture(), grid25_mixture()])
 def test_mixture_density_matches_scipy(mixture, rng):
     x, _ = mixture.sample(200, rng)
@@ -125,6 +138,9 @@ def test_mixture_datasets():
      "kind must be one of 'gaussian', 'salt_pepper'; got 'blur'"),
     (lambda ds: data.corrupt_test(ds, share=1.2), "share must be"),
     (lambda ds: data.meta_split(ds, per_class=500), "smallest class"),
+    (lambda ds: data.meta_merge(ds), "meta_merge needs a meta set: a meta_split step before"),
+    (lambda ds: data.meta_merge(data.meta_split(data.spurious_colour(ds))),
+     "cannot give the meta set its colours"),
     (lambda ds: data.long_tail(ds, float("nan")), "imbalance"),
 ])
 def test_transform_errors(digits, call, match):

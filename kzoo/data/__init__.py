@@ -14,6 +14,7 @@ from kzoo.data.bias import (
     corrupt_test,
     label_noise,
     long_tail,
+    meta_merge,
     meta_split,
     reduce,
     spurious_colour,
@@ -31,6 +32,7 @@ TRANSFORMS = {
     "corrupt_test": corrupt_test,
     "spurious_colour": spurious_colour,
     "meta_split": meta_split,
+    "meta_merge": meta_merge,
 }
 
 

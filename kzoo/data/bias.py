@@ -164,6 +164,33 @@ def meta_split(ds, per_class=10, seed=0):
     return ds.replace(step, x_train=ds.x_train[rest], y_train=ds.y_train[rest], extras=extras)
 
 
+def meta_merge(ds):
+    """Puts the meta set of a ``meta_split`` back into the training split, clean labels and
+    all: the data of a control that sees the meta-learner's clean images by plain training
+    (``extras["noisy"]`` marks them clean, ``extras["y_train_clean"]`` holds their labels).
+
+    Examples:
+        >>> noisy = label_noise(meta_split(kzoo.data.load("digits"), 10), rate=0.4)
+        >>> len(meta_merge(noisy).y_train) - len(noisy.y_train)
+        100
+    """
+    check_dataset(ds)
+    if "x_meta" not in ds.extras:
+        raise ValueError("meta_merge needs a meta set: a meta_split step before it.")
+    if "colour_train" in ds.extras:
+        raise ValueError("meta_merge cannot give the meta set its colours (spurious_colour "
+                         "came first): colour after meta_merge.")
+    x_meta, y_meta = ds.extras["x_meta"], ds.extras["y_meta"]
+    extras = {k: v for k, v in ds.extras.items() if k not in ("x_meta", "y_meta")}
+    if "noisy" in extras:
+        extras["noisy"] = np.concatenate([extras["noisy"], np.zeros(len(y_meta), bool)])
+    if "y_train_clean" in extras:
+        extras["y_train_clean"] = np.concatenate([extras["y_train_clean"], y_meta])
+    step = {"transform": "meta_merge", "examples": len(y_meta)}
+    return ds.replace(step, x_train=np.concatenate([ds.x_train, x_meta]),
+                      y_train=np.concatenate([ds.y_train, y_meta]), extras=extras)
+
+
 def _take_per_class(y, quota, rng):
     """Sorted indices: the first ``quota[c]`` of a seeded permutation of class c."""
     keep = []
