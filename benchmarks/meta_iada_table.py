@@ -100,13 +100,6 @@ def spec(recipe, setting, seed, game=None, drw=None):
     return s
 
 
-def with_meta(ds):
-    """The training split plus the meta set (the control's data)."""
-    x = np.concatenate([ds.x_train, ds.extras["x_meta"]])
-    y = np.concatenate([ds.y_train, ds.extras["y_meta"]])
-    return ds.replace({"transform": "add_meta_set"}, x_train=x, y_train=y)
-
-
 def train(s, ds, shares=None, fit_ds=None):
     """Trains on ``fit_ds`` (default ``ds``); the report uses ``ds``'s training counts."""
     fit_ds = fit_ds or ds
@@ -127,7 +120,7 @@ def run_setting(setting, seed, out):
     rows = {}
     ds = Recipe(spec("classifier/digits-lt10-ce.toml", setting, seed)).dataset()
     for method, (recipe, game, drw) in METHODS.items():
-        fit_ds = with_meta(ds) if method == "CE + meta set" else None
+        fit_ds = kzoo.data.meta_merge(ds) if method == "CE + meta set" else None
         shares = None
         if method == "Meta-IADA" and seed == 0 and setting in ("LT 10", "flip 40%"):
             shares = EpsilonShares(ds.y_train, ds.extras.get("noisy"))

@@ -156,6 +156,8 @@ def meta_split(ds, per_class=10, seed=0):
     meta = _take_per_class(clean, np.full(ds.num_classes, per_class), rng)
     rest = np.setdiff1d(np.arange(len(ds.y_train)), meta)
     extras = {**ds.extras, "x_meta": ds.x_train[meta], "y_meta": clean[meta]}
+    if "colour_train" in ds.extras:
+        extras["colour_meta"] = ds.extras["colour_train"][meta]
     for key in ("noisy", "y_train_clean", "colour_train"):
         if key in ds.extras:
             extras[key] = ds.extras[key][rest]
@@ -177,15 +179,12 @@ def meta_merge(ds):
     check_dataset(ds)
     if "x_meta" not in ds.extras:
         raise ValueError("meta_merge needs a meta set: a meta_split step before it.")
-    if "colour_train" in ds.extras:
-        raise ValueError("meta_merge cannot give the meta set its colours (spurious_colour "
-                         "came first): colour after meta_merge.")
     x_meta, y_meta = ds.extras["x_meta"], ds.extras["y_meta"]
-    extras = {k: v for k, v in ds.extras.items() if k not in ("x_meta", "y_meta")}
-    if "noisy" in extras:
-        extras["noisy"] = np.concatenate([extras["noisy"], np.zeros(len(y_meta), bool)])
-    if "y_train_clean" in extras:
-        extras["y_train_clean"] = np.concatenate([extras["y_train_clean"], y_meta])
+    extras = {k: v for k, v in ds.extras.items() if k not in ("x_meta", "y_meta", "colour_meta")}
+    for key, meta in (("noisy", np.zeros(len(y_meta), bool)), ("y_train_clean", y_meta),
+                      ("colour_train", ds.extras.get("colour_meta"))):
+        if key in extras:
+            extras[key] = np.concatenate([extras[key], meta])
     step = {"transform": "meta_merge", "examples": len(y_meta)}
     return ds.replace(step, x_train=np.concatenate([ds.x_train, x_meta]),
                       y_train=np.concatenate([ds.y_train, y_meta]), extras=extras)
