@@ -125,13 +125,13 @@ def train_run(recipe, runs_dir, poll_s=30):
     """``recipe`` trained by ``kzoo.runs.train`` into ``<runs_dir>/<its name>`` (resumed if
     interrupted, returned as is if finished; while another process, e.g. another shard,
     trains it, waited for): its card's metrics, ``wall_s`` and ``ms_per_step``."""
-    from kzoo import runs
+    from kzoo import run_dir, runs
 
     while True:
         try:
             card = runs.train(recipe, Path(runs_dir) / recipe.name, verbose=0)
             break
-        except FileExistsError as err:  # another process holds the run's lock
+        except run_dir.RunLocked as err:  # another process trains it
             print(f"waiting: {err}", flush=True)
             time.sleep(poll_s)
     return {**card.metrics, "wall_s": card.wall_time_s, "ms_per_step": card.ms_per_step}

@@ -53,7 +53,7 @@ def spec(method, seed):
         s["game"]["seed"] = seed
     else:
         s["game"] = dict(METHODS[method])
-    s["name"] = f"fashion_mnist-cnn-{method.lower()}-seed{seed}"
+    s["name"] = f"fashion_mnist-madry-table-{method.lower()}-seed{seed}"
     s["description"] = f"{method} on Fashion-MNIST, seed {seed}: a run of " \
                        f"benchmarks/madry_fashion_table.py."
     s.pop("card")
@@ -90,7 +90,7 @@ def tables(results, seeds, backends):
     lines += markdown_table(["a - b", *head[1:]], [["Madry - CE", *(
         paired(results, lambda s: key("Madry", s), lambda s: key("CE", s), c, seeds,
                higher_is_better=True) for c in cols)]])
-    lines += ["", "Wall time of training per run, s (mean over seeds): " + ", ".join(
+    lines += ["", "Wall time of training per run (its card's), s, mean over seeds: " + ", ".join(
         f"{m} {sum(w) / len(w):.0f}" for m in METHODS if (w := cells(m, "wall_s"))) + "."]
     return "\n".join(lines)
 

@@ -28,6 +28,7 @@ writes ``meta_iada_fashion_table.md`` from the cache.
         [--report-only]
 """
 
+import re
 import tomllib
 from functools import partial
 
@@ -67,7 +68,7 @@ def spec(method, setting, seed):
                  "bias": [{**b, "seed": seed} for b in SETTINGS[setting]] + extra}
     if s["game"]["name"] == "MetaIADA":
         s["game"]["seed"] = seed
-    slug = "-".join(f"{setting.split()[0]}40 {method}".lower().replace("+", "").split())
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{setting} {method}".lower()).strip("-")
     s["name"] = f"fashion_mnist-{slug}-seed{seed}"
     s["description"] = f"{method} on Fashion-MNIST under {setting} label noise, seed {seed}: " \
                        f"a run of benchmarks/meta_iada_fashion_table.py."
@@ -101,9 +102,9 @@ def tables(results, seeds, backends):
     lines += markdown_table(["a - b", *head[1:]], [[f"Meta-IADA - {b}", *(
         paired(results, run("Meta-IADA", s), run(b, s), "accuracy", seeds,
                higher_is_better=True) for s in SETTINGS)] for b in BASELINES])
-    lines += ["", "Wall time per run, s (mean over settings and seeds): " + ", ".join(
-        f"{m} {sum(w) / len(w):.0f}" for m in METHODS
-        if (w := [v for s in SETTINGS for v in cells(m, s, "wall_s")])) + "."]
+    lines += ["", "Wall time of training per run (its card's), s, mean over settings and "
+              "seeds: " + ", ".join(f"{m} {sum(w) / len(w):.0f}" for m in METHODS if (
+                  w := [v for s in SETTINGS for v in cells(m, s, "wall_s")])) + "."]
     return "\n".join(lines)
 
 

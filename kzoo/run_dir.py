@@ -35,11 +35,15 @@ LOCK_FILE = ".kzoo-lock"
 STAGING_DIR = ".tmp-run"  # a temporary name: a later run removes what a kill left
 
 
+class RunLocked(FileExistsError):
+    """Another process holds the run directory's lock (it is training that run)."""
+
+
 @contextlib.contextmanager
 def lock(out):
     """Holds the lock of the run directory ``out`` (created if absent, and removed again if
-    the block leaves it empty) for the block; ``FileExistsError`` at once when another
-    process holds it."""
+    the block leaves it empty) for the block; ``RunLocked`` at once when another process
+    holds it."""
     out = Path(out)
     created = not out.exists()
     try:
@@ -54,7 +58,7 @@ def lock(out):
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise FileExistsError(f"{out} is being written by another kzoo train (pid "
+            raise RunLocked(f"{out} is being written by another kzoo train (pid "
                                   f"{holder}); wait for it to finish, or choose another "
                                   f"--out.") from None
         try:  # the holder may have removed the file between our open and our lock

@@ -116,6 +116,16 @@ def test_meta_merge_puts_the_clean_meta_set_back(digits):
     assert [colour_of[x.tobytes()] for x in again.x_train] == again.extras["colour_train"].tolist()
 
 
+@pytest.mark.parametrize("thin", [lambda ds: data.long_tail(ds, 10),
+                                  lambda ds: data.reduce(ds, 0.5)], ids=["long_tail", "reduce"])
+def test_thinning_keeps_the_marks_of_each_example(digits, thin):
+    """A pair flip changes every label it picks: noisy is exactly y != y_clean."""
+    kept = thin(data.label_noise(digits, 0.4, kind="flip"))
+    noisy, clean = kept.extras["noisy"], kept.extras["y_train_clean"]
+    assert len(noisy) == len(clean) == len(kept.y_train) < len(digits.y_train)
+    np.testing.assert_array_equal(noisy, kept.y_train != clean)
+
+
 @pytest.mark.parametrize("mixture", [ring8_mixture(), grid25_mixture()])
 def test_mixture_density_matches_scipy(mixture, rng):
     x, _ = mixture.sample(200, rng)
@@ -145,6 +155,8 @@ def test_mixture_datasets():
     (lambda ds: data.corrupt_test(ds, share=1.2), "share must be"),
     (lambda ds: data.meta_split(ds, per_class=500), "smallest class"),
     (lambda ds: data.meta_merge(ds), "meta_merge needs a meta set: a meta_split step before"),
+    (lambda ds: data.meta_merge(data.spurious_colour(data.meta_split(ds))),
+     "spurious_colour came between meta_split and it"),
     (lambda ds: data.long_tail(ds, float("nan")), "imbalance"),
 ])
 def test_transform_errors(digits, call, match):

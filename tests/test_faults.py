@@ -89,7 +89,7 @@ def test_a_second_writer_is_refused_at_once(tmp_path):
     out = tmp_path / "run"
     with run_dir.lock(out):
         start = time.monotonic()
-        with pytest.raises(FileExistsError, match=re.escape(
+        with pytest.raises(run_dir.RunLocked, match=re.escape(
                 f"{out} is being written by another kzoo train (pid {os.getpid()}); wait for "
                 f"it to finish, or choose another --out.")):
             with run_dir.lock(out):

@@ -1,7 +1,7 @@
 """Bias transforms: each returns a new Dataset and appends a step to its provenance.
 
-Training-set transforms select with a seeded generator and record a hash of
-the selected indices; nothing selects on the test split.
+Training-set transforms that select do so with a seeded generator and record a
+hash of the selected indices; nothing selects on the test split.
 """
 
 import numpy as np
@@ -20,7 +20,7 @@ def long_tail(ds, imbalance, seed=0):
     Args:
         ds: Dataset.
         imbalance: float >= 1. Ratio of the largest to the smallest class.
-        seed: int in [0, 2**32 - 1]. Default 0 (as in every transform).
+        seed: int in [0, 2**32 - 1]. Default 0 (as in every transform that draws).
 
     Examples:
         >>> lt = long_tail(kzoo.data.load("digits"), imbalance=10)
@@ -39,7 +39,8 @@ def long_tail(ds, imbalance, seed=0):
     step = {"transform": "long_tail", "imbalance": float(imbalance), "seed": seed,
             "train_index": index_hash(keep_tr), "val_index": index_hash(keep_va)}
     return ds.replace(step, x_train=ds.x_train[keep_tr], y_train=ds.y_train[keep_tr],
-                      x_val=ds.x_val[keep_va], y_val=ds.y_val[keep_va])
+                      x_val=ds.x_val[keep_va], y_val=ds.y_val[keep_va],
+                      extras=_kept(ds, keep_tr))
 
 
 def label_noise(ds, rate, kind="uniform", seed=0):
@@ -76,7 +77,8 @@ def reduce(ds, fraction, seed=0):
     keep = _take_per_class(ds.y_train, quota, rng)
     step = {"transform": "reduce", "fraction": float(fraction), "seed": seed,
             "train_index": index_hash(keep)}
-    return ds.replace(step, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
+    return ds.replace(step, x_train=ds.x_train[keep], y_train=ds.y_train[keep],
+                      extras=_kept(ds, keep))
 
 
 def corrupt_test(ds, kind="gaussian", severity=0.1, share=0.7, seed=0):
@@ -155,12 +157,9 @@ def meta_split(ds, per_class=10, seed=0):
         )
     meta = _take_per_class(clean, np.full(ds.num_classes, per_class), rng)
     rest = np.setdiff1d(np.arange(len(ds.y_train)), meta)
-    extras = {**ds.extras, "x_meta": ds.x_train[meta], "y_meta": clean[meta]}
+    extras = {**_kept(ds, rest), "x_meta": ds.x_train[meta], "y_meta": clean[meta]}
     if "colour_train" in ds.extras:
         extras["colour_meta"] = ds.extras["colour_train"][meta]
-    for key in ("noisy", "y_train_clean", "colour_train"):
-        if key in ds.extras:
-            extras[key] = ds.extras[key][rest]
     step = {"transform": "meta_split", "per_class": per_class, "seed": seed,
             "meta_index": index_hash(meta)}
     return ds.replace(step, x_train=ds.x_train[rest], y_train=ds.y_train[rest], extras=extras)
@@ -179,6 +178,10 @@ def meta_merge(ds):
     check_dataset(ds)
     if "x_meta" not in ds.extras:
         raise ValueError("meta_merge needs a meta set: a meta_split step before it.")
+    if ("colour_train" in ds.extras) != ("colour_meta" in ds.extras):
+        raise ValueError("meta_merge cannot colour the meta set like the training images "
+                         "(spurious_colour came between meta_split and it): colour before "
+                         "meta_split or after meta_merge.")
     x_meta, y_meta = ds.extras["x_meta"], ds.extras["y_meta"]
     extras = {k: v for k, v in ds.extras.items() if k not in ("x_meta", "y_meta", "colour_meta")}
     for key, meta in (("noisy", np.zeros(len(y_meta), bool)), ("y_train_clean", y_meta),
@@ -188,6 +191,16 @@ def meta_merge(ds):
     step = {"transform": "meta_merge", "examples": len(y_meta)}
     return ds.replace(step, x_train=np.concatenate([ds.x_train, x_meta]),
                       y_train=np.concatenate([ds.y_train, y_meta]), extras=extras)
+
+
+# extras that hold one entry per training example, in its order
+PER_EXAMPLE = ("noisy", "y_train_clean", "colour_train")
+
+
+def _kept(ds, keep):
+    """``ds.extras`` with its per-example entries (``PER_EXAMPLE``) cut to the training
+    examples ``keep``."""
+    return {**ds.extras, **{k: ds.extras[k][keep] for k in PER_EXAMPLE if k in ds.extras}}
 
 
 def _take_per_class(y, quota, rng):

@@ -194,7 +194,8 @@ class MetaIADA(Classifier):
             if "x_meta" not in ds.extras:
                 raise ValueError(f"{cls.__name__} needs a meta set: split one off the data "
                                  f"with kzoo.data.meta_split (in a recipe, add "
-                                 f"{{kind = \"meta_split\"}} to [data] bias).")
+                                 f"{{kind = \"meta_split\"}} to [data] bias, and no "
+                                 f"meta_merge after it).")
             kwargs["meta_data"] = (ds.extras["x_meta"], ds.extras["y_meta"])
         return super().from_dataset(ds, **kwargs)
 
