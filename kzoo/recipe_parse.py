@@ -352,7 +352,7 @@ def _eval(p, raw, game_cls, game_name):
     for k in ("robust_epsilons", "autoattack_epsilons", "worst_noise_eps"):
         if k in raw:
             values[k] = tuple(p.check(validate.numbers_list, f"[eval] {k}", raw[k], low=0))
-    for k in ("robust_steps", "samples", "autoattack_square_queries"):
+    for k in ("robust_steps", "samples", "autoattack_square_queries", "autoattack_examples"):
         if k in raw:
             p.check(validate.integer, f"[eval] {k}", raw[k], low=1)
     if "robust_step_ratio" in raw:

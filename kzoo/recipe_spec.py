@@ -178,6 +178,10 @@ class Eval:
                                             NUMBERS)
     autoattack_square_queries: int = key(5000, "classifier: AutoAttack's Square queries",
                                          {"type": "integer", "minimum": 1})
+    autoattack_examples: int = key(1000, "classifier: AutoAttack on the first this many test "
+                                         "images (all, when fewer), as AutoAttack's own "
+                                         "evaluation script does by default",
+                                   {"type": "integer", "minimum": 1})
     samples: int | None = key(None, "generator: samples for its metrics (default: 1,000 on "
                                     "images, 2,500 on a 2-D mixture)",
                               {"type": "integer", "minimum": 1})

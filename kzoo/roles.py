@@ -100,7 +100,8 @@ class Classifier(Role):
 
     name = "classifier"
     eval_keys = frozenset({"robust_epsilons", "robust_steps", "robust_step_ratio",
-                           "autoattack_epsilons", "autoattack_square_queries"})
+                           "autoattack_epsilons", "autoattack_square_queries",
+                           "autoattack_examples"})
     headlines = ("accuracy", "balanced_accuracy", "tail_accuracy")
 
     def check_recipe(self, spec):
@@ -147,21 +148,22 @@ class Classifier(Role):
 
     def slow_report(self, game, ds, recipe):
         """Accuracy under AutoAttack at the recipe's ``autoattack_epsilons``
-        (``autoattack_accuracy@eps``) and its settings (``evaluation.autoattack``), where an
-        engine runs here (``kzoo.metrics.autoattack_available``: torch)."""
+        (``autoattack_accuracy@eps``) on its first ``autoattack_examples`` test images, and
+        its settings (``evaluation.autoattack``), where an engine runs here
+        (``kzoo.metrics.autoattack_available``: torch)."""
         from kzoo import metrics
 
-        epsilons = recipe.spec.eval.autoattack_epsilons
-        if epsilons is None or metrics.autoattack_available() is None:
+        ev = recipe.spec.eval
+        if ev.autoattack_epsilons is None or metrics.autoattack_available() is None:
             return {}, {}
-        result, settings = {}, None
-        for eps in epsilons:
+        result, settings, n = {}, None, ev.autoattack_examples
+        for eps in ev.autoattack_epsilons:
             acc, settings = metrics.autoattack_accuracy(
-                game.classifier, ds.x_test, ds.y_test, eps,
-                square_queries=recipe.spec.eval.autoattack_square_queries)
+                game.classifier, ds.x_test[:n], ds.y_test[:n], eps,
+                square_queries=ev.autoattack_square_queries)
             result[f"autoattack_accuracy@{eps:g}"] = round(acc, 6)
         settings = {k: v for k, v in settings.items() if k != "epsilon"}
-        return result, {"autoattack": {**settings, "epsilons": list(epsilons)}}
+        return result, {"autoattack": {**settings, "epsilons": list(ev.autoattack_epsilons)}}
 
     def evaluation(self, game, ds, recipe):
         ev = recipe.spec.eval
@@ -201,9 +203,14 @@ class Classifier(Role):
             lines += ["", f"autoattack_accuracy@epsilon: AutoAttack by {a['engine']} "
                           f"{a['version']} ({', '.join(a['attacks'])}; APGD {a['apgd_steps']} "
                           f"steps, Square {a['square_queries']} queries, seed {a['seed']}), "
-                          f"{a['norm']}, {a['n']} test images; `kzoo eval {card.name} "
-                          f"--autoattack` recomputes it."]
+                          f"{a['norm']}, {_first(a['n'], ev['test_examples'])} test images; "
+                          f"`kzoo eval {card.name} --autoattack` recomputes it."]
         return lines
+
+
+def _first(n, of):
+    """``"540"``, or ``"the first 1000 of the 10000"`` for a share of the test images."""
+    return f"{n}" if n >= of else f"the first {n} of the {of}"
 
 
 class Generator(Role):

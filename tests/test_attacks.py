@@ -4,10 +4,11 @@ AutoAttack against PGD."""
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND
+from conftest import BACKEND, ROOT
 from scipy.special import softmax
 
 import kzoo
+from kzoo import roles
 from kzoo.attacks import fgsm, pgd
 from kzoo.metrics import robustness
 
@@ -135,6 +136,23 @@ def test_autoattack_is_at_least_as_strong_as_pgd():
                         "epsilon": 0.2, "attacks": ["apgd-ce", "apgd-t", "square"],
                         "apgd_steps": 100, "square_queries": 200, "seed": 0, "n": 100}
     assert robustness.autoattack_available() in robustness.ENGINES
+
+
+@TORCH_ONLY
+def test_a_card_runs_autoattack_on_the_first_test_images():
+    """``[eval] autoattack_examples``: the card's AutoAttack attacks the first n test images
+    and its text says so."""
+    pytest.importorskip("art")
+    source = kzoo.recipes.Recipe.from_file(ROOT / "recipes/madry/digits.toml").source
+    recipe = kzoo.recipes.Recipe({**source, "eval": {
+        **source["eval"], "autoattack_examples": 20, "autoattack_square_queries": 50}})
+    game, ds = kzoo.load("digits-cnn-madry"), recipe.dataset()
+    result, evaluation = roles.Classifier().slow_report(game, ds, recipe)
+    acc, settings = robustness.autoattack_accuracy(game.classifier, ds.x_test[:20],
+                                                   ds.y_test[:20], 0.1, square_queries=50)
+    assert result == {"autoattack_accuracy@0.1": round(acc, 6)} and settings["n"] == 20
+    assert evaluation["autoattack"]["n"] == 20 and len(ds.y_test) == 540
+    assert roles._first(20, 540) == "the first 20 of the 540" and roles._first(540, 540) == "540"
 
 
 @TORCH_ONLY
