@@ -73,7 +73,8 @@ def test_meta_iada_run_writes_its_figure(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["train", str(bad), "--out", str(tmp_path / "bad"), "--quiet"]) == 2
     assert "needs a meta set: split one off the data with kzoo.data.meta_split (in a " \
-           "recipe, add {kind = \"meta_split\"} to [data] bias)" in capsys.readouterr().err
+           "recipe, add {kind = \"meta_split\"} to [data] bias, and no meta_merge after " \
+           "it)" in capsys.readouterr().err
 
 
 def test_gan_run_writes_samples_and_reproduces(tmp_path, capsys):
