@@ -37,6 +37,7 @@ processes); ``--report-only`` writes ``bad_data_fashion_table.md`` from the cach
 import re
 import tomllib
 from functools import partial
+from pathlib import Path
 
 from common import (
     ROOT,
@@ -47,6 +48,7 @@ from common import (
     parse_args,
     ran_on,
     run_missing,
+    table_run,
     train_run,
 )
 
@@ -82,13 +84,11 @@ def recipe_of(protocol, method, seed, runs_dir):
         return Recipe.from_file(path)
     s = tomllib.loads(path.read_text())
     tag = re.sub(r"[^a-z0-9]+", "-", method.lower()).strip("-")
-    s["name"] = f"fashion_mnist-lt{PROTOCOLS[protocol]}-{tag}-seed{seed}"
+    table_run(s, f"fashion_mnist-lt{PROTOCOLS[protocol]}-{tag}-seed{seed}",
+              f"{method} on Fashion-MNIST long-tailed at imbalance {PROTOCOLS[protocol]}",
+              seed, Path(__file__).name)
     s["seed"] = s["game"]["seed"] = seed
     s["data"]["bias"] = [{**b, "seed": seed} for b in s["data"]["bias"]]
-    s.pop("card")  # the preset's budget line: a table run's card states its own recipe
-    s["description"] = f"{method} on Fashion-MNIST long-tailed at imbalance " \
-                       f"{PROTOCOLS[protocol]}, seed {seed}: a run of " \
-                       f"benchmarks/bad_data_fashion_table.py."
     if method in GAME:
         s["game"].update(GAME[method])
         return Recipe(s)

@@ -121,6 +121,17 @@ RUNS_OPTION = (("--runs",), {"default": str(ROOT / "runs" / "tables"),
                                      "resumes after its last finished epoch)"})
 
 
+def table_run(spec, name, what, seed, script):
+    """The recipe dict ``spec`` (changed in place and returned) as a run of the table script
+    ``script`` (a file name in benchmarks/): named ``name``, described as "``what``, seed
+    ``seed``: a run of benchmarks/``script``.", and without the preset's ``[card]`` text (its
+    budget line: a table run's card states its own recipe)."""
+    spec["name"] = name
+    spec["description"] = f"{what}, seed {seed}: a run of benchmarks/{script}."
+    spec.pop("card", None)
+    return spec
+
+
 def train_run(recipe, runs_dir, poll_s=30):
     """``recipe`` trained by ``kzoo.runs.train`` into ``<runs_dir>/<its name>`` (resumed if
     interrupted, returned as is if finished; while another process, e.g. another shard,

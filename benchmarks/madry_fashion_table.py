@@ -23,6 +23,7 @@ Finished runs are cached one per method and seed in ``madry_fashion_runs.json`` 
 
 import tomllib
 from functools import partial
+from pathlib import Path
 
 from common import (
     ROOT,
@@ -33,6 +34,7 @@ from common import (
     ran_on,
     run_missing,
     save_figure,
+    table_run,
     train_run,
 )
 from common import fmt_mean_std as fmt
@@ -53,10 +55,8 @@ def spec(method, seed):
         s["game"]["seed"] = seed
     else:
         s["game"] = dict(METHODS[method])
-    s["name"] = f"fashion_mnist-madry-table-{method.lower()}-seed{seed}"
-    s["description"] = f"{method} on Fashion-MNIST, seed {seed}: a run of " \
-                       f"benchmarks/madry_fashion_table.py."
-    s.pop("card")
+    table_run(s, f"fashion_mnist-madry-table-{method.lower()}-seed{seed}",
+              f"{method} on Fashion-MNIST", seed, Path(__file__).name)
     s["eval"].pop("autoattack_epsilons")
     s["eval"].pop("autoattack_square_queries")
     return s

@@ -31,6 +31,7 @@ writes ``meta_iada_fashion_table.md`` from the cache.
 import re
 import tomllib
 from functools import partial
+from pathlib import Path
 
 from common import (
     ROOT,
@@ -40,6 +41,7 @@ from common import (
     parse_args,
     ran_on,
     run_missing,
+    table_run,
     train_run,
 )
 from common import fmt_mean_std as fmt
@@ -69,11 +71,9 @@ def spec(method, setting, seed):
     if s["game"]["name"] == "MetaIADA":
         s["game"]["seed"] = seed
     slug = re.sub(r"[^a-z0-9]+", "-", f"{setting} {method}".lower()).strip("-")
-    s["name"] = f"fashion_mnist-{slug}-seed{seed}"
-    s["description"] = f"{method} on Fashion-MNIST under {setting} label noise, seed {seed}: " \
-                       f"a run of benchmarks/meta_iada_fashion_table.py."
-    s.pop("card", None)
-    return s
+    return table_run(s, f"fashion_mnist-{slug}-seed{seed}",
+                     f"{method} on Fashion-MNIST under {setting} label noise", seed,
+                     Path(__file__).name)
 
 
 def run_one(setting, method, seed, runs_dir):

@@ -32,6 +32,7 @@ an interrupted run resumes after its last finished epoch. Finished runs are cach
 
 import tomllib
 from functools import partial
+from pathlib import Path
 
 from common import (
     ROOT,
@@ -42,6 +43,7 @@ from common import (
     parse_args,
     ran_on,
     run_missing,
+    table_run,
     train_run,
 )
 
@@ -70,12 +72,10 @@ def recipe_of(base, form, seed):
         return Recipe.from_file(path)
     s = tomllib.loads(path.read_text())
     game_keys, optimizer_keys = BASES[base]
-    s["name"] = f"{s['name'].replace('wgan-gp', base.lower())}-seed{seed}"
     what = f"conditional {base}" if form == "GAN" else f"RobustGAN over conditional {base}"
-    s["description"] = f"{what} on Fashion-MNIST, seed {seed}: a run of " \
-                       f"benchmarks/rgan_fashion_table.py."
+    table_run(s, f"{s['name'].replace('wgan-gp', base.lower())}-seed{seed}",
+              f"{what} on Fashion-MNIST", seed, Path(__file__).name)
     s["seed"] = seed
-    s.pop("card")  # the preset's budget line: a table run's card states its own recipe
     s["game"].update(game_keys)
     s["optimizer"].update(optimizer_keys)
     return Recipe(s)

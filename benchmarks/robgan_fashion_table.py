@@ -32,6 +32,7 @@ processes); ``--report-only`` writes ``robgan_fashion_table.md`` from the cache.
 
 import tomllib
 from functools import partial
+from pathlib import Path
 
 from common import (
     ROOT,
@@ -42,6 +43,7 @@ from common import (
     parse_args,
     ran_on,
     run_missing,
+    table_run,
     train_run,
 )
 
@@ -68,17 +70,13 @@ def recipe_of(method, seed, runs_dir):
     robgan = load(ROBGAN)
     s = load({"RobGAN": ROBGAN, "RobGAN + fine-tune": FINE_TUNE, "Madry": MADRY}[method])
     s["seed"] = s["game"]["seed"] = seed
-    s["description"] = f"{method} on Fashion-MNIST, seed {seed}: a run of " \
-                       f"benchmarks/robgan_fashion_table.py."
-    s.pop("card")  # the preset's budget line: a table run's card states its own recipe
-    if method == "RobGAN":
-        s["name"] = f"{s['name']}-seed{seed}"
-    elif method == "RobGAN + fine-tune":
+    name = (f"{s['name']}-seed{seed}" if method != "Madry" else
+            f"fashion_mnist-acgan-classifier-madry-seed{seed}")
+    table_run(s, name, f"{method} on Fashion-MNIST", seed, Path(__file__).name)
+    if method == "RobGAN + fine-tune":
         start = f"{runs_dir}/{recipe_of('RobGAN', seed, runs_dir).name}"
-        s["name"] = f"{s['name']}-seed{seed}"
         s["net"] = {"critic": {"preset": start}, "generator": {"preset": start}}
-    else:
-        s["name"] = f"fashion_mnist-acgan-classifier-madry-seed{seed}"
+    elif method == "Madry":
         s["net"] = {**robgan["net"]["critic"], "arch": "acgan_classifier"}
         s["fit"] = {"epochs": robgan["fit"]["epochs"] + load(FINE_TUNE)["fit"]["epochs"],
                     "batch_size": robgan["fit"]["batch_size"]}

@@ -103,7 +103,8 @@ def _parser():
     _trust_code(p)
     p.add_argument("--tol", type=_checked(validate.number, float, low=0), default=1e-5,
                    help="allowed |card - now| / max(1, |card|) (default 1e-5; cards round "
-                        "to 1e-6)")
+                        "to 1e-6); an attack's accuracy on a backend other than the card's: "
+                        "one standard error, sqrt(p(1 - p)/n), where that is more")
 
     p = command("sample", _sample, "Write a grid (or, for 2-D data, a scatter) of a generator "
                                    "preset's samples.")
@@ -223,24 +224,27 @@ def _launch_ranks(devices, argv):
 
 
 def _eval(args):
-    from kzoo import runs
+    import keras
+
+    from kzoo import reproduce, runs
     from kzoo.tables import format_table
 
     card, now = runs.evaluate(args.name, autoattack=args.autoattack,
                               trust_code=args.trust_code)
-    diffs = {k: abs(now[k] - card.metrics.get(k, float("nan"))) for k in now}
-    scaled = {k: d / max(1.0, abs(card.metrics.get(k, 1.0))) for k, d in diffs.items()}
-    worst = max(scaled.values())
-    ok = worst <= args.tol and set(now) <= set(card.metrics)  # a metric the card lacks fails
+    backend = keras.config.backend()
+    rows, ok = reproduce.compare(card, now, args.tol, backend)
     if args.json:
-        print(json.dumps({"name": card.name, "metrics": now, "card_metrics": card.metrics,
-                          "max_rel_diff": worst, "tolerance": args.tol, "reproduced": ok},
-                         indent=2))
+        print(json.dumps({"name": card.name, "backend": backend, "card_backend": card.backend,
+                          "metrics": now, "card_metrics": card.metrics,
+                          "allowed": {m: limit for m, *_, limit in rows},
+                          "tolerance": args.tol, "reproduced": ok}, indent=2))
     else:
-        rows = [(k, card.metrics.get(k, float("nan")), v, diffs[k]) for k, v in now.items()]
-        print(format_table(rows, ["metric", "card", "now", "|diff|"]))
-        print(f"{card.name}: {'reproduces' if ok else 'does NOT reproduce'} its card "
-              f"(max |diff| / max(1, |card|) {worst:.2g}, tol {args.tol:g}).")
+        print(format_table([(m, c, v, f"{d:.2g}", f"{a:.2g}") for m, c, v, d, a in rows],
+                           ["metric", "card", "now", "|diff|", "allowed"]))
+        print(f"{card.name}: {'reproduces' if ok else 'does NOT reproduce'} its card on "
+              f"{backend} (its card's: {card.backend}; allowed |diff|: {args.tol:g} * "
+              f"max(1, |card|), an attack's accuracy off the card's backend one standard "
+              f"error, docs/tour.md).")
         skipped = sorted(set(card.metrics) - set(now))
         if skipped:
             print(f"Not recomputed: {', '.join(skipped)} (kzoo eval --autoattack).")

@@ -176,8 +176,10 @@ def data_here(name):
     return registry.get(name).splits is None
 
 
-def preset_cases(cards):
-    """``cards``' names as parameters, each skipped (saying why) where its data is not here."""
+def preset_cases(cards, slow=lambda card: False):
+    """``cards``' names as parameters, each skipped (saying why) where its data is not here,
+    and marked ``slow`` (left out of ``make test``; ``pytest -m slow`` runs it) where
+    ``slow(card)``."""
     from kzoo.data import idx
 
     cases = []
@@ -187,5 +189,6 @@ def preset_cases(cards):
         how = (f"provide {idx.where_to_put(name)}" if name in idx.PUBLISHERS else
                "tests download nothing")
         reason = f"{card.name} is tested on {name}, which is not here: {how}" if missing else ""
-        cases.append(pytest.param(card.name, marks=pytest.mark.skipif(missing, reason=reason)))
+        marks = [pytest.mark.skipif(missing, reason=reason)] + [pytest.mark.slow] * slow(card)
+        cases.append(pytest.param(card.name, marks=marks))
     return cases

@@ -139,13 +139,20 @@ PRESETS = [c.name for c in zoo.presets()]
 GENERATORS = [c.name for c in zoo.presets() if c.game in ("GAN", "RobustGAN")]
 
 
-@pytest.mark.parametrize("name", preset_cases(zoo.presets()))
+def slow_to_eval(card):
+    """Whether a preset's card attacks over 1,000 test images (fashion_mnist-cnn-madry's PGD-20
+    at four radii on 10,000: 7 minutes on TensorFlow here, a third of make test)."""
+    return "robust_attack" in card.evaluation and card.evaluation["test_examples"] > 1000
+
+
+@pytest.mark.parametrize("name", preset_cases(zoo.presets(), slow=slow_to_eval))
 def test_eval_presets_reproduce_cards(name, capsys):
     """Every preset's card reproduces: a generator preset's under every backend (trained on
     tensorflow, docs/presets.md says they reproduce on torch and jax), another's in one pass in
     turn, TensorFlow's or torch's (its outputs agree across backends to 1e-5: test_zoo.py;
     on JAX, digits-cnn-madry's took 19 s, on the others under 7 s: make test's durations),
-    TensorFlow's for a test set of 10,000 images (fashion_mnist-cnn-ce's took 30 s on torch)."""
+    TensorFlow's for a test set of 10,000 images (fashion_mnist-cnn-ce's took 30 s on torch).
+    Those slow to evaluate run with ``pytest -m slow`` only (CONTRIBUTING.md)."""
     if name not in GENERATORS:
         large = zoo.ModelCard.read(zoo.resolve(name)).evaluation["test_examples"] > 1000
         in_turn(PRESETS.index(name), "a classifier preset's outputs agree across backends "
