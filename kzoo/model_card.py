@@ -201,16 +201,17 @@ class ModelCard:
                   f"seed {self.seed}, {self.epochs} epochs",
                   f"- data: {self.data.get('summary', '')}",
                   f"- {self.backend} backend, {versions}; {self.machine or '?'}; "
-                  f"{_or_unknown(self.wall_time_s)} s, {_or_unknown(self.ms_per_step)} ms per "
-                  f"step" + devices,
+                  f"{_or_unknown(self.wall_time_s, '{:,.0f}')} s, "
+                  f"{_or_unknown(self.ms_per_step, '{:.1f}')} ms per step" + devices,
                   f"- model.keras sha256 {self.sha256}", "",
                   "## Use", "", "```python", "import kzoo", "",
                   f"model = kzoo.load({self.name!r})", "```", ""]
         return "\n".join(lines)
 
 
-def _or_unknown(value):
-    return "?" if value is None else value
+def _or_unknown(value, form):
+    """``value`` written by the format string ``form``; "?" for None."""
+    return "?" if value is None else form.format(value)
 
 
 def _json(blob, path):
