@@ -103,8 +103,9 @@ def _parser():
     _trust_code(p)
     p.add_argument("--tol", type=_checked(validate.number, float, low=0), default=1e-5,
                    help="allowed |card - now| / max(1, |card|) (default 1e-5; cards round "
-                        "to 1e-6); an attack's accuracy on a backend other than the card's: "
-                        "one standard error, sqrt(p(1 - p)/n), where that is more")
+                        "to 1e-6); off the card's backend, an attack's accuracy at a radius "
+                        "> 0 may differ by sqrt(p(1 - p)/n) instead, if larger (p the "
+                        "card's value, n the images it counts)")
 
     p = command("sample", _sample, "Write a grid (or, for 2-D data, a scatter) of a generator "
                                    "preset's samples.")
@@ -237,14 +238,18 @@ def _eval(args):
         print(json.dumps({"name": card.name, "backend": backend, "card_backend": card.backend,
                           "metrics": now, "card_metrics": card.metrics,
                           "allowed": {m: limit for m, *_, limit in rows},
-                          "tolerance": args.tol, "reproduced": ok}, indent=2))
+                          "tolerance": args.tol, "reproduced": ok}, indent=2, allow_nan=False))
     else:
-        print(format_table([(m, c, v, f"{d:.2g}", f"{a:.2g}") for m, c, v, d, a in rows],
+        def cell(x, form):
+            return "-" if x is None else format(x, form)
+
+        print(format_table([(m, cell(c, ".4f"), v, cell(d, ".2g"), cell(a, ".2g"))
+                            for m, c, v, d, a in rows],
                            ["metric", "card", "now", "|diff|", "allowed"]))
+        other = (f"; an attack's accuracy, recomputed off the card's backend ({card.backend}), "
+                 f"one standard error (docs/tour.md)" if backend != card.backend else "")
         print(f"{card.name}: {'reproduces' if ok else 'does NOT reproduce'} its card on "
-              f"{backend} (its card's: {card.backend}; allowed |diff|: {args.tol:g} * "
-              f"max(1, |card|), an attack's accuracy off the card's backend one standard "
-              f"error, docs/tour.md).")
+              f"{backend} (allowed |diff|: {args.tol:g} * max(1, |card|){other}).")
         skipped = sorted(set(card.metrics) - set(now))
         if skipped:
             print(f"Not recomputed: {', '.join(skipped)} (kzoo eval --autoattack).")

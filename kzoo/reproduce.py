@@ -5,10 +5,11 @@ Every metric must come back within ``tol * max(1, |card|)`` (default 1e-5; cards
 accuracy at a radius above 0 (``robust_accuracy@eps``, ``autoattack_accuracy@eps``). PGD
 steps along the sign of each input gradient; for an image near the decision boundary the
 backends' float differences (summation order, fused kernels) can flip a sign and send the
-attack elsewhere, so another backend may count a few images differently. There the allowed
+attack elsewhere, so another backend may count some images differently. There the allowed
 difference is one standard error of that accuracy over the images it counts,
-``sqrt(p (1 - p) / n)``: a difference no reader of the card could tell from the test set's
-own sampling noise. On the card's backend every metric reproduces to ``tol``.
+``sqrt(p (1 - p) / n)`` (``p`` the card's value): a difference no reader of the card could
+tell from the test set's own sampling noise. On the card's backend every metric reproduces
+to ``tol``, and so does a card that does not say how many images it counted.
 """
 
 import math
@@ -23,11 +24,14 @@ def attack_radius(metric):
 
 
 def images(card, metric):
-    """The number of test images ``metric`` of ``card`` counts over."""
-    evaluation = card.evaluation
-    if metric.startswith("autoattack_accuracy@"):
-        return evaluation.get("autoattack", {}).get("n", evaluation["test_examples"])
-    return evaluation["test_examples"]
+    """The number of test images ``metric`` of ``card`` counts over; None where the card
+    does not say. AutoAttack's (``autoattack_accuracy@eps``) is on its first ``n``."""
+    evaluation = card.evaluation or {}
+    if metric.startswith(ATTACKS[1]):
+        n = evaluation.get("autoattack", {}).get("n")
+        if n is not None:
+            return n
+    return evaluation.get("test_examples")
 
 
 def allowed(card, metric, tol, backend):
@@ -35,29 +39,29 @@ def allowed(card, metric, tol, backend):
 
         >>> from kzoo import zoo
         >>> card = zoo.ModelCard.read(zoo.resolve("fashion_mnist-cnn-madry"))  # torch's
-        >>> allowed(card, "robust_accuracy@0.15", 1e-5, "tensorflow")
-        0.004822...   # sqrt(0.3679 * 0.6321 / 10000)
+        >>> allowed(card, "robust_accuracy@0.15", 1e-5, "tensorflow")  # sqrt(.3679 * .6321 / 1e4)
+        0.004822339577425049
         >>> allowed(card, "robust_accuracy@0.15", 1e-5, "torch")
         1e-05
     """
     value = card.metrics[metric]
     base = tol * max(1.0, abs(value))
-    if backend == card.backend or not attack_radius(metric):
+    radius, n = attack_radius(metric), images(card, metric)
+    if backend == card.backend or radius is None or radius == 0 or not n:
         return base
-    return max(base, math.sqrt(value * (1 - value) / images(card, metric)))
+    return max(base, math.sqrt(value * (1 - value) / n))
 
 
 def compare(card, now, tol, backend):
     """Compares recomputed metrics ``now`` with ``card``'s: a list of ``(metric, card value,
-    now, |diff|, allowed)`` and whether all are within what is allowed (a metric the card
-    lacks fails)."""
+    now, |diff|, allowed)`` and whether all are within what is allowed. A metric the card
+    lacks fails, its card value, |diff| and allowed None."""
     rows = []
     for metric, value in now.items():
         if metric not in card.metrics:
-            rows.append((metric, float("nan"), value, float("nan"), float("nan")))
+            rows.append((metric, None, value, None, None))
             continue
-        diff = abs(value - card.metrics[metric])
-        rows.append((metric, card.metrics[metric], value, diff,
+        rows.append((metric, card.metrics[metric], value, abs(value - card.metrics[metric]),
                      allowed(card, metric, tol, backend)))
-    ok = all(diff <= limit for *_, diff, limit in rows)  # nan compares False
+    ok = all(limit is not None and diff <= limit for *_, diff, limit in rows)
     return rows, ok
