@@ -231,7 +231,7 @@ def _eval(args):
     from kzoo.tables import format_table
 
     card, now = runs.evaluate(args.name, autoattack=args.autoattack,
-                              trust_code=args.trust_code)
+                              trust_code=args.trust_code, verbose=int(not args.json))
     backend = keras.config.backend()
     rows, ok = reproduce.compare(card, now, args.tol, backend)
     if args.json:

@@ -66,9 +66,10 @@ class Role:
         """A message (completing "preset NAME ...") when ``net`` cannot serve on ``ds``."""
         return None
 
-    def report(self, game, ds, recipe, presets, out=None):
+    def report(self, game, ds, recipe, presets, out=None, verbose=0):
         """The test metrics of this part of ``game`` (figures into ``out`` when given);
-        ``presets``: the loaded games of what ``needs`` names, by name."""
+        ``presets``: the loaded games of what ``needs`` names, by name; ``verbose`` 1: a
+        progress bar over the slow parts (an attack over the test set)."""
         return {}
 
     def slow_report(self, game, ds, recipe):
@@ -121,7 +122,7 @@ class Classifier(Role):
                     f"{ds.num_classes}.")
         return None
 
-    def report(self, game, ds, recipe, presets, out=None):
+    def report(self, game, ds, recipe, presets, out=None, verbose=0):
         """Accuracies (``kzoo.metrics.classification_report``) and, for a recipe with a
         robust evaluation, accuracy under PGD per epsilon; with ``out``, confusion.png and
         robust.png."""
@@ -136,7 +137,8 @@ class Classifier(Role):
             curve = metrics.robust_accuracy(model, ds.x_test, ds.y_test, ev.robust_epsilons,
                                             steps=steps, step_ratio=ev.robust_step_ratio,
                                             norm=ROBUST_ATTACK["norm"],
-                                            random_start=ROBUST_ATTACK["random_start"])
+                                            random_start=ROBUST_ATTACK["random_start"],
+                                            verbose=verbose)
             result.update({f"robust_accuracy@{e:g}": a for e, a in curve.items()})
             if out is not None:
                 metrics.plot_robust_accuracy({recipe.name: curve}, Path(out) / "robust.png",
@@ -238,7 +240,7 @@ class Generator(Role):
 
         return {feature_preset(spec.data.name, spec.eval.features)} - {None}
 
-    def report(self, game, ds, recipe, presets, out=None):
+    def report(self, game, ds, recipe, presets, out=None, verbose=0):
         """``kzoo.metrics.generator_report`` with the recipe's ``[eval]`` settings and the
         features of the preset it ``needs``; with ``out``, also samples.png and
         samples_z_adv.png (the largest worst-noise radius)."""

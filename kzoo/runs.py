@@ -69,7 +69,8 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
             return None
         # out of the engine: saving makes an optimizer's variables, which under several JAX
         # processes (or TensorFlow workers) would wait for the others
-        return _write_run(recipe, out, epochs, devices, engine, *trained)
+        return _write_run(recipe, out, epochs, devices, engine, *trained,
+                          verbose=int(verbose in ("auto", 1)))
 
 
 def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
@@ -123,9 +124,10 @@ def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
 
 
 def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpoint, timer,
-               monitors):
+               monitors, verbose=0):
     """Writes the trained ``game``'s files into a staging directory, checks its weights,
-    then moves them into ``out`` (``run_dir.commit``); returns the card."""
+    then moves them into ``out`` (``run_dir.commit``); returns the card. ``verbose`` 1:
+    progress bars over the slow parts of its evaluation."""
     from kzoo import backend
     from kzoo.callbacks import NonFiniteError, nonfinite_variables
     from kzoo.metrics import plot_history
@@ -141,7 +143,7 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
     plot_history(checkpoint.history, staged / "curves.png", title=recipe.name)
     for filename, monitor in monitors.items():
         monitor.save(staged / filename)
-    metrics = report(trained, ds, recipe, staged)
+    metrics = report(trained, ds, recipe, staged, verbose)
     slow, slow_settings = slow_report(trained, ds, recipe)
     fields = {
         "version": VERSION,
@@ -190,13 +192,14 @@ def _spec_sha256(spec):
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def report(model, ds, recipe, out=None):
+def report(model, ds, recipe, out=None, verbose=0):
     """The card metrics of the game ``model`` on ``ds``'s test split: the report of each
-    part it serves (``kzoo.roles``), in one dict; with ``out``, their figures too."""
+    part it serves (``kzoo.roles``), in one dict; with ``out``, their figures too;
+    ``verbose`` 1: progress bars over the slow parts."""
     result, parts = {}, roles.of(model.serves)
     presets = {name: zoo.load(name) for role in parts for name in role.needs(recipe.spec)}
     for role in parts:
-        result.update(role.report(model, ds, recipe, presets, out))
+        result.update(role.report(model, ds, recipe, presets, out, verbose))
     return result
 
 
@@ -211,11 +214,12 @@ def slow_report(model, ds, recipe):
     return metrics, fields
 
 
-def evaluate(name_or_dir, autoattack=False, trust_code=False):
+def evaluate(name_or_dir, autoattack=False, trust_code=False, verbose=0):
     """Recomputes a preset's or run's metrics from its card; returns ``(card, metrics)``.
     AutoAttack numbers (slow: about 90 s per radius on the digits test set here) are
     recomputed only with ``autoattack=True``, and need an engine (``slow_report``).
-    ``trust_code``: as in ``kzoo.load``."""
+    ``trust_code``: as in ``kzoo.load``; ``verbose`` 1: progress bars over the slow parts
+    (PGD over the test set)."""
     directory, card = zoo.open_card(name_or_dir, trust_code)
     model = zoo.load(directory)
     recipe = Recipe(card.recipe_spec, card.recipe, card.recipe_sha256)
@@ -225,7 +229,7 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False):
             f"the data rebuilt for {card.name} has provenance {ds.provenance_hash}, "
             f"the card says {card.data['provenance_hash']}."
         )
-    metrics = report(model, ds, recipe)
+    metrics = report(model, ds, recipe, verbose=verbose)
     if autoattack:
         from kzoo import metrics as kzoo_metrics
 

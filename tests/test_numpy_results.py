@@ -100,10 +100,16 @@ def test_classification_metrics_return_numpy(linear):
     assert all(_is_number(v) for v in report.values())
 
 
-def test_robust_accuracy_returns_floats(linear):
+def test_robust_accuracy_returns_floats(linear, capsys):
     model, x, y = linear
     curve = metrics.robust_accuracy(model, x, y, [0.0, 0.1], steps=2)
-    assert all(_is_number(v) for v in curve.values())
+    assert all(_is_number(v) for v in curve.values()) and capsys.readouterr().out == ""
+    # verbose=1: the same numbers, and a progress bar over the attacked batches
+    assert metrics.robust_accuracy(model, x, y, [0.0, 0.1], steps=2, batch_size=2,
+                                   verbose=1) == curve
+    out = capsys.readouterr().out
+    batches = -(-len(x) // 2)
+    assert f"{batches}/{batches}" in out and "epsilon: 0.1000" in out
 
 
 def test_generative_metrics_return_numbers(rng):

@@ -258,6 +258,8 @@ METRICS = [
      "step_ratio must be a finite number > 0; got 0"),
     (lambda k: metrics.robust_accuracy(k.linear, k.x, k.y + 3, [0.1]), "allowed: 0 to 2"),
     (lambda k: metrics.robust_accuracy(k.linear, k.x, k.y[:2], [0.0]), "one label per row"),
+    (lambda k: metrics.robust_accuracy(k.linear, k.x, k.y, [0.1], verbose=2),
+     "verbose must be one of 0, 1; got 2"),
     (lambda k: metrics.predict_proba(k.linear, k.x, batch_size=0), "batch_size .* got 0"),
     (lambda k: metrics.predict_proba(k.linear, k.x, batch_size=2.5), "batch_size .* got 2.5"),
     (lambda k: metrics.predict_proba(k.linear, k.x[:0]), "x holds no examples"),
