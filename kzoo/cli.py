@@ -8,6 +8,7 @@ command can run on tensorflow, torch or jax.
 import argparse
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def _parser():
     p.add_argument("--out", help="run directory (default: runs/<recipe name>)")
     p.add_argument("--overwrite", action="store_true", help="replace a different run in --out")
     p.add_argument("--epochs", type=EPOCHS, help="override the recipe's epochs (an int >= 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--devices", type=_checked(validate.integer, int, low=1),
                    help="data parallel on N devices (default: the recipe's [distribute] "
                         "devices, or 1); torch starts N processes")
@@ -234,9 +235,10 @@ def _eval(args):
                               trust_code=args.trust_code, verbose=int(not args.json))
     backend = keras.config.backend()
     rows, ok = reproduce.compare(card, now, args.tol, backend)
-    if args.json:
+    if args.json:  # a non-finite number recomputed is null (and fails the comparison)
+        finite = {k: v if math.isfinite(v) else None for k, v in now.items()}
         print(json.dumps({"name": card.name, "backend": backend, "card_backend": card.backend,
-                          "metrics": now, "card_metrics": card.metrics,
+                          "metrics": finite, "card_metrics": card.metrics,
                           "allowed": {m: limit for m, *_, limit in rows},
                           "tolerance": args.tol, "reproduced": ok}, indent=2, allow_nan=False))
     else:
@@ -246,8 +248,9 @@ def _eval(args):
         print(format_table([(m, cell(c, ".4f"), v, cell(d, ".2g"), cell(a, ".2g"))
                             for m, c, v, d, a in rows],
                            ["metric", "card", "now", "|diff|", "allowed"]))
+        attacked = backend != card.backend and any(reproduce.attack_radius(m) for m, *_ in rows)
         other = (f"; an attack's accuracy, recomputed off the card's backend ({card.backend}), "
-                 f"one standard error (docs/tour.md)" if backend != card.backend else "")
+                 f"one standard error (docs/tour.md)" if attacked else "")
         print(f"{card.name}: {'reproduces' if ok else 'does NOT reproduce'} its card on "
               f"{backend} (allowed |diff|: {args.tol:g} * max(1, |card|){other}).")
         skipped = sorted(set(card.metrics) - set(now))

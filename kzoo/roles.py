@@ -68,8 +68,8 @@ class Role:
 
     def report(self, game, ds, recipe, presets, out=None, verbose=0):
         """The test metrics of this part of ``game`` (figures into ``out`` when given);
-        ``presets``: the loaded games of what ``needs`` names, by name; ``verbose`` 1: a
-        progress bar over the slow parts (an attack over the test set)."""
+        ``presets``: the loaded games of what ``needs`` names, by name; ``verbose`` (0, 1 or
+        2, as ``fit``'s): a progress bar while PGD attacks the test set."""
         return {}
 
     def slow_report(self, game, ds, recipe):

@@ -70,7 +70,7 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
         # out of the engine: saving makes an optimizer's variables, which under several JAX
         # processes (or TensorFlow workers) would wait for the others
         return _write_run(recipe, out, epochs, devices, engine, *trained,
-                          verbose=int(verbose in ("auto", 1)))
+                          verbose=1 if verbose == "auto" else int(verbose))
 
 
 def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
@@ -126,8 +126,8 @@ def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
 def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpoint, timer,
                monitors, verbose=0):
     """Writes the trained ``game``'s files into a staging directory, checks its weights,
-    then moves them into ``out`` (``run_dir.commit``); returns the card. ``verbose`` 1:
-    progress bars over the slow parts of its evaluation."""
+    then moves them into ``out`` (``run_dir.commit``); returns the card. ``verbose``: as
+    ``fit``'s, for the progress bar while PGD attacks the test set for the card."""
     from kzoo import backend
     from kzoo.callbacks import NonFiniteError, nonfinite_variables
     from kzoo.metrics import plot_history
@@ -195,7 +195,7 @@ def _spec_sha256(spec):
 def report(model, ds, recipe, out=None, verbose=0):
     """The card metrics of the game ``model`` on ``ds``'s test split: the report of each
     part it serves (``kzoo.roles``), in one dict; with ``out``, their figures too;
-    ``verbose`` 1: progress bars over the slow parts."""
+    ``verbose`` (0, 1 or 2, as ``fit``'s): a progress bar while PGD attacks the test set."""
     result, parts = {}, roles.of(model.serves)
     presets = {name: zoo.load(name) for role in parts for name in role.needs(recipe.spec)}
     for role in parts:
@@ -218,8 +218,8 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False, verbose=0):
     """Recomputes a preset's or run's metrics from its card; returns ``(card, metrics)``.
     AutoAttack numbers (slow: about 90 s per radius on the digits test set here) are
     recomputed only with ``autoattack=True``, and need an engine (``slow_report``).
-    ``trust_code``: as in ``kzoo.load``; ``verbose`` 1: progress bars over the slow parts
-    (PGD over the test set)."""
+    ``trust_code``: as in ``kzoo.load``; ``verbose`` (0, 1 or 2, as ``fit``'s): a progress
+    bar while PGD attacks the test set."""
     directory, card = zoo.open_card(name_or_dir, trust_code)
     model = zoo.load(directory)
     recipe = Recipe(card.recipe_spec, card.recipe, card.recipe_sha256)

@@ -166,8 +166,9 @@ def test_eval_presets_reproduce_cards(name, capsys):
     on JAX, digits-cnn-madry's took 19 s, on the others under 7 s: make test's durations),
     TensorFlow's for a test set of 10,000 images (fashion_mnist-cnn-ce's took 30 s on torch).
     Those slow to evaluate run with ``pytest -m slow`` only (CONTRIBUTING.md); their attack
-    numbers are allowed a standard error off the card's backend (kzoo.reproduce), the others'
-    reproduce to 1e-5 on every backend, attacks included, and are held to it here."""
+    numbers are allowed a standard error off the card's backend (kzoo.reproduce); the others'
+    reproduce to 1e-5 on every backend, attacks included, and are held to it here in the pass
+    that runs them."""
     card = zoo.ModelCard.read(zoo.resolve(name))
     if name not in GENERATORS:
         in_turn(PRESETS.index(name), "a classifier preset's outputs agree across backends "

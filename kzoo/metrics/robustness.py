@@ -27,8 +27,9 @@ def robust_accuracy(model, x, y, epsilons, *, steps=10, step_ratio=2.5, batch_si
         steps: int >= 1. PGD steps. Default 10.
         step_ratio: float > 0. Default 2.5.
         batch_size: int >= 1. Default 512.
-        verbose: 0 (silent) or 1: a progress bar over the attacked batches, with the radius
-            under attack (Fashion-MNIST's 10,000 images at four radii take minutes).
+        verbose: 0 (silent), 1 (a progress bar over the attacked batches, with the radius
+            under attack; Fashion-MNIST's 10,000 images at four radii take minutes) or 2
+            (one line when done), as Keras' ``fit``. Default 0.
         **attack: more ``kzoo.attacks.pgd`` arguments (``norm``, ``random_start``, ...).
 
     Examples:
@@ -41,7 +42,7 @@ def robust_accuracy(model, x, y, epsilons, *, steps=10, step_ratio=2.5, batch_si
     batch_size = validate.integer("batch_size", batch_size, low=1)
     clip = tuple(attack.get("clip", (0.0, 1.0)))
     check_batch(model, x, y, clip)
-    verbose = validate.choice("verbose", verbose, (0, 1))
+    verbose = int(validate.choice("verbose", verbose, (0, 1, 2, False, True)))
     y = np.asarray(y)
     starts = range(0, len(x), batch_size)
     bar = keras.utils.Progbar(len(starts) * sum(e > 0 for e in epsilons), verbose=verbose,
