@@ -15,7 +15,7 @@ ZOO_LAYER = ("kzoo.zoo", "kzoo.hub", "kzoo.runs", "kzoo.run_dir", "kzoo.recipes"
              "kzoo.recipe_keywords", "kzoo.recipe_optimizers", "kzoo.recipe_players",
              "kzoo.recipe_spec", "kzoo.recipe_parse", "kzoo.recipe_schema",
              "kzoo.cards", "kzoo.model_card", "kzoo.roles", "kzoo.demo", "kzoo.cli",
-             "kzoo.paper_scale", "kzoo.tables")
+             "kzoo.paper_scale", "kzoo.tables", "kzoo.reproduce")
 
 
 def modules():
