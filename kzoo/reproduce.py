@@ -14,12 +14,12 @@ to ``tol``, and so does a card that does not say how many images it counted.
 
 import math
 
-ATTACKS = ("robust_accuracy@", "autoattack_accuracy@")
+from kzoo.roles import AUTOATTACK_METRIC, ROBUST_METRIC
 
 
 def attack_radius(metric):
     """The radius of an attack metric (``"robust_accuracy@0.1"`` -> 0.1); None for others."""
-    prefix = next((p for p in ATTACKS if metric.startswith(p)), None)
+    prefix = next((p for p in (ROBUST_METRIC, AUTOATTACK_METRIC) if metric.startswith(p)), None)
     return None if prefix is None else float(metric[len(prefix):])
 
 
@@ -27,7 +27,7 @@ def images(card, metric):
     """The number of test images ``metric`` of ``card`` counts over; None where the card
     does not say. AutoAttack's (``autoattack_accuracy@eps``) is on its first ``n``."""
     evaluation = card.evaluation or {}
-    if metric.startswith(ATTACKS[1]):
+    if metric.startswith(AUTOATTACK_METRIC):
         n = evaluation.get("autoattack", {}).get("n")
         if n is not None:
             return n

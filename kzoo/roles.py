@@ -26,6 +26,9 @@ GRID_SAMPLES = 64
 # The recipe sets the steps and step_ratio ([eval] robust_steps, robust_step_ratio).
 ROBUST_ATTACK = {"attack": "PGD", "norm": "linf", "random_start": False, "restarts": 1,
                  "loss": "cross-entropy", "units": "[0, 1] inputs"}
+# A card's attack metrics are these prefixes and the radius: "robust_accuracy@0.1" (PGD,
+# ROBUST_ATTACK) and "autoattack_accuracy@0.1" (AutoAttack, evaluation.autoattack).
+ROBUST_METRIC, AUTOATTACK_METRIC = "robust_accuracy@", "autoattack_accuracy@"
 
 
 def of(serves):
@@ -139,7 +142,7 @@ class Classifier(Role):
                                             norm=ROBUST_ATTACK["norm"],
                                             random_start=ROBUST_ATTACK["random_start"],
                                             verbose=verbose)
-            result.update({f"robust_accuracy@{e:g}": a for e, a in curve.items()})
+            result.update({f"{ROBUST_METRIC}{e:g}": a for e, a in curve.items()})
             if out is not None:
                 metrics.plot_robust_accuracy({recipe.name: curve}, Path(out) / "robust.png",
                                              title=f"PGD-{steps} (linf), test set")
@@ -163,7 +166,7 @@ class Classifier(Role):
             acc, settings = metrics.autoattack_accuracy(
                 game.classifier, ds.x_test[:n], ds.y_test[:n], eps,
                 square_queries=ev.autoattack_square_queries)
-            result[f"autoattack_accuracy@{eps:g}"] = round(acc, 6)
+            result[f"{AUTOATTACK_METRIC}{eps:g}"] = round(acc, 6)
         settings = {k: v for k, v in settings.items() if k != "epsilon"}
         return result, {"autoattack": {**settings, "epsilons": list(ev.autoattack_epsilons)}}
 
