@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kzoo-installed
 BACKENDS ?= torch tensorflow jax
+# Extra pip options for torch, e.g. TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+# for the CPU build (on Linux, PyPI's torch==2.13.0 is the CUDA build, several GB).
+TORCH_INDEX ?=
 
 .PHONY: test demo lint docs presets fashion-presets bench data release
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# The CPU build of torch first, so the `torch` extra is already satisfied.
-	$(BIN)/pip install -q torch==2.13.0
+	# torch first (TORCH_INDEX picks its build), so the `torch` extra is already satisfied.
+	$(BIN)/pip install -q torch==2.13.0 $(TORCH_INDEX)
 	$(BIN)/pip install -q -e ".[tensorflow,torch,jax,data,test]"
 	touch $(STAMP)
 

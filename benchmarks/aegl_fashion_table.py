@@ -161,8 +161,9 @@ def tables(results, seeds):
             rows.append([f"{label}, paper", *(f"{v:.2f}" for v in PAPER[label])])
     lines += markdown_table(["method", *(f"rho {r:g}" for r in RATIOS)], rows)
     for metric, words in (("balanced_accuracy", "balanced accuracy"),
-                          ("tail_accuracy", "tail accuracy (rarest third of the classes by "
-                                            "count, kzoo.metrics.shot_groups)")):
+                          ("tail_accuracy", "tail accuracy (the classes in the lowest third of "
+                                            "the log-range of training counts, "
+                                            "kzoo.metrics.shot_groups: the 4 rarest here)")):
         lines += ["", f"The same runs, {words}:", ""]
         lines += markdown_table(["method", *(f"rho {r:g}" for r in RATIOS)],
                                 [[label, *(fmt_mean_std(cells(label, r, metric)) for r in RATIOS)]

@@ -67,7 +67,8 @@ def _data_terms(ds, recipe):
 
 def _limitations(game, ds, recipe):
     shape = "x".join(map(str, ds.input_shape))
-    others = "Fashion-MNIST, CIFAR" if ds.name == "mnist" else "MNIST, CIFAR"
+    others = {"mnist": "Fashion-MNIST, CIFAR", "cifar10": "MNIST, CIFAR-100",
+              "cifar100": "MNIST, CIFAR-10"}.get(ds.name, "MNIST, CIFAR")
     out = [f"Trained and tested only on {_data_terms(ds, recipe)[0]}, inputs {shape}; "
            f"it is not a model of {others} or any other data set."]
     for step in recipe.spec.data.bias:

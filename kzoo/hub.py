@@ -111,6 +111,7 @@ def fetch(handle, trust_code=False, deadline_s=None, allow_redirects_to=()):
         >>> directory = kzoo.hub.fetch("https://example.org/zoo/x", deadline_s=120,
         ...                            allow_redirects_to=("cdn.example.org",))
     """
+    validate.boolean("trust_code", trust_code)
     url = base_url(handle)
     target = cache_dir() / "presets" / hashlib.sha256(url.encode()).hexdigest()[:24]
     recorded = _recorded(target)

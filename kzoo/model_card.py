@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kzoo.validate import is_plain_name
+from kzoo.validate import boolean, is_plain_name
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
@@ -139,6 +139,7 @@ class ModelCard:
         recipe's is a ``"module:Class"`` name: loading it would import that module, code the
         card's publisher chose. ``trust_code=True`` allows it (as Hugging Face's
         ``trust_remote_code``). kzoo's own games, named without a module, import nothing."""
+        boolean("trust_code", trust_code)
         game = self.recipe_spec.get("game")
         names = [self.game, game.get("name") if isinstance(game, dict) else None]
         foreign = [n for n in names if not isinstance(n, str) or ":" in n]
@@ -238,8 +239,9 @@ def check(card, path):
     _fields(card, {**REQUIRED, **OPTIONAL}, path, "")
     _fields(card["data"], DATA, path, "data.")
     for key, value in card["metrics"].items():
-        if not isinstance(value, NUMBER) or isinstance(value, bool):
-            raise ValueError(f"{path}: metrics.{key} must be a number; got {value!r:.60}.")
+        if not isinstance(value, NUMBER) or isinstance(value, bool) or not math.isfinite(value):
+            raise ValueError(f"{path}: metrics.{key} must be a finite number; got "
+                             f"{value!r:.60}.")
     for key, value in card.get("versions", {}).items():
         _type(value, str, path, f"versions.{key}")
     if not SHA256.fullmatch(card["sha256"]):

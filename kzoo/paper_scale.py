@@ -36,7 +36,7 @@ def with_fresh_nets(recipe, folder):
     by_name = {}
     for path in sorted(Path(folder).rglob("*.toml")):
         other = Recipe.from_file(path)
-        for name in (f"runs/{other.name}", other.name):  # a run, or its preset
+        for name in other.result_names:
             by_name.setdefault(name, other)
     spec = copy.deepcopy(recipe.source)
     for table in recipe.spec.net:

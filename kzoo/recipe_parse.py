@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from kzoo import validate
+from kzoo.recipe_players import check_arguments, is_pair
 from kzoo.recipe_spec import (
     OPTIMIZERS,
     PRECISIONS,
@@ -109,6 +110,7 @@ def parse(raw, origin="recipe"):
         problem = role.check_recipe(spec)
         if problem:
             p.fail(problem)
+    check_arguments(origin, spec, game_cls)
     return spec
 
 
@@ -237,7 +239,7 @@ def _net(p, raw, game_cls, game_name):
     import kzoo.nets
 
     specs = net_tables(p.table(raw, "[net]"))
-    pair = set(game_cls.players) == {"generator", "critic"}
+    pair = is_pair(game_cls)
     first = ("generator", "critic") if pair else game_cls.players[:1]
     for player in first if "" in specs else ():
         if player in specs:

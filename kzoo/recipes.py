@@ -34,7 +34,7 @@ import tomllib
 from pathlib import Path
 
 from kzoo import recipe_optimizers
-from kzoo.recipe_keywords import call, check_keywords
+from kzoo.recipe_keywords import call
 from kzoo.recipe_optimizers import staged_rate
 from kzoo.recipe_parse import parse, read
 from kzoo.recipe_spec import RecipeError
@@ -80,6 +80,12 @@ class Recipe:
     @property
     def name(self):
         return self.spec.name
+
+    @property
+    def result_names(self):
+        """What another recipe's ``[net] preset`` calls this one's trained result: its run
+        directory ``runs/<name>`` (``kzoo train``'s default) or its preset ``<name>``."""
+        return (f"runs/{self.name}", self.name)
 
     @property
     def seed(self):
@@ -211,7 +217,6 @@ class Recipe:
         game_cls = self.game_class
         game_kwargs = dict(self.spec.game.arguments)
         players = self.players(ds)
-        check_keywords(self.origin, game_cls, "[game]", game_kwargs, taken=game_cls.players)
         try:
             game = game_cls.from_dataset(ds, **players, **game_kwargs)
         except (TypeError, ValueError) as err:

@@ -175,12 +175,15 @@ def staging(out):
 
 
 def commit(out, staged):
-    """Moves the files of ``staged`` into ``out``: the old card out first, then each file,
-    the new card last; then removes ``staged`` and the checkpoint."""
+    """Moves the files of ``staged`` into ``out``: the old card out first (and the old
+    run's figures, ``*.png``, that this run does not write), then each file, the new card
+    last; then removes ``staged`` and the checkpoint."""
     out, staged = Path(out), Path(staged)
     (out / CARD_FILE).unlink(missing_ok=True)
-    fsync(out)
     files = sorted(staged.iterdir(), key=lambda p: p.name == CARD_FILE)  # card last
+    for figure in {p.name for p in out.glob("*.png")} - {p.name for p in files}:
+        (out / figure).unlink()
+    fsync(out)
     for path in files:
         os.replace(path, out / path.name)
         if path.name == CARD_FILE:

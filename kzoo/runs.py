@@ -220,6 +220,15 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False, verbose=0):
     recomputed only with ``autoattack=True``, and need an engine (``slow_report``).
     ``trust_code``: as in ``kzoo.load``; ``verbose`` (0, 1 or 2, as ``fit``'s): a progress
     bar while PGD attacks the test set."""
+    from kzoo import metrics as kzoo_metrics
+
+    if autoattack and kzoo_metrics.autoattack_available() is None:  # before hours of PGD
+        import keras
+
+        raise ValueError(f"autoattack=True (kzoo eval --autoattack) needs an AutoAttack engine: "
+                         f"the torch backend (--backend torch, KERAS_BACKEND=torch) with the "
+                         f"autoattack, torchattacks or adversarial-robustness-toolbox package; "
+                         f"the backend is {keras.config.backend()}.")
     directory, card = zoo.open_card(name_or_dir, trust_code)
     model = zoo.load(directory)
     recipe = Recipe(card.recipe_spec, card.recipe, card.recipe_sha256)
@@ -231,12 +240,6 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False, verbose=0):
         )
     metrics = report(model, ds, recipe, verbose=verbose)
     if autoattack:
-        from kzoo import metrics as kzoo_metrics
-
-        if kzoo_metrics.autoattack_available() is None:
-            raise RuntimeError("autoattack=True needs an AutoAttack engine: the torch backend "
-                               "with the autoattack, torchattacks or "
-                               "adversarial-robustness-toolbox package installed.")
         metrics.update(slow_report(model, ds, recipe)[0])
     return card, metrics
 
@@ -268,12 +271,13 @@ def training_order(recipes):
     order in which ``make presets`` retrains the zoo (``kzoo list --recipes``) and ``make
     fashion-presets`` trains its recipes (``kzoo recipe --order``)."""
     by_name = {recipe.name: recipe for recipe in recipes}
+    result_of = {ref: recipe.name for recipe in recipes for ref in recipe.result_names}
     needs = {}
     for recipe in recipes:
         wanted = {p.preset for p in recipe.spec.net if p.preset is not None}
         for role in roles.of(recipe.serves):
             wanted |= role.needs(recipe.spec)
-        needs[recipe.name] = sorted(wanted & set(by_name))
+        needs[recipe.name] = sorted({result_of[w] for w in wanted if w in result_of})
     try:
         order = graphlib.TopologicalSorter(needs).static_order()
         return [by_name[name] for name in order]

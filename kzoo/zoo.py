@@ -8,8 +8,8 @@ downloaded once, then cached).
 
 Examples:
     >>> import kzoo
-    >>> [card.name for card in kzoo.presets()]
-    ['digits-lt10-cnn-ce', 'digits-lt10-cnn-ldam-drw']
+    >>> [card.name for card in kzoo.presets()][:2]
+    ['digits-acgan', 'digits-cnn-ce']
     >>> model = kzoo.load("digits-lt10-cnn-ce")
 """
 
@@ -77,6 +77,7 @@ def resolve(name_or_dir, trust_code=False):
     if not isinstance(name_or_dir, (str, os.PathLike)):
         raise ValueError(f"name_or_dir must be a preset name, a run directory, a URL or a hub "
                          f"handle; got {name_or_dir!r}.")
+    validate.boolean("trust_code", trust_code)
     if hub.is_remote(name_or_dir):
         return hub.fetch(name_or_dir, trust_code=trust_code)
     path = Path(name_or_dir)
@@ -85,8 +86,9 @@ def resolve(name_or_dir, trust_code=False):
     if run_dir.interrupted(path):
         raise ValueError(f"{path} holds an interrupted kzoo train (no {CARD_FILE} yet): run the "
                          f"same kzoo train command to resume and finish it.")
-    if (ZOO_DIR / str(name_or_dir) / CARD_FILE).is_file():
-        return ZOO_DIR / str(name_or_dir)
+    preset = ZOO_DIR / str(name_or_dir)
+    if validate.is_plain_name(str(name_or_dir)) and (preset / CARD_FILE).is_file():
+        return preset
     if not ZOO_DIR.is_dir():
         raise ValueError(
             f"{str(name_or_dir)!r} is not a run directory with a {CARD_FILE}, and no presets "
@@ -126,6 +128,7 @@ def load(name_or_dir, verify=True, trust_code=False):
             outside kzoo (``"module:Class"``), whose module is then imported: only for a
             publisher you trust. Default False. A local directory's card may always.
     """
+    validate.boolean("verify", verify)
     directory, card = open_card(name_or_dir, trust_code)
     path = directory / MODEL_FILE
     if not path.is_file():

@@ -8,7 +8,7 @@ from conftest import BACKEND, ROOT
 from scipy.special import softmax
 
 import kzoo
-from kzoo import roles
+from kzoo import roles, runs
 from kzoo.attacks import fgsm, pgd
 from kzoo.metrics import robustness
 
@@ -174,9 +174,14 @@ def test_autoattack_refusals(linear):
 
 
 @pytest.mark.skipif(BACKEND == "torch", reason="checks the refusal on tensorflow and jax")
-def test_autoattack_refuses_other_backends(linear):
+def test_autoattack_refuses_other_backends(linear, monkeypatch):
     model, _, x, y = linear
     assert robustness.autoattack_available() is None
     with pytest.raises(RuntimeError, match=f"torch backend only .* KERAS_BACKEND is "
                                            f"'{BACKEND}': set KERAS_BACKEND=torch"):
         robustness.autoattack_accuracy(model, x, y, 0.1)
+    # kzoo eval --autoattack says so before it evaluates anything (PGD takes minutes)
+    monkeypatch.setattr(runs, "report", lambda *a, **k: pytest.fail("evaluated first"))
+    with pytest.raises(ValueError, match=r"kzoo eval --autoattack\) needs an AutoAttack engine"
+                                         f".* the backend is {BACKEND}"):
+        runs.evaluate("digits-cnn-madry", autoattack=True)

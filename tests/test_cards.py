@@ -2,6 +2,7 @@
 and size behind its numbers and the attack behind a robust one; `kzoo card` prints it."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from conftest import ROOT
@@ -96,3 +97,22 @@ def test_a_card_of_an_unknown_version_is_refused(version, message):
     raw = json.loads((zoo.resolve(NAMES[0]) / model_card.CARD_FILE).read_text())
     with pytest.raises(ValueError, match=r"^c\.json: " + message):
         model_card.ModelCard.from_dict({**raw, "version": version}, "c.json")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_card_with_a_non_finite_metric_is_refused(value):
+    raw = json.loads((zoo.resolve(NAMES[0]) / model_card.CARD_FILE).read_text())
+    with pytest.raises(ValueError, match=r"^c\.json: metrics\.accuracy must be a finite number"):
+        model_card.ModelCard.from_dict({**raw, "metrics": {**raw["metrics"], "accuracy": value}},
+                                       "c.json")
+
+
+@pytest.mark.parametrize("name, others", [("cifar10", "MNIST, CIFAR-100"),
+                                          ("mnist", "Fashion-MNIST, CIFAR"),
+                                          ("fashion_mnist", "MNIST, CIFAR")])
+def test_a_card_names_data_sets_other_than_its_own(name, others):
+    spec = recipes.Recipe.from_file(RECIPE).source
+    recipe = recipes.Recipe({**spec, "data": {"name": name}})
+    ds = SimpleNamespace(name=name, input_shape=(32, 32, 3))
+    first = cards._limitations(SimpleNamespace(serves=()), ds, recipe)[0]
+    assert first.endswith(f"it is not a model of {others} or any other data set.")

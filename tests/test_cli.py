@@ -117,13 +117,18 @@ def test_gan_run_writes_samples_and_reproduces(tmp_path, capsys):
 
 def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
     out = tmp_path / "run"
-    shutil.copytree(zoo.resolve("digits-lt10-cnn-ce"), out)
+    shutil.copytree(zoo.resolve("digits-cnn-madry"), out)
+    (out / "notes.txt").write_text("mine")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--quiet"]) == 2
     assert "already holds a different run" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert cli.main(["train", str(tiny_recipe), "--out", str(out), "--quiet",
                      "--overwrite"]) == 0
+    # the old run's figures go with it (no robust.png beside a card without an attack);
+    # what kzoo does not write stays
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "card.json", "confusion.png",
+                                                     "curves.png", "model.keras", "notes.txt"]
 
 
 @pytest.mark.parametrize("edit, message", [

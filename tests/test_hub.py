@@ -413,6 +413,10 @@ def test_a_served_card_naming_a_module_never_runs_it(served, tmp_path, monkeypat
         assert len(err.strip().splitlines()) == 1
     assert not marker.exists(), "the card's module was imported"
     assert f"/{PRESET}/model.keras" not in requests and not _cached()
-    if where == "load":  # the user's explicit choice: the module is imported
-        kzoo.load(handle, trust_code=True)
+    if where == "load":  # only True lets it in: a truthy string is refused, importing nothing
+        for word in ("False", "no", 1):
+            with pytest.raises(ValueError, match=r"trust_code must be true or false; got "):
+                kzoo.load(handle, trust_code=word)
+        assert not marker.exists()
+        kzoo.load(handle, trust_code=True)  # the user's explicit choice: the module is imported
         assert marker.exists()

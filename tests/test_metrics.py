@@ -1,5 +1,7 @@
 """Classification metrics against scikit-learn."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -36,6 +38,16 @@ def test_shot_groups_and_accuracy(preds):
     assert shots["tail"] == pytest.approx(np.mean(pred[tail] == 4))
     explicit = metrics.shot_groups(counts, head_min=50, tail_max=10)
     assert explicit.tolist() == ["head", "head", "medium", "tail", "tail"]
+
+
+def test_a_report_leaves_out_a_group_without_classes():
+    """Two class sizes (100 and 10) make head and tail classes and no medium one: the report
+    has no medium accuracy, rather than a NaN that no card could reproduce."""
+    ds = SimpleNamespace(y_test=np.array([0, 0, 1, 1]), num_classes=2, extras={},
+                         class_counts=lambda: [100, 10])
+    report = metrics.classification_report(ds, np.array([0, 1, 1, 1]))
+    assert report == {"accuracy": 0.75, "balanced_accuracy": 0.75, "head_accuracy": 0.5,
+                      "tail_accuracy": 1.0, "class_0_accuracy": 0.5, "class_1_accuracy": 1.0}
 
 
 def test_worst_group(preds):

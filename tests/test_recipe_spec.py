@@ -161,8 +161,10 @@ def test_kzoo_recipe_prints_the_filled_in_recipe_or_the_schema(capsys):
 
 
 def test_kzoo_recipe_order_puts_a_recipe_after_the_presets_it_starts_from(capsys):
-    paths = sorted(str(p.relative_to(ROOT)) for p in RECIPES if "fashion_mnist" in p.name)
-    assert len(paths) >= 7
+    """Each after the recipes whose preset or run (``preset = "runs/<name>"``) it starts from."""
+    paths = sorted(str(p.relative_to(ROOT)) for p in RECIPES
+                   if p.name.startswith(("fashion_mnist", "cifar10")))
+    assert len(paths) >= 20
     assert cli.main(["recipe", "--order", *[str(ROOT / p) for p in paths]]) == 0
     order = [str(Path(line).relative_to(ROOT)) for line in capsys.readouterr().out.split()]
     assert sorted(order) == paths
@@ -170,11 +172,13 @@ def test_kzoo_recipe_order_puts_a_recipe_after_the_presets_it_starts_from(capsys
         net = tomllib.loads((ROOT / path).read_text())["net"]
         for start in [t["preset"] for t in [net, *net.values()] if isinstance(t, dict)
                       and "preset" in t]:
-            first = next(p for p in paths if tomllib.loads((ROOT / p).read_text())["name"]
-                         == start)
+            first = next(p for p in paths if start.removeprefix("runs/")
+                         == tomllib.loads((ROOT / p).read_text())["name"])
             assert order.index(first) < order.index(path)
     assert order.index("recipes/classifier/fashion_mnist-lt100-ce.toml") < \
         order.index("recipes/aegl/fashion_mnist-lt100.toml")
+    assert order.index("recipes/robgan/cifar10.toml") < \
+        order.index("recipes/robgan/cifar10-finetune.toml")
     # the data set's feature network (kzoo.data.registry) before a generator measured with it
     assert order.index("recipes/classifier/fashion_mnist-ce.toml") < \
         order.index("recipes/bad_data_gan/fashion_mnist-lt20.toml")
@@ -232,11 +236,22 @@ def test_a_misspelt_name_is_answered_with_the_closest(change, message):
 
 
 def test_a_games_keys_are_its_own_not_keras():
-    recipe = Recipe({**SMALL, "game": {"name": "Classifier", "los": "ce"}})
     with pytest.raises(RecipeError, match=r"allowed: loss, .*\. Did you mean 'loss'\?$") as err:
-        recipe.build(recipe.dataset())
+        Recipe({**SMALL, "game": {"name": "Classifier", "los": "ce"}})
     assert not {"trainable", "dtype", "autocast"} & set(
         str(err.value).split("allowed: ")[1].split(".")[0].split(", "))
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"game": {"name": "Classifier", "lossx": "ce"}}, r"\['lossx'\] in \[game\]"),
+    ({"net": {"arch": "small_cnn", "widht": 8}}, r"\['widht'\] in \[net\]; allowed: width"),
+    ({"data": {"name": "digits", "bias": [{"kind": "long_tail", "imb": 10}]}},
+     r"\['imb'\] in bias long_tail; allowed: imbalance, seed\.$"),
+])
+def test_a_misspelt_argument_is_refused_as_the_recipe_is_read(edit, message):
+    """``kzoo recipe`` refuses it, and ``kzoo train`` before it loads data or builds nets."""
+    with pytest.raises(RecipeError, match=r"^recipe: unknown key\(s\) " + message):
+        Recipe({**SMALL, **edit})
 
 
 @pytest.mark.parametrize("name, found", [

@@ -115,7 +115,8 @@ def classification_report(ds, pred):
     """Every test metric of predicted classes ``pred`` on ``ds.x_test``, as a flat dict.
 
     Head/medium/tail accuracies are included when the largest training class
-    is at least ``SHOT_MIN_RATIO`` times the smallest; worst-group accuracy
+    is at least ``SHOT_MIN_RATIO`` times the smallest (a group without classes or test
+    examples, e.g. medium with two class sizes, is left out); worst-group accuracy
     when the data set has groups (``spurious_colour``).
     """
     report = {
@@ -125,7 +126,7 @@ def classification_report(ds, pred):
     counts = ds.class_counts()
     if max(counts) >= SHOT_MIN_RATIO * min(counts):
         shots = shot_accuracy(ds.y_test, pred, counts)
-        report.update({f"{k}_accuracy": v for k, v in shots.items()})
+        report.update({f"{k}_accuracy": v for k, v in shots.items() if not np.isnan(v)})
     if "groups_test" in ds.extras:
         report["worst_group_accuracy"] = worst_group_accuracy(ds.y_test, pred,
                                                               ds.extras["groups_test"])
