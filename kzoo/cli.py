@@ -21,11 +21,16 @@ from kzoo.startup import BACKENDS
 
 
 def main(argv=None):
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0].split("=")[0] == "--backend":  # argparse would call it a command
+        print("kzoo: error: --backend goes after the command (kzoo eval NAME --backend torch; "
+              "see kzoo --help)", file=sys.stderr)
+        return 2
     try:
         args = _parser().parse_args(argv)
     except SystemExit as done:  # --help, or a flag refused (its one line is printed)
         return done.code
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.argv = given
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
     try:

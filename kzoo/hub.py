@@ -69,12 +69,24 @@ class _Refused(OSError):
 
 
 def is_remote(handle):
-    """Whether ``handle`` names a published preset (a URL or a hub handle)."""
+    """Whether ``handle`` names a published preset (a URL or a hub handle).
+
+    Examples:
+        >>> is_remote("hf://someone/digits-cnn-madry"), is_remote("digits-lt10-cnn-ce")
+        (True, False)
+    """
     return isinstance(handle, str) and handle.startswith(SCHEMES)
 
 
 def cache_dir():
-    """Where downloaded presets are kept."""
+    """Where downloaded presets are kept: ``KZOO_CACHE``, else ``$XDG_CACHE_HOME/kzoo``, else
+    ``~/.cache/kzoo``.
+
+    Examples:
+        >>> os.environ["KZOO_CACHE"] = "/tmp/kzoo-cache"
+        >>> cache_dir()
+        PosixPath('/tmp/kzoo-cache')
+    """
     if os.environ.get("KZOO_CACHE"):
         return Path(os.environ["KZOO_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -83,7 +95,17 @@ def cache_dir():
 
 def base_url(handle):
     """The URL of the directory that ``handle`` names; ``ValueError`` for a handle that is
-    not allowed (see the module's docstring), before any network access."""
+    not allowed (see the module's docstring), before any network access.
+
+    Examples:
+        >>> base_url("hf://someone/digits-cnn-madry")  # HF_ENDPOINT unset
+        'https://huggingface.co/someone/digits-cnn-madry/resolve/main'
+        >>> base_url("https://example.org/zoo/digits-lt10-cnn-ce/")
+        'https://example.org/zoo/digits-lt10-cnn-ce'
+        >>> base_url("https://example.org/zoo/x?version=2")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: a preset URL is http(s)://host/path with no query ('?'), fragment ...
+    """
     _no_credentials(handle)
     if handle.startswith("hf://"):
         owner, _, repo = handle.removeprefix("hf://").rstrip("/").partition("/")

@@ -254,6 +254,12 @@ def check(card, path):
                          f"to {VERSION} (a later kzoo wrote it: upgrade kzoo).")
     if "model_bytes" in card and card["model_bytes"] < 1:
         raise ValueError(f"{path}: model_bytes must be >= 1; got {card['model_bytes']}.")
+    from kzoo.roles import ROLES
+
+    unknown = [role for role in card.get("serves", ()) if role not in ROLES]
+    if unknown:
+        raise ValueError(f"{path}: serves {unknown}, which this kzoo does not know (its roles: "
+                         f"{', '.join(ROLES)}; a later kzoo wrote it: upgrade kzoo).")
 
 
 def _fields(table, schema, path, prefix):

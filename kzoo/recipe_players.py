@@ -55,7 +55,7 @@ def build_players(recipe, ds):
             continue
         kwargs = dict(spec.arguments)
         if not spec.player and is_pair(game):
-            kwargs.setdefault("latent_dim", 64 if len(ds.input_shape) == 3 else 2)
+            kwargs.setdefault("latent_dim", kzoo.nets.default_latent_dim(ds.input_shape))
             players["generator"], players["critic"] = call(
                 origin, kzoo.nets.gan_pair, spec.where, spec.arch, ds.input_shape,
                 num_classes=ds.num_classes if spec.conditional else None, **kwargs)

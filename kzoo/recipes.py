@@ -240,14 +240,29 @@ class Recipe:
 
 
 def shipped():
-    """The paths of the recipes that ship with kzoo, sorted."""
+    """The paths of the recipes that ship with kzoo, sorted.
+
+    Examples:
+        >>> [path.relative_to(RECIPES_DIR).as_posix() for path in shipped()][:3]
+        ['acgan/digits.toml', 'aegl/cifar10-lt100.toml', 'aegl/digits-lt10.toml']
+    """
     return sorted(RECIPES_DIR.rglob("*.toml"))
 
 
 def locate(name_or_path):
     """The recipe file ``name_or_path`` names: a TOML file, else a shipped recipe by its
     file name (``digits-lt10-ldam-drw``), folder and file name (``madry/digits``) or recipe
-    name (``digits-lt10-cnn-ldam-drw``). A ``RecipeError`` lists the candidates otherwise."""
+    name (``digits-lt10-cnn-ldam-drw``). A ``RecipeError`` lists the candidates otherwise.
+
+    Examples:
+        >>> locate("madry/digits").relative_to(RECIPES_DIR).as_posix()
+        'madry/digits.toml'
+        >>> locate("digits-lt10-ldam-drw") == locate("digits-lt10-cnn-ldam-drw")
+        True
+        >>> locate("digits")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        kzoo.recipe_spec.RecipeError: 'digits' names several shipped recipes: acgan/digits, ...
+    """
     from kzoo import validate
 
     path = Path(name_or_path)

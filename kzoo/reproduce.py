@@ -18,14 +18,26 @@ from kzoo.roles import AUTOATTACK_METRIC, ROBUST_METRIC
 
 
 def attack_radius(metric):
-    """The radius of an attack metric (``"robust_accuracy@0.1"`` -> 0.1); None for others."""
+    """The radius of an attack metric (``"robust_accuracy@0.1"`` -> 0.1); None for others.
+
+    Examples:
+        >>> attack_radius("autoattack_accuracy@0.15"), attack_radius("accuracy")
+        (0.15, None)
+    """
     prefix = next((p for p in (ROBUST_METRIC, AUTOATTACK_METRIC) if metric.startswith(p)), None)
     return None if prefix is None else float(metric[len(prefix):])
 
 
 def images(card, metric):
     """The number of test images ``metric`` of ``card`` counts over; None where the card
-    does not say. AutoAttack's (``autoattack_accuracy@eps``) is on its first ``n``."""
+    does not say. AutoAttack's (``autoattack_accuracy@eps``) is on its first ``n``.
+
+    Examples:
+        >>> from kzoo import zoo
+        >>> card = zoo.ModelCard.read(zoo.resolve("fashion_mnist-cnn-madry"))
+        >>> images(card, "robust_accuracy@0.15"), images(card, "autoattack_accuracy@0.1")
+        (10000, 1000)
+    """
     evaluation = card.evaluation or {}
     if metric.startswith(AUTOATTACK_METRIC):
         n = evaluation.get("autoattack", {}).get("n")
@@ -55,7 +67,20 @@ def allowed(card, metric, tol, backend):
 def compare(card, now, tol, backend):
     """Compares recomputed metrics ``now`` with ``card``'s: a list of ``(metric, card value,
     now, |diff|, allowed)`` and whether all are within what is allowed. A metric the card
-    lacks fails, its card value, |diff| and allowed None."""
+    lacks fails, its card value, |diff| and allowed None.
+
+    Examples:
+        >>> from kzoo import zoo
+        >>> card = zoo.ModelCard.read(zoo.resolve("fashion_mnist-cnn-madry"))  # torch's
+        >>> now = {"accuracy": 0.8542, "robust_accuracy@0.15": 0.3701}  # the card: .3679
+        >>> rows, ok = compare(card, now, 1e-5, "tensorflow")  # within one standard error
+        >>> rows[0], ok
+        (('accuracy', 0.8542, 0.8542, 0.0, 1e-05), True)
+        >>> compare(card, now, 1e-5, "torch")[1]  # on the card's backend: to tol
+        False
+        >>> compare(card, {"loss": 0.5}, 1e-5, "torch")  # not on the card
+        ([('loss', None, 0.5, None, None)], False)
+    """
     rows = []
     for metric, value in now.items():
         if metric not in card.metrics:

@@ -24,8 +24,6 @@ from kzoo.games.game import game_name
 from kzoo.model_card import CARD_FILE, VERSION, ModelCard
 from kzoo.recipes import Recipe, RecipeError
 
-CHECKPOINT_DIR = run_dir.CHECKPOINT_DIR
-
 
 def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices=None):
     """Trains ``recipe`` (path or Recipe), writes the run to ``out_dir``, returns the card.
@@ -42,6 +40,13 @@ def train(recipe, out_dir, overwrite=False, epochs=None, verbose="auto", devices
     at the first non-finite loss or weight (``kzoo.callbacks.NonFiniteError``) and writes no
     card; the run's files replace a completed run's only once all are written
     (``kzoo.run_dir.commit``).
+
+    Examples:
+        >>> from kzoo import runs
+        >>> card = runs.train("classifier/digits-lt10-ce", "runs/digits-lt10-cnn-ce")
+        >>> card.name, card.epochs
+        ('digits-lt10-cnn-ce', 60)
+        >>> card = runs.train("classifier/digits-lt10-ce", "runs/digits-lt10-cnn-ce")  # at once
     """
     from kzoo import distribute
 
@@ -219,7 +224,15 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False, verbose=0):
     AutoAttack numbers (slow: about 90 s per radius on the digits test set here) are
     recomputed only with ``autoattack=True``, and need an engine (``slow_report``).
     ``trust_code``: as in ``kzoo.load``; ``verbose`` (0, 1 or 2, as ``fit``'s): a progress
-    bar while PGD attacks the test set."""
+    bar while PGD attacks the test set.
+
+    Examples:
+        >>> from kzoo import reproduce, runs
+        >>> card, metrics = runs.evaluate("digits-lt10-cnn-ce")  # the test set, recomputed
+        >>> card.metrics["accuracy"]  # what the card says; metrics["accuracy"]: now
+        0.942593
+        >>> rows, ok = reproduce.compare(card, metrics, 1e-5, "torch")  # kzoo eval's check
+    """
     from kzoo import metrics as kzoo_metrics
 
     if autoattack and kzoo_metrics.autoattack_available() is None:  # before hours of PGD
@@ -247,19 +260,31 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False, verbose=0):
 def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0, trust_code=False):
     """Writes ``n`` samples (default ``sample_count``) of a generator preset or run to
     ``out`` (PNG): a grid of images, or a scatter over the test data for 2-D samples.
-    ``trust_code``: as in ``kzoo.load``. Returns ``(path, n)``."""
+    ``trust_code``: as in ``kzoo.load``. Returns ``(path, n)``.
+
+    Examples:
+        >>> from kzoo import runs
+        >>> runs.sample("digits-dcgan", "dcgan.png")  # a grid of 64 digits
+        ('dcgan.png', 64)
+        >>> runs.sample("digits-robust-dcgan", "worst.png", n=16, worst_eps=0.01)
+        ('worst.png', 16)
+    """
     n = None if n is None else validate.integer("n", n, low=1)
     seed = validate.seed("seed", seed)
     worst_eps = validate.number("worst_eps", worst_eps, low=0)
     if Path(out).suffix.lower() != ".png":
-        raise ValueError(f"out must be a .png path; got {str(out)!r}.")
+        raise ValueError(f"out (kzoo sample --out) must be a .png path; got {str(out)!r}.")
+    try:
+        check_writable(Path(out).parent)
+    except OSError as err:
+        raise OSError(f"cannot write {out} (kzoo sample --out): "
+                      f"{err.strerror or err}.") from err
     directory, card = zoo.open_card(name_or_dir, trust_code)
     if not samples_from(card):
         generators = [c.name for c in zoo.presets() if samples_from(c)]
         raise ValueError(f"{card.name} is a {card.game}, which serves no generator; "
                          f"generator presets: {', '.join(generators) or 'none'}.")
     model = zoo.load(directory)
-    check_writable(Path(out).parent)
     ds = Recipe(card.recipe_spec, card.recipe).dataset()  # [data] path: from its folder
     n = roles.sample_count(ds) if n is None else n
     return roles.write_samples(model, ds, out, n, seed, worst_eps, name=card.name), n
@@ -269,8 +294,21 @@ def training_order(recipes):
     """``recipes`` (``Recipe``s) ordered so that each comes after the others whose preset it
     starts from (``[net] preset``) or measures with (a generator's feature network): the
     order in which ``make presets`` retrains the zoo (``kzoo list --recipes``) and ``make
-    fashion-presets`` trains its recipes (``kzoo recipe --order``)."""
-    by_name = {recipe.name: recipe for recipe in recipes}
+    fashion-presets`` trains its recipes (``kzoo recipe --order``).
+
+    Examples:
+        >>> from kzoo.recipes import Recipe
+        >>> recipes = [Recipe.from_file(name) for name in ("aegl/digits-lt10",
+        ...                                                 "classifier/digits-lt10-ce")]
+        >>> [recipe.name for recipe in training_order(recipes)]  # AEGL starts from the CE net
+        ['digits-lt10-cnn-ce', 'digits-lt10-cnn-aegl']
+    """
+    by_name = {}
+    for recipe in recipes:
+        if recipe.name in by_name:
+            raise ValueError(f"{by_name[recipe.name].origin} and {recipe.origin} are both "
+                             f"named {recipe.name!r} (their run and preset): rename one.")
+        by_name[recipe.name] = recipe
     result_of = {ref: recipe.name for recipe in recipes for ref in recipe.result_names}
     needs = {}
     for recipe in recipes:

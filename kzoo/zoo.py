@@ -43,7 +43,12 @@ ZOO_DIR = _find_zoo()
 def presets():
     """The cards (``ModelCard``) of every preset in the zoo, sorted by name. A card that
     cannot be read is left out with a warning naming its file (``scan()`` lists them); with
-    no presets installed, a warning says how to install them."""
+    no presets installed, a warning says how to install them.
+
+    Examples:
+        >>> [card.name for card in kzoo.presets() if card.game == "PGDAdversarialTraining"]
+        ['digits-cnn-madry', 'fashion_mnist-cnn-madry']
+    """
     cards, broken = scan()
     if not ZOO_DIR.is_dir():
         warnings.warn(f"No presets are installed (no {ZOO_DIR}): {INSTALL}.", stacklevel=2)
@@ -54,7 +59,13 @@ def presets():
 
 def scan():
     """``(cards, broken)``: the readable cards of the zoo, and ``[(card path, reason)]`` for
-    the others."""
+    the others.
+
+    Examples:
+        >>> cards, broken = kzoo.zoo.scan()
+        >>> cards[0].name, broken
+        ('digits-acgan', [])
+    """
     cards, broken = [], []
     if ZOO_DIR.is_dir():
         for d in sorted(ZOO_DIR.iterdir()):
@@ -73,7 +84,15 @@ def preset_names():
 def resolve(name_or_dir, trust_code=False):
     """The directory of a preset name, of a run directory holding a card, or the cache
     directory of a published preset (a URL or a hub handle, ``kzoo.hub``; downloaded on
-    first use, ``trust_code`` as in ``load``)."""
+    first use, ``trust_code`` as in ``load``).
+
+    Examples:
+        >>> directory = kzoo.zoo.resolve("digits-lt10-cnn-ce")  # in the zoo
+        >>> directory.name, (directory / "card.json").is_file()
+        ('digits-lt10-cnn-ce', True)
+        >>> kzoo.zoo.resolve("runs/digits-lt10-cnn-ce")  # a run kzoo train wrote: as given
+        PosixPath('runs/digits-lt10-cnn-ce')
+    """
     if not isinstance(name_or_dir, (str, os.PathLike)):
         raise ValueError(f"name_or_dir must be a preset name, a run directory, a URL or a hub "
                          f"handle; got {name_or_dir!r}.")
@@ -104,7 +123,13 @@ def resolve(name_or_dir, trust_code=False):
 def open_card(name_or_dir, trust_code=False):
     """``(directory, card)`` of a preset, run, URL or hub handle: ``resolve``,
     ``ModelCard.read`` and, for a URL or hub handle, ``ModelCard.check_code``, so that
-    nothing the card names is imported before it is checked."""
+    nothing the card names is imported before it is checked.
+
+    Examples:
+        >>> directory, card = kzoo.zoo.open_card("digits-lt10-cnn-ce")
+        >>> card.name, card.game, card.backend
+        ('digits-lt10-cnn-ce', 'Classifier', 'torch')
+    """
     directory = resolve(name_or_dir, trust_code)
     card = ModelCard.read(directory)
     if hub.is_remote(name_or_dir):
@@ -127,6 +152,13 @@ def load(name_or_dir, verify=True, trust_code=False):
         trust_code: bool. Whether a URL's or hub handle's card may name a game defined
             outside kzoo (``"module:Class"``), whose module is then imported: only for a
             publisher you trust. Default False. A local directory's card may always.
+
+    Examples:
+        >>> model = kzoo.load("digits-lt10-cnn-ce")
+        >>> type(model).__name__, model.serves
+        ('Classifier', ('classifier',))
+        >>> model = kzoo.load("runs/digits-lt10-cnn-ce")  # a run written by kzoo train
+        >>> model = kzoo.load("hf://someone/digits-cnn-madry")  # downloaded once, then cached
     """
     validate.boolean("verify", verify)
     directory, card = open_card(name_or_dir, trust_code)

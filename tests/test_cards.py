@@ -2,6 +2,7 @@
 and size behind its numbers and the attack behind a robust one; `kzoo card` prints it."""
 
 import json
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -116,3 +117,18 @@ def test_a_card_names_data_sets_other_than_its_own(name, others):
     ds = SimpleNamespace(name=name, input_shape=(32, 32, 3))
     first = cards._limitations(SimpleNamespace(serves=()), ds, recipe)[0]
     assert first.endswith(f"it is not a model of {others} or any other data set.")
+
+
+def test_a_card_serving_a_role_this_kzoo_lacks_is_refused_not_listed(tmp_path, monkeypatch):
+    """One such card is left out of the zoo with a warning; kzoo list still lists the rest."""
+    raw = json.loads((zoo.resolve(NAMES[0]) / model_card.CARD_FILE).read_text())
+    with pytest.raises(ValueError, match=r"^c\.json: serves \['segmenter'\], which this kzoo "
+                                         r"does not know \(its roles: classifier, generator;"):
+        model_card.ModelCard.from_dict({**raw, "serves": ["classifier", "segmenter"]}, "c.json")
+    for name in NAMES[:2]:
+        shutil.copytree(zoo.resolve(name), tmp_path / name)
+    card = tmp_path / NAMES[0] / model_card.CARD_FILE
+    card.write_text(json.dumps({**raw, "serves": ["segmenter"]}))
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
+    cards_, broken = zoo.scan()
+    assert [c.name for c in cards_] == NAMES[1:2] and [p for p, _ in broken] == [card]

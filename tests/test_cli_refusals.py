@@ -43,7 +43,10 @@ def refused(argv, capsys, *needles):
     (["sample", "x", "--n", "0"], ["--n", "got 0"]),
     (["sample", "x", "--seed", "-1"], ["--seed", "got -1"]),
     (["sample", "x", "--worst-eps", "-0.5"], ["--worst-eps", "-0.5"]),
-    (["sample", "digits-wgan-gp", "--out", "grid.jpg"], ["out", ".png", "grid.jpg"]),
+    (["sample", "digits-wgan-gp", "--out", "grid.jpg"], ["--out", ".png", "grid.jpg"]),
+    (["sample", "digits-wgan-gp", "--out", "f/x.png"], ["cannot write f/x.png", "--out"]),
+    (["--backend", "torch", "list"], ["--backend goes after the command"]),
+    (["--backend=jax", "eval", "x"], ["--backend goes after the command"]),
     (["sample", "digits-lt10-cnn-ce", "--out", "x.png"], ["serves no generator"]),
     (["train", "no/such.toml"], ["No recipe file at no/such.toml"]),
     (["eval", "no-such-preset"], ["Unknown preset 'no-such-preset'", "presets:"]),
@@ -53,6 +56,7 @@ def refused(argv, capsys, *needles):
 ])
 def test_bad_flags_are_one_line(argv, needles, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "f").write_text("a file where --out wants a folder")
     refused(argv, capsys, *needles)
 
 

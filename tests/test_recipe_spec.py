@@ -184,6 +184,16 @@ def test_kzoo_recipe_order_puts_a_recipe_after_the_presets_it_starts_from(capsys
         order.index("recipes/bad_data_gan/fashion_mnist-lt20.toml")
 
 
+def test_kzoo_recipe_order_refuses_two_recipes_of_one_name(tmp_path, capsys):
+    """Both would train into runs/<name>: one would be lost from the order."""
+    text = (ROOT / "recipes/classifier/digits-ce.toml").read_text()
+    (tmp_path / "a.toml").write_text(text)
+    (tmp_path / "b.toml").write_text(text)
+    assert cli.main(["recipe", "--order", str(tmp_path / "a.toml"), str(tmp_path / "b.toml")]) == 2
+    assert f"a.toml and {tmp_path / 'b.toml'} are both named 'digits-cnn-ce'" in \
+        capsys.readouterr().err
+
+
 @once  # no backend
 def test_the_outline_is_read_and_checked_before_any_backend(tmp_path):
     """``recipe_parse.outline`` is what ``kzoo train`` reads before Keras starts: the devices,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import BACKEND, ROOT, once
 
-from kzoo import cli, resume, runs, zoo
+from kzoo import cli, resume, run_dir, runs, zoo
 from kzoo.callbacks import StepTimer
 from kzoo.recipes import Recipe
 
@@ -149,7 +149,7 @@ def test_kill_9_then_the_same_command_resumes(tmp_path, stop):
     proc = subprocess.Popen([sys.executable, "-m", "kzoo.cli", *command, str(killed)],
                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, preexec_fn=_child_of_a_terminal)
-    progress = killed / runs.CHECKPOINT_DIR / resume.PROGRESS_FILE
+    progress = killed / run_dir.CHECKPOINT_DIR / resume.PROGRESS_FILE
     deadline = time.monotonic() + 240
     try:
         while True:  # stopped while its checkpoint is read, the child cannot move past it
@@ -193,8 +193,8 @@ def test_leftovers_of_a_kill_do_not_block_the_same_command(tmp_path):
     runs.train(recipe, out, epochs=1, verbose=0)
     (out / zoo.CARD_FILE).unlink()
     (out / ".tmp-abc.keras").write_bytes(b"half")
-    (out / runs.CHECKPOINT_DIR).mkdir()
-    resume.Checkpoint(out / runs.CHECKPOINT_DIR, resume.EpochBatches(np.zeros((1, 1)),
+    (out / run_dir.CHECKPOINT_DIR).mkdir()
+    resume.Checkpoint(out / run_dir.CHECKPOINT_DIR, resume.EpochBatches(np.zeros((1, 1)),
                       np.zeros(1), 1, 0), {"recipe_sha256": "x"})  # a checkpoint of epoch 0
     with pytest.raises(FileExistsError, match="interrupted run of another recipe"):
         runs.train(recipe, out, epochs=1, verbose=0)
@@ -206,7 +206,7 @@ def test_leftovers_of_a_kill_do_not_block_the_same_command(tmp_path):
     # the same command, interrupted in its first epoch, a model.keras of another run there:
     ident = {"recipe_sha256": runs._spec_sha256(recipe.source), "epochs": 1,
              "backend": BACKEND}
-    resume.Checkpoint(out / runs.CHECKPOINT_DIR, resume.EpochBatches(np.zeros((1, 1)),
+    resume.Checkpoint(out / run_dir.CHECKPOINT_DIR, resume.EpochBatches(np.zeros((1, 1)),
                       np.zeros(1), 1, 0), ident)
     card = runs.train(recipe, out, epochs=1, verbose=0)
     assert not any(p.name.startswith(".tmp-") for p in out.iterdir())
@@ -233,7 +233,7 @@ def small_fit(directory, epochs):
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("saved") / runs.CHECKPOINT_DIR
+    directory = tmp_path_factory.mktemp("saved") / run_dir.CHECKPOINT_DIR
     small_fit(directory, epochs=2)
     return directory
 
@@ -241,7 +241,7 @@ def saved(tmp_path_factory):
 @pytest.fixture
 def checkpoint(saved, tmp_path):
     """A copy of two of the three epochs, in ``tmp_path/run/checkpoint``."""
-    return shutil.copytree(saved, tmp_path / "run" / runs.CHECKPOINT_DIR)
+    return shutil.copytree(saved, tmp_path / "run" / run_dir.CHECKPOINT_DIR)
 
 
 def edit(directory, change):

@@ -71,13 +71,18 @@ def build_for_data(arch, input_shape, num_classes, *, conditional=False, **kwarg
     shape = input_shape[0] if arch.startswith("mlp") else tuple(input_shape)
     kwargs["num_classes"] = num_classes if conditional else None
     if kind == "generator":
-        kwargs.setdefault("latent_dim", 64 if len(input_shape) == 3 else 2)
+        kwargs.setdefault("latent_dim", default_latent_dim(input_shape))
     return builder(shape, **kwargs)
+
+
+def default_latent_dim(input_shape):
+    """A generator's latent size unless a recipe says: 64 for images, 2 for 2-D points."""
+    return 64 if len(input_shape) == 3 else 2
 
 
 __all__ = ["ARCHS", "BUILDERS", "PAIRS", "ClassCovariance", "acgan_classifier", "acgan_critic",
            "check_acgan_critic", "class_head", "NoHistory", "NormedDense",
            "SampleHistory", "SpectralNorm", "build", "build_for_data", "channels_first",
-           "dcgan_critic", "dcgan_generator", "features_model", "gan_pair", "mlp", "mlp_critic",
-           "mlp_generator", "perturbation_net", "resnet32", "resnet_critic", "resnet_generator",
-           "small_cnn"]
+           "dcgan_critic", "dcgan_generator", "default_latent_dim", "features_model", "gan_pair",
+           "mlp", "mlp_critic", "mlp_generator", "perturbation_net", "resnet32", "resnet_critic",
+           "resnet_generator", "small_cnn"]
