@@ -269,12 +269,21 @@ def _fields(table, schema, path, prefix):
         where = prefix + key
         if isinstance(kind, dict):
             _type(table[key], dict, path, where)
+            _complete(table[key], kind, path, where)
             _fields(table[key], kind, path, where + ".")
             continue
         _type(table[key], kind, path, where)
         if key in ITEMS:
             for i, item in enumerate(table[key]):
                 _type(item, ITEMS[key], path, f"{where}[{i}]")
+
+
+def _complete(table, schema, path, where):
+    """A nested table holds every field of its ``schema`` (kzoo writes them together; the
+    card's text reads them together); only its own nested tables are optional."""
+    missing = [k for k, kind in schema.items() if not isinstance(kind, dict) and k not in table]
+    if missing:
+        raise ValueError(f"{path}: {where} lacks {', '.join(missing)}.")
 
 
 def _type(value, kind, path, where):

@@ -246,10 +246,10 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False, verbose=0):
     model = zoo.load(directory)
     recipe = Recipe(card.recipe_spec, card.recipe, card.recipe_sha256)
     ds = recipe.dataset()
-    if ds.provenance_hash != card.data["provenance_hash"]:
+    if ds.provenance_hash != card.data.get("provenance_hash"):
         raise RecipeError(
             f"the data rebuilt for {card.name} has provenance {ds.provenance_hash}, "
-            f"the card says {card.data['provenance_hash']}."
+            f"the card says {card.data.get('provenance_hash', 'none')}."
         )
     metrics = report(model, ds, recipe, verbose=verbose)
     if autoattack:

@@ -2,6 +2,7 @@
 and size behind its numbers and the attack behind a robust one; `kzoo card` prints it."""
 
 import json
+import re
 import shutil
 from types import SimpleNamespace
 
@@ -132,3 +133,19 @@ def test_a_card_serving_a_role_this_kzoo_lacks_is_refused_not_listed(tmp_path, m
     monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
     cards_, broken = zoo.scan()
     assert [c.name for c in cards_] == NAMES[1:2] and [p for p, _ in broken] == [card]
+
+
+@pytest.mark.parametrize("table, key", [("evaluation.autoattack", "version"),
+                                        ("evaluation.robust_attack", "attack"),
+                                        ("evaluation", "test_examples"),
+                                        ("devices", "engine")])
+def test_a_card_missing_part_of_a_table_is_refused_as_it_is_read(table, key):
+    """Not later, as a KeyError from the text that reads the table (kzoo card, kzoo eval)."""
+    card = json.loads((zoo.resolve("fashion_mnist-cnn-madry") / model_card.CARD_FILE).read_text())
+    card["devices"] = {"count": 2, "engine": "torch DDP", "processes": 2}
+    parent = card
+    for part in table.split("."):
+        parent = parent[part]
+    del parent[key]
+    with pytest.raises(ValueError, match=rf"^c\.json: {re.escape(table)} lacks {key}\.$"):
+        model_card.ModelCard.from_dict(card, "c.json")
