@@ -44,6 +44,7 @@ from common import (
     RUNS_OPTION,
     fmt_mean_std,
     markdown_table,
+    not_run,
     paired,
     parse_args,
     ran_on,
@@ -124,19 +125,22 @@ def tables(results, seeds, backends):
         return lambda s: key(protocol, method, s)
 
     lines = [f"Fashion-MNIST long-tailed (balanced test set), test accuracy in %, mean +- std "
-             f"over {seeds} seeds, the paper's number beside ({backends} backend; "
-             f"`python benchmarks/bad_data_fashion_table.py`).", ""]
+             f"over {seeds} seeds, the paper's test accuracy beside ({backends} backend; "
+             f"`python benchmarks/bad_data_fashion_table.py`). Tail accuracy: the classes in "
+             f"the lowest third of the log-range of training counts (kzoo.metrics.shot_groups: "
+             f"the 4 rarest). Wall time: training, DAGAN-style's with its GAN w/o C's.", ""]
     head = ["method", *(f"{p} {m}" for p in PROTOCOLS for m in METRICS.values()),
             *(f"paper, {p}" for p in PROTOCOLS), "wall s, IF 100"]
     lines += markdown_table(head, [
-        [m, *(fmt_mean_std(cells(m, p, k)) for p in PROTOCOLS for k in METRICS),
+        [m, *(fmt_mean_std(cells(m, p, k), of=seeds) for p in PROTOCOLS for k in METRICS),
          *("-" if v is None else f"{v:.2f}" for v in PAPER[m]),
-         fmt_mean_std(cells(m, "IF 100", "wall_s"), 1.0, 0)] for m in METHODS])
+         fmt_mean_std(cells(m, "IF 100", "wall_s"), 1.0, 0, of=seeds)] for m in METHODS])
     pairs = [(m, "C alone") for m in METHODS[1:]] + [
         ("BadDataGAN (W)", m) for m in METHODS[1:-1]]
     lines += ["", "Paired over seeds, in points, mean [95% interval], verdict on the first:", ""]
     lines += markdown_table(["a - b", *head[1:1 + len(PROTOCOLS) * len(METRICS)]], [
-        [f"{a} - {b}", *(paired(results, run(a, p), run(b, p), k, seeds, higher_is_better=True)
+        [f"{a} - {b}", *(paired(results, run(a, p), run(b, p), k, seeds, higher_is_better=True,
+                                mark_short=True)
                          for p in PROTOCOLS for k in METRICS)] for a, b in pairs])
     return "\n".join(lines)
 
@@ -150,6 +154,7 @@ def main():
                           lambda row: f"accuracy {row['accuracy']:.4f}, {row['wall_s']:.0f} s")
     if results is None:
         return
+    not_run(results, units, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "bad_data_fashion_table.md").write_text(text + "\n")

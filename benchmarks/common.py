@@ -94,6 +94,15 @@ def add_to_cache(path, runs, backend_of=None):
     return merged
 
 
+def not_run(results, units, key):
+    """The keys of ``units`` that ``results`` lacks, printed (a table of fewer runs than its
+    caption's seeds says which cells are short, ``n=``)."""
+    missing = [key(*unit) for unit in units if key(*unit) not in results]
+    if missing:
+        print(f"not yet run ({len(missing)}): {', '.join(missing)}", flush=True)
+    return missing
+
+
 def run_missing(cache, units, key, run, args, line):
     """Runs this shard's (``args.shard``) ``units`` that the cache at ``cache`` lacks (none
     with ``--report-only``), one at a time: ``run(*unit)`` is cached under ``key(*unit)`` as
@@ -177,17 +186,21 @@ def values(results, key_of, metric, seeds):
     return [r[metric] for r in got if r is not None and metric in r]
 
 
-def paired(results, a, b, metric, seeds, scale=100.0, digits=1, higher_is_better=None):
+def paired(results, a, b, metric, seeds, scale=100.0, digits=1, higher_is_better=None,
+           mark_short=False):
     """The paired interval (:func:`fmt_interval`) of ``metric`` between the runs keyed
     ``a(seed)`` and ``b(seed)``, over the seeds where both have it; "-" for none. With
     ``higher_is_better`` (True or False) the verdict on ``a`` follows: "(better)",
-    "(worse)" or "(within noise)"."""
+    "(worse)" or "(within noise)". With ``mark_short``, `` (n=2)`` after an interval over
+    fewer than ``seeds`` pairs."""
     pairs = [(results[a(s)][metric], results[b(s)][metric]) for s in range(seeds)
              if metric in results.get(a(s), {}) and metric in results.get(b(s), {})]
     if not pairs:
         return "-"
     mean, low, high = paired_interval(*zip(*pairs))
     text = fmt_interval(mean, low, high, scale=scale, digits=digits)
+    if mark_short and len(pairs) < seeds:  # a seed of a or b not run (yet)
+        text += f" (n={len(pairs)})"
     if higher_is_better is None or np.isnan(low):
         return text
     return f"{text} ({verdict(low, high) if higher_is_better else verdict(-high, -low)})"
@@ -202,13 +215,16 @@ def verdict(low, high):
     return "within noise"
 
 
-def fmt_mean_std(v, scale=100.0, digits=1):
+def fmt_mean_std(v, scale=100.0, digits=1, of=None):
     """``97.1 +- 0.4``: the mean and standard deviation (ddof 1) of ``v`` times ``scale``
-    (points for accuracies); "-" for no values."""
+    (points for accuracies); "-" for no values, the value alone for one; with ``of`` (the
+    runs expected), `` (n=2)`` after a cell of fewer."""
     if not len(v):
         return "-"
     v = scale * np.asarray(v, "float64")
-    return f"{v.mean():.{digits}f} +- {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}"
+    text = (f"{v[0]:.{digits}f}" if len(v) == 1 else
+            f"{v.mean():.{digits}f} +- {v.std(ddof=1):.{digits}f}")
+    return text + (f" (n={len(v)})" if of is not None and len(v) < of else "")
 
 
 def markdown_table(header, rows):

@@ -29,6 +29,7 @@ from common import (
     ROOT,
     RUNS_OPTION,
     markdown_table,
+    not_run,
     paired,
     parse_args,
     ran_on,
@@ -84,12 +85,13 @@ def tables(results, seeds, backends):
     lines = [f"Fashion-MNIST, test accuracy in % under linf PGD-20 (epsilon 0: clean), mean +- "
              f"std over {seeds} seeds ({backends} backend; `python "
              f"benchmarks/madry_fashion_table.py`). No paper of this zoo reports it.", ""]
-    lines += markdown_table(head, [[m, *(fmt(cells(m, c)) for c in cols)] for m in METHODS])
+    lines += markdown_table(head, [[m, *(fmt(cells(m, c), of=seeds) for c in cols)]
+                                   for m in METHODS])
     lines += ["", "Madry - CE (paired over seeds, points, mean [95% interval], verdict on "
               "Madry):", ""]
     lines += markdown_table(["a - b", *head[1:]], [["Madry - CE", *(
         paired(results, lambda s: key("Madry", s), lambda s: key("CE", s), c, seeds,
-               higher_is_better=True) for c in cols)]])
+               higher_is_better=True, mark_short=True) for c in cols)]])
     lines += ["", "Wall time of training per run (its card's), s, mean over seeds: " + ", ".join(
         f"{m} {sum(w) / len(w):.0f}" for m in METHODS if (w := cells(m, "wall_s"))) + "."]
     return "\n".join(lines)
@@ -118,6 +120,7 @@ def main():
         f"clean {row['accuracy']:.4f}, at 0.1 {row['robust_accuracy@0.1']:.4f}"))
     if results is None:
         return
+    not_run(results, units, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "madry_fashion_table.md").write_text(text + "\n")

@@ -37,6 +37,7 @@ from common import (
     ROOT,
     RUNS_OPTION,
     markdown_table,
+    not_run,
     paired,
     parse_args,
     ran_on,
@@ -96,12 +97,13 @@ def tables(results, seeds, backends):
              f"meta set), clean test set, accuracy in %, mean +- std over {seeds} seeds "
              f"({backends} backend; `python benchmarks/meta_iada_fashion_table.py`). No paper "
              f"reports these methods on this data.", ""]
-    lines += markdown_table(head, [[m, *(fmt(cells(m, s)) for s in SETTINGS)] for m in METHODS])
+    lines += markdown_table(head, [[m, *(fmt(cells(m, s), of=seeds) for s in SETTINGS)]
+                                   for m in METHODS])
     lines += ["", "Meta-IADA - baseline (paired over seeds, test accuracy in points, mean [95% "
               "interval], verdict on Meta-IADA):", ""]
     lines += markdown_table(["a - b", *head[1:]], [[f"Meta-IADA - {b}", *(
         paired(results, run("Meta-IADA", s), run(b, s), "accuracy", seeds,
-               higher_is_better=True) for s in SETTINGS)] for b in BASELINES])
+               higher_is_better=True, mark_short=True) for s in SETTINGS)] for b in BASELINES])
     lines += ["", "Wall time of training per run (its card's), s, mean over settings and "
               "seeds: " + ", ".join(f"{m} {sum(w) / len(w):.0f}" for m in METHODS if (
                   w := [v for s in SETTINGS for v in cells(m, s, "wall_s")])) + "."]
@@ -118,6 +120,7 @@ def main():
                           lambda row: f"accuracy {row['accuracy']:.4f}")
     if results is None:
         return
+    not_run(results, units, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "meta_iada_fashion_table.md").write_text(text + "\n")

@@ -39,6 +39,7 @@ from common import (
     RUNS_OPTION,
     fmt_mean_std,
     markdown_table,
+    not_run,
     paired,
     parse_args,
     ran_on,
@@ -99,17 +100,18 @@ def tables(results, seeds, backends):
              f"over 54,000 images (the paper: 200,000 generator steps), 10,000 samples against "
              f"the test set on fashion_mnist-cnn-ce's features, mean +- std over {seeds} seeds "
              f"({backends} backend; `python benchmarks/rgan_fashion_table.py`); lower is "
-             f"better.", ""]
+             f"better. At worst z (r): samples from the worst input noise within l2 radius r "
+             f"of z (the paper's figure 3). No paper reports these forms on this data.", ""]
     lines += markdown_table(["base", "form", *METRICS.values(), "wall s"], [
-        [base, form, *(fmt_mean_std(cells(base, form, m), 1.0, 3) for m in METRICS),
-         fmt_mean_std(cells(base, form, "wall_s"), 1.0, 0)]
+        [base, form, *(fmt_mean_std(cells(base, form, m), 1.0, 3, of=seeds) for m in METRICS),
+         fmt_mean_std(cells(base, form, "wall_s"), 1.0, 0, of=seeds)]
         for base in BASES for form in FORMS])
     lines += ["", "RobustGAN - its base (paired over seeds, mean [95% interval], verdict on "
               "RobustGAN; the paper's claim: better):", ""]
     lines += markdown_table(["base", *METRICS.values()], [[base, *(
         paired(results, lambda s, b=base: key(b, "RobustGAN", s),
                lambda s, b=base: key(b, "GAN", s), m, seeds, scale=1.0, digits=3,
-               higher_is_better=False) for m in METRICS)] for base in BASES])
+               higher_is_better=False, mark_short=True) for m in METRICS)] for base in BASES])
     return "\n".join(lines)
 
 
@@ -126,6 +128,7 @@ def main():
                                       f"{row['wall_s']:.0f} s")
     if results is None:
         return
+    not_run(results, units, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "rgan_fashion_table.md").write_text(text + "\n")

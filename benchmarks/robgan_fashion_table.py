@@ -39,6 +39,7 @@ from common import (
     RUNS_OPTION,
     fmt_mean_std,
     markdown_table,
+    not_run,
     paired,
     parse_args,
     ran_on,
@@ -122,24 +123,26 @@ def tables(results, seeds, backends):
     lines = [f"Fashion-MNIST, one net (the AC-GAN critic's class head), PGD-20 robust "
              f"accuracy in % on the test set, mean +- std over {seeds} seeds ({backends} "
              f"backend; `python benchmarks/robgan_fashion_table.py`). No paper reports these "
-             f"methods on this data.", ""]
+             f"methods on this data. Wall time: training, RobGAN + fine-tune's with its "
+             f"co-training's.", ""]
     lines += markdown_table(["method", *head, "wall s"], [
-        [m, *(fmt_mean_std(cells(m, f"robust_accuracy@{e:g}")) for e in epsilons),
-         fmt_mean_std(cells(m, "wall_s"), 1.0, 0)] for m in METHODS])
+        [m, *(fmt_mean_std(cells(m, f"robust_accuracy@{e:g}"), of=seeds) for e in epsilons),
+         fmt_mean_std(cells(m, "wall_s"), 1.0, 0, of=seeds)] for m in METHODS])
     lines += ["", f"The gap: robust accuracy on the first {GAP_EXAMPLES:,} training images "
               f"minus the test set's, in points (the paper's claim: Rob-GAN's is smaller):", ""]
     lines += markdown_table(["method", *head], [
-        [m, *(fmt_mean_std(cells(m, f"gap@{e:g}")) for e in epsilons)] for m in METHODS])
+        [m, *(fmt_mean_std(cells(m, f"gap@{e:g}"), of=seeds) for e in epsilons)] for m in METHODS])
     lines += ["", "Paired over seeds, in points, mean [95% interval], verdict on the first "
               "(test robust accuracy: higher is better; gap: lower is better):", ""]
     rows = []
     for a, b in (("RobGAN + fine-tune", "Madry"), ("RobGAN", "Madry"),
                  ("RobGAN + fine-tune", "RobGAN")):
         rows.append([f"{a} - {b}, test", *(paired(
-            results, run(a), run(b), f"robust_accuracy@{e:g}", seeds, higher_is_better=True)
+            results, run(a), run(b), f"robust_accuracy@{e:g}", seeds, higher_is_better=True,
+            mark_short=True)
             for e in epsilons)])
         rows.append([f"{a} - {b}, gap", *(paired(
-            results, run(a), run(b), f"gap@{e:g}", seeds, higher_is_better=False)
+            results, run(a), run(b), f"gap@{e:g}", seeds, higher_is_better=False, mark_short=True)
             for e in epsilons)])
     lines += markdown_table(["a - b", *head], rows)
     return "\n".join(lines)
@@ -154,6 +157,7 @@ def main():
                                       f"{row['wall_s']:.0f} s")
     if results is None:
         return
+    not_run(results, units, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "robgan_fashion_table.md").write_text(text + "\n")
