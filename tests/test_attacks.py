@@ -119,6 +119,23 @@ TORCH_ONLY = pytest.mark.skipif(BACKEND != "torch",
                                 reason="AutoAttack engines here are torch-only")
 
 
+def test_robust_accuracy_counts_what_eager_pgd_leaves_correct():
+    """The curve (its attack one TensorFlow graph, ``kzoo.backend.compiled``) against its
+    oracle: eager ``pgd`` on NumPy batches, then the model's predictions; with a last,
+    smaller batch (300 = 128 + 128 + 44)."""
+    net = kzoo.load("digits-cnn-madry").classifier
+    ds = kzoo.data.load("digits")
+    x, y = ds.x_test[:300], ds.y_test[:300]
+    curve = kzoo.metrics.robust_accuracy(net, x, y, [0.1, 0.2], steps=10, batch_size=128)
+    for eps, acc in curve.items():
+        x_adv = np.concatenate([pgd(net, x[i:i + 128], y[i:i + 128], epsilon=eps,
+                                    step_size=2.5 * eps / 10, steps=10)
+                                for i in range(0, 300, 128)])
+        oracle = np.mean(kzoo.metrics.predict_proba(net, x_adv).argmax(-1) == y)
+        assert acc == oracle, (eps, acc, oracle)
+    assert 0 < curve[0.2] < curve[0.1] < 1
+
+
 @TORCH_ONLY
 def test_autoattack_is_at_least_as_strong_as_pgd():
     """ART's engine on the Madry preset at its training radius: no more robust accuracy than

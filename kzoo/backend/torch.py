@@ -95,6 +95,8 @@ def replica_concat(x):
 
 sync_state = no_sync
 stateful_step = stateful_test_step = unchanged
+# torch.compile breaks its graph at every torch.autograd.grad of an attack step: eager.
+compiled = unchanged
 
 
 def channels_first_module(model):

@@ -8,7 +8,7 @@ import importlib.metadata
 import keras
 import numpy as np
 
-from kzoo import validate
+from kzoo import backend, validate
 from kzoo.attacks.pgd import NORMS, check_batch, num_classes_of, pgd
 from kzoo.metrics.classification import predict_proba
 
@@ -52,16 +52,28 @@ def robust_accuracy(model, x, y, epsilons, *, steps=10, step_ratio=2.5, batch_si
         if eps == 0:
             pred = predict_proba(model, x, batch_size, clip).argmax(-1)
         else:
-            kwargs = {"step_size": step_ratio * eps / steps, **attack}
+            attacked = _attacked_classes(model, eps, steps=steps,
+                                         step_size=step_ratio * eps / steps, **attack)
             pred = []
             for i in starts:
-                x_adv = pgd(model, x[i:i + batch_size], y[i:i + batch_size], epsilon=eps,
-                            steps=steps, **kwargs)
-                pred.append(predict_proba(model, x_adv, value_range=clip).argmax(-1))
+                pred.append(keras.ops.convert_to_numpy(attacked(
+                    keras.ops.convert_to_tensor(x[i:i + batch_size]),
+                    keras.ops.convert_to_tensor(y[i:i + batch_size]))))
                 bar.add(1, [("epsilon", eps)])
             pred = np.concatenate(pred)
         curve[eps] = float(np.mean(pred == y))
     return curve
+
+
+def _attacked_classes(model, epsilon, **attack):
+    """``(x, y) -> the classes model predicts for pgd(model, x, y, epsilon, **attack)``, one
+    program of tensors (``kzoo.backend.compiled``: a graph on TensorFlow)."""
+
+    def classes(x, y):
+        x_adv = pgd(model, x, y, epsilon=epsilon, **attack)
+        return keras.ops.argmax(keras.ops.softmax(model(x_adv, training=False), axis=-1), -1)
+
+    return backend.compiled(classes)
 
 
 def plot_robust_accuracy(curves, path, title="Accuracy under PGD", xlabel="epsilon"):
