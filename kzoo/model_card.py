@@ -269,8 +269,8 @@ def _fields(table, schema, path, prefix):
         where = prefix + key
         if isinstance(kind, dict):
             _type(table[key], dict, path, where)
-            _complete(table[key], kind, path, where)
             _fields(table[key], kind, path, where + ".")
+            _complete(table[key], kind, path, where)
             continue
         _type(table[key], kind, path, where)
         if key in ITEMS:
@@ -279,10 +279,11 @@ def _fields(table, schema, path, prefix):
 
 
 def _complete(table, schema, path, where):
-    """A nested table holds every field of its ``schema`` (kzoo writes them together; the
-    card's text reads them together); only its own nested tables are optional."""
+    """A nested table, unless empty, holds every field of its ``schema`` (kzoo writes them
+    together; the card's text reads them together); only its own nested tables are
+    optional."""
     missing = [k for k, kind in schema.items() if not isinstance(kind, dict) and k not in table]
-    if missing:
+    if table and missing:
         raise ValueError(f"{path}: {where} lacks {', '.join(missing)}.")
 
 

@@ -175,14 +175,15 @@ def staging(out):
 
 
 def commit(out, staged):
-    """Moves the files of ``staged`` into ``out``: the old card out first (and the old
-    run's figures, ``*.png``, that this run does not write), then each file, the new card
-    last; then removes ``staged`` and the checkpoint."""
+    """Moves the files of ``staged`` into ``out``: the old card out first (replacing a
+    finished run, also its figures, ``*.png``, that this run does not write), then each
+    file, the new card last; then removes ``staged`` and the checkpoint."""
     out, staged = Path(out), Path(staged)
-    (out / CARD_FILE).unlink(missing_ok=True)
     files = sorted(staged.iterdir(), key=lambda p: p.name == CARD_FILE)  # card last
-    for figure in {p.name for p in out.glob("*.png")} - {p.name for p in files}:
-        (out / figure).unlink()
+    if (out / CARD_FILE).exists():
+        (out / CARD_FILE).unlink()
+        for old in {p.name for p in out.glob("*.png") if p.is_file()} - {p.name for p in files}:
+            (out / old).unlink()
     fsync(out)
     for path in files:
         os.replace(path, out / path.name)

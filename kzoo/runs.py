@@ -235,6 +235,7 @@ def evaluate(name_or_dir, autoattack=False, trust_code=False, verbose=0):
     """
     from kzoo import metrics as kzoo_metrics
 
+    validate.boolean("autoattack", autoattack)
     if autoattack and kzoo_metrics.autoattack_available() is None:  # before hours of PGD
         import keras
 
@@ -274,16 +275,16 @@ def sample(name_or_dir, out, n=None, seed=0, worst_eps=0.0, trust_code=False):
     worst_eps = validate.number("worst_eps", worst_eps, low=0)
     if Path(out).suffix.lower() != ".png":
         raise ValueError(f"out (kzoo sample --out) must be a .png path; got {str(out)!r}.")
-    try:
-        check_writable(Path(out).parent)
-    except OSError as err:
-        raise OSError(f"cannot write {out} (kzoo sample --out): "
-                      f"{err.strerror or err}.") from err
     directory, card = zoo.open_card(name_or_dir, trust_code)
     if not samples_from(card):
         generators = [c.name for c in zoo.presets() if samples_from(c)]
         raise ValueError(f"{card.name} is a {card.game}, which serves no generator; "
                          f"generator presets: {', '.join(generators) or 'none'}.")
+    try:  # before the model loads
+        check_writable(Path(out).parent)
+    except OSError as err:
+        raise OSError(f"cannot write {out} (kzoo sample --out): "
+                      f"{err.strerror or err}.") from err
     model = zoo.load(directory)
     ds = Recipe(card.recipe_spec, card.recipe).dataset()  # [data] path: from its folder
     n = roles.sample_count(ds) if n is None else n

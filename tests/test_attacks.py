@@ -122,15 +122,15 @@ TORCH_ONLY = pytest.mark.skipif(BACKEND != "torch",
 def test_robust_accuracy_counts_what_eager_pgd_leaves_correct():
     """The curve (its attack one TensorFlow graph, ``kzoo.backend.compiled``) against its
     oracle: eager ``pgd`` on NumPy batches, then the model's predictions; with a last,
-    smaller batch (300 = 128 + 128 + 44)."""
+    smaller batch (150 = 64 + 64 + 22)."""
     net = kzoo.load("digits-cnn-madry").classifier
     ds = kzoo.data.load("digits")
-    x, y = ds.x_test[:300], ds.y_test[:300]
-    curve = kzoo.metrics.robust_accuracy(net, x, y, [0.1, 0.2], steps=10, batch_size=128)
+    x, y = ds.x_test[:150], ds.y_test[:150]
+    curve = kzoo.metrics.robust_accuracy(net, x, y, [0.1, 0.2], steps=5, batch_size=64)
     for eps, acc in curve.items():
-        x_adv = np.concatenate([pgd(net, x[i:i + 128], y[i:i + 128], epsilon=eps,
-                                    step_size=2.5 * eps / 10, steps=10)
-                                for i in range(0, 300, 128)])
+        x_adv = np.concatenate([pgd(net, x[i:i + 64], y[i:i + 64], epsilon=eps,
+                                    step_size=2.5 * eps / 5, steps=5)
+                                for i in range(0, 150, 64)])
         oracle = np.mean(kzoo.metrics.predict_proba(net, x_adv).argmax(-1) == y)
         assert acc == oracle, (eps, acc, oracle)
     assert 0 < curve[0.2] < curve[0.1] < 1
@@ -188,6 +188,12 @@ def test_autoattack_refusals(linear):
     with pytest.raises(ValueError, match=r"x must be images \(n, h, w, c\) in \[0, 1\]; got "
                                          r"shape \(5, 6\)"):
         robustness.autoattack_accuracy(model, x, y, 0.1)
+
+
+def test_kzoo_eval_takes_autoattack_as_true_or_false(monkeypatch):
+    monkeypatch.setattr(runs, "report", lambda *a, **k: pytest.fail("evaluated first"))
+    with pytest.raises(ValueError, match=r"^autoattack must be true or false; got 'no'\.$"):
+        runs.evaluate("digits-cnn-madry", autoattack="no")
 
 
 @pytest.mark.skipif(BACKEND == "torch", reason="checks the refusal on tensorflow and jax")

@@ -131,6 +131,26 @@ def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
                                                      "curves.png", "model.keras", "notes.txt"]
 
 
+def test_a_run_replaces_the_figures_of_a_finished_run_it_replaces_only(tmp_path):
+    """``run_dir.commit``: a first or resumed run leaves a PNG of its folder alone; a run
+    replacing a finished one (its card there) takes the old figures it does not redraw."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "mine.png").write_bytes(b"png")
+    (out / "folder.png").mkdir()
+
+    def commit(*names):
+        staged = run_dir.staging(out)
+        for name in (*names, "card.json"):
+            (staged / name).write_text(name)
+        run_dir.commit(out, staged)
+        return sorted(p.name for p in out.iterdir())
+
+    assert commit("curves.png", "robust.png") == ["card.json", "curves.png", "folder.png",
+                                                  "mine.png", "robust.png"]
+    assert commit("curves.png") == ["card.json", "curves.png", "folder.png"]
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace("[fit]", "[fit]\nepocs = 3"),
      r"unknown key\(s\) \['epocs'\] in \[fit\]; allowed: batch_size, epochs"),

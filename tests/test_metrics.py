@@ -40,11 +40,12 @@ def test_shot_groups_and_accuracy(preds):
     assert explicit.tolist() == ["head", "head", "medium", "tail", "tail"]
 
 
-def test_a_report_leaves_out_a_group_without_classes():
-    """Two class sizes (100 and 10) make head and tail classes and no medium one: the report
-    has no medium accuracy, rather than a NaN that no card could reproduce."""
-    ds = SimpleNamespace(y_test=np.array([0, 0, 1, 1]), num_classes=2, extras={},
-                         class_counts=lambda: [100, 10])
+def test_a_report_leaves_out_what_the_test_split_cannot_measure():
+    """Two class sizes (100 and 10) make head and tail classes and no medium one, and class
+    2 has no test example: the report has neither a medium nor a class 2 accuracy, rather
+    than NaNs that no card could hold (a card refuses them)."""
+    ds = SimpleNamespace(y_test=np.array([0, 0, 1, 1]), num_classes=3, extras={},
+                         class_counts=lambda: [100, 10, 10])
     report = metrics.classification_report(ds, np.array([0, 1, 1, 1]))
     assert report == {"accuracy": 0.75, "balanced_accuracy": 0.75, "head_accuracy": 0.5,
                       "tail_accuracy": 1.0, "class_0_accuracy": 0.5, "class_1_accuracy": 1.0}

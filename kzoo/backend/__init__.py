@@ -21,9 +21,9 @@ Games are written once with ``keras.ops`` and the few functions here:
   with the data alone, as a subclass's ``super().train_step(data)``, runs the step).
 - ``sync_state(model)``: during ``fit``, makes the model's variables current, so that a
   callback may read and assign them between steps (JAX carries the state outside them).
-- ``compiled(fn)``: ``fn`` (tensors in, tensors out; it reads model variables but assigns
-  none) compiled where that pays: a ``tf.function`` on TensorFlow, ``fn`` itself on torch
-  and JAX (measured in their modules). ``kzoo.metrics.robust_accuracy`` attacks with it.
+- ``compiled(fn)``: ``fn`` (tensors in, tensors out) compiled where that pays: a
+  ``tf.function`` on TensorFlow, ``fn`` itself on torch and JAX (their modules say why).
+  ``kzoo.metrics.robust_accuracy`` attacks with it, one function per radius.
 - ``versions()``: the framework versions, for model cards.
 
 Data parallelism (``kzoo.distribute``): ``data_parallel(n)`` is the backend's engine as a
