@@ -92,9 +92,8 @@ def spec(method, protocol, seed, net=None, optimizer=None, game=None):
     s["game"].update({**changes, **(game or {})})
     if "seed" in s["game"]:
         s["game"]["seed"] = seed
-    per_player = "classifier" in s["net"]
-    if method == "DAGAN-style":
-        del s["net"]["generator"]  # given: the generator of this seed's GAN w/o C
+    per_player = "classifier" in s["net"]  # DAGAN-style's [net.generator] (its preset) is
+    # read, then replaced by this seed's GAN w/o C's generator (WithGenerator)
     (s["net"]["classifier"] if per_player else s["net"]).update(net or {})
     (s["optimizer"]["classifier"] if per_player else s["optimizer"]).update(optimizer or {})
     return s
