@@ -92,8 +92,9 @@ def spec(method, protocol, seed, net=None, optimizer=None, game=None):
     s["game"].update({**changes, **(game or {})})
     if "seed" in s["game"]:
         s["game"]["seed"] = seed
-    per_player = "classifier" in s["net"]  # DAGAN-style's [net.generator] (its preset) is
-    # read, then replaced by this seed's GAN w/o C's generator (WithGenerator)
+    # DAGAN-style's [net.generator] (a preset) stays, as its game needs one to parse; train()
+    # replaces it by this seed's GAN w/o C generator (WithGenerator)
+    per_player = "classifier" in s["net"]
     (s["net"]["classifier"] if per_player else s["net"]).update(net or {})
     (s["optimizer"]["classifier"] if per_player else s["optimizer"]).update(optimizer or {})
     return s

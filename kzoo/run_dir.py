@@ -175,15 +175,15 @@ def staging(out):
 
 
 def commit(out, staged):
-    """Moves the files of ``staged`` into ``out``: the old card out first (replacing a
-    finished run, also its figures, ``*.png``, that this run does not write), then each
+    """Moves the files of ``staged`` into ``out``: replacing a finished run, its figures
+    (every ``*.png`` file there) that this run does not write, then its card; then each
     file, the new card last; then removes ``staged`` and the checkpoint."""
     out, staged = Path(out), Path(staged)
     files = sorted(staged.iterdir(), key=lambda p: p.name == CARD_FILE)  # card last
-    if (out / CARD_FILE).exists():
-        (out / CARD_FILE).unlink()
+    if (out / CARD_FILE).exists():  # figures first: a kill between leaves the old card
         for old in {p.name for p in out.glob("*.png") if p.is_file()} - {p.name for p in files}:
             (out / old).unlink()
+        (out / CARD_FILE).unlink()
     fsync(out)
     for path in files:
         os.replace(path, out / path.name)

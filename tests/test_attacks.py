@@ -120,17 +120,18 @@ TORCH_ONLY = pytest.mark.skipif(BACKEND != "torch",
 
 
 def test_robust_accuracy_counts_what_eager_pgd_leaves_correct():
-    """The curve (its attack one TensorFlow graph, ``kzoo.backend.compiled``) against its
-    oracle: eager ``pgd`` on NumPy batches, then the model's predictions; with a last,
-    smaller batch (150 = 64 + 64 + 22)."""
+    """The curve (its attack one TensorFlow graph from ``GRAPH_MIN_BATCHES`` batches on,
+    ``kzoo.backend.compiled``) against its oracle: eager ``pgd`` on NumPy batches, then the
+    model's predictions; with a last, smaller batch (150 = 4 * 32 + 22)."""
     net = kzoo.load("digits-cnn-madry").classifier
     ds = kzoo.data.load("digits")
     x, y = ds.x_test[:150], ds.y_test[:150]
-    curve = kzoo.metrics.robust_accuracy(net, x, y, [0.1, 0.2], steps=5, batch_size=64)
+    assert robustness.GRAPH_MIN_BATCHES <= 5
+    curve = kzoo.metrics.robust_accuracy(net, x, y, [0.1, 0.2], steps=5, batch_size=32)
     for eps, acc in curve.items():
-        x_adv = np.concatenate([pgd(net, x[i:i + 64], y[i:i + 64], epsilon=eps,
+        x_adv = np.concatenate([pgd(net, x[i:i + 32], y[i:i + 32], epsilon=eps,
                                     step_size=2.5 * eps / 5, steps=5)
-                                for i in range(0, 150, 64)])
+                                for i in range(0, 150, 32)])
         oracle = np.mean(kzoo.metrics.predict_proba(net, x_adv).argmax(-1) == y)
         assert acc == oracle, (eps, acc, oracle)
     assert 0 < curve[0.2] < curve[0.1] < 1

@@ -149,3 +149,13 @@ def test_a_card_missing_part_of_a_table_is_refused_as_it_is_read(table, key):
     del parent[key]
     with pytest.raises(ValueError, match=rf"^c\.json: {re.escape(table)} lacks {key}\.$"):
         model_card.ModelCard.from_dict(card, "c.json")
+
+
+def test_a_card_table_is_type_checked_before_it_is_found_partial_and_may_be_empty():
+    card = json.loads((zoo.resolve("fashion_mnist-cnn-madry") / model_card.CARD_FILE).read_text())
+    card["evaluation"]["robust_attack"] = {"steps": "x"}
+    with pytest.raises(ValueError, match=r"robust_attack\.steps must be an integer; got 'x'"):
+        model_card.ModelCard.from_dict(card, "c.json")
+    card["evaluation"]["robust_attack"] = {}  # as a card written with no attack
+    card["licence"] = {}
+    assert model_card.ModelCard.from_dict(card, "c.json").licence == {}

@@ -45,6 +45,7 @@ def refused(argv, capsys, *needles):
     (["sample", "x", "--worst-eps", "-0.5"], ["--worst-eps", "-0.5"]),
     (["sample", "digits-wgan-gp", "--out", "grid.jpg"], ["--out", ".png", "grid.jpg"]),
     (["sample", "digits-wgan-gp", "--out", "f/x.png"], ["cannot write f/x.png", "--out"]),
+    (["sample", "digits-lt10-cnn-ce", "--out", "f/x.png"], ["serves no generator"]),
     (["--backend", "torch", "list"], ["--backend goes after the command"]),
     (["--backend=jax", "eval", "x"], ["--backend goes after the command"]),
     (["sample", "digits-lt10-cnn-ce", "--out", "x.png"], ["serves no generator"]),

@@ -23,7 +23,8 @@ Games are written once with ``keras.ops`` and the few functions here:
   callback may read and assign them between steps (JAX carries the state outside them).
 - ``compiled(fn)``: ``fn`` (tensors in, tensors out) compiled where that pays: a
   ``tf.function`` on TensorFlow, ``fn`` itself on torch and JAX (their modules say why).
-  ``kzoo.metrics.robust_accuracy`` attacks with it, one function per radius.
+  ``kzoo.metrics.robust_accuracy`` attacks with it, one function per radius, where a
+  radius attacks ``GRAPH_MIN_BATCHES`` batches or more.
 - ``versions()``: the framework versions, for model cards.
 
 Data parallelism (``kzoo.distribute``): ``data_parallel(n)`` is the backend's engine as a
