@@ -29,10 +29,9 @@ from kzoo.backend.common import (
     unchanged,
 )
 
-# Attacks for metrics run eagerly: jax.jit of PGD-20 over a model's variables (a
-# StatelessScope of their values) gained 7% in a one-off measurement (52.4 s against 56.2 s
-# on 1,024 Fashion-MNIST images, one thread; JAX's eager ops are compiled one by one
-# already), for a compilation per radius and batch shape.
+# Attacks for metrics run eagerly: JAX's eager ops are compiled one by one already, and a
+# jax.jit of the whole attack (over a StatelessScope of the model's variables) would cost a
+# compilation per radius and batch shape; no benchmark of this repository shows it paying.
 compiled = unchanged
 
 # Under keras.distribution.DataParallel a step is one program over the global batch
