@@ -145,16 +145,21 @@ def tables(results, seeds, backends):
     return "\n".join(lines)
 
 
+def units(seeds):
+    """The table's runs, seed first, the GAN methods of each protocol apart, so that shards
+    share the cost."""
+    return [(p, m, seed) for seed in range(seeds) for m in METHODS for p in PROTOCOLS]
+
+
 def main():
     args, out = parse_args(__doc__, seeds=3, shards=True, options=[RUNS_OPTION])
     cache = out / "bad_data_fashion_runs.json"
-    # seed first, the GAN methods of each protocol apart, so that shards share the cost
-    units = [(p, m, seed) for seed in range(args.seeds) for m in METHODS for p in PROTOCOLS]
-    results = run_missing(cache, units, key, partial(run_one, runs_dir=args.runs), args,
+    jobs = units(args.seeds)
+    results = run_missing(cache, jobs, key, partial(run_one, runs_dir=args.runs), args,
                           lambda row: f"accuracy {row['accuracy']:.4f}, {row['wall_s']:.0f} s")
     if results is None:
         return
-    not_run(results, units, key)
+    not_run(results, jobs, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "bad_data_fashion_table.md").write_text(text + "\n")

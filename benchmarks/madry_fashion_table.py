@@ -63,8 +63,18 @@ def spec(method, seed):
     return s
 
 
+def recipe_of(method, seed):
+    return Recipe(spec(method, seed))
+
+
 def run_one(method, seed, runs_dir):
-    return train_run(Recipe(spec(method, seed)), runs_dir)
+    return train_run(recipe_of(method, seed), runs_dir)
+
+
+def units(seeds):
+    """The table's runs, method first, so that --shard shares each method's runs out
+    (Madry's cost the most)."""
+    return [(method, seed) for method in METHODS for seed in range(seeds)]
 
 
 def key(method, seed):
@@ -113,14 +123,13 @@ def figure(results, seeds, path):
 def main():
     args, out = parse_args(__doc__, seeds=3, shards=True, options=[RUNS_OPTION])
     cache = out / "madry_fashion_runs.json"
-    # method first, so that --shard shares each method's runs out (Madry's cost the most)
-    units = [(method, seed) for method in METHODS for seed in range(args.seeds)]
-    results = run_missing(cache, units, key, partial(run_one, runs_dir=args.runs), args,
+    jobs = units(args.seeds)
+    results = run_missing(cache, jobs, key, partial(run_one, runs_dir=args.runs), args,
                           lambda row: (
         f"clean {row['accuracy']:.4f}, at 0.1 {row['robust_accuracy@0.1']:.4f}"))
     if results is None:
         return
-    not_run(results, units, key)
+    not_run(results, jobs, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "madry_fashion_table.md").write_text(text + "\n")

@@ -77,8 +77,19 @@ def spec(method, setting, seed):
                      Path(__file__).name)
 
 
+def recipe_of(setting, method, seed):
+    return Recipe(spec(method, setting, seed))
+
+
 def run_one(setting, method, seed, runs_dir):
-    return train_run(Recipe(spec(method, setting, seed)), runs_dir)
+    return train_run(recipe_of(setting, method, seed), runs_dir)
+
+
+def units(seeds):
+    """The table's runs, method first, so that --shard shares each method's runs out
+    (Meta-IADA's cost the most)."""
+    return [(setting, method, seed) for method in METHODS for setting in SETTINGS
+            for seed in range(seeds)]
 
 
 def key(setting, method, seed):
@@ -113,14 +124,12 @@ def tables(results, seeds, backends):
 def main():
     args, out = parse_args(__doc__, seeds=3, shards=True, options=[RUNS_OPTION])
     cache = out / "meta_iada_fashion_runs.json"
-    # method first, so that --shard shares each method's runs out (Meta-IADA's cost the most)
-    units = [(setting, method, seed) for method in METHODS for setting in SETTINGS
-             for seed in range(args.seeds)]
-    results = run_missing(cache, units, key, partial(run_one, runs_dir=args.runs), args,
+    jobs = units(args.seeds)
+    results = run_missing(cache, jobs, key, partial(run_one, runs_dir=args.runs), args,
                           lambda row: f"accuracy {row['accuracy']:.4f}")
     if results is None:
         return
-    not_run(results, units, key)
+    not_run(results, jobs, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "meta_iada_fashion_table.md").write_text(text + "\n")

@@ -115,20 +115,23 @@ def tables(results, seeds, backends):
     return "\n".join(lines)
 
 
+def units(seeds):
+    """The table's runs, seed first, each seed's costly forms (RobustGAN over WGAN-GP, then
+    plain WGAN-GP) apart, so that two shards share the cost evenly."""
+    return [(base, form, seed) for seed in range(seeds) for base, form in (
+        ("WGAN-GP", "GAN"), ("WGAN-GP", "RobustGAN"), ("DCGAN", "RobustGAN"), ("DCGAN", "GAN"))]
+
+
 def main():
     args, out = parse_args(__doc__, seeds=5, shards=True, options=[RUNS_OPTION])
     cache = out / "rgan_fashion_runs.json"
-
-    # seed first, each seed's costly forms (RobustGAN over WGAN-GP, then plain WGAN-GP) apart,
-    # so that two shards share the cost evenly
-    units = [(base, form, seed) for seed in range(args.seeds) for base, form in (
-        ("WGAN-GP", "GAN"), ("WGAN-GP", "RobustGAN"), ("DCGAN", "RobustGAN"), ("DCGAN", "GAN"))]
-    results = run_missing(cache, units, key, partial(run_one, runs_dir=args.runs), args,
+    jobs = units(args.seeds)
+    results = run_missing(cache, jobs, key, partial(run_one, runs_dir=args.runs), args,
                           lambda row: f"FCD {row['frechet_classifier_distance']:.3f}, "
                                       f"{row['wall_s']:.0f} s")
     if results is None:
         return
-    not_run(results, units, key)
+    not_run(results, jobs, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "rgan_fashion_table.md").write_text(text + "\n")

@@ -148,16 +148,21 @@ def tables(results, seeds, backends):
     return "\n".join(lines)
 
 
+def units(seeds):
+    """The table's runs, seed first."""
+    return [(m, seed) for seed in range(seeds) for m in METHODS]
+
+
 def main():
     args, out = parse_args(__doc__, seeds=3, shards=True, options=[RUNS_OPTION])
     cache = out / "robgan_fashion_runs.json"
-    units = [(m, seed) for seed in range(args.seeds) for m in METHODS]
-    results = run_missing(cache, units, key, partial(run_one, runs_dir=args.runs), args,
+    jobs = units(args.seeds)
+    results = run_missing(cache, jobs, key, partial(run_one, runs_dir=args.runs), args,
                           lambda row: f"robust@0.1 {row['robust_accuracy@0.1']:.4f}, "
                                       f"{row['wall_s']:.0f} s")
     if results is None:
         return
-    not_run(results, units, key)
+    not_run(results, jobs, key)
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "robgan_fashion_table.md").write_text(text + "\n")
