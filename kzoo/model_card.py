@@ -242,6 +242,7 @@ def check(card, path):
         if not isinstance(value, NUMBER) or isinstance(value, bool) or not math.isfinite(value):
             raise ValueError(f"{path}: metrics.{key} must be a finite number; got "
                              f"{value!r:.60}.")
+    _measured_as_stated(card, path)
     for key, value in card.get("versions", {}).items():
         _type(value, str, path, f"versions.{key}")
     if not SHA256.fullmatch(card["sha256"]):
@@ -276,6 +277,20 @@ def _fields(table, schema, path, prefix):
         if key in ITEMS:
             for i, item in enumerate(table[key]):
                 _type(item, ITEMS[key], path, f"{where}[{i}]")
+
+
+def _measured_as_stated(card, path):
+    """A metric under attack comes with how it was attacked: ``robust_accuracy@eps`` with
+    ``evaluation.robust_attack``, ``autoattack_accuracy@eps`` with ``evaluation.autoattack``
+    (``kzoo eval`` and ``kzoo.reproduce`` attack as the card says)."""
+    from kzoo.roles import AUTOATTACK_METRIC, ROBUST_METRIC
+
+    evaluation = card.get("evaluation", {})
+    for prefix, table in ((ROBUST_METRIC, "robust_attack"), (AUTOATTACK_METRIC, "autoattack")):
+        metric = next((k for k in card["metrics"] if k.startswith(prefix)), None)
+        if metric is not None and not evaluation.get(table):
+            raise ValueError(f"{path}: metrics.{metric} without evaluation.{table} (how it "
+                             f"was attacked).")
 
 
 def _complete(table, schema, path, where):

@@ -156,6 +156,19 @@ def test_a_card_table_is_type_checked_before_it_is_found_partial_and_may_be_empt
     card["evaluation"]["robust_attack"] = {"steps": "x"}
     with pytest.raises(ValueError, match=r"robust_attack\.steps must be an integer; got 'x'"):
         model_card.ModelCard.from_dict(card, "c.json")
-    card["evaluation"]["robust_attack"] = {}  # as a card written with no attack
+    card["evaluation"]["robust_attack"] = {}  # as a card written with no attack, ...
+    card["metrics"] = {k: v for k, v in card["metrics"].items() if "@" not in k}  # ... or metric
     card["licence"] = {}
     assert model_card.ModelCard.from_dict(card, "c.json").licence == {}
+
+
+@pytest.mark.parametrize(("metric", "table"), [("robust_accuracy@0.1", "robust_attack"),
+                                               ("autoattack_accuracy@0.1", "autoattack")])
+def test_a_metric_under_attack_needs_the_attack_on_its_card(metric, table):
+    card = json.loads((zoo.resolve("fashion_mnist-cnn-madry") / model_card.CARD_FILE).read_text())
+    assert metric in card["metrics"]
+    for evaluation in ({**card["evaluation"], table: {}},
+                       {k: v for k, v in card["evaluation"].items() if k != table}):
+        with pytest.raises(ValueError, match=rf"^c\.json: metrics\.{metric.split('@')[0]}@[0-9.]+ "
+                                             rf"without evaluation\.{table} "):
+            model_card.ModelCard.from_dict({**card, "evaluation": evaluation}, "c.json")

@@ -78,6 +78,8 @@ def _attacked_classes(model, epsilon, compiled, **attack):
 
     def classes(x, y):
         x_adv = pgd(model, x, y, epsilon=epsilon, **attack)
+        # argmax of the probabilities, as predict_proba's at radius 0 and the cards' eager
+        # figures: where float32's softmax saturates, ties fall as they did there
         return keras.ops.argmax(keras.ops.softmax(model(x_adv, training=False), axis=-1), -1)
 
     return backend.compiled(classes) if compiled else classes
