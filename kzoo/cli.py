@@ -268,12 +268,9 @@ def _list(args):
     from kzoo import zoo  # cards are read as data: no backend starts
     from kzoo.tables import format_table
 
-    cards, broken = zoo.scan()
-    for path, why in broken:
-        print(f"kzoo list: warning: {path}: {why}; left out of the zoo.", file=sys.stderr)
-    if not zoo.ZOO_DIR.is_dir():
-        print(f"kzoo list: no presets are installed (no {zoo.ZOO_DIR}): {zoo.INSTALL}.",
-              file=sys.stderr)
+    cards, problems = zoo.scan()
+    for problem in problems:
+        print(f"kzoo list: warning: {problem}", file=sys.stderr)
     if args.verbose:
         print("\n---\n\n".join(c.markdown() for c in cards), end="")
         return

@@ -42,39 +42,38 @@ ZOO_DIR = _find_zoo()
 
 def presets():
     """The cards (``ModelCard``) of every preset in the zoo, sorted by name. A card that
-    cannot be read is left out with a warning naming its file (``scan()`` lists them); with
-    no presets installed, a warning says how to install them.
+    cannot be read is left out with a warning naming its file; with no presets installed,
+    a warning says how to install them (``scan()`` returns the warnings' text).
 
     Examples:
         >>> [card.name for card in kzoo.presets() if card.game == "PGDAdversarialTraining"]
         ['digits-cnn-madry', 'fashion_mnist-cnn-madry']
     """
-    cards, broken = scan()
-    if not ZOO_DIR.is_dir():
-        warnings.warn(f"No presets are installed (no {ZOO_DIR}): {INSTALL}.", stacklevel=2)
-    for path, err in broken:
-        warnings.warn(f"{path}: {err}; left out of the zoo.", stacklevel=2)
+    cards, problems = scan()
+    for problem in problems:
+        warnings.warn(problem, stacklevel=2)
     return cards
 
 
 def scan():
-    """``(cards, broken)``: the readable cards of the zoo, and ``[(card path, reason)]`` for
-    the others.
+    """``(cards, problems)``: the readable cards of the zoo, and a sentence for each card
+    left out (naming its file and why) or for a zoo not installed.
 
     Examples:
-        >>> cards, broken = kzoo.zoo.scan()
-        >>> cards[0].name, broken
+        >>> cards, problems = kzoo.zoo.scan()
+        >>> cards[0].name, problems
         ('digits-acgan', [])
     """
-    cards, broken = [], []
-    if ZOO_DIR.is_dir():
-        for d in sorted(ZOO_DIR.iterdir()):
-            if (d / CARD_FILE).is_file():
-                try:
-                    cards.append(ModelCard.read(d))
-                except ValueError as err:
-                    broken.append((d / CARD_FILE, str(err).removeprefix(f"{d / CARD_FILE}: ")))
-    return cards, broken
+    if not ZOO_DIR.is_dir():
+        return [], [f"No presets are installed (no {ZOO_DIR}): {INSTALL}."]
+    cards, problems = [], []
+    for d in sorted(ZOO_DIR.iterdir()):
+        if (d / CARD_FILE).is_file():
+            try:
+                cards.append(ModelCard.read(d))
+            except ValueError as err:
+                problems.append(f"{err}".removesuffix(".") + "; left out of the zoo.")
+    return cards, problems
 
 
 def preset_names():
