@@ -273,9 +273,9 @@ def _net(p, raw, game_cls, game_name):
                    f"got arch {spec.get('arch')!r}.")
         conditional = p.check(validate.boolean, f"{where} conditional",
                               spec.get("conditional", False))
-        if "num_classes" in spec and spec["arch"] not in kzoo.nets.BUILDERS:
-            p.fail(f"{where} num_classes is set from the data; write conditional = true "
-                   f"for a class-conditional net.")
+        if "num_classes" in spec:
+            p.fail(f"{where} num_classes is set from the data; remove it (a class-conditional "
+                   f"generator or critic: conditional = true).")
         arguments = {k: v for k, v in spec.items() if k not in ("arch", "conditional")}
         players.append(Player(player, spec["arch"], conditional, arguments=_frozen(arguments)))
     return tuple(players)
