@@ -137,6 +137,23 @@ def test_robust_accuracy_counts_what_eager_pgd_leaves_correct():
     assert 0 < curve[0.2] < curve[0.1] < 1
 
 
+def test_a_model_with_several_outputs_is_attacked_and_scored_on_its_last():
+    """As ``pgd`` attacks it (the AC-GAN critic's ``(source, class logits)``): the curve of
+    a model returning ``[features, logits]`` is that of its logits alone, radius 0 too."""
+    net = kzoo.load("digits-cnn-madry").classifier
+    ds = kzoo.data.load("digits")
+    x, y = ds.x_test[:150], ds.y_test[:150]
+    inputs = keras.Input(x.shape[1:])
+    logits = net(inputs)
+    both = keras.Model(inputs, [keras.ops.mean(logits, axis=-1, keepdims=True), logits])
+    for batch_size in (32, 150):  # the compiled attack (from 4 batches on) and the eager one
+        args = (x, y, [0, 0.1]), {"steps": 3, "batch_size": batch_size}
+        assert kzoo.metrics.robust_accuracy(both, *args[0], **args[1]) == \
+            kzoo.metrics.robust_accuracy(net, *args[0], **args[1])
+    np.testing.assert_array_equal(kzoo.metrics.predict_proba(both, x),
+                                  kzoo.metrics.predict_proba(net, x))
+
+
 @TORCH_ONLY
 def test_autoattack_is_at_least_as_strong_as_pgd():
     """ART's engine on the Madry preset at its training radius: no more robust accuracy than

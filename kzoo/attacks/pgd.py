@@ -125,7 +125,7 @@ def pgd_with_predictions(model, x, y, *, epsilon, step_size, steps, norm="linf",
 
     def objective(t):
         outputs = model(t, training=False)
-        logits = outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+        logits = logits_of(outputs)
         per_example = loss(y, outputs) if callable(loss) else _per_example_loss(loss, y, logits)
         return ops.sum(per_example), ops.argmax(logits, axis=-1)
 
@@ -166,6 +166,12 @@ def check_batch(model, x, y=None, value_range=None):
             raise ValueError(f"y must hold one label per row of x ({len(x)}); got {len(y)}.")
 
 
+def logits_of(outputs):
+    """A logits model's logits: its outputs, or the last of them when it has several (as
+    the AC-GAN critic's ``(source, class logits)``)."""
+    return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+
+
 def num_classes_of(model, x):
     """The width of ``model``'s logits (its last output's, when it has several): a game's
     ``num_classes``, a net's output width, or, for any other callable, that of its logits
@@ -174,8 +180,7 @@ def num_classes_of(model, x):
     shape = shape[-1] if isinstance(shape, list) else shape  # several outputs: logits last
     width = getattr(model, "num_classes", None) or shape[-1]
     if width is None:
-        outputs = model(x[:1], training=False)
-        width = ops.shape(outputs[-1] if isinstance(outputs, (list, tuple)) else outputs)[-1]
+        width = ops.shape(logits_of(model(x[:1], training=False)))[-1]
     return int(width)
 
 

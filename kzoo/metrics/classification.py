@@ -5,12 +5,13 @@ import keras
 import numpy as np
 
 from kzoo import validate
-from kzoo.attacks.pgd import check_batch
+from kzoo.attacks.pgd import check_batch, logits_of
 from kzoo.validate import check_labels
 
 
 def predict_proba(model, x, batch_size=1024, value_range=(0.0, 1.0)):
-    """Softmax probabilities of a logits model (inference mode), as a NumPy array.
+    """Softmax probabilities of a logits model (inference mode; with several outputs, of
+    its last), as a NumPy array.
 
     ``x``: a non-empty batch (NumPy inputs must be finite, within ``value_range``, the
     model's input range: kzoo's classifiers take [0, 1] images; None for any);
@@ -21,9 +22,9 @@ def predict_proba(model, x, batch_size=1024, value_range=(0.0, 1.0)):
     """
     batch_size = validate.integer("batch_size", batch_size, low=1)
     check_batch(model, x, value_range=value_range)
-    out = [keras.ops.convert_to_numpy(keras.ops.softmax(model(x[i:i + batch_size],
-                                                              training=False), axis=-1))
-           for i in range(0, len(x), batch_size)]
+    out = [keras.ops.convert_to_numpy(keras.ops.softmax(
+        logits_of(model(x[i:i + batch_size], training=False)), axis=-1))
+        for i in range(0, len(x), batch_size)]
     return np.concatenate(out)
 
 

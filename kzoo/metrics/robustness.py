@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from kzoo import backend, validate
-from kzoo.attacks.pgd import NORMS, check_batch, num_classes_of, pgd
+from kzoo.attacks.pgd import NORMS, check_batch, logits_of, num_classes_of, pgd
 from kzoo.metrics.classification import predict_proba
 
 
@@ -21,7 +21,7 @@ def robust_accuracy(model, x, y, epsilons, *, steps=10, step_ratio=2.5, batch_si
     uses ``step_size = step_ratio * epsilon / steps`` (Madry et al.'s rule).
 
     Args:
-        model: a logits model.
+        model: a logits model (with several outputs: logits last).
         x, y: NumPy inputs and integer labels.
         epsilons: non-empty list of float >= 0, in the model's input units.
         steps: int >= 1. PGD steps. Default 10.
@@ -80,7 +80,8 @@ def _attacked_classes(model, epsilon, compiled, **attack):
         x_adv = pgd(model, x, y, epsilon=epsilon, **attack)
         # argmax of the probabilities, as predict_proba's at radius 0 and the cards' eager
         # figures: where float32's softmax saturates, ties fall as they did there
-        return keras.ops.argmax(keras.ops.softmax(model(x_adv, training=False), axis=-1), -1)
+        logits = logits_of(model(x_adv, training=False))
+        return keras.ops.argmax(keras.ops.softmax(logits, axis=-1), -1)
 
     return backend.compiled(classes) if compiled else classes
 
