@@ -36,6 +36,7 @@ import numpy as np
 from common import (
     ROOT,
     add_to_cache,
+    backends_in_words,
     fmt_interval,
     fmt_mean_std,
     markdown_table,
@@ -148,9 +149,9 @@ def tables(results, seeds):
     done = {ratio: sum(key(ratio, s) in results for s in range(seeds)) for ratio in RATIOS}
     selection = results["select"]["rows"]
     eps = chosen(selection)
-    backend = " and ".join(sorted({u["backend"] for u in results.values()}))
+    backend = backends_in_words(u["backend"] for u in results.values())
     lines = [f"Long-tailed Fashion-MNIST (AEGL's Table 1 columns), test accuracy in %, mean +- "
-             f"std over seeds ({backend} backend; `python benchmarks/aegl_fashion_table.py`). "
+             f"std over seeds ({backend}; `python benchmarks/aegl_fashion_table.py`). "
              f"Seeds per ratio: " + ", ".join(f"rho {r:g}: {n}" for r, n in done.items())
              + f". AEGL's epsilon {eps * 255:.0f}/255, chosen on validation (below).", ""]
     labels = ["CE", CONTROL, AEGL_CE, "LDAM-DRW", AEGL_LDAM]

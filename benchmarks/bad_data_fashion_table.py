@@ -125,7 +125,7 @@ def tables(results, seeds, backends):
         return lambda s: key(protocol, method, s)
 
     lines = [f"Fashion-MNIST long-tailed (balanced test set), test accuracy in %, mean +- std "
-             f"over {seeds} seeds, the paper's test accuracy beside ({backends} backend; "
+             f"over {seeds} seeds, the paper's test accuracy beside ({backends}; "
              f"`python benchmarks/bad_data_fashion_table.py`). Tail accuracy: the classes in "
              f"the lowest third of the log-range of training counts (kzoo.metrics.shot_groups: "
              f"the 4 rarest). Wall time: training, DAGAN-style's with its GAN w/o C's.", ""]

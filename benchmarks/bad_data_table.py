@@ -181,7 +181,7 @@ def run(job, results, out):
 # ------------------------------------------------------------------------------ tables
 def tables(results, seeds, backends):
     n_runs = len(results)
-    lines = [f"BadDataGAN and its baselines on digits ({backends} backend, seeds "
+    lines = [f"BadDataGAN and its baselines on digits ({backends}, seeds "
              f"0-{seeds - 1}, {n_runs} runs; `python benchmarks/bad_data_table.py`).", "",
              "Test accuracy in %, mean +- standard deviation (ddof 1) over seeds:", ""]
     columns = [(p, "accuracy") for p in PROTOCOLS] + [("IF 1", f"noisy {n}") for n in NOISY]

@@ -67,11 +67,18 @@ def read_cache(path):
 
 
 def ran_on(path):
-    """The backends the runs cached at ``path`` ran on, in words ("torch", "tensorflow and
-    torch"): a report names the backends of its runs, not the one writing it. Every run of
-    the cache counts, those a table leaves out too."""
+    """The backends the runs cached at ``path`` ran on, in words ("torch backend",
+    "tensorflow and torch backends"): a report names the backends of its runs, not the one
+    writing it. Every run of the cache counts, those a table leaves out too."""
     record = json.loads(path.read_text()).get(RAN_ON, {}) if path.is_file() else {}
-    return " and ".join(sorted(set(record.values()))) or "no recorded"
+    return backends_in_words(record.values())
+
+
+def backends_in_words(names):
+    """``names`` of backends as a caption says them: "torch backend", "tensorflow and torch
+    backends", "no recorded backend"."""
+    names = sorted(set(names))
+    return f"{' and '.join(names) or 'no recorded'} backend{'s' * (len(names) > 1)}"
 
 
 def add_to_cache(path, runs, backend_of=None):

@@ -206,8 +206,7 @@ def main():
                 "rows": rows, "ablation": {str(k): v for k, v in ablation.items()}}})
             print(f"imbalance {imbalance} seed {seed} done ({time.perf_counter() - start:.0f} s)",
                   flush=True)
-    where = f"{common.ran_on(cache)} backend" + (f", AEGL fine-tuning rate {args.aegl_lr:g}"
-                                              if rate else "")
+    where = common.ran_on(cache) + (f", AEGL fine-tuning rate {args.aegl_lr:g}" if rate else "")
     text, done = tables(results, args.seeds, where)
     print("\n" + text)
     (out / f"long_tail_table{rate}.md").write_text(text + "\n")

@@ -93,7 +93,7 @@ def tables(results, seeds, backends):
 
     head = ["method", *(f"epsilon {e:g}" for e in epsilons())]
     lines = [f"Fashion-MNIST, test accuracy in % under linf PGD-20 (epsilon 0: clean), mean +- "
-             f"std over {seeds} seeds ({backends} backend; `python "
+             f"std over {seeds} seeds ({backends}; `python "
              f"benchmarks/madry_fashion_table.py`). No paper of this zoo reports it.", ""]
     lines += markdown_table(head, [[m, *(fmt(cells(m, c), of=seeds) for c in cols)]
                                    for m in METHODS])

@@ -106,7 +106,7 @@ def tables(results, seeds, backends):
     head = ["method", *SETTINGS]
     lines = [f"Fashion-MNIST under 40% label noise (100 clean images per class held out as the "
              f"meta set), clean test set, accuracy in %, mean +- std over {seeds} seeds "
-             f"({backends} backend; `python benchmarks/meta_iada_fashion_table.py`). No paper "
+             f"({backends}; `python benchmarks/meta_iada_fashion_table.py`). No paper "
              f"reports these methods on this data.", ""]
     lines += markdown_table(head, [[m, *(fmt(cells(m, s), of=seeds) for s in SETTINGS)]
                                    for m in METHODS])

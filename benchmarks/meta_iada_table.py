@@ -253,7 +253,7 @@ def main():
         print(f"not yet run: {', '.join(missing)} (the other shards'?); no table written")
         return
     text = tables(results, seeds, f"Biased digits, test accuracy in %, {args.seeds} seeds "
-                  f"({', '.join(WIDE)}: {seeds[1]}) ({ran_on(cache)} backend; "
+                  f"({', '.join(WIDE)}: {seeds[1]}) ({ran_on(cache)}; "
                   "`python benchmarks/meta_iada_table.py`).")
     print("\n" + text)
     (out / "meta_iada_table.md").write_text(text + "\n")

@@ -99,7 +99,7 @@ def tables(results, seeds, backends):
     lines = [f"Fashion-MNIST, conditional DCGAN pair (width 64), {epochs} epochs of batch 64 "
              f"over 54,000 images (the paper: 200,000 generator steps), 10,000 samples against "
              f"the test set on fashion_mnist-cnn-ce's features, mean +- std over {seeds} seeds "
-             f"({backends} backend; `python benchmarks/rgan_fashion_table.py`); lower is "
+             f"({backends}; `python benchmarks/rgan_fashion_table.py`); lower is "
              f"better. At worst z (r): samples from the worst input noise within l2 radius r "
              f"of z (the paper's figure 3). No paper reports these forms on this data.", ""]
     lines += markdown_table(["base", "form", *METRICS.values(), "wall s"], [

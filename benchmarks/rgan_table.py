@@ -128,7 +128,7 @@ def cells(results, data, base, form, keys, seeds):
 
 
 def tables(results, seeds, backends):
-    lines = [f"RobustGAN / GAN on {backends}, seeds 0-{seeds[0] - 1} ({', '.join(WIDE)}: "
+    lines = [f"RobustGAN / GAN on the {backends}, seeds 0-{seeds[0] - 1} ({', '.join(WIDE)}: "
              f"0-{seeds[1] - 1}), mean +- std (`python benchmarks/rgan_table.py`).", ""]
     for data in DATA:
         keys = HEADLINE[data]

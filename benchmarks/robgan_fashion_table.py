@@ -121,8 +121,8 @@ def tables(results, seeds, backends):
 
     head = [f"epsilon {e:g}" for e in epsilons]
     lines = [f"Fashion-MNIST, one net (the AC-GAN critic's class head), PGD-20 robust "
-             f"accuracy in % on the test set, mean +- std over {seeds} seeds ({backends} "
-             f"backend; `python benchmarks/robgan_fashion_table.py`). No paper reports these "
+             f"accuracy in % on the test set, mean +- std over {seeds} seeds ({backends}; "
+             f"`python benchmarks/robgan_fashion_table.py`). No paper reports these "
              f"methods on this data. Wall time: training, RobGAN + fine-tune's with its "
              f"co-training's.", ""]
     lines += markdown_table(["method", *head, "wall s"], [

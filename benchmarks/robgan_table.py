@@ -191,7 +191,7 @@ def tables(results, seeds, backends):
     cols = [f"robust@{e:g}" for e in eps]
     gaps = [e for e in GAP_EPSILONS if e > 0]
     real = values(results, run("RobGAN"), "frechet_classifier_distance_real", seeds)
-    lines = [f"Rob-GAN and Madry on digits ({backends} backend, seeds 0-{seeds - 1}, "
+    lines = [f"Rob-GAN and Madry on digits ({backends}, seeds 0-{seeds - 1}, "
              f"{len(results)} runs; `python benchmarks/robgan_table.py`).", "",
              "Test accuracy under PGD-20 (linf, steps of epsilon / 5, [0, 1] units; the "
              "paper's [-1, 1] radii 0.02, 0.04, 0.08 are 0.01, 0.02, 0.04 here), in %, "
