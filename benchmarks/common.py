@@ -234,6 +234,19 @@ def fmt_mean_std(v, scale=100.0, digits=1, of=None):
     return text + (f" (n={len(v)})" if of is not None and len(v) < of else "")
 
 
+def cost_line(runs, over):
+    """One line of a table on what its runs cost, from their cards: ``runs`` maps a method
+    to its runs' rows (``wall_s``, ``ms_per_step``), ``over`` says what each mean is over."""
+    def means(field):
+        return ", ".join(f"{m} {np.mean([r[field] for r in rows]):.0f}"
+                         for m, rows in runs.items() if rows) or "-"
+
+    return (f"Training cost per run (its card's), mean over {over}: ms per step "
+            f"{means('ms_per_step')}; wall time, s, {means('wall_s')}. A wall time counts "
+            f"any time the run's process was stopped (to free the cores for other work); ms "
+            f"per step, the median over epochs, does not move with a stop within a few epochs.")
+
+
 def markdown_table(header, rows):
     """The lines of a Markdown table: ``header`` (column names) and ``rows`` (cells)."""
     return (["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]

@@ -28,6 +28,7 @@ from pathlib import Path
 from common import (
     ROOT,
     RUNS_OPTION,
+    cost_line,
     markdown_table,
     not_run,
     paired,
@@ -102,8 +103,8 @@ def tables(results, seeds, backends):
     lines += markdown_table(["a - b", *head[1:]], [["Madry - CE", *(
         paired(results, lambda s: key("Madry", s), lambda s: key("CE", s), c, seeds,
                higher_is_better=True, mark_short=True) for c in cols)]])
-    lines += ["", "Wall time of training per run (its card's), s, mean over seeds: " + ", ".join(
-        f"{m} {sum(w) / len(w):.0f}" for m in METHODS if (w := cells(m, "wall_s"))) + "."]
+    lines += ["", cost_line({m: [r for i in range(seeds) if (r := results.get(key(m, i)))]
+                             for m in METHODS}, "seeds")]
     return "\n".join(lines)
 
 

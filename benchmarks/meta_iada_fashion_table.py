@@ -36,6 +36,7 @@ from pathlib import Path
 from common import (
     ROOT,
     RUNS_OPTION,
+    cost_line,
     markdown_table,
     not_run,
     paired,
@@ -115,9 +116,9 @@ def tables(results, seeds, backends):
     lines += markdown_table(["a - b", *head[1:]], [[f"Meta-IADA - {b}", *(
         paired(results, run("Meta-IADA", s), run(b, s), "accuracy", seeds,
                higher_is_better=True, mark_short=True) for s in SETTINGS)] for b in BASELINES])
-    lines += ["", "Wall time of training per run (its card's), s, mean over settings and "
-              "seeds: " + ", ".join(f"{m} {sum(w) / len(w):.0f}" for m in METHODS if (
-                  w := [v for s in SETTINGS for v in cells(m, s, "wall_s")])) + "."]
+    lines += ["", cost_line({m: [r for s in SETTINGS for i in range(seeds)
+                                 if (r := results.get(key(s, m, i)))] for m in METHODS},
+                            "settings and seeds")]
     return "\n".join(lines)
 
 
