@@ -76,9 +76,10 @@ def ran_on(path):
 
 def backends_in_words(names):
     """``names`` of backends as a caption says them: "torch backend", "tensorflow and torch
-    backends", "no recorded backend"."""
+    backends", "jax, tensorflow and torch backends", "no recorded backend"."""
     names = sorted(set(names))
-    return f"{' and '.join(names) or 'no recorded'} backend{'s' * (len(names) > 1)}"
+    words = " and ".join(filter(None, [", ".join(names[:-1]), *names[-1:]])) or "no recorded"
+    return f"{words} backend{'s' * (len(names) > 1)}"
 
 
 def add_to_cache(path, runs, backend_of=None):
@@ -244,7 +245,8 @@ def cost_line(runs, over):
     return (f"Training cost per run (its card's), mean over {over}: ms per step "
             f"{means('ms_per_step')}; wall time, s, {means('wall_s')}. A wall time counts "
             f"any time the run's process was stopped (to free the cores for other work); ms "
-            f"per step, the median over epochs, does not move with a stop within a few epochs.")
+            f"per step, the median over epochs after the first, does not move with a stop "
+            f"within a few epochs.")
 
 
 def markdown_table(header, rows):

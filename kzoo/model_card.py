@@ -107,9 +107,9 @@ class ModelCard:
 
     @classmethod
     def read(cls, directory):
-        """The card of a preset or run directory, checked as data (at most ``MAX_BYTES``,
-        ``MAX_DEPTH`` levels, the JSON type of every field, a version kzoo reads);
-        ``ValueError`` naming the file otherwise."""
+        """The card of a preset or run directory, checked as data (``check``: at most
+        ``MAX_BYTES``, ``MAX_DEPTH`` levels, the JSON type of every field, a version kzoo
+        reads); ``ValueError`` naming the file otherwise."""
         path = Path(directory) / CARD_FILE
         size = path.stat().st_size
         if size > MAX_BYTES:
@@ -228,7 +228,8 @@ def _json(blob, path):
 
 def check(card, path):
     """``ValueError`` unless ``card`` is a JSON object with the required fields, every field
-    of the JSON type kzoo reads, and no deeper than ``MAX_DEPTH``."""
+    of the JSON type kzoo reads, no deeper than ``MAX_DEPTH``, finite metrics, an attack's
+    metrics beside its ``evaluation`` table, a version and roles kzoo knows."""
     if not isinstance(card, dict):
         raise ValueError(f"{path}: a card is a JSON object; got {type(card).__name__}.")
     if _depth(card) > MAX_DEPTH:

@@ -23,6 +23,12 @@ def numpy_if_host(inputs, result):
     return result
 
 
+def logits_of(outputs):
+    """A logits model's logits: its outputs, or the last of them when it has several (as
+    the AC-GAN critic's ``(source, class logits)``)."""
+    return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+
+
 def example_norms(v):
     """Each example's l2 norm (over every axis but the first), shaped to broadcast
     against ``v``: (batch, 1, ..., 1)."""

@@ -274,8 +274,9 @@ def _net(p, raw, game_cls, game_name):
         conditional = p.check(validate.boolean, f"{where} conditional",
                               spec.get("conditional", False))
         if "num_classes" in spec:
-            p.fail(f"{where} num_classes is set from the data; remove it (a class-conditional "
-                   f"generator or critic: conditional = true).")
+            classifier = spec["arch"] in kzoo.nets.BUILDERS and not (pair and not player)
+            p.fail(f"{where} num_classes is set from the data; remove it" + (
+                "." if classifier else " (a class-conditional net: conditional = true)."))
         arguments = {k: v for k, v in spec.items() if k not in ("arch", "conditional")}
         players.append(Player(player, spec["arch"], conditional, arguments=_frozen(arguments)))
     return tuple(players)

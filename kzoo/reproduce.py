@@ -8,8 +8,8 @@ backends' float differences (summation order, fused kernels) can flip a sign and
 attack elsewhere, so another backend may count some images differently. There the allowed
 difference is one standard error of that accuracy over the images it counts,
 ``sqrt(p (1 - p) / n)`` (``p`` the card's value): a difference no reader of the card could
-tell from the test set's own sampling noise. On the card's backend every metric reproduces
-to ``tol``, and so does a card that does not say how many images it counted.
+tell from the test set's own sampling noise (a card with an attack metric says over how many:
+``kzoo.model_card.check``). On the card's backend every metric reproduces to ``tol``.
 """
 
 import math
@@ -29,8 +29,8 @@ def attack_radius(metric):
 
 
 def images(card, metric):
-    """The number of test images ``metric`` of ``card`` counts over; None where the card
-    does not say. AutoAttack's (``autoattack_accuracy@eps``) is on its first ``n``.
+    """The number of test images the attack metric ``metric`` of ``card`` counts over:
+    AutoAttack's (``autoattack_accuracy@eps``) its first ``n``, PGD's the test set.
 
     Examples:
         >>> from kzoo import zoo
@@ -38,12 +38,9 @@ def images(card, metric):
         >>> images(card, "robust_accuracy@0.15"), images(card, "autoattack_accuracy@0.1")
         (10000, 1000)
     """
-    evaluation = card.evaluation or {}
     if metric.startswith(AUTOATTACK_METRIC):
-        n = evaluation.get("autoattack", {}).get("n")
-        if n is not None:
-            return n
-    return evaluation.get("test_examples")
+        return card.evaluation["autoattack"]["n"]
+    return card.evaluation["test_examples"]
 
 
 def allowed(card, metric, tol, backend):
@@ -58,10 +55,9 @@ def allowed(card, metric, tol, backend):
     """
     value = card.metrics[metric]
     base = tol * max(1.0, abs(value))
-    radius, n = attack_radius(metric), images(card, metric)
-    if backend == card.backend or radius is None or radius == 0 or not n:
+    if backend == card.backend or not attack_radius(metric):  # None or 0: no attack
         return base
-    return max(base, math.sqrt(value * (1 - value) / n))
+    return max(base, math.sqrt(value * (1 - value) / images(card, metric)))
 
 
 def compare(card, now, tol, backend):

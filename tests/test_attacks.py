@@ -139,7 +139,8 @@ def test_robust_accuracy_counts_what_eager_pgd_leaves_correct():
 
 def test_a_model_with_several_outputs_is_attacked_and_scored_on_its_last():
     """As ``pgd`` attacks it (the AC-GAN critic's ``(source, class logits)``): the curve of
-    a model returning ``[features, logits]`` is that of its logits alone, radius 0 too."""
+    a model returning ``[features, logits]`` is that of its logits alone, radius 0 too, and
+    so are its probabilities and the channels-first view AutoAttack's engines attack."""
     net = kzoo.load("digits-cnn-madry").classifier
     ds = kzoo.data.load("digits")
     x, y = ds.x_test[:150], ds.y_test[:150]
@@ -152,6 +153,9 @@ def test_a_model_with_several_outputs_is_attacked_and_scored_on_its_last():
             kzoo.metrics.robust_accuracy(net, *args[0], **args[1])
     np.testing.assert_array_equal(kzoo.metrics.predict_proba(both, x),
                                   kzoo.metrics.predict_proba(net, x))
+    nchw = x[:8].transpose(0, 3, 1, 2)  # AutoAttack's engines' view (torch) returns the logits
+    np.testing.assert_array_equal(_np(kzoo.nets.channels_first(both)(nchw)),
+                                  _np(kzoo.nets.channels_first(net)(nchw)))
 
 
 @TORCH_ONLY

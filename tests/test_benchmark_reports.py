@@ -2,6 +2,7 @@
 writes from the committed cache of runs (``--report-only``), byte for byte, under JAX (the
 runs were on TensorFlow or torch)."""
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -41,3 +42,17 @@ def test_report_only_rewrites_the_committed_table(script, args, tables, tmp_path
         assert (out / table).read_bytes() == (RESULTS / table).read_bytes(), \
             f"{table} differs from what `{script}.py --report-only` writes"
 
+
+
+@once
+def test_a_caption_names_its_backends_and_its_runs_cost(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    common = importlib.import_module("common")
+    assert [common.backends_in_words(n) for n in (
+        [], ["torch", "torch"], ["torch", "tensorflow", "torch"], ["torch", "jax", "tensorflow"],
+    )] == ["no recorded backend", "torch backend", "tensorflow and torch backends",
+           "jax, tensorflow and torch backends"]
+    line = common.cost_line({"CE": [{"wall_s": 100.0, "ms_per_step": 10.0},
+                                    {"wall_s": 300.0, "ms_per_step": 30.0}], "Madry": []}, "seeds")
+    assert line.startswith("Training cost per run (its card's), mean over seeds: ms per step "
+                           "CE 20; wall time, s, CE 200. ")

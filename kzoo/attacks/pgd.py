@@ -21,7 +21,7 @@ from keras import ops
 
 from kzoo import backend, validate
 from kzoo.losses.classification import per_example_cross_entropy
-from kzoo.ops import example_norms, numpy_if_host, unit_rows
+from kzoo.ops import example_norms, logits_of, numpy_if_host, unit_rows
 from kzoo.validate import check_inputs, check_labels
 
 NORMS = ("linf", "l2")
@@ -164,12 +164,6 @@ def check_batch(model, x, y=None, value_range=None):
         check_labels(y, num_classes_of(model, x))
         if len(y) != len(x):
             raise ValueError(f"y must hold one label per row of x ({len(x)}); got {len(y)}.")
-
-
-def logits_of(outputs):
-    """A logits model's logits: its outputs, or the last of them when it has several (as
-    the AC-GAN critic's ``(source, class logits)``)."""
-    return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
 
 
 def num_classes_of(model, x):

@@ -4,6 +4,8 @@ import os
 
 import keras
 
+from kzoo.ops import logits_of
+
 
 def split_output(out):
     """``fn()`` may return ``loss`` or ``(loss, aux)``."""
@@ -47,8 +49,9 @@ def check_cpu_devices(n):
 
 
 def channels_first(net):
-    """A view of the image classifier ``net`` (NHWC inputs) that takes NCHW inputs, the layout
-    PyTorch code expects; the same weights, not a copy. On the torch backend it is a
+    """A view of the image classifier ``net`` (NHWC inputs; logits, or several outputs with
+    the logits last) that takes NCHW inputs, the layout PyTorch code expects, and returns
+    its logits; the same weights, not a copy. On the torch backend it is a
     ``torch.nn.Module`` like ``net``.
 
     Examples:
@@ -62,5 +65,5 @@ def channels_first(net):
                          f"{shape}.")
     height, width, channels = shape
     inputs = keras.Input((channels, height, width))
-    outputs = net(keras.layers.Permute((2, 3, 1))(inputs))
+    outputs = logits_of(net(keras.layers.Permute((2, 3, 1))(inputs)))
     return keras.Model(inputs, outputs, name=f"{net.name}_channels_first")

@@ -5,7 +5,8 @@ import keras
 import numpy as np
 
 from kzoo import validate
-from kzoo.attacks.pgd import check_batch, logits_of
+from kzoo.attacks.pgd import check_batch
+from kzoo.ops import logits_of
 from kzoo.validate import check_labels
 
 

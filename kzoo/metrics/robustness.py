@@ -9,8 +9,9 @@ import keras
 import numpy as np
 
 from kzoo import backend, validate
-from kzoo.attacks.pgd import NORMS, check_batch, logits_of, num_classes_of, pgd
+from kzoo.attacks.pgd import NORMS, check_batch, num_classes_of, pgd
 from kzoo.metrics.classification import predict_proba
+from kzoo.ops import logits_of
 
 
 def robust_accuracy(model, x, y, epsilons, *, steps=10, step_ratio=2.5, batch_size=512,
