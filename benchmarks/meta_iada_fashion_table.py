@@ -19,7 +19,10 @@ Nothing is tuned: every setting is the recipes'. No paper reports these methods 
 Fashion-MNIST with label noise; the table has no paper column.
 
 Each run is a ``kzoo.runs.train`` run directory under ``--runs`` (default ``runs/tables``):
-an interrupted run resumes after its last finished epoch. Finished runs are cached one per
+an interrupted run resumes after its last finished epoch. CE and Meta-IADA under pair flips
+at seed 0 are their recipe files' own runs, the presets ``fashion_mnist-flip40-cnn-ce`` and
+``fashion_mnist-flip40-cnn-meta-iada``: with a copy of a preset's directory under ``--runs``
+(and the same backend), its run is not trained again. Finished runs are cached one per
 setting, method and seed in ``meta_iada_fashion_runs.json`` under ``--out`` (``--shard I/N``
 shares them out over processes; a rerun trains only what is missing); ``--report-only``
 writes ``meta_iada_fashion_table.md`` from the cache.
@@ -60,6 +63,7 @@ METHODS = {  # name: (recipe, extra bias steps)
     "Meta-IADA": ("meta_iada/fashion_mnist-flip40.toml", []),  # its 4,150 warm-up steps: 10
 }  # epochs of the 53,000 images left after the meta set, whatever the noise
 BASELINES = [m for m in METHODS if m != "Meta-IADA"]
+PRESETS = {("flip 40%", "CE", 0), ("flip 40%", "Meta-IADA", 0)}  # their recipe files' own runs
 
 
 def spec(method, setting, seed):
@@ -79,6 +83,12 @@ def spec(method, setting, seed):
 
 
 def recipe_of(setting, method, seed):
+    """The run's recipe: for CE and Meta-IADA under pair flips at seed 0, the recipe file as
+    it is (``spec`` would change only its name), whose run is the preset's (put the
+    preset's directory under ``--runs`` and it is not trained again)."""
+    path = ROOT / "recipes" / METHODS[method][0]
+    if (setting, method, seed) in PRESETS:
+        return Recipe.from_file(path)
     return Recipe(spec(method, setting, seed))
 
 
