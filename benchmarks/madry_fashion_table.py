@@ -13,6 +13,9 @@ has no paper column.
 
 Each run is a ``kzoo.runs.train`` run directory under ``--runs`` (default ``runs/tables``):
 an interrupted run resumes after its last finished epoch, and its card holds the curve.
+Madry at seed 0 is its recipe file's own run, the preset ``fashion_mnist-cnn-madry`` (trained
+on torch): with a copy of its directory under ``--runs``, a run of this script on torch does
+not train it again.
 Finished runs are cached one per method and seed in ``madry_fashion_runs.json`` under
 ``--out`` (``--shard I/N`` shares them out over processes); ``--report-only`` writes
 ``madry_fashion_table.md`` and ``madry_fashion_curve.png`` from the cache.
@@ -46,6 +49,7 @@ from kzoo.recipes import Recipe
 
 RECIPE = "madry/fashion_mnist.toml"
 METHODS = {"CE": {"name": "Classifier", "loss": "ce"}, "Madry": None}  # None: the recipe's
+PRESETS = {("Madry", 0)}  # the recipe file's own run: fashion_mnist-cnn-madry
 
 
 def spec(method, seed):
@@ -65,6 +69,11 @@ def spec(method, seed):
 
 
 def recipe_of(method, seed):
+    """The run's recipe: for Madry at seed 0, the recipe file as it is (``spec`` would
+    change only its name and drop its AutoAttack evaluation), whose run is the preset's (put
+    the preset's directory under ``--runs`` and, on its backend, it is not trained again)."""
+    if (method, seed) in PRESETS:
+        return Recipe.from_file(ROOT / "recipes" / RECIPE)
     return Recipe(spec(method, seed))
 
 

@@ -45,28 +45,41 @@ def test_every_run_of_the_table_is_a_valid_recipe(script, tmp_path, monkeypatch)
 
 
 def training(recipe):
-    """What a run of ``recipe`` trains: its spec less its words (name, description, card)
-    and with each bias step's seed written out (the transform's default where absent)."""
+    """What a run of ``recipe`` trains and measures: its spec less its words (name,
+    description, card) and AutoAttack's settings, each bias step's seed written out (the
+    transform's default where absent)."""
     import kzoo.data
 
     spec = recipe.spec
     bias = tuple(dataclasses.replace(step, arguments={
         "seed": inspect.signature(kzoo.data.TRANSFORMS[step.transform]).parameters[
             "seed"].default, **step.arguments}) for step in spec.data.bias)
+    default = recipe_spec.Eval()
+    evaluation = dataclasses.replace(spec.eval, **{  # AutoAttack's: measured, not trained
+        f.name: getattr(default, f.name) for f in dataclasses.fields(default)
+        if f.name.startswith("autoattack")})
     return dataclasses.replace(spec, name="", description="", card=recipe_spec.Card(),
-                               data=dataclasses.replace(spec.data, bias=bias))
+                               data=dataclasses.replace(spec.data, bias=bias), eval=evaluation)
+
+
+# script: its unit -> the arguments of its spec()
+SPEC_ARGUMENTS = {"meta_iada_fashion_table": lambda setting, method, seed: (method, setting, seed),
+                  "madry_fashion_table": lambda method, seed: (method, seed)}
 
 
 @once
-def test_a_table_run_that_is_a_presets_trains_as_the_tables_own_would(monkeypatch):
-    """The Meta-IADA Fashion table takes two runs from presets (their recipe files' own
-    runs): each preset's card names that recipe, and the recipe trains what the table's own
-    run of the unit would."""
+@pytest.mark.parametrize("script", SPEC_ARGUMENTS)
+def test_a_table_run_that_is_a_presets_trains_as_the_tables_own_would(script, monkeypatch):
+    """Some runs of a table are presets' (their recipe files' own runs): each preset's card
+    names that recipe, which trains and measures what the table's own run of the unit
+    would."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    module = importlib.import_module("meta_iada_fashion_table")
-    for setting, method, seed in module.PRESETS:
-        recipe = module.recipe_of(setting, method, seed)
+    module = importlib.import_module(script)
+    assert module.PRESETS
+    for unit in module.PRESETS:
+        recipe = module.recipe_of(*unit)
         card = ModelCard.read(zoo.resolve(recipe.name))
         assert (card.recipe, card.recipe_sha256) == (
             str(Path(recipe.path).relative_to(ROOT)), recipe.sha256)
-        assert training(recipe) == training(Recipe(module.spec(method, setting, seed)))
+        own = Recipe(module.spec(*SPEC_ARGUMENTS[script](*unit)))
+        assert training(recipe) == training(own)
