@@ -25,13 +25,17 @@ at seed 0 are their recipe files' own runs, the presets ``fashion_mnist-flip40-c
 (and the same backend), its run is not trained again. Finished runs are cached one per
 setting, method and seed in ``meta_iada_fashion_runs.json`` under ``--out`` (``--shard I/N``
 shares them out over processes; a rerun trains only what is missing); ``--report-only``
-writes ``meta_iada_fashion_table.md`` from the cache.
+writes ``meta_iada_fashion_table.md`` from the cache, and copies the adversarial shares of
+Meta-IADA's seed-0 runs (``epsilon_shares.png``: per class, and noisy against clean labels,
+the paper's figures 3 and 4) where they are under ``--runs``, as
+``meta_iada_fashion_epsilon_shares_{uniform40,flip40}.png``.
 
     python benchmarks/meta_iada_fashion_table.py [--seeds 3] [--shard 0/1] [--runs runs/tables]
         [--report-only]
 """
 
 import re
+import shutil
 import tomllib
 from functools import partial
 from pathlib import Path
@@ -144,6 +148,11 @@ def main():
     text = tables(results, args.seeds, ran_on(cache))
     print("\n" + text)
     (out / "meta_iada_fashion_table.md").write_text(text + "\n")
+    for setting in SETTINGS:  # the paper's figures 3 and 4, from seed 0's run where it is here
+        figure = Path(args.runs) / recipe_of(setting, "Meta-IADA", 0).name / "epsilon_shares.png"
+        if figure.is_file():
+            slug = re.sub(r"[^a-z0-9]+", "", setting)
+            shutil.copyfile(figure, out / f"meta_iada_fashion_epsilon_shares_{slug}.png")
 
 
 if __name__ == "__main__":
