@@ -42,6 +42,7 @@ from pathlib import Path
 from common import (
     ROOT,
     RUNS_OPTION,
+    WALL_TIME,
     fmt_mean_std,
     markdown_table,
     not_run,
@@ -128,7 +129,8 @@ def tables(results, seeds, backends):
              f"over {seeds} seeds, the paper's test accuracy beside ({backends}; "
              f"`python benchmarks/bad_data_fashion_table.py`). Tail accuracy: the classes in "
              f"the lowest third of the log-range of training counts (kzoo.metrics.shot_groups: "
-             f"the 4 rarest). Wall time: training, DAGAN-style's with its GAN w/o C's.", ""]
+             f"the 4 rarest). Wall time: training, DAGAN-style's with its GAN w/o C's. "
+             f"{WALL_TIME}", ""]
     head = ["method", *(f"{p} {m}" for p in PROTOCOLS for m in METRICS.values()),
             *(f"paper, {p}" for p in PROTOCOLS), "wall s, IF 100"]
     lines += markdown_table(head, [

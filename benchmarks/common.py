@@ -235,6 +235,11 @@ def fmt_mean_std(v, scale=100.0, digits=1, of=None):
     return text + (f" (n={len(v)})" if of is not None and len(v) < of else "")
 
 
+# A table's caption beside wall times: what they count (runs stopped while tests ran).
+WALL_TIME = ("A wall time counts any time the run's process was stopped (to free the cores for "
+             "other work).")
+
+
 def cost_line(runs, over):
     """One line of a table on what its runs cost, from their cards: ``runs`` maps a method
     to its runs' rows (``wall_s``, ``ms_per_step``), ``over`` says what each mean is over."""
@@ -243,10 +248,10 @@ def cost_line(runs, over):
                          for m, rows in runs.items() if rows) or "-"
 
     return (f"Training cost per run (its card's), mean over {over}: ms per step "
-            f"{means('ms_per_step')}; wall time, s, {means('wall_s')}. A wall time counts "
-            f"any time the run's process was stopped (to free the cores for other work); ms "
+            f"{means('ms_per_step')}; wall time, s, {means('wall_s')}. {WALL_TIME} The ms "
             f"per step, the median over epochs after the first, does not move with a stop "
             f"within a few epochs.")
+
 
 
 def markdown_table(header, rows):

@@ -37,6 +37,7 @@ from pathlib import Path
 from common import (
     ROOT,
     RUNS_OPTION,
+    WALL_TIME,
     fmt_mean_std,
     markdown_table,
     not_run,
@@ -101,7 +102,8 @@ def tables(results, seeds, backends):
              f"the test set on fashion_mnist-cnn-ce's features, mean +- std over {seeds} seeds "
              f"({backends}; `python benchmarks/rgan_fashion_table.py`); lower is "
              f"better. At worst z (r): samples from the worst input noise within l2 radius r "
-             f"of z (the paper's figure 3). No paper reports these forms on this data.", ""]
+             f"of z (the paper's figure 3). No paper reports these forms on this data. "
+             f"{WALL_TIME}", ""]
     lines += markdown_table(["base", "form", *METRICS.values(), "wall s"], [
         [base, form, *(fmt_mean_std(cells(base, form, m), 1.0, 3, of=seeds) for m in METRICS),
          fmt_mean_std(cells(base, form, "wall_s"), 1.0, 0, of=seeds)]

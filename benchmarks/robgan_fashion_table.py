@@ -37,6 +37,7 @@ from pathlib import Path
 from common import (
     ROOT,
     RUNS_OPTION,
+    WALL_TIME,
     fmt_mean_std,
     markdown_table,
     not_run,
@@ -124,7 +125,7 @@ def tables(results, seeds, backends):
              f"accuracy in % on the test set, mean +- std over {seeds} seeds ({backends}; "
              f"`python benchmarks/robgan_fashion_table.py`). No paper reports these "
              f"methods on this data. Wall time: training, RobGAN + fine-tune's with its "
-             f"co-training's.", ""]
+             f"co-training's. {WALL_TIME}", ""]
     lines += markdown_table(["method", *head, "wall s"], [
         [m, *(fmt_mean_std(cells(m, f"robust_accuracy@{e:g}"), of=seeds) for e in epsilons),
          fmt_mean_std(cells(m, "wall_s"), 1.0, 0, of=seeds)] for m in METHODS])
