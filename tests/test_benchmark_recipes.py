@@ -15,9 +15,9 @@ from kzoo import recipe_spec, zoo
 from kzoo.model_card import ModelCard
 from kzoo.recipes import Recipe
 
-# Scripts with ``units(seeds)`` and ``recipe_of(*unit[, runs_dir])``.
-SCRIPTS = ["meta_iada_fashion_table", "madry_fashion_table", "rgan_fashion_table",
-           "bad_data_fashion_table", "robgan_fashion_table"]
+# Scripts with ``units(seeds)`` and ``recipe_of(*unit[, runs_dir])``: those of kzoo train runs.
+SCRIPTS = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py")
+                 if "\ndef units(seeds):" in p.read_text())
 
 
 def presets(source):
@@ -26,6 +26,12 @@ def presets(source):
         return [v for k, v in source.items() if k == "preset"] + [
             p for v in source.values() for p in presets(v)]
     return []
+
+
+@once
+def test_every_script_of_train_runs_is_checked():
+    assert SCRIPTS == sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py")
+                             if "train_run(" in p.read_text() and p.stem != "common")
 
 
 @once  # backend-independent: recipes are parsed, nothing is built
