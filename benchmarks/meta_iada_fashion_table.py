@@ -130,6 +130,11 @@ def tables(results, seeds, backends):
     lines += markdown_table(["a - b", *head[1:]], [[f"Meta-IADA - {b}", *(
         paired(results, run("Meta-IADA", s), run(b, s), "accuracy", seeds,
                higher_is_better=True, mark_short=True) for s in SETTINGS)] for b in BASELINES])
+    lines += ["", "The baselines against CE (paired over seeds, points, mean [95% interval], "
+              "verdict on the first):", ""]
+    lines += markdown_table(["a - b", *head[1:]], [[f"{b} - CE", *(
+        paired(results, run(b, s), run("CE", s), "accuracy", seeds, higher_is_better=True,
+               mark_short=True) for s in SETTINGS)] for b in BASELINES[1:]])
     lines += ["", cost_line({m: [r for s in SETTINGS for i in range(seeds)
                                  if (r := results.get(key(s, m, i)))] for m in METHODS},
                             "settings and seeds")]

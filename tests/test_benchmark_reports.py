@@ -19,6 +19,7 @@ REPORTS = [
     ("long_tail_table", [], ["long_tail_table.md"]),
     ("long_tail_table", ["--aegl-lr", "0.01"], ["long_tail_table_lr0.01.md"]),
     ("meta_iada_table", [], ["meta_iada_table.md"]),
+    ("meta_iada_fashion_table", [], ["meta_iada_fashion_table.md"]),
     ("rgan_table", [], ["rgan_table.md"]),
     ("robgan_table", [], ["robgan_table.md"]),
     ("native_torch", [], ["native_torch.md"]),
