@@ -235,23 +235,23 @@ def fmt_mean_std(v, scale=100.0, digits=1, of=None):
     return text + (f" (n={len(v)})" if of is not None and len(v) < of else "")
 
 
-# A table's caption beside wall times: what they count (runs stopped while tests ran).
-WALL_TIME = ("A wall time counts any time the run's process was stopped (to free the cores for "
-             "other work).")
+# A table's caption beside wall times: what they count (runs stopped, or slowed, while tests ran).
+WALL_TIME = ("A wall time counts any time the run's process was stopped, and any slowing by "
+             "other work sharing its cores.")
 
 
 def cost_line(runs, over):
     """One line of a table on what its runs cost, from their cards: ``runs`` maps a method
-    to its runs' rows (``wall_s``, ``ms_per_step``), ``over`` says what each mean is over."""
-    def means(field):
-        return ", ".join(f"{m} {np.mean([r[field] for r in rows]):.0f}"
+    to its runs' rows (``wall_s``, ``ms_per_step``), ``over`` says what each median is over
+    (a median, as a few runs shared their cores with other work)."""
+    def medians(field):
+        return ", ".join(f"{m} {np.median([r[field] for r in rows]):.0f}"
                          for m, rows in runs.items() if rows) or "-"
 
-    return (f"Training cost per run (its card's), mean over {over}: ms per step "
-            f"{means('ms_per_step')}; wall time, s, {means('wall_s')}. {WALL_TIME} The ms "
-            f"per step, the median over epochs after the first, does not move with a stop "
-            f"within a few epochs.")
-
+    return (f"Training cost per run (its card's), median over {over}: ms per step "
+            f"{medians('ms_per_step')}; wall time, s, {medians('wall_s')}. {WALL_TIME} A "
+            f"run's ms per step, the median over its epochs after the first, does not move "
+            f"with a stop within a few epochs.")
 
 
 def markdown_table(header, rows):

@@ -15,7 +15,7 @@ Each run is a ``kzoo.runs.train`` run directory under ``--runs`` (default ``runs
 an interrupted run resumes after its last finished epoch, and its card holds the curve.
 Madry at seed 0 is its recipe file's own run, the preset ``fashion_mnist-cnn-madry`` (trained
 on torch): with a copy of its directory under ``--runs``, a run of this script on torch does
-not train it again.
+not train it again (on another backend the copy is refused as another run: remove it).
 Finished runs are cached one per method and seed in ``madry_fashion_runs.json`` under
 ``--out`` (``--shard I/N`` shares them out over processes); ``--report-only`` writes
 ``madry_fashion_table.md`` and ``madry_fashion_curve.png`` from the cache.
@@ -70,8 +70,9 @@ def spec(method, seed):
 
 def recipe_of(method, seed):
     """The run's recipe: for Madry at seed 0, the recipe file as it is (``spec`` would
-    change only its name and drop its AutoAttack evaluation), whose run is the preset's (put
-    the preset's directory under ``--runs`` and, on its backend, it is not trained again)."""
+    change only its name and words and drop its AutoAttack evaluation), whose run is the
+    preset's (a copy of the preset's directory under ``--runs`` is taken as the run on the
+    preset's backend, torch, and refused as another run on any other: remove it there)."""
     if (method, seed) in PRESETS:
         return Recipe.from_file(ROOT / "recipes" / RECIPE)
     return Recipe(spec(method, seed))

@@ -22,7 +22,8 @@ Each run is a ``kzoo.runs.train`` run directory under ``--runs`` (default ``runs
 an interrupted run resumes after its last finished epoch. CE and Meta-IADA under pair flips
 at seed 0 are their recipe files' own runs, the presets ``fashion_mnist-flip40-cnn-ce`` and
 ``fashion_mnist-flip40-cnn-meta-iada``: with a copy of a preset's directory under ``--runs``
-(and the same backend), its run is not trained again. Finished runs are cached one per
+its run is not trained again on the preset's backend (TensorFlow; on another, the copy is
+refused as another run: remove it). Finished runs are cached one per
 setting, method and seed in ``meta_iada_fashion_runs.json`` under ``--out`` (``--shard I/N``
 shares them out over processes; a rerun trains only what is missing); ``--report-only``
 writes ``meta_iada_fashion_table.md`` from the cache, and copies the adversarial shares of
@@ -88,8 +89,9 @@ def spec(method, setting, seed):
 
 def recipe_of(setting, method, seed):
     """The run's recipe: for CE and Meta-IADA under pair flips at seed 0, the recipe file as
-    it is (``spec`` would change only its name), whose run is the preset's (put the
-    preset's directory under ``--runs`` and it is not trained again)."""
+    it is (``spec`` would change only its name and words), whose run is the preset's (a copy
+    of the preset's directory under ``--runs`` is taken as the run on the preset's backend,
+    and refused as another run on any other: remove it there)."""
     path = ROOT / "recipes" / METHODS[method][0]
     if (setting, method, seed) in PRESETS:
         return Recipe.from_file(path)
@@ -131,7 +133,7 @@ def tables(results, seeds, backends):
         paired(results, run("Meta-IADA", s), run(b, s), "accuracy", seeds,
                higher_is_better=True, mark_short=True) for s in SETTINGS)] for b in BASELINES])
     lines += ["", "The baselines against CE (paired over seeds, points, mean [95% interval], "
-              "verdict on the first):", ""]
+              "verdict on the baseline, a):", ""]
     lines += markdown_table(["a - b", *head[1:]], [[f"{b} - CE", *(
         paired(results, run(b, s), run("CE", s), "accuracy", seeds, higher_is_better=True,
                mark_short=True) for s in SETTINGS)] for b in BASELINES[1:]])

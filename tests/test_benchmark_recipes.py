@@ -1,11 +1,13 @@
 """Every run of the comparison scripts that train kzoo recipes is a valid recipe, before any of
 their hours of training (the runs others start from too: ``recipe_of`` builds them to name
 them); each run has its own name (its own directory under ``--runs``), and a run that starts
-from another names a run of the table's ``--runs`` folder, not a shipped preset."""
+from another names a run of the table's ``--runs`` folder, not a shipped preset. A run a
+table takes from a preset (its recipe file's own run) trains what the table's would."""
 
 import dataclasses
 import importlib
 import inspect
+import json
 from pathlib import Path
 
 import pytest
@@ -57,9 +59,12 @@ def training(recipe):
     import kzoo.data
 
     spec = recipe.spec
-    bias = tuple(dataclasses.replace(step, arguments={
-        "seed": inspect.signature(kzoo.data.TRANSFORMS[step.transform]).parameters[
-            "seed"].default, **step.arguments}) for step in spec.data.bias)
+    def seeded(step):
+        seed = inspect.signature(kzoo.data.TRANSFORMS[step.transform]).parameters.get("seed")
+        return step if seed is None else dataclasses.replace(
+            step, arguments={"seed": seed.default, **step.arguments})
+
+    bias = tuple(seeded(step) for step in spec.data.bias)
     default = recipe_spec.Eval()
     evaluation = dataclasses.replace(spec.eval, **{  # AutoAttack's: measured, not trained
         f.name: getattr(default, f.name) for f in dataclasses.fields(default)
@@ -68,20 +73,29 @@ def training(recipe):
                                data=dataclasses.replace(spec.data, bias=bias), eval=evaluation)
 
 
-# script: its unit -> the arguments of its spec()
+# script with PRESETS: its unit -> the arguments of its spec(), the table's own run of it
 SPEC_ARGUMENTS = {"meta_iada_fashion_table": lambda setting, method, seed: (method, setting, seed),
                   "madry_fashion_table": lambda method, seed: (method, seed)}
 
 
 @once
+def test_every_script_with_runs_of_presets_is_checked():
+    assert sorted(SPEC_ARGUMENTS) == [s for s in SCRIPTS if "\nPRESETS = " in (
+        ROOT / "benchmarks" / f"{s}.py").read_text()]
+
+
+@once
 @pytest.mark.parametrize("script", SPEC_ARGUMENTS)
 def test_a_table_run_that_is_a_presets_trains_as_the_tables_own_would(script, monkeypatch):
-    """Some runs of a table are presets' (their recipe files' own runs): each preset's card
-    names that recipe, which trains and measures what the table's own run of the unit
-    would."""
+    """Some runs of a table are presets' (their recipe files' own runs): each is a unit of
+    the table; its preset's card names that recipe, which trains and measures what the
+    table's own run of the unit would; and a cached row of it holds the card's metrics."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     module = importlib.import_module(script)
-    assert module.PRESETS
+    assert module.PRESETS and module.PRESETS <= set(module.units(3))
+    cache = next((ROOT / "benchmarks" / "results").glob(
+        f"{script.removesuffix('_table')}_runs.json"), None)
+    rows = json.loads(cache.read_text()) if cache else {}
     for unit in module.PRESETS:
         recipe = module.recipe_of(*unit)
         card = ModelCard.read(zoo.resolve(recipe.name))
@@ -89,3 +103,14 @@ def test_a_table_run_that_is_a_presets_trains_as_the_tables_own_would(script, mo
             str(Path(recipe.path).relative_to(ROOT)), recipe.sha256)
         own = Recipe(module.spec(*SPEC_ARGUMENTS[script](*unit)))
         assert training(recipe) == training(own)
+        row = rows.get(module.key(*unit))
+        assert row is None or {k: row[k] for k in card.metrics} == dict(card.metrics)
+
+
+@once
+def test_a_figure_copied_from_a_preset_is_the_presets():
+    """The Meta-IADA Fashion page's adversarial shares are those of the preset whose run
+    the table takes (the script copies them from its run directory, absent in CI)."""
+    figure = ROOT / "benchmarks" / "results" / "meta_iada_fashion_epsilon_shares_flip40.png"
+    preset = zoo.resolve("fashion_mnist-flip40-cnn-meta-iada") / "epsilon_shares.png"
+    assert figure.read_bytes() == preset.read_bytes()

@@ -54,6 +54,7 @@ def test_a_caption_names_its_backends_and_its_runs_cost(monkeypatch):
     )] == ["no recorded backend", "torch backend", "tensorflow and torch backends",
            "jax, tensorflow and torch backends"]
     line = common.cost_line({"CE": [{"wall_s": 100.0, "ms_per_step": 10.0},
-                                    {"wall_s": 300.0, "ms_per_step": 30.0}], "Madry": []}, "seeds")
-    assert line.startswith("Training cost per run (its card's), mean over seeds: ms per step "
-                           "CE 20; wall time, s, CE 200. ")
+                                    {"wall_s": 300.0, "ms_per_step": 30.0},
+                                    {"wall_s": 900.0, "ms_per_step": 90.0}], "Madry": []}, "seeds")
+    assert line.startswith("Training cost per run (its card's), median over seeds: ms per step "
+                           "CE 30; wall time, s, CE 300. ")
