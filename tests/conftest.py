@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("tensorflow", "torch", "jax")
 BACKEND = keras.config.backend()
 
-# Tests that start their own process for every backend run in one pytest pass only
-# (`make test` sets KZOO_TEST_ONCE=1 on the first); running them again under
-# another KERAS_BACKEND would repeat identical work.
+# Backend-independent tests (no backend work, or their own process for every backend) run
+# in one pytest pass only (`make test` sets KZOO_TEST_ONCE=1 on the first); running them
+# again under another KERAS_BACKEND would repeat identical work.
 once = pytest.mark.skipif(
     os.environ.get("KZOO_TEST_ONCE", "1") != "1",
-    reason="backend-independent (runs every backend in subprocesses); ran in the first pass",
+    reason="backend-independent; ran in the first pass",
 )
 
 
