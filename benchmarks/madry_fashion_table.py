@@ -125,7 +125,8 @@ def figure(results, seeds, path):
         if runs:
             acc = [[100 * r[f"robust_accuracy@{e:g}"] for e in epsilons()] for r in runs]
             mean = [sum(col) / len(col) for col in zip(*acc)]
-            ax.plot(epsilons(), mean, "o-", label=f"{method} ({len(runs)} seeds)")
+            label = f"{method} ({len(runs)} seed{'s' * (len(runs) > 1)})"
+            ax.plot(epsilons(), mean, "o-", label=label)
     ax.set(xlabel="epsilon (linf, [0, 1] pixels)", ylabel="test accuracy under PGD-20 (%)",
            title="Fashion-MNIST, small CNN")
     save_figure(fig, [ax], path)

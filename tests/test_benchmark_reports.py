@@ -18,6 +18,7 @@ REPORTS = [
     ("bad_data_table", [], ["bad_data_table.md"]),
     ("long_tail_table", [], ["long_tail_table.md"]),
     ("long_tail_table", ["--aegl-lr", "0.01"], ["long_tail_table_lr0.01.md"]),
+    ("madry_fashion_table", [], ["madry_fashion_table.md"]),
     ("meta_iada_table", [], ["meta_iada_table.md"]),
     ("meta_iada_fashion_table", [], ["meta_iada_fashion_table.md"]),
     ("rgan_table", [], ["rgan_table.md"]),
