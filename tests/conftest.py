@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("tensorflow", "torch", "jax")
 BACKEND = keras.config.backend()
 
-# Backend-independent tests (no backend work, or their own process for every backend) run
-# in one pytest pass only (`make test` sets KZOO_TEST_ONCE=1 on the first); running them
-# again under another KERAS_BACKEND would repeat identical work.
+# Tests that one pass covers (no backend work, their own process for every backend, or
+# backend work that other tests run on every backend) run in one pytest pass only (`make
+# test` sets KZOO_TEST_ONCE=1 on the first); another KERAS_BACKEND would repeat their work.
 once = pytest.mark.skipif(
     os.environ.get("KZOO_TEST_ONCE", "1") != "1",
-    reason="backend-independent; ran in the first pass",
+    reason="one pass covers it; ran in the first pass",
 )
 
 
