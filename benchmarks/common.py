@@ -200,16 +200,18 @@ def paired(results, a, b, metric, seeds, scale=100.0, digits=1, higher_is_better
     ``a(seed)`` and ``b(seed)``, over the seeds where both have it; "-" for none. With
     ``higher_is_better`` (True or False) the verdict on ``a`` follows: "(better)",
     "(worse)" or "(within noise)". With ``mark_short``, `` (n=2)`` after an interval over
-    fewer than ``seeds`` pairs."""
+    fewer than ``seeds`` pairs, and no verdict: it waits for every seed (over two pairs,
+    Student's t with one degree of freedom, "within noise" would say next to nothing)."""
     pairs = [(results[a(s)][metric], results[b(s)][metric]) for s in range(seeds)
              if metric in results.get(a(s), {}) and metric in results.get(b(s), {})]
     if not pairs:
         return "-"
     mean, low, high = paired_interval(*zip(*pairs))
     text = fmt_interval(mean, low, high, scale=scale, digits=digits)
-    if mark_short and len(pairs) < seeds:  # a seed of a or b not run (yet)
+    short = mark_short and len(pairs) < seeds  # a seed of a or b not run (yet)
+    if short:
         text += f" (n={len(pairs)})"
-    if higher_is_better is None or np.isnan(low):
+    if higher_is_better is None or np.isnan(low) or short:
         return text
     return f"{text} ({verdict(low, high) if higher_is_better else verdict(-high, -low)})"
 

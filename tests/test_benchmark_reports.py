@@ -59,3 +59,20 @@ def test_a_caption_names_its_backends_and_its_runs_cost(monkeypatch):
                                     {"wall_s": 900.0, "ms_per_step": 90.0}], "Madry": []}, "seeds")
     assert line.startswith("Training cost per run (its card's), median over seeds: ms per step "
                            "CE 30; wall time, s, CE 300. ")
+
+
+@once
+def test_a_paired_cell_short_of_its_seeds_says_how_many_and_gives_no_verdict(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    common = importlib.import_module("common")
+    results = {f"b{s}": {"acc": 0.5} for s in range(3)}
+    results.update({f"a{s}": {"acc": 0.5 + d} for s, d in enumerate([0.010, 0.012, 0.014])})
+    a, b = (lambda s: f"a{s}"), (lambda s: f"b{s}")
+    # mean 1.2 points, t(0.975, 2) = 4.303 times the standard error 0.2 / sqrt(3)
+    assert common.paired(results, a, b, "acc", 3, higher_is_better=True,
+                         mark_short=True) == "+1.2 [+0.7, +1.7] (better)"
+    del results["a2"]
+    assert common.paired(results, a, b, "acc", 3, higher_is_better=True,
+                         mark_short=True) == "+1.1 [-0.2, +2.4] (n=2)"
+    assert common.paired(results, a, b, "acc", 3,  # a table of its own seeds: a verdict
+                         higher_is_better=True) == "+1.1 [-0.2, +2.4] (within noise)"
