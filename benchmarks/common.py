@@ -201,7 +201,7 @@ def paired(results, a, b, metric, seeds, scale=100.0, digits=1, higher_is_better
     ``higher_is_better`` (True or False) the verdict on ``a`` follows: "(better)",
     "(worse)" or "(within noise)". With ``mark_short``, `` (n=2)`` after an interval over
     fewer than ``seeds`` pairs, and no verdict: it waits for every seed (over two pairs,
-    Student's t with one degree of freedom, "within noise" would say next to nothing)."""
+    Student's t has one degree of freedom, and any verdict would say next to nothing)."""
     pairs = [(results[a(s)][metric], results[b(s)][metric]) for s in range(seeds)
              if metric in results.get(a(s), {}) and metric in results.get(b(s), {})]
     if not pairs:
