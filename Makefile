@@ -26,9 +26,9 @@ docs: $(STAMP)
 	@site=$$(mktemp -d); NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet \
 		--site-dir $$site; status=$$?; rm -rf $$site; exit $$status
 
-# ruff, then pytest once per backend; the tests one pass covers (conftest's `once`: no
-# backend work, or their own processes for every backend) run in the first pass only, and
-# the paper-scale recipes' smoke tests are shared out over the torch and TensorFlow passes in turn
+# ruff, then pytest once per backend; the tests one pass covers (conftest's `once` says
+# which) run in the first pass only, and the paper-scale recipes' smoke tests are shared out
+# over the torch and TensorFlow passes in turn
 # (KZOO_TEST_BACKENDS; JAX's eager steps took 230 s for all of them). Two pytest workers,
 # one thread each: two workers of two threads on two cores made torch ops up to 9x slower;
 # tests steal each other's queued tests (their durations range from 0.01 s to a minute).
