@@ -32,7 +32,7 @@ OPTIONAL = {
     "serves": list, "paper": str, "recipe": (str, type(None)),
     "recipe_sha256": (str, type(None)), "seed": int, "epochs": int, "machine": str,
     "wall_time_s": NUMBER, "ms_per_step": NUMBER, "metrics_split": str, "metrics_command": str,
-    "model_bytes": int, "versions": dict,
+    "model_bytes": int, "versions": dict, "figures": list,
     "licence": {"code_and_weights": str, "data": str},
     "devices": {"count": int, "engine": (str, type(None)), "processes": int},
     "evaluation": {
@@ -48,7 +48,7 @@ OPTIONAL = {
 }
 DATA = {"summary": str, "provenance": list, "provenance_hash": str}
 # list fields and the type of their items
-ITEMS = {"limitations": str, "serves": str, "epsilons": NUMBER, "attacks": str}
+ITEMS = {"limitations": str, "serves": str, "epsilons": NUMBER, "attacks": str, "figures": str}
 
 
 VERSION = 1  # the card format; a card of a later version is refused, not half read
@@ -93,6 +93,7 @@ class ModelCard:
     metrics_command: str = ""
     model_bytes: int | None = None
     devices: Any = dataclasses.field(default_factory=dict)
+    figures: tuple | None = None  # the PNG files its run drew beside it; None: not listed
 
     @classmethod
     def from_dict(cls, card, path="card"):
@@ -100,7 +101,7 @@ class ModelCard:
         check(card, path)
         known = {f.name for f in dataclasses.fields(cls)}
         fields = {k: v for k, v in card.items() if k in known}
-        for key in ("limitations", "serves"):
+        for key in ("limitations", "serves", "figures"):
             if key in fields:
                 fields[key] = tuple(fields[key])
         return cls(**fields)
@@ -204,8 +205,12 @@ class ModelCard:
                   f"- {self.backend} backend, {versions}; {self.machine or '?'}; "
                   f"{_or_unknown(self.wall_time_s, '{:,.0f}')} s, "
                   f"{_or_unknown(self.ms_per_step, '{:.1f}')} ms per step" + devices,
-                  f"- model.keras sha256 {self.sha256}", "",
-                  "## Use", "", "```python", "import kzoo", "",
+                  f"- model.keras sha256 {self.sha256}", ""]
+        if self.figures:
+            lines += ["## Figures", ""]
+            for name in self.figures:
+                lines += [f"![{name}]({name})", ""]
+        lines += ["## Use", "", "```python", "import kzoo", "",
                   f"model = kzoo.load({self.name!r})", "```", ""]
         return "\n".join(lines)
 
@@ -251,6 +256,10 @@ def check(card, path):
     if not is_plain_name(card["name"]):
         raise ValueError(f"{path}: name must be a plain name (letters, digits, '.', '_', '-'); "
                          f"got {card['name']!r:.80}.")
+    bad = [f for f in card.get("figures", ()) if not (is_plain_name(f) and f.endswith(".png"))]
+    if bad:
+        raise ValueError(f"{path}: figures must be plain names of .png files beside the card; "
+                         f"got {bad[0]!r:.80}.")
     if card.get("version", VERSION) > VERSION or card.get("version", VERSION) < 1:
         raise ValueError(f"{path}: card version {card['version']}; this kzoo reads versions 1 "
                          f"to {VERSION} (a later kzoo wrote it: upgrade kzoo).")

@@ -147,6 +147,18 @@ def check(out, run, overwrite):
     return False
 
 
+def _figures(out):
+    """The figures of the finished run in ``out``: those its card lists; every ``*.png``
+    file there when its card lists none (an older kzoo's) or cannot be read."""
+    try:
+        listed = ModelCard.read(out).figures
+    except (OSError, ValueError):
+        listed = None
+    if listed is None:
+        return {p.name for p in out.glob("*.png") if p.is_file()}
+    return {name for name in listed if (out / name).is_file()}
+
+
 def interrupted(path):
     """Whether ``path`` holds what ``kzoo train`` writes before a run's card (a model, a
     checkpoint, staged files) and no card: an interrupted run."""
@@ -176,13 +188,13 @@ def staging(out):
 
 def commit(out, staged):
     """Moves the files of ``staged`` into ``out``: replacing a finished run, its figures
-    (every ``*.png`` file there) that this run does not write, then its card; then each
-    file, the new card last; then removes ``staged`` and the checkpoint."""
+    (``_figures``) that this run does not write, then its card; then each file, the new
+    card last; then removes ``staged`` and the checkpoint."""
     out, staged = Path(out), Path(staged)
     files = sorted(staged.iterdir(), key=lambda p: p.name == CARD_FILE)  # card last
     if (out / CARD_FILE).exists():  # figures first: a kill between leaves the old card
-        for old in {p.name for p in out.glob("*.png") if p.is_file()} - {p.name for p in files}:
-            (out / old).unlink()
+        for old in _figures(out) - {p.name for p in files}:
+            (out / old).unlink(missing_ok=True)
         (out / CARD_FILE).unlink()
     fsync(out)
     for path in files:

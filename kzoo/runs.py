@@ -6,7 +6,8 @@ logged curve, training beside validation) and the game's own figures
 (``Game.training_monitors``; MetaIADA: ``epsilon_shares.png``), and a report per
 part the game serves (``Game.serves``): for a classifier, its metrics and
 ``confusion.png`` (and ``robust.png``); for a generator, its metrics and
-``samples.png`` (and ``samples_z_adv.png``, samples at the worst input noise).
+``samples.png`` (and ``samples_z_adv.png``, samples at the worst input noise); the card
+lists these figures.
 """
 
 import contextlib
@@ -177,6 +178,7 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
         "metrics_command": f"kzoo eval {recipe.name}",
         "sha256": zoo.sha256(model_path),
         "model_bytes": model_path.stat().st_size,
+        "figures": sorted(p.name for p in staged.glob("*.png")),
     }
     fields["evaluation"].update(slow_settings)
     card = ModelCard.from_dict(fields, staged / CARD_FILE)

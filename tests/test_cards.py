@@ -101,6 +101,26 @@ def test_a_card_of_an_unknown_version_is_refused(version, message):
         model_card.ModelCard.from_dict({**raw, "version": version}, "c.json")
 
 
+@pytest.mark.parametrize("figures, message", [
+    (["../x.png"], r"figures must be plain names of \.png files beside the card; got "
+                   r"'\.\./x\.png'"),
+    (["model.keras"], r"figures must be plain names .*; got 'model\.keras'"),
+    ([3], r"figures\[0\] must be a string"),
+])
+def test_a_card_listing_figures_other_than_its_own_pngs_is_refused(figures, message):
+    raw = json.loads((zoo.resolve(NAMES[0]) / model_card.CARD_FILE).read_text())
+    with pytest.raises(ValueError, match=r"^c\.json: " + message):
+        model_card.ModelCard.from_dict({**raw, "figures": figures}, "c.json")
+
+
+def test_a_card_shows_the_figures_it_lists():
+    raw = json.loads((zoo.resolve(NAMES[0]) / model_card.CARD_FILE).read_text())
+    card = model_card.ModelCard.from_dict({**raw, "figures": ["curves.png", "confusion.png"]})
+    assert "## Figures\n\n![curves.png](curves.png)\n\n![confusion.png](confusion.png)\n" in \
+        card.markdown()
+    assert "## Figures" not in model_card.ModelCard.from_dict(raw).markdown()
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_a_card_with_a_non_finite_metric_is_refused(value):
     raw = json.loads((zoo.resolve(NAMES[0]) / model_card.CARD_FILE).read_text())

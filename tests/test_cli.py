@@ -129,25 +129,36 @@ def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
     # what kzoo does not write stays
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "card.json", "confusion.png",
                                                      "curves.png", "model.keras", "notes.txt"]
+    assert zoo.ModelCard.read(out).figures == ("confusion.png", "curves.png")  # what it drew
 
 
 def test_a_run_replaces_the_figures_of_a_finished_run_it_replaces_only(tmp_path):
     """``run_dir.commit``: a first or resumed run leaves a PNG of its folder alone; a run
-    replacing a finished one (its card there) takes the old figures it does not redraw."""
+    replacing a finished one takes the old figures it does not redraw: those the old card
+    lists, or every PNG there when it lists none (an older kzoo's card) or is unreadable."""
     out = tmp_path / "run"
     out.mkdir()
-    (out / "mine.png").write_bytes(b"png")
     (out / "folder.png").mkdir()
+    raw = json.loads((zoo.resolve("digits-cnn-ce") / "card.json").read_text())
 
-    def commit(*names):
+    def commit(*names, figures=None):
         staged = run_dir.staging(out)
-        for name in (*names, "card.json"):
+        for name in names:
             (staged / name).write_text(name)
+        card = raw if figures is None else {**raw, "figures": figures}
+        (staged / "card.json").write_text(json.dumps(card))
         run_dir.commit(out, staged)
         return sorted(p.name for p in out.iterdir())
 
-    assert commit("curves.png", "robust.png") == ["card.json", "curves.png", "folder.png",
-                                                  "mine.png", "robust.png"]
+    (out / "mine.png").write_bytes(b"png")
+    assert commit("curves.png", "robust.png", figures=["curves.png", "robust.png"]) == \
+        ["card.json", "curves.png", "folder.png", "mine.png", "robust.png"]
+    assert commit("curves.png", figures=["curves.png"]) == \
+        ["card.json", "curves.png", "folder.png", "mine.png"]  # a user's PNG stays
+    assert commit("curves.png") == ["card.json", "curves.png", "folder.png", "mine.png"]
+    assert commit("samples.png") == ["card.json", "folder.png", "samples.png"]  # none listed
+    (out / "mine.png").write_bytes(b"png")
+    (out / "card.json").write_text("{broken")
     assert commit("curves.png") == ["card.json", "curves.png", "folder.png"]
 
 
