@@ -234,7 +234,8 @@ def _json(blob, path):
 def check(card, path):
     """``ValueError`` unless ``card`` is a JSON object with the required fields, every field
     of the JSON type kzoo reads, no deeper than ``MAX_DEPTH``, finite metrics, an attack's
-    metrics beside its ``evaluation`` table, a version and roles kzoo knows."""
+    metrics beside its ``evaluation`` table, figures named as ``is_figure`` allows, a
+    version and roles kzoo knows."""
     if not isinstance(card, dict):
         raise ValueError(f"{path}: a card is a JSON object; got {type(card).__name__}.")
     if _depth(card) > MAX_DEPTH:
@@ -256,7 +257,7 @@ def check(card, path):
     if not is_plain_name(card["name"]):
         raise ValueError(f"{path}: name must be a plain name (letters, digits, '.', '_', '-'); "
                          f"got {card['name']!r:.80}.")
-    bad = [f for f in card.get("figures", ()) if not (is_plain_name(f) and f.endswith(".png"))]
+    bad = [f for f in card.get("figures", ()) if not is_figure(f)]
     if bad:
         raise ValueError(f"{path}: figures must be plain names of .png files beside the card; "
                          f"got {bad[0]!r:.80}.")
@@ -271,6 +272,11 @@ def check(card, path):
     if unknown:
         raise ValueError(f"{path}: serves {unknown}, which this kzoo does not know (its roles: "
                          f"{', '.join(ROLES)}; a later kzoo wrote it: upgrade kzoo).")
+
+
+def is_figure(name):
+    """Whether ``name`` may be in a card's ``figures``: a plain name of a ``.png`` file."""
+    return is_plain_name(name) and name.endswith(".png")
 
 
 def _fields(table, schema, path, prefix):

@@ -23,12 +23,13 @@ Examples:
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 from pathlib import Path
 
 from kzoo.files import check_writable, fsync, is_temporary
-from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard
+from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard, is_figure
 
 CHECKPOINT_DIR = "checkpoint"
 LOCK_FILE = ".kzoo-lock"
@@ -148,15 +149,16 @@ def check(out, run, overwrite):
 
 
 def _figures(out):
-    """The figures of the finished run in ``out``: those its card lists; every ``*.png``
-    file there when its card lists none (an older kzoo's) or cannot be read."""
+    """The figures of the finished run in ``out``: the names its card's ``figures`` lists
+    (read on their own, a card this kzoo refuses for another field too); every ``*.png``
+    file there when its card has no such list (an older kzoo's card) or cannot be parsed."""
     try:
-        listed = ModelCard.read(out).figures
-    except (OSError, ValueError):
+        listed = json.loads((out / CARD_FILE).read_bytes())["figures"]
+    except (OSError, ValueError, KeyError, TypeError):  # TypeError: JSON but no object
         listed = None
-    if listed is None:
+    if not isinstance(listed, list):
         return {p.name for p in out.glob("*.png") if p.is_file()}
-    return {name for name in listed if (out / name).is_file()}
+    return {name for name in listed if is_figure(name) and (out / name).is_file()}
 
 
 def interrupted(path):
@@ -194,7 +196,7 @@ def commit(out, staged):
     files = sorted(staged.iterdir(), key=lambda p: p.name == CARD_FILE)  # card last
     if (out / CARD_FILE).exists():  # figures first: a kill between leaves the old card
         for old in _figures(out) - {p.name for p in files}:
-            (out / old).unlink(missing_ok=True)
+            (out / old).unlink()
         (out / CARD_FILE).unlink()
     fsync(out)
     for path in files:

@@ -134,19 +134,19 @@ def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
 
 def test_a_run_replaces_the_figures_of_a_finished_run_it_replaces_only(tmp_path):
     """``run_dir.commit``: a first or resumed run leaves a PNG of its folder alone; a run
-    replacing a finished one takes the old figures it does not redraw: those the old card
-    lists, or every PNG there when it lists none (an older kzoo's card) or is unreadable."""
+    replacing a finished one takes the old figures it does not redraw: the files its card
+    lists, or every PNG there when the card has no list (an older kzoo's) or is no JSON."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "folder.png").mkdir()
     raw = json.loads((zoo.resolve("digits-cnn-ce") / "card.json").read_text())
+    raw.pop("figures", None)
 
-    def commit(*names, figures=None):
+    def commit(*names, **fields):
         staged = run_dir.staging(out)
         for name in names:
             (staged / name).write_text(name)
-        card = raw if figures is None else {**raw, "figures": figures}
-        (staged / "card.json").write_text(json.dumps(card))
+        (staged / "card.json").write_text(json.dumps({**raw, **fields}))
         run_dir.commit(out, staged)
         return sorted(p.name for p in out.iterdir())
 
@@ -155,6 +155,10 @@ def test_a_run_replaces_the_figures_of_a_finished_run_it_replaces_only(tmp_path)
         ["card.json", "curves.png", "folder.png", "mine.png", "robust.png"]
     assert commit("curves.png", figures=["curves.png"]) == \
         ["card.json", "curves.png", "folder.png", "mine.png"]  # a user's PNG stays
+    # a card refused for another field still names its figures; a folder or a name that is
+    # no figure of its own is never removed
+    assert commit("curves.png", figures=["curves.png", "folder.png", "../mine.png"],
+                  version=99) == ["card.json", "curves.png", "folder.png", "mine.png"]
     assert commit("curves.png") == ["card.json", "curves.png", "folder.png", "mine.png"]
     assert commit("samples.png") == ["card.json", "folder.png", "samples.png"]  # none listed
     (out / "mine.png").write_bytes(b"png")
