@@ -34,7 +34,7 @@ def _env(**extra):
     return env
 
 
-def _run(out, devices):
+def _start(out, devices):
     # TensorFlow's steps run eagerly here: tracing the 12 games' steps and test steps costs
     # 139 s against 70 s eagerly on this machine (the compiled data-parallel step is what
     # test_kzoo_train_on_two_devices_writes_a_card_naming_the_engine runs); torch is eager
@@ -44,9 +44,13 @@ def _run(out, devices):
     if BACKEND == "torch" and devices > 1:
         command[1:1] = ["-m", "torch.distributed.run", "--standalone",
                         f"--nproc_per_node={devices}"]
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process, out, devices):
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
     # every process (torch: both ranks) has rank 0's value
     shared = [f.read_text() for f in sorted(out.glob("shared-*.txt"))]
     assert shared == ["100"] * (devices if BACKEND == "torch" else 1)
@@ -54,10 +58,17 @@ def _run(out, devices):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
-    _run(one, 1)
-    _run(two, 2)
-    return one, two
+    """The runs on one device and on two, side by side: each compiles or runs eagerly on
+    about one core."""
+    outs = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
+    started = [_start(out, devices) for out, devices in zip(outs, (1, 2))]
+    try:
+        for process, out, devices in zip(started, outs, (1, 2)):
+            _finish(process, out, devices)
+    finally:
+        for process in started:  # the other, when one failed
+            process.kill()
+    return outs
 
 
 @pytest.mark.parametrize("game", GAMES)
