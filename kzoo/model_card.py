@@ -279,6 +279,20 @@ def is_figure(name):
     return is_plain_name(name) and name.endswith(".png")
 
 
+def listed_figures(directory):
+    """The names the card in ``directory`` lists as its figures (those ``is_figure``
+    allows), read on their own: a card refused for another field still names them. None
+    when the card has no such list or cannot be read."""
+    path = Path(directory) / CARD_FILE
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            return None
+        listed = _json(path.read_bytes(), path).get("figures")
+    except (OSError, ValueError, AttributeError):  # AttributeError: JSON, but no object
+        return None
+    return [name for name in listed if is_figure(name)] if isinstance(listed, list) else None
+
+
 def _fields(table, schema, path, prefix):
     for key, kind in schema.items():
         if key not in table:

@@ -23,13 +23,12 @@ Examples:
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 from pathlib import Path
 
 from kzoo.files import check_writable, fsync, is_temporary
-from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard, is_figure
+from kzoo.model_card import CARD_FILE, MODEL_FILE, ModelCard, listed_figures
 
 CHECKPOINT_DIR = "checkpoint"
 LOCK_FILE = ".kzoo-lock"
@@ -149,16 +148,13 @@ def check(out, run, overwrite):
 
 
 def _figures(out):
-    """The figures of the finished run in ``out``: the names its card's ``figures`` lists
-    (read on their own, a card this kzoo refuses for another field too); every ``*.png``
-    file there when its card has no such list (an older kzoo's card) or cannot be parsed."""
-    try:
-        listed = json.loads((out / CARD_FILE).read_bytes())["figures"]
-    except (OSError, ValueError, KeyError, TypeError):  # TypeError: JSON but no object
-        listed = None
-    if not isinstance(listed, list):
+    """The figures of the finished run in ``out``: those its card lists
+    (``model_card.listed_figures``); every ``*.png`` file there when its card has no such
+    list (an older kzoo's card) or cannot be read."""
+    listed = listed_figures(out)
+    if listed is None:
         return {p.name for p in out.glob("*.png") if p.is_file()}
-    return {name for name in listed if is_figure(name) and (out / name).is_file()}
+    return {name for name in listed if (out / name).is_file()}
 
 
 def interrupted(path):

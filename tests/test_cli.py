@@ -135,7 +135,8 @@ def test_refuses_a_different_run(tiny_recipe, tmp_path, capsys):
 def test_a_run_replaces_the_figures_of_a_finished_run_it_replaces_only(tmp_path):
     """``run_dir.commit``: a first or resumed run leaves a PNG of its folder alone; a run
     replacing a finished one takes the old figures it does not redraw: the files its card
-    lists, or every PNG there when the card has no list (an older kzoo's) or is no JSON."""
+    lists, or every PNG there when the card has no list (an older kzoo's) or cannot be
+    read."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "folder.png").mkdir()
@@ -163,6 +164,9 @@ def test_a_run_replaces_the_figures_of_a_finished_run_it_replaces_only(tmp_path)
     assert commit("samples.png") == ["card.json", "folder.png", "samples.png"]  # none listed
     (out / "mine.png").write_bytes(b"png")
     (out / "card.json").write_text("{broken")
+    assert commit("curves.png") == ["card.json", "curves.png", "folder.png"]
+    (out / "mine.png").write_bytes(b"png")
+    (out / "card.json").write_text("[" * 100_000)  # deeper than Python's JSON reader goes
     assert commit("curves.png") == ["card.json", "curves.png", "folder.png"]
 
 

@@ -6,6 +6,7 @@ and logs; batch splitting; refusals before training."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def _start(out, devices):
         command[1:1] = ["-m", "torch.distributed.run", "--standalone",
                         f"--nproc_per_node={devices}"]
     return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def _finish(process, out, devices):
@@ -61,13 +62,17 @@ def runs(tmp_path_factory):
     """The runs on one device and on two, side by side: each compiles or runs eagerly on
     about one core."""
     outs = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
-    started = [_start(out, devices) for out, devices in zip(outs, (1, 2))]
+    started = []
     try:
+        for out, devices in zip(outs, (1, 2)):
+            started.append(_start(out, devices))
         for process, out, devices in zip(started, outs, (1, 2)):
             _finish(process, out, devices)
     finally:
-        for process in started:  # the other, when one failed
-            process.kill()
+        for process in started:  # the other, when one failed: its group, torchrun's ranks too
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
     return outs
 
 
