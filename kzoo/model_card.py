@@ -285,11 +285,12 @@ def listed_figures(directory):
     when the card has no such list or cannot be read."""
     path = Path(directory) / CARD_FILE
     try:
-        if path.stat().st_size > MAX_BYTES:
+        if not path.is_file() or path.stat().st_size > MAX_BYTES:  # a FIFO would block
             return None
-        listed = _json(path.read_bytes(), path).get("figures")
-    except (OSError, ValueError, AttributeError):  # AttributeError: JSON, but no object
+        card = _json(path.read_bytes(), path)
+    except (OSError, ValueError):
         return None
+    listed = card.get("figures") if isinstance(card, dict) else None
     return [name for name in listed if is_figure(name)] if isinstance(listed, list) else None
 
 

@@ -1,6 +1,7 @@
 """The command line: train, eval, sample, list, compare-backends, and its refusals."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -167,6 +168,10 @@ def test_a_run_replaces_the_figures_of_a_finished_run_it_replaces_only(tmp_path)
     assert commit("curves.png") == ["card.json", "curves.png", "folder.png"]
     (out / "mine.png").write_bytes(b"png")
     (out / "card.json").write_text("[" * 100_000)  # deeper than Python's JSON reader goes
+    assert commit("curves.png") == ["card.json", "curves.png", "folder.png"]
+    (out / "mine.png").write_bytes(b"png")
+    (out / "card.json").unlink()
+    os.mkfifo(out / "card.json")  # not read: reading it would block
     assert commit("curves.png") == ["card.json", "curves.png", "folder.png"]
 
 

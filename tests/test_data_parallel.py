@@ -69,10 +69,14 @@ def runs(tmp_path_factory):
         for process, out, devices in zip(started, outs, (1, 2)):
             _finish(process, out, devices)
     finally:
-        for process in started:  # the other, when one failed: its group, torchrun's ranks too
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.communicate()
+        for process in started:  # the other, when one failed
+            if process.poll() is None:  # SIGTERM first: torchrun stops its ranks (own sessions)
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.communicate(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
     return outs
 
 
