@@ -155,6 +155,7 @@ def train_run(recipe, runs_dir, poll_s=30):
     trains it, waited for): its card's metrics, ``wall_s`` and ``ms_per_step``."""
     from kzoo import run_dir, runs
 
+    retried = False
     while True:
         try:
             card = runs.train(recipe, Path(runs_dir) / recipe.name, verbose=0)
@@ -162,6 +163,10 @@ def train_run(recipe, runs_dir, poll_s=30):
         except run_dir.RunLocked as err:  # another process trains it
             print(f"waiting: {err}", flush=True)
             time.sleep(poll_s)
+        except FileExistsError:  # once: another process may have finished it since train
+            if retried:  # looked for a finished run, and train now returns that run's card
+                raise
+            retried = True
     return {**card.metrics, "wall_s": card.wall_time_s, "ms_per_step": card.ms_per_step}
 
 

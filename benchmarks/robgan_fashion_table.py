@@ -109,7 +109,7 @@ def key(method, seed):
 
 
 def tables(results, seeds, backends):
-    epsilons = [e for e in Recipe.from_file(ROBGAN).spec.eval.robust_epsilons]
+    epsilons = list(Recipe.from_file(ROBGAN).spec.eval.robust_epsilons)
     results = {k: {**r, **{f"gap@{e:g}": r[f"train@{e:g}"] - r[f"robust_accuracy@{e:g}"]
                            for e in epsilons}}  # the gap: training minus test
                for k, r in results.items()}
@@ -121,8 +121,11 @@ def tables(results, seeds, backends):
         return lambda s: key(method, s)
 
     head = [f"epsilon {e:g}" for e in epsilons]
-    lines = [f"Fashion-MNIST, one net (the AC-GAN critic's class head), PGD-20 robust "
-             f"accuracy in % on the test set, mean +- std over {seeds} seeds ({backends}; "
+    ev = Recipe.from_file(ROBGAN).spec.eval
+    lines = [f"Fashion-MNIST, one net (the AC-GAN critic's class head), PGD-{ev.robust_steps} "
+             f"robust accuracy in % on the test set (linf, no random start, steps of "
+             f"{ev.robust_step_ratio:g} epsilon / {ev.robust_steps}), mean +- std over {seeds} "
+             f"seeds ({backends}; "
              f"`python benchmarks/robgan_fashion_table.py`). No paper reports these "
              f"methods on this data. Wall time: training, RobGAN + fine-tune's with its "
              f"co-training's. {WALL_TIME}", ""]

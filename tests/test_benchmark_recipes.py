@@ -114,3 +114,41 @@ def test_a_figure_copied_from_a_preset_is_the_presets():
     figure = ROOT / "benchmarks" / "results" / "meta_iada_fashion_epsilon_shares_flip40.png"
     preset = zoo.resolve("fashion_mnist-flip40-cnn-meta-iada") / "epsilon_shares.png"
     assert figure.read_bytes() == preset.read_bytes()
+
+
+@once
+def test_a_run_finished_by_another_shard_meanwhile_is_taken(monkeypatch):
+    """``common.train_run`` retries once when the run directory turns out to hold a finished
+    run (another shard finished it between train's look for it and its lock): the retry
+    returns that run's card; a directory that still refuses the run is an error."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import common
+
+    from kzoo import runs
+
+    class Card:
+        metrics, wall_time_s, ms_per_step = {"accuracy": 0.5}, 12.0, 3.0
+
+    calls = []
+
+    def finished_meanwhile(recipe, out, verbose):
+        calls.append(out)
+        if len(calls) == 1:
+            raise FileExistsError(f"{out} already holds a different run: a finished run")
+        return Card
+
+    monkeypatch.setattr(runs, "train", finished_meanwhile)
+    recipe = Recipe.from_file(ROOT / "recipes" / "classifier" / "digits-ce.toml")
+    assert common.train_run(recipe, "runs") == {"accuracy": 0.5, "wall_s": 12.0,
+                                                "ms_per_step": 3.0}
+    assert len(calls) == 2
+
+    def refused(recipe, out, verbose):
+        calls.append(out)
+        raise FileExistsError(f"{out} already holds a different run")
+
+    calls.clear()
+    monkeypatch.setattr(runs, "train", refused)
+    with pytest.raises(FileExistsError, match="different run"):
+        common.train_run(recipe, "runs")
+    assert len(calls) == 2
