@@ -1,7 +1,8 @@
 """Presets published beyond the package: a URL or a hub handle, downloaded once into a cache.
 
 A published preset is a directory served over HTTP(S) with the files of a zoo entry
-(``card.json``, ``model.keras``, optionally ``README.md``). Handles:
+(``card.json``, ``model.keras``, optionally ``README.md`` and the figures its card lists).
+Handles:
 
 - ``https://host/path/preset`` (or ``http://``): the directory's URL, with no user
   information (``user:password@``), query (``?``), fragment (``#``) or ``..`` segment;
@@ -19,13 +20,14 @@ the card and of the model; later loads check the cached card against it.
 
 Limits of a download:
 
-- a deadline for the whole preset (card, model, README), checked between chunks and given
-  to every socket read as its timeout: ``fetch``'s ``deadline_s``, else
+- a deadline for the whole preset (card, model, README, figures), checked between chunks
+  and given to every socket read as its timeout: ``fetch``'s ``deadline_s``, else
   ``KZOO_DOWNLOAD_DEADLINE_S``, else ``DEADLINE_S`` = 600 s;
-- sizes, reading stopped once one is passed: ``card.json`` and ``README.md`` up to
-  ``MAX_CARD_BYTES`` (1 MiB, ``model_card.MAX_BYTES``); ``model.keras`` exactly the card's
-  ``model_bytes`` if it has one, else up to ``MAX_MODEL_BYTES`` (2 GiB, or
-  ``KZOO_MAX_MODEL_BYTES``, which also bounds ``model_bytes``);
+- sizes, reading stopped once one is passed: ``card.json``, ``README.md`` and each figure
+  (a ``.png`` the card's ``figures`` names; its README shows them) up to ``MAX_CARD_BYTES``
+  (1 MiB, ``model_card.MAX_BYTES``); ``model.keras`` exactly the card's ``model_bytes`` if
+  it has one, else up to ``MAX_MODEL_BYTES`` (2 GiB, or ``KZOO_MAX_MODEL_BYTES``, which also
+  bounds ``model_bytes``);
 - redirects: followed on the same scheme, host and port; to another host only if allowed
   (``fetch``'s ``allow_redirects_to`` or ``KZOO_ALLOW_REDIRECT_HOSTS``, comma separated;
   ``.example.org`` allows its subdomains). An ``hf://`` handle on the default endpoint may
@@ -173,7 +175,7 @@ def fetch(handle, trust_code=False, deadline_s=None, allow_redirects_to=()):
             raise ValueError(
                 f"{url}/{MODEL_FILE}: sha256 {got[:16]}... does not match its card "
                 f"({card.sha256[:16]}...); refused, nothing cached.")
-        for name in OPTIONAL_FILES:
+        for name in (*OPTIONAL_FILES, *(card.figures or ())):  # names checked with the card
             download(f"{url}/{name}", staging / name, MAX_CARD_BYTES, "MAX_CARD_BYTES",
                      optional=True)
         (staging / SOURCE_FILE).write_text(

@@ -94,6 +94,27 @@ def test_bad_handles_are_explained(handle, message, tmp_path, monkeypatch):
         kzoo.load(handle)
 
 
+@once
+def test_the_figures_a_card_lists_come_with_it(served):
+    """The figures a published card lists (its README shows them) are downloaded beside it;
+    one the server lacks is skipped, as a missing README is; one over the cap refuses the
+    preset and caches nothing."""
+    root, url, requests = served
+    target = _publish(root)
+    card = json.loads((target / "card.json").read_text())
+    (target / "card.json").write_text(json.dumps({**card, "figures": ["curves.png",
+                                                                      "absent.png"]}))
+    cached = hub.fetch(f"{url}/{PRESET}")
+    assert (cached / "curves.png").read_bytes() == (target / "curves.png").read_bytes()
+    assert f"/{PRESET}/absent.png" in requests and not (cached / "absent.png").exists()
+    assert not (cached / "confusion.png").exists()  # not listed: not asked for
+    shutil.rmtree(hub.cache_dir())
+    (target / "curves.png").write_bytes(b"\x89PNG" + bytes(hub.MAX_CARD_BYTES))
+    with pytest.raises(OSError, match=r"curves\.png: over the cap of 1048576 bytes"):
+        hub.fetch(f"{url}/{PRESET}")
+    assert not list((hub.cache_dir() / "presets").iterdir())
+
+
 def test_a_missing_preset_names_the_url(served):
     _, url, _ = served
     with pytest.raises(OSError, match="HTTP 404"):
