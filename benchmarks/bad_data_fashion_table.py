@@ -125,9 +125,9 @@ def tables(results, seeds, backends):
     def run(method, protocol):
         return lambda s: key(protocol, method, s)
 
-    lines = [f"Fashion-MNIST long-tailed, test accuracy in % on the balanced test set (there the "
-             f"balanced accuracy), mean +- std "
-             f"over {seeds} seeds, the paper's test accuracy beside ({backends}; "
+    lines = [f"Fashion-MNIST long-tailed, test accuracy in % on the balanced test set (where "
+             f"accuracy equals balanced accuracy), mean +- std over {seeds} seeds, the "
+             f"paper's test accuracy beside ({backends}; "
              f"`python benchmarks/bad_data_fashion_table.py`). Tail accuracy: the classes in "
              f"the lowest third of the log-range of training counts (kzoo.metrics.shot_groups: "
              f"the 4 rarest). Wall time: training, DAGAN-style's with its GAN w/o C's. "

@@ -151,8 +151,9 @@ def table_run(spec, name, what, seed, script):
 
 def train_run(recipe, runs_dir, poll_s=30):
     """``recipe`` trained by ``kzoo.runs.train`` into ``<runs_dir>/<its name>`` (resumed if
-    interrupted, returned as is if finished; while another process, e.g. another shard,
-    trains it, waited for): its card's metrics, ``wall_s`` and ``ms_per_step``."""
+    interrupted, returned as is if finished, or finished by another process after train
+    looked for it; while another process, e.g. another shard, trains it, waited for): its
+    card's metrics, ``wall_s`` and ``ms_per_step``."""
     from kzoo import run_dir, runs
 
     retried = False
@@ -164,7 +165,7 @@ def train_run(recipe, runs_dir, poll_s=30):
             print(f"waiting: {err}", flush=True)
             time.sleep(poll_s)
         except FileExistsError:  # once: another process may have finished it since train
-            if retried:  # looked for a finished run, and train now returns that run's card
+            if retried:  # looked for a finished run; refused again, the refusal is genuine
                 raise
             retried = True
     return {**card.metrics, "wall_s": card.wall_time_s, "ms_per_step": card.ms_per_step}

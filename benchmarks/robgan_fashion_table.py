@@ -109,7 +109,8 @@ def key(method, seed):
 
 
 def tables(results, seeds, backends):
-    epsilons = list(Recipe.from_file(ROBGAN).spec.eval.robust_epsilons)
+    ev = Recipe.from_file(ROBGAN).spec.eval
+    epsilons = list(ev.robust_epsilons)
     results = {k: {**r, **{f"gap@{e:g}": r[f"train@{e:g}"] - r[f"robust_accuracy@{e:g}"]
                            for e in epsilons}}  # the gap: training minus test
                for k, r in results.items()}
@@ -121,7 +122,6 @@ def tables(results, seeds, backends):
         return lambda s: key(method, s)
 
     head = [f"epsilon {e:g}" for e in epsilons]
-    ev = Recipe.from_file(ROBGAN).spec.eval
     lines = [f"Fashion-MNIST, one net (the AC-GAN critic's class head), PGD-{ev.robust_steps} "
              f"robust accuracy in % on the test set (linf, no random start, steps of "
              f"{ev.robust_step_ratio:g} epsilon / {ev.robust_steps}), mean +- std over {seeds} "

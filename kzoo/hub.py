@@ -13,7 +13,7 @@ Handles:
 
 The first ``kzoo.load(handle)`` downloads the card, checks it (``ModelCard.check_code``: a game
 that would import code needs ``trust_code``), downloads the model, checks its sha256 against
-the card and only then moves both into the cache (``KZOO_CACHE``, else
+the card and only then moves the downloaded files into the cache (``KZOO_CACHE``, else
 ``$XDG_CACHE_HOME/kzoo``, else ``~/.cache/kzoo``); on any refusal nothing is cached. The
 entry's ``source.txt`` records the handle, the card's URL after redirects and the sha256 of
 the card and of the model; later loads check the cached card against it.
@@ -24,10 +24,11 @@ Limits of a download:
   and given to every socket read as its timeout: ``fetch``'s ``deadline_s``, else
   ``KZOO_DOWNLOAD_DEADLINE_S``, else ``DEADLINE_S`` = 600 s;
 - sizes, reading stopped once one is passed: ``card.json``, ``README.md`` and each figure
-  (a ``.png`` the card's ``figures`` names; its README shows them) up to ``MAX_CARD_BYTES``
-  (1 MiB, ``model_card.MAX_BYTES``); ``model.keras`` exactly the card's ``model_bytes`` if
-  it has one, else up to ``MAX_MODEL_BYTES`` (2 GiB, or ``KZOO_MAX_MODEL_BYTES``, which also
-  bounds ``model_bytes``);
+  (a ``.png`` the card's ``figures`` names, at most ``model_card.MAX_FIGURES`` = 16; its
+  README shows them) up to ``MAX_CARD_BYTES`` (1 MiB, ``model_card.MAX_BYTES``);
+  ``model.keras`` exactly the card's ``model_bytes`` if it has one, else up to
+  ``MAX_MODEL_BYTES`` (2 GiB, or ``KZOO_MAX_MODEL_BYTES``, which also bounds
+  ``model_bytes``);
 - redirects: followed on the same scheme, host and port; to another host only if allowed
   (``fetch``'s ``allow_redirects_to`` or ``KZOO_ALLOW_REDIRECT_HOSTS``, comma separated;
   ``.example.org`` allows its subdomains). An ``hf://`` handle on the default endpoint may
@@ -58,7 +59,7 @@ SCHEMES = ("http://", "https://", "hf://")
 OPTIONAL_FILES = ("README.md",)
 SOURCE_FILE = "source.txt"
 DEADLINE_S = 600
-MAX_CARD_BYTES = model_card.MAX_BYTES  # what ModelCard.read accepts
+MAX_CARD_BYTES = model_card.MAX_BYTES  # what ModelCard.read accepts; also README, figures
 MAX_MODEL_BYTES = 2 << 30
 HF_ENDPOINT = "https://huggingface.co"
 HF_FILE_HOSTS = (".hf.co", ".huggingface.co")

@@ -22,6 +22,7 @@ MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
 MAX_BYTES = 1 << 20  # a preset's card is 5-20 KB; its recipe and metrics are small
 MAX_DEPTH = 16  # a card nests 5 levels deep (card > recipe_spec > data > bias > step)
+MAX_FIGURES = 16  # a run draws up to 5 (curves, confusion, robust, samples, samples_z_adv)
 SHA256 = re.compile(r"[0-9a-f]{64}")
 NUMBER = (int, float)
 # field: JSON type(s); a dict value is a nested table of its own fields.
@@ -257,10 +258,14 @@ def check(card, path):
     if not is_plain_name(card["name"]):
         raise ValueError(f"{path}: name must be a plain name (letters, digits, '.', '_', '-'); "
                          f"got {card['name']!r:.80}.")
-    bad = [f for f in card.get("figures", ()) if not is_figure(f)]
+    figures = card.get("figures", ())
+    bad = [f for f in figures if not is_figure(f)]
     if bad:
         raise ValueError(f"{path}: figures must be plain names of .png files beside the card; "
                          f"got {bad[0]!r:.80}.")
+    if len(figures) > MAX_FIGURES or len(set(figures)) < len(figures):
+        raise ValueError(f"{path}: figures must name at most {MAX_FIGURES} files, each once; "
+                         f"got {len(figures)} names, {len(set(figures))} distinct.")
     if card.get("version", VERSION) > VERSION or card.get("version", VERSION) < 1:
         raise ValueError(f"{path}: card version {card['version']}; this kzoo reads versions 1 "
                          f"to {VERSION} (a later kzoo wrote it: upgrade kzoo).")

@@ -106,6 +106,10 @@ def test_a_card_of_an_unknown_version_is_refused(version, message):
                    r"'\.\./x\.png'"),
     (["model.keras"], r"figures must be plain names .*; got 'model\.keras'"),
     ([3], r"figures\[0\] must be a string"),
+    (["a.png", "a.png"], r"figures must name at most 16 files, each once; got 2 names, 1 "
+                         r"distinct"),
+    ([f"f{i}.png" for i in range(17)], r"figures must name at most 16 files, each once; got 17 "
+                                       r"names, 17 distinct"),
 ])
 def test_a_card_listing_figures_other_than_its_own_pngs_is_refused(figures, message):
     raw = json.loads((zoo.resolve(NAMES[0]) / model_card.CARD_FILE).read_text())
