@@ -22,7 +22,7 @@ MODEL_FILE = "model.keras"
 CARD_FILE = "card.json"
 MAX_BYTES = 1 << 20  # a preset's card is 5-20 KB; its recipe and metrics are small
 MAX_DEPTH = 16  # a card nests 5 levels deep (card > recipe_spec > data > bias > step)
-MAX_FIGURES = 16  # a run draws up to 5 (curves, confusion, robust, samples, samples_z_adv)
+MAX_FIGURES = 16  # a run draws a few: curves, confusion, robust, epsilon_shares, samples...
 SHA256 = re.compile(r"[0-9a-f]{64}")
 NUMBER = (int, float)
 # field: JSON type(s); a dict value is a nested table of its own fields.
