@@ -261,6 +261,27 @@ def test_attacks_leave_batch_norm_statistics(digits):
     assert max(float(np.abs(a - b).max()) for a, b in zip(before, after)) > 0
 
 
+def test_generator_sees_the_critic_its_steps_train():
+    """The generator's terms score its samples with the batch-norm critic in training mode
+    (each batch by its own statistics, as in the critic's steps), leaving the moving
+    statistics as they are; validation scores them in inference mode."""
+    generator, critic = _players(batch_norm=True)
+    game = ACGAN(generator, critic, seed=0)
+    fake = ops.convert_to_tensor(np.random.default_rng(0).uniform(size=(8, 8, 8, 1)),
+                                 "float32")
+    labels = ops.convert_to_tensor(np.arange(8) % 10, "int32")
+    before = _variables(critic.non_trainable_variables)
+    loss, _ = game.generator_terms(fake, labels)
+    for a, b in zip(before, _variables(critic.non_trainable_variables)):
+        np.testing.assert_array_equal(a, b)
+    modes = {training: float(_numpy(ops.mean(_real_and_class_ops(
+        labels, critic(fake, training=training))))) for training in (True, False)}
+    assert abs(modes[True] - modes[False]) > 1e-3  # the two modes differ on this critic
+    assert float(_numpy(loss)) == pytest.approx(modes[True], rel=1e-5)
+    loss, _ = game.generator_terms(fake, labels, training=False)
+    assert float(_numpy(loss)) == pytest.approx(modes[False], rel=1e-5)
+
+
 # --------------------------------------------------------------- losses in closed form
 @pytest.mark.parametrize("loss", ["acgan", "split"])
 def test_losses_by_hand(rng, loss):

@@ -6,6 +6,7 @@ from keras import ops
 
 from kzoo import backend, validate
 from kzoo.games.classifier import hits
+from kzoo.games.game import call_frozen
 from kzoo.games.gan import _UnitGAN, label_classes
 from kzoo.losses.classification import per_example_cross_entropy
 from kzoo.nets.acgan import check_acgan_critic, class_head
@@ -37,7 +38,9 @@ class ACGAN(_UnitGAN):
     - ``loss="split"`` (Eq. 9): ``D`` learns the classes of the data only: the generated
       batch's term is ``BCE(G(z, y), fake)`` alone (weight 1, as Rob-GAN's code);
     - ``G`` minimises ``BCE(G(z, y), real) + CE(D(G(z, y)), y)`` (halves; the
-      non-saturating form of maximising ``L_C2 - L_S``), ``D`` in inference mode.
+      non-saturating form of maximising ``L_C2 - L_S``), ``D`` in training mode as in its
+      own steps (a batch-norm critic normalises the generated batch by its own statistics)
+      with its moving statistics left as they are.
 
     **Units**: as ``BadDataGAN``, the game trains on [0, 1] images (kzoo's classifier
     units); ``G`` ends in tanh and its samples are mapped to [0, 1] before ``D`` sees
@@ -137,10 +140,13 @@ class ACGAN(_UnitGAN):
                 + CLASS_WEIGHT * per_example_cross_entropy(fake_labels, fake_logits))
         return loss, {"d_loss": loss, "accuracy": hits(labels, real_logits)}
 
-    def generator_terms(self, fake, labels):
-        """``(loss, logs)``: the generator's loss on its samples ``fake`` of ``labels``
-        (``D`` in inference mode), ``g_loss`` and ``fake_accuracy``."""
-        outputs = self.critic(fake, training=False)
+    def generator_terms(self, fake, labels, training=True):
+        """``(loss, logs)``: the generator's loss on its samples ``fake`` of ``labels``,
+        ``g_loss`` and ``fake_accuracy``. ``D`` in the mode of its own steps, its moving
+        statistics unchanged: in inference mode, a batch-norm critic trained on batches all
+        real or all generated scores every sample as real (its moving statistics mix both),
+        and the generator learns nothing from it."""
+        outputs = call_frozen(self.critic, fake, training=training)
         loss = ops.mean(real_and_class(labels, outputs))
         return loss, {"g_loss": loss, "fake_accuracy": hits(labels, outputs[1])}
 
@@ -168,7 +174,7 @@ class ACGAN(_UnitGAN):
         fake = self.generate(self.latent(ops.shape(real)[0]), labels, training=False)
         _, logs = self.critic_objective(self.critic_inputs(real, labels), labels, fake,
                                         labels, training=False)
-        logs.update(self.generator_terms(fake, labels)[1])
+        logs.update(self.generator_terms(fake, labels, training=False)[1])
         return self.record(logs)
 
     def get_config(self):
