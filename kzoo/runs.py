@@ -140,7 +140,7 @@ def _write_run(recipe, out, epochs, devices, engine, game, ds, identity, checkpo
 
     staged = run_dir.staging(out)
     model_path = staged / zoo.MODEL_FILE
-    game.save(model_path)
+    game.save(model_path, include_optimizer=False)  # weights for use; checkpoints resume
     trained = zoo.load_file(model_path)
     bad = nonfinite_variables(trained)
     if bad:  # the guard checks every epoch; this is the file the card would vouch for

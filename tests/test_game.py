@@ -41,6 +41,73 @@ def test_group_carries_every_members_state(rng):
         == {"Adam", "SGD"}
 
 
+def _optimizer_arrays(path):
+    """{dataset path: array} of the optimizer entries in the ``.keras`` file at ``path``."""
+    import io
+    import zipfile
+
+    import h5py
+
+    found = {}
+    with zipfile.ZipFile(path) as archive, \
+            h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+        weights.visititems(lambda name, obj: found.__setitem__(name, obj[()])
+                           if isinstance(obj, h5py.Dataset) and name.startswith("optimizer/")
+                           else None)
+    return found
+
+
+def _trained(rng):
+    game = _compiled()
+    x = rng.normal(size=(64, 4)).astype("float32")
+    game.fit(x, rng.integers(0, 3, 64), batch_size=16, epochs=2, verbose=0)
+    return game, x
+
+
+def test_group_state_is_saved_once_and_loads_back(rng, tmp_path):
+    from kzoo.zoo import load_file
+
+    game, _ = _trained(rng)
+    game.save(tmp_path / "game.keras")
+    saved = _optimizer_arrays(tmp_path / "game.keras")
+    # each member's variables once, under its own entry; none under the group's
+    members = [o for o in game.optimizer.optimizers.values()]
+    assert len(saved) == sum(len(o.variables) for o in members)
+    assert not any(name.startswith("optimizer/vars/") for name in saved)
+    loaded = load_file(tmp_path / "game.keras")
+    for want, got in zip(game.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(ops.convert_to_numpy(got), ops.convert_to_numpy(want))
+
+
+def test_saved_without_optimizer_state_loads_its_weights_and_trains_afresh(rng, tmp_path):
+    import warnings
+
+    from kzoo.zoo import load_file
+
+    game, x = _trained(rng)
+    full, slim = tmp_path / "full.keras", tmp_path / "slim.keras"
+    game.save(full)
+    game.save(slim, include_optimizer=False)
+    assert game.optimizer.built  # the trained game keeps its state
+    saved = _optimizer_arrays(slim)  # each member's step count and rate, no moments
+    assert sorted(int(v) for name, v in saved.items() if v.ndim == 0 and v.dtype.kind == "i") \
+        == [0, 0]
+    assert all(v.size == 1 for v in saved.values())
+    assert slim.stat().st_size < full.stat().st_size
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warns when it skips an optimizer's state
+        loaded = load_file(slim)
+    for want, got in zip(game.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert loaded.get_compile_config()["optimizer"] == game.get_compile_config()["optimizer"]
+    assert not loaded.optimizer.built
+    loaded.fit(x, rng.integers(0, 3, 64), batch_size=16, epochs=1, verbose=0)
+    assert [int(ops.convert_to_numpy(o.iterations))
+            for o in loaded.optimizer.optimizers.values()] == [4, 4]
+    with pytest.raises(ValueError, match="include_optimizer"):
+        game.save(slim, include_optimizer="no")
+
+
 def test_group_errors():
     with pytest.raises(ValueError, match="non-empty dict"):
         OptimizerGroup({})

@@ -203,11 +203,13 @@ def _redirect(location):
 
 
 def _preset_routes(prefix=f"/{PRESET}", **card_changes):
-    """Routes serving the zoo's ``PRESET`` under ``prefix``, its card changed as given."""
+    """Routes serving the zoo's ``PRESET`` under ``prefix``, its card changed as given (a
+    field given as None left out)."""
     directory = zoo.resolve(PRESET)
     card = (directory / "card.json").read_bytes()
     if card_changes:
-        card = json.dumps({**zoo.ModelCard.read(directory).to_dict(), **card_changes}).encode()
+        changed = {**zoo.ModelCard.read(directory).to_dict(), **card_changes}
+        card = json.dumps({k: v for k, v in changed.items() if v is not None}).encode()
     model = (directory / "model.keras").read_bytes()
     return {f"{prefix}/card.json": _send(card),
             f"{prefix}/model.keras": _send(model, len(model))}
@@ -291,7 +293,7 @@ def test_a_model_over_its_cards_model_bytes_is_refused_early(serve, declared):
 @pytest.mark.parametrize("model_bytes", [None, 208161])
 def test_a_model_over_the_size_limit_is_refused(serve, monkeypatch, model_bytes):
     """Without model_bytes, once past the limit; with one over the limit, before asking."""
-    url, asked = serve(_preset_routes(**({"model_bytes": model_bytes} if model_bytes else {})))
+    url, asked = serve(_preset_routes(model_bytes=model_bytes))
     monkeypatch.setenv("KZOO_MAX_MODEL_BYTES", "1000")
     with pytest.raises(OSError, match=r"over the cap of 1000 bytes \(KZOO_MAX_MODEL_BYTES\)"):
         hub.fetch(f"{url}/{PRESET}")
@@ -312,7 +314,7 @@ def test_a_bad_model_bytes_is_refused_before_the_model_is_downloaded(serve, mode
 def test_a_short_model_is_a_truncated_download(serve, model_bytes, length):
     size = (zoo.resolve(PRESET) / "model.keras").stat().st_size
     sizes = {None: None, "all": size, "half": size // 2}
-    routes = _preset_routes(**({"model_bytes": size} if model_bytes else {}))
+    routes = _preset_routes(model_bytes=size if model_bytes else None)
     body = (zoo.resolve(PRESET) / "model.keras").read_bytes()[:size // 2]
     routes[f"/{PRESET}/model.keras"] = _send(body, sizes[length])
     url, _ = serve(routes)

@@ -79,14 +79,15 @@ def test_load_and_sample(name):
 @once
 def test_presets_agree_across_backends():
     code = (
-        "import json, numpy as np, kzoo\n"
+        "import json, keras, numpy as np, kzoo\n"
         "from kzoo import zoo\n"
+        "from kzoo.metrics.classification import logits_of\n"
         f"names = {[n for n in PRESETS if n in HERE]!r}\n"
         "def x_test(n):  # each preset's own test images (grey or coloured), 1,000 at most\n"
         "    spec = zoo.ModelCard.read(zoo.resolve(n)).recipe_spec\n"
         "    return kzoo.recipes.Recipe(spec).dataset().x_test[:1000]\n"
-        "out = {n + '/probs': kzoo.metrics.predict_proba(kzoo.load(n).classifier, x_test(n))"
-        ".tolist() for n in names}\n"
+        "out = {n + '/logits': keras.ops.convert_to_numpy(logits_of(\n"
+        "    kzoo.load(n).classifier(x_test(n), training=False))).tolist() for n in names}\n"
         f"for n in {[n for n in GENERATORS if n in HERE]!r}:  # samples from the same z\n"
         "    gan = kzoo.load(n)\n"
         "    out[n + '/samples'] = kzoo.metrics.generate(\n"
@@ -97,10 +98,14 @@ def test_presets_agree_across_backends():
     assert len(outs["tensorflow"]) == len([n for n in PRESETS + GENERATORS if n in HERE])
     for name in outs["tensorflow"]:
         ref = np.array(outs["tensorflow"][name])
+        # float32 rounds each sum to its magnitude: 1e-5 of the largest value, at least 1e-5
+        # (a classifier of logits up to 19 differs by 8e-5 between torch and TensorFlow, and
+        # by 4e-5 on torch alone between batch sizes of 1,000 and 7)
+        tolerance = 1e-5 * max(1.0, np.abs(ref).max())
         for b in BACKENDS[1:]:
             diff = np.abs(np.array(outs[b][name]) - ref).max()
-            print(f"\n{name}: max |p_{b} - p_tensorflow| = {diff:.2e}")
-            assert diff <= 1e-5, f"{name}: {b} vs tensorflow max |dp| = {diff}"
+            print(f"\n{name}: max |{b} - tensorflow| = {diff:.2e} (tolerance {tolerance:.1e})")
+            assert diff <= tolerance, f"{name}: {b} vs tensorflow max |d| = {diff}"
 
 
 def test_unknown_preset_lists_names():

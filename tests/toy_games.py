@@ -19,6 +19,7 @@ class TwoPlayers(Game):
         self.a, self.b = a, b
         self.a_loss = keras.metrics.Mean(name="a_loss")
         self.b_loss = keras.metrics.Mean(name="b_loss")
+        self.built = True  # its players are built nets, as kzoo's games' are
 
     def call(self, x, training=False):
         return self.a(x, training=training) - self.b(x, training=training)

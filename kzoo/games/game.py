@@ -234,29 +234,50 @@ class Game(keras.Model):
     def get_compile_config(self):
         if not self.compiled:
             return {}
-        return {
+        config = {
             "optimizer": optimizer_config(self.optimizer),
             "steps_per_execution": self.steps_per_execution,
         }
+        if not self.optimizer.built:  # untrained, or saved without its state: no moments
+            config["optimizer_state"] = False
+        return config
 
     def compile_from_config(self, config):
         self.compile(
             optimizer=optimizer_from_config(config["optimizer"]),
             steps_per_execution=config.get("steps_per_execution", 1),
         )
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        if self.built and config.get("optimizer_state", True):
+            self.optimizer.build(self.trainable_variables)  # for the state the file holds
 
     # ------------------------------------------------------------------- I/O
-    def save(self, filepath, overwrite=True, **kwargs):
-        """Saves to ``filepath`` (``.keras``) atomically: temp file, then rename."""
+    def save(self, filepath, overwrite=True, include_optimizer=True, **kwargs):
+        """Saves to ``filepath`` (``.keras``) atomically: temp file, then rename.
+
+        ``include_optimizer=False`` leaves the optimizers' state (moments, step count) out:
+        the file holds the players' weights and the optimizers' settings, a third of the
+        bytes under Adam, and the game loaded from it starts its optimizers afresh. A run's
+        ``model.keras`` (a preset's file) is saved so; its checkpoints keep the state they
+        resume from.
+
+        Examples:
+            >>> game.save("game.keras")  # to resume training where it stopped
+            >>> game.save("weights_and_settings.keras", include_optimizer=False)
+        """
         filepath = os.fspath(filepath)
         if not filepath.endswith(".keras"):
             raise ValueError(f"filepath must end in '.keras'; got {filepath!r}.")
+        validate.boolean("include_optimizer", include_optimizer)
         if os.path.exists(filepath) and not overwrite:
             raise FileExistsError(f"{filepath} exists and overwrite=False.")
-        with atomic_path(filepath) as tmp:
-            super().save(tmp, overwrite=True, **kwargs)
+        trained = getattr(self, "optimizer", None)
+        if not include_optimizer and self.compiled:  # an unbuilt copy: settings, no moments
+            self.optimizer = optimizer_from_config(optimizer_config(trained))
+        try:
+            with atomic_path(filepath) as tmp:
+                super().save(tmp, overwrite=True, **kwargs)
+        finally:
+            self.optimizer = trained
 
     def training_monitors(self, ds):
         """``{file name: callback}``: callbacks whose figure (``callback.save(path)``) a

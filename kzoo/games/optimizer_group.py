@@ -85,6 +85,14 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     def iterations(self):
         return next(iter(self._members.values())).iterations
 
+    def save_own_variables(self, store):
+        """Nothing: each member saves its own state (Keras walks them as the group's
+        ``optimizers``); ``variables``, all of theirs, would store it a second time."""
+
+    def load_own_variables(self, store):
+        """Nothing: each member loads its own state (a file that also holds the group's copy
+        of it, as files saved before did, loads the same)."""
+
     def apply(self, grads, trainable_variables=None):
         raise TypeError("OptimizerGroup does not apply gradients itself; use group[player].")
 
