@@ -9,8 +9,9 @@ import importlib
 import pkgutil
 
 import kzoo.nets  # noqa: F401  (registers the layers players are made of)
-from kzoo.games.game import GAMES, Game, Stage, get
+from kzoo.games.game import GAMES, Game, get
 from kzoo.games.optimizer_group import OptimizerGroup
+from kzoo.games.stages import Stage
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")

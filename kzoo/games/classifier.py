@@ -5,7 +5,8 @@ import numpy as np
 from keras import ops
 
 from kzoo import backend, losses, validate
-from kzoo.games.game import Game, Stage, check_labels
+from kzoo.games.game import Game, check_labels
+from kzoo.games.stages import Stage
 
 
 @keras.saving.register_keras_serializable(package="kzoo")

@@ -2,7 +2,6 @@
 
 import importlib
 import os
-from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -11,6 +10,7 @@ from keras import ops
 from kzoo import backend, distribute, validate
 from kzoo.files import atomic_path
 from kzoo.games.optimizer_group import OptimizerGroup, optimizer_config, optimizer_from_config
+from kzoo.games.stages import Stage, StageProgbar, StageSwitcher, with_stage_in_logs
 from kzoo.validate import check_inputs, check_labels  # noqa: F401  (kzoo.games.game's API)
 
 GAMES = {}  # registered name -> Game subclass; filled as each game's class is defined
@@ -40,19 +40,6 @@ def get(name):
                          f"\"module:Class\" naming a kzoo.games.Game subclass."
                          f"{validate.did_you_mean(name, known)}")
     return GAMES[name]
-
-
-class Stage(NamedTuple):
-    """One stage of a game's play: ``name`` until epoch ``until_epoch`` or training step
-    ``until_step`` (absolute, 0-based, exclusive); the last stage has neither."""
-
-    name: str
-    until_epoch: int = None
-    until_step: int = None
-
-    def covers(self, epoch, step):
-        return not ((self.until_epoch is not None and epoch >= self.until_epoch)
-                    or (self.until_step is not None and step >= self.until_step))
 
 
 class Game(keras.Model):
@@ -102,7 +89,7 @@ class Game(keras.Model):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "train_step" in cls.__dict__:
-            cls.train_step = backend.stateful_step(_logs_stage(cls.__dict__["train_step"]))
+            cls.train_step = backend.stateful_step(with_stage_in_logs(cls.__dict__["train_step"]))
         if "test_step" in cls.__dict__:
             cls.test_step = backend.stateful_test_step(cls.__dict__["test_step"])
         if not cls.__name__.startswith("_"):
@@ -306,10 +293,10 @@ class Game(keras.Model):
         for key, low in (("epochs", 1), ("batch_size", 1), ("initial_epoch", 0)):
             if kwargs.get(key) is not None:
                 validate.integer(key, kwargs[key], low=low)
-        callbacks = [*(kwargs.get("callbacks") or []), _Stages()]
+        callbacks = [*(kwargs.get("callbacks") or []), StageSwitcher()]
         if len(self.stages()) > 1 and not any(
                 isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
-            callbacks.append(_StageProgbar())  # after _Stages: it names the epoch's stage
+            callbacks.append(StageProgbar())  # after StageSwitcher: it names the epoch's stage
         kwargs["callbacks"] = callbacks
         self.check_data(x, y)
         if isinstance(x, np.ndarray):
@@ -334,80 +321,3 @@ def call_frozen(model, inputs, training=True):
                                   [v.value for v in model.non_trainable_variables], inputs,
                                   training=training)
     return out
-
-
-def _logs_stage(step):
-    """``step`` whose logs carry the stage index when the game has several stages."""
-
-    def train_step(self, data):
-        logs = step(self, data)
-        names = [s.name for s in self.stages()]
-        if len(names) > 1:
-            logs = {**logs, "stage": ops.convert_to_tensor(float(names.index(self.stage)))}
-        return logs
-
-    train_step.__doc__ = step.__doc__
-    return train_step
-
-
-class _StageProgbar(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar for a game of several stages: the stage by name on a line of its
-    own when an epoch (``Stage reweighted``) or a step (``Stage meta (from step 5 of this
-    epoch)``) starts a new one, and its index (in the logs and the history, for curves) left
-    out of the bar."""
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self.shown = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        super().on_epoch_begin(epoch, logs)
-        if self.verbose and self.model.stage != self.shown:
-            self.shown = self.model.stage
-            print(f"Stage {self.shown}", flush=True)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.verbose and self.model.stage != self.shown:  # a stage of steps, mid-epoch
-            self.shown = self.model.stage
-            print(f"\nStage {self.shown} (from step {batch + 1} of this epoch)", flush=True)
-
-    def on_train_batch_end(self, batch, logs=None):
-        super().on_train_batch_end(batch, _without_stage(logs))
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, _without_stage(logs))
-
-
-def _without_stage(logs):
-    return {k: v for k, v in (logs or {}).items() if k != "stage"}
-
-
-class _Stages(keras.callbacks.Callback):
-    """Host side of stages: plans the steps of the fit (``Game.plan_training``) and
-    switches ``game.stage`` between steps, retracing the train function on a switch."""
-
-    def on_train_begin(self, logs=None):
-        self.step = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        game, self.epoch = self.model, epoch
-        if self.step is None:  # here, not at train begin: a resumed fit starts at epoch > 0
-            self.step = int(ops.convert_to_numpy(game.optimizer.iterations))
-            left = ((self.params.get("epochs") or 0) - epoch) * (self.params.get("steps") or 0)
-            game.plan_training(self.step, self.step + left)
-        self._switch()
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._switch()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.step += self.model.steps_per_execution
-
-    def _switch(self):
-        game = self.model
-        name = next(s.name for s in game.stages() if s.covers(self.epoch, self.step))
-        if name != game.stage:
-            game.stage = name
-            backend.sync_state(game)
-            game.enter_stage(name)
-            game.make_train_function(force=True)

@@ -6,8 +6,9 @@ from keras import ops
 
 from kzoo import backend, losses, validate
 from kzoo.games.classifier import Classifier, hits
-from kzoo.games.game import Stage, call_frozen, check_inputs, check_labels
+from kzoo.games.game import call_frozen, check_inputs, check_labels
 from kzoo.games.optimizer_group import OptimizerGroup
+from kzoo.games.stages import Stage
 from kzoo.nets.characteristics import (
     NAMES,
     NoHistory,
