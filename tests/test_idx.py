@@ -74,6 +74,21 @@ def test_tiny_files_load_from_data_dir(tiny, offline):
     assert step["source"] == "IDX files" and step["sha256"] == hashes and step["seed"] == 3
 
 
+def test_a_file_changed_since_it_was_read_is_read_again(tiny):
+    """The files read are kept while unchanged: a file rewritten in place (same size) loads
+    its new images, and the arrays handed out are the Dataset's own."""
+    folder, arrays, _ = tiny
+    first = data.load("mnist", data_dir=folder)
+    first.x_test[:] = 0.5  # the caller's copy; the kept file is untouched
+    changed = 255 - arrays["test_images"]
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", changed)
+    again = data.load("mnist", data_dir=folder)
+    np.testing.assert_array_equal(again.x_test[..., 0], changed / np.float32(255))
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", arrays["test_images"])
+    np.testing.assert_array_equal(data.load("mnist", data_dir=folder).x_test[..., 0],
+                                  arrays["test_images"] / np.float32(255))
+
+
 def test_kzoo_data_folder_is_searched(tiny, monkeypatch, tmp_path_factory, nowhere):
     folder, _, hashes = tiny
     root = tmp_path_factory.mktemp("kzoo_data")

