@@ -243,7 +243,7 @@ def test_list_and_unknown_preset(capsys):
 
 
 def test_sample_every_generator_preset(tmp_path, capsys):
-    assert len(GENERATORS) == 5
+    assert len(GENERATORS) == 6
     for name in GENERATORS:
         out = tmp_path / f"{name}.png"
         assert cli.main(["sample", name, "--n", "16", "--out", str(out)]) == 0
