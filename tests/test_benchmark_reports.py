@@ -16,13 +16,16 @@ RESULTS = ROOT / "benchmarks" / "results"
 REPORTS = [
     ("aegl_fashion_table", [], ["aegl_fashion_table.md"]),
     ("bad_data_table", [], ["bad_data_table.md"]),
+    ("bad_data_fashion_table", [], ["bad_data_fashion_table.md"]),
     ("long_tail_table", [], ["long_tail_table.md"]),
     ("long_tail_table", ["--aegl-lr", "0.01"], ["long_tail_table_lr0.01.md"]),
     ("madry_fashion_table", [], ["madry_fashion_table.md"]),
     ("meta_iada_table", [], ["meta_iada_table.md"]),
     ("meta_iada_fashion_table", [], ["meta_iada_fashion_table.md"]),
     ("rgan_table", [], ["rgan_table.md"]),
+    ("rgan_fashion_table", [], ["rgan_fashion_table.md"]),
     ("robgan_table", [], ["robgan_table.md"]),
+    ("robgan_fashion_table", [], ["robgan_fashion_table.md"]),
     ("native_torch", [], ["native_torch.md"]),
 ]
 
