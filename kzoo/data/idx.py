@@ -181,9 +181,5 @@ def load_idx(name, folder, seed=0):
         CLASS_NAMES[name], seed, {"source": "IDX files", "sha256": hashes})
 
 
-# uint8 -> [0, 1]: each byte's float32 quotient, looked up (six times faster than dividing)
-_UNIT = np.arange(256, dtype="float32") / np.float32(255.0)
-
-
 def _images(x):
-    return _UNIT[x][..., None]
+    return (x[..., None].astype("float32") / 255.0).astype("float32")
