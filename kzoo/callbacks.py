@@ -1,5 +1,7 @@
 """Callbacks kzoo's training uses."""
 
+import signal
+import threading
 import time
 
 import keras
@@ -44,6 +46,50 @@ def nonfinite_variables(model):
     """The paths of ``model``'s variables holding a NaN or an infinity."""
     return [v.path for v in model.variables
             if not np.isfinite(keras.ops.convert_to_numpy(v)).all()]
+
+
+class KeepInterrupts(keras.callbacks.Callback):
+    """Ctrl-C (SIGINT) stops ``fit`` even where Python drops its ``KeyboardInterrupt``.
+
+    Python raises it wherever the main thread is when the signal comes; raised inside a
+    garbage collector's callback or a ``__del__`` (JAX frees its buffers in one), it is
+    printed as "Exception ignored" and lost, and training goes on to its last epoch. Entered,
+    this callback's handler also sets ``interrupted``, and the end of the next batch (or
+    leaving the ``with`` block) raises ``KeyboardInterrupt`` again. It takes SIGINT only
+    from Python's own handler, in the main thread, and gives it back on leaving.
+
+    Examples:
+        >>> with KeepInterrupts() as keep:
+        ...     model.fit(x, y, epochs=5, callbacks=[keep])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.interrupted = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        if self.interrupted and kind is None:  # dropped in the last batches or the validation
+            raise KeyboardInterrupt
+
+    def _handle(self, signum, frame):
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def _raise_if_interrupted(self, batch, logs=None):
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = _raise_if_interrupted
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

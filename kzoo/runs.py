@@ -85,7 +85,7 @@ def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
     import keras
 
     from kzoo import distribute
-    from kzoo.callbacks import NonFiniteError, StepTimer, StopOnNonFinite
+    from kzoo.callbacks import KeepInterrupts, NonFiniteError, StepTimer, StopOnNonFinite
     from kzoo.resume import Checkpoint
 
     identity = run_identity(recipe, epochs)
@@ -98,7 +98,8 @@ def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
     monitors = game.training_monitors(ds)
     guard = StopOnNonFinite(f"{recipe.learning_rates()} may be too high; no card written "
                             f"(rerun with --overwrite after changing it)")
-    callbacks = [*monitors.values(), timer, guard]  # the guard before the checkpoint
+    keep = KeepInterrupts()  # Ctrl-C stops the run even where Python drops it
+    callbacks = [keep, *monitors.values(), timer, guard]  # the guard before the checkpoint
     if chief:  # the only writer; other ranks start where it restores (fit broadcasts)
         run_dir.prepare(out, resuming)
         # last: the records it saves must hold this epoch's entries
@@ -118,7 +119,7 @@ def _fit(recipe, out, overwrite, epochs, verbose, engine, chief):
     synced = distribute.synchronized_batch_norm(game) \
         if recipe.spec.distribute.sync_batch_norm else contextlib.nullcontext()
     try:
-        with synced:
+        with synced, keep:
             game.fit(batches, validation_data=(ds.x_val, ds.y_val), epochs=epochs,
                      initial_epoch=start, verbose=verbose if chief else 0,
                      shuffle=False, callbacks=callbacks)  # the batches' own order

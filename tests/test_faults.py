@@ -1,10 +1,12 @@
 """A run is good or says why not: training stops at the first non-finite value and writes no
 card, one ``kzoo train`` at a time writes a run directory, and a completed run's model and
-card are replaced as a pair (``kzoo.callbacks.StopOnNonFinite``, ``kzoo.run_dir``)."""
+card are replaced as a pair (``kzoo.callbacks.StopOnNonFinite``, ``kzoo.run_dir``); Ctrl-C
+stops a run even where Python drops it (``kzoo.callbacks.KeepInterrupts``)."""
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ from conftest import BACKEND, ROOT, in_turn
 from data_parallel_games import GAMES, build
 
 from kzoo import cli, data, run_dir, zoo
-from kzoo.callbacks import NonFiniteError, StopOnNonFinite
+from kzoo.callbacks import KeepInterrupts, NonFiniteError, StopOnNonFinite
 
 RECIPE = ROOT / "recipes" / "classifier" / "digits-lt10-ce.toml"
 # What a run directory holds, and when, does not depend on the backend: the tests of it run
@@ -60,6 +62,47 @@ def test_a_non_finite_weight_is_caught_at_the_end_of_its_epoch():
     with pytest.raises(NonFiniteError, match=r"1 weight\(s\) hold NaN or infinity after "
                                              r"epoch 4 \(first: head/bias\)\.$"):
         guard.on_epoch_end(3)
+
+
+class _InterruptedInDel:
+    """Sends this process SIGINT from its ``__del__``, as Ctrl-C lands in a garbage collector's
+    callback: the handler runs there, and Python prints and drops its KeyboardInterrupt."""
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+
+
+class _CtrlCAtStep(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step, self.steps = step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps == self.step:
+            _InterruptedInDel()  # made and collected at once
+
+
+def test_ctrl_c_dropped_inside_a_del_still_stops_fit(monkeypatch):
+    x = np.zeros((64, 3), "float32")
+    y = np.zeros((64,), "int64")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    dropped_errors = []
+    monkeypatch.setattr(sys, "unraisablehook", dropped_errors.append)  # where Python drops it
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a worker's may differ
+    try:
+        dropped = _CtrlCAtStep(2)  # without KeepInterrupts the run goes on to its end
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[dropped])
+        assert dropped.steps == 16
+        assert [e.exc_type for e in dropped_errors] == [KeyboardInterrupt]
+        ctrl_c = _CtrlCAtStep(2)
+        with pytest.raises(KeyboardInterrupt), KeepInterrupts() as keep:
+            model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[ctrl_c, keep])
+        assert keep.interrupted and ctrl_c.steps == 2  # stopped at the end of that step
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_diverging_recipe_fails_in_one_line_and_writes_no_card(tmp_path, capsys):
