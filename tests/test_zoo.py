@@ -57,7 +57,7 @@ def test_presets_retrain_after_the_presets_they_start_from(capsys):
 def test_load_and_predict(name):
     """A classifier preset's predictions give its card's accuracy, on every backend. A preset
     of a larger test set (Fashion-MNIST's 10,000) is loaded and predicted on every backend by
-    test_presets_agree_across_backends (1,000 images) and its card's accuracy recomputed on
+    test_presets_agree_across_backends (256 images) and its card's accuracy recomputed on
     the whole set by tests/test_cli.py::test_eval_presets_reproduce_cards."""
     card = zoo.ModelCard.read(zoo.resolve(name))
     ds = kzoo.recipes.Recipe(card.recipe_spec).dataset()
@@ -83,9 +83,9 @@ def test_presets_agree_across_backends():
         "from kzoo import zoo\n"
         "from kzoo.metrics.classification import logits_of\n"
         f"names = {[n for n in PRESETS if n in HERE]!r}\n"
-        "def x_test(n):  # each preset's own test images (grey or coloured), 1,000 at most\n"
+        "def x_test(n):  # each preset's first 256 test images (grey or coloured)\n"
         "    spec = zoo.ModelCard.read(zoo.resolve(n)).recipe_spec\n"
-        "    return kzoo.recipes.Recipe(spec).dataset().x_test[:1000]\n"
+        "    return kzoo.recipes.Recipe(spec).dataset().x_test[:256]\n"
         "out = {n + '/logits': keras.ops.convert_to_numpy(logits_of(\n"
         "    kzoo.load(n).classifier(x_test(n), training=False))).tolist() for n in names}\n"
         f"for n in {[n for n in GENERATORS if n in HERE]!r}:  # samples from the same z\n"
