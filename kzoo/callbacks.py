@@ -69,6 +69,7 @@ class KeepInterrupts(keras.callbacks.Callback):
         self._previous = None
 
     def __enter__(self):
+        self.interrupted = False  # entered again, for another fit, it starts afresh
         if threading.current_thread() is threading.main_thread() and \
                 signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handle)

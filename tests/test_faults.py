@@ -101,6 +101,10 @@ def test_ctrl_c_dropped_inside_a_del_still_stops_fit(monkeypatch):
             model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[ctrl_c, keep])
         assert keep.interrupted and ctrl_c.steps == 2  # stopped at the end of that step
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+        uninterrupted = _CtrlCAtStep(0)  # the same callback in another fit: no Ctrl-C
+        with keep:
+            model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[uninterrupted, keep])
+        assert not keep.interrupted and uninterrupted.steps == 16
     finally:
         signal.signal(signal.SIGINT, previous)
 
