@@ -22,8 +22,8 @@ Seeds 0..n-1 (``--seeds``, default 3) set the validation carve, the long-tail dr
 initialisation. Each method is compared with C alone, and BadDataGAN with each other method,
 by the paired 95% interval over the seeds, in test accuracy and in tail accuracy (the
 classes with at most n_max * IF^(-2/3) training images, ``kzoo.metrics.shot_groups``).
-Seed 0 of BadDataGAN (W) is the recipe unchanged: its runs are the presets'
-(``fashion_mnist-lt100-cnn-bad-data-gan``, ``fashion_mnist-lt20-cnn-bad-data-gan``).
+Seed 0 of BadDataGAN (W) is the recipes unchanged: ``recipes/bad_data_gan/fashion_mnist-lt100.toml``
+(the ``fashion_mnist-lt100-cnn-bad-data-gan`` preset's run) and ``fashion_mnist-lt20.toml``.
 
 Each run is a ``kzoo.runs.train`` run directory under ``--runs`` (default ``runs/tables``):
 an interrupted run resumes after its last finished epoch. Finished runs are cached in

@@ -118,8 +118,9 @@ def tables(results, seeds, backends):
 
 
 def units(seeds):
-    """The table's runs, seed first, each seed's costly forms (RobustGAN over WGAN-GP, then
-    plain WGAN-GP) apart, so that two shards share the cost evenly."""
+    """The table's runs, seed by seed: each seed's two WGAN-GP forms, the costly ones, go to
+    different shards of two (RobustGAN's, two to three times plain WGAN-GP's cost, with
+    plain DCGAN)."""
     return [(base, form, seed) for seed in range(seeds) for base, form in (
         ("WGAN-GP", "GAN"), ("WGAN-GP", "RobustGAN"), ("DCGAN", "RobustGAN"), ("DCGAN", "GAN"))]
 
