@@ -201,11 +201,11 @@ GENERATORS = [c.name for c in zoo.presets() if c.game in ("GAN", "RobustGAN")]
 
 
 def slow_to_eval(card):
-    """Whether a preset's card attacks over 1,000 test images (fashion_mnist-cnn-madry's PGD-20
-    at four radii on 10,000: 7 minutes on TensorFlow here on two threads, 12 on one beside a
-    training; a third of make test's budget) or scores a generator on over 1,000 samples
-    (fashion_mnist-wgan-gp's 10,000, at z and at the worst noise of two radii: 6 minutes on
-    torch on one thread beside three trainings, on each backend)."""
+    """Whether a preset's card scores over 1,000 test images and carries attack or generator
+    metrics: fashion_mnist-cnn-madry's PGD-20 at four radii on 10,000 (7 minutes on TensorFlow
+    here on two threads, 12 on one beside a training; a third of make test's budget),
+    fashion_mnist-wgan-gp's 10,000 samples against the test set at z and at the worst noise of
+    two radii (6 minutes on torch on one thread beside three trainings, on each backend)."""
     ev = card.evaluation
     return ev["test_examples"] > 1000 and ("robust_attack" in ev or "generator" in ev)
 
