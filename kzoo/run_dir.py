@@ -113,13 +113,20 @@ def check(out, run, overwrite):
 
     ``out`` may be absent or empty, or hold an interrupted run of the same recipe, epochs
     and backend (it resumes). Anything else, a completed run too (``finished`` finds the
-    same run), is refused unless ``overwrite``. A checkpoint that cannot be read is refused
+    same run), is refused unless ``overwrite``; a directory named as the run's card or model
+    is refused even so. A checkpoint that cannot be read is refused
     (``kzoo.resume.CheckpointError``) whatever it holds.
     """
     from kzoo.resume import mismatch, read_progress
 
     out = Path(out)
     if overwrite:
+        blocked = [out / name for name in (CARD_FILE, MODEL_FILE) if (out / name).is_dir()]
+        if blocked:  # found now, not after the training, when the files are moved in
+            raise FileExistsError(
+                f"{blocked[0]} is a directory, where the run writes its "
+                f"{'card' if blocked[0].name == CARD_FILE else 'model'}; remove it or "
+                f"choose another --out.")
         return False
     progress = read_progress(out / CHECKPOINT_DIR)
     if progress is not None:

@@ -132,6 +132,18 @@ def test_a_failed_retrain_leaves_the_completed_run_intact(tmp_path, capsys):
     assert cli.main(["eval", str(out)]) == 0
 
 
+def test_overwrite_refuses_a_directory_in_the_cards_place_before_training(tmp_path, capsys):
+    out = tmp_path / "run"
+    (out / zoo.CARD_FILE).mkdir(parents=True)
+    code = cli.main(["train", str(tiny_recipe(tmp_path)), "--out", str(out), "--quiet",
+                     "--overwrite"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == (f"kzoo train: error: {out / zoo.CARD_FILE} is a directory, "
+                                 f"where the run writes its card; remove it or choose "
+                                 f"another --out.\n"), err
+    assert sorted(p.name for p in out.iterdir()) == [zoo.CARD_FILE]  # nothing trained
+
+
 def test_a_second_writer_is_refused_at_once(tmp_path):
     out = tmp_path / "run"
     with run_dir.lock(out):
