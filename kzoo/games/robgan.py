@@ -26,8 +26,8 @@ class RobGAN(ACGAN):
 
     **Units**: radii in [0, 1] image units, the units of the game's data and served
     classifier. The paper's and its code's [-1, 1] radii halve: eps 0.03125 and step
-    0.0078 there are ``epsilon=0.015625`` (4/255) and ``step_size=0.0039`` here; its
-    evaluation radii 0.02, 0.04, 0.08 are 0.01, 0.02, 0.04.
+    0.0078 there are 0.015625 and 0.0039 here (the defaults round them to 4/255 and a
+    quarter of it); its evaluation radii 0.02, 0.04, 0.08 are 0.01, 0.02, 0.04.
 
     Logs: ``ACGAN``'s, where ``accuracy`` is the critic's class accuracy on the attacked
     real batch (in validation too: each validation batch is attacked the same way).
