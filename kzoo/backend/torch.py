@@ -114,8 +114,11 @@ def channels_first_module(model):
 def data_parallel(n):
     """This process as one rank of ``n`` (DDP: one process per device, started by
     ``torchrun`` or ``kzoo train --devices``): joins the process group (nccl on CUDA,
-    gloo on CPU) from the launcher's environment, unless already joined."""
-    if not dist.is_initialized():
+    gloo on CPU) from the launcher's environment, unless already joined, and leaves the
+    group it joined at the end of the block, once every rank is there (a group left to the
+    interpreter's exit can abort the process from gloo's threads)."""
+    joined = not dist.is_initialized()
+    if joined:
         if "WORLD_SIZE" not in os.environ:
             raise ValueError(
                 f"devices is {n}: torch trains on several devices as one process per "
@@ -136,6 +139,9 @@ def data_parallel(n):
                "rank": dist.get_rank(), "feeds_block": True, "resumes": True}
     finally:
         _ranks.pop()
+    if joined:  # not after an error: the other ranks may never reach the barrier
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def check_gpus(ranks):
